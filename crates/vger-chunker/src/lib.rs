@@ -1,0 +1,179 @@
+//! Content-defined chunking for vger: FastCDC (the 2020 variant, from the
+//! `fastcdc` crate pinned at 5.0.0) applied to a stream read in large blocks.
+//!
+//! Cut points are part of the repository format: the same bytes must give the
+//! same chunks in every version, or deduplication against old backups stops.
+//! [`ChunkReader`] therefore only accepts a cut when the chunker saw either
+//! `max_size` bytes past the chunk start or the end of the stream, which makes
+//! its output identical to chunking the whole stream as one slice (a property
+//! test checks this).
+//!
+//! ```
+//! use vger_chunker::{ChunkReader, ChunkerParams};
+//! let data = vec![7u8; 100_000];
+//! let params = ChunkerParams { min_size: 4096, avg_size: 16384, max_size: 65536 };
+//! let mut reader = ChunkReader::new(&data[..], params).unwrap();
+//! let mut total = 0;
+//! while let Some(chunk) = reader.next_chunk().unwrap() {
+//!     total += chunk.len();
+//! }
+//! assert_eq!(total, data.len());
+//! ```
+
+use std::io::{self, Read};
+
+use fastcdc::v2020::{cut, select_masks, Normalization};
+use thiserror::Error;
+
+/// Minimum, average and maximum chunk size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkerParams {
+    pub min_size: u32,
+    pub avg_size: u32,
+    pub max_size: u32,
+}
+
+impl ChunkerParams {
+    /// File data: 512 KiB / 2 MiB / 8 MiB.
+    pub const DATA: ChunkerParams = ChunkerParams { min_size: 512 << 10, avg_size: 2 << 20, max_size: 8 << 20 };
+    /// Snapshot metadata streams: 16 / 64 / 256 KiB.
+    pub const TREE: ChunkerParams = ChunkerParams { min_size: 16 << 10, avg_size: 64 << 10, max_size: 256 << 10 };
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ChunkerError {
+    #[error("chunker sizes must satisfy 64 B <= min <= avg <= max <= 16 MiB, avg >= 256 B and max >= 1 KiB, and all be even; got min {min}, avg {avg}, max {max}")]
+    InvalidParams { min: u32, avg: u32, max: u32 },
+}
+
+/// Finds cut points. Cheap to clone; holds only the parameters and masks.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunker {
+    min: usize,
+    avg: usize,
+    max: usize,
+    mask_s: u64,
+    mask_l: u64,
+}
+
+impl Chunker {
+    pub fn new(p: ChunkerParams) -> Result<Self, ChunkerError> {
+        let bad = || ChunkerError::InvalidParams { min: p.min_size, avg: p.avg_size, max: p.max_size };
+        let (min, avg, max) = (p.min_size as usize, p.avg_size as usize, p.max_size as usize);
+        let even = min % 2 == 0 && avg % 2 == 0 && max % 2 == 0;
+        let ordered = min <= avg && avg <= max;
+        let in_range = (fastcdc::v2020::MINIMUM_MIN..=fastcdc::v2020::MINIMUM_MAX).contains(&min)
+            && (fastcdc::v2020::AVERAGE_MIN..=fastcdc::v2020::AVERAGE_MAX).contains(&avg)
+            && (fastcdc::v2020::MAXIMUM_MIN..=fastcdc::v2020::MAXIMUM_MAX).contains(&max);
+        if !(even && ordered && in_range) {
+            return Err(bad());
+        }
+        let (mask_s, mask_l) = select_masks(avg, Normalization::Level1);
+        Ok(Self { min, avg, max, mask_s, mask_l })
+    }
+
+    pub fn max_size(&self) -> usize {
+        self.max
+    }
+
+    /// Length of the next chunk at the start of `window`, or `None` when more
+    /// data is needed to decide (fewer than `max_size` bytes and not at the
+    /// end of the stream). An empty window at the end gives `None`.
+    pub fn next_cut(&self, window: &[u8], at_end: bool) -> Option<usize> {
+        if window.is_empty() || (window.len() < self.max && !at_end) {
+            return None;
+        }
+        let (_, len) = cut(
+            window,
+            self.min,
+            self.avg,
+            self.max,
+            self.mask_s,
+            self.mask_l,
+            self.mask_s << 1,
+            self.mask_l << 1,
+        );
+        Some(len.max(1).min(window.len()))
+    }
+
+    /// Chunk boundaries of a whole in-memory slice (used for metadata
+    /// streams, which are built in memory, and by tests).
+    pub fn chunk_lengths(&self, data: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(len) = self.next_cut(&data[pos..], true) {
+            out.push(len);
+            pos += len;
+        }
+        out
+    }
+}
+
+/// Reads a stream in large blocks and hands out its chunks in order.
+pub struct ChunkReader<R: Read> {
+    source: R,
+    chunker: Chunker,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    at_end: bool,
+}
+
+impl<R: Read> ChunkReader<R> {
+    pub fn new(source: R, params: ChunkerParams) -> Result<Self, ChunkerError> {
+        let chunker = Chunker::new(params)?;
+        // Two maximum chunks: each refill then reads at least `max` bytes
+        // and moves at most `max`, so copying stays below the data read.
+        let cap = (2 * chunker.max).max(1 << 20);
+        Ok(Self::with_chunker(source, chunker, cap))
+    }
+
+    pub fn with_chunker(source: R, chunker: Chunker, buffer_size: usize) -> Self {
+        let cap = buffer_size.max(2 * chunker.max);
+        Self { source, chunker, buf: vec![0u8; cap], start: 0, end: 0, at_end: false }
+    }
+
+    /// The next chunk, or `None` at the end of the stream.
+    pub fn next_chunk(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            let window = &self.buf[self.start..self.end];
+            if let Some(len) = self.chunker.next_cut(window, self.at_end) {
+                let chunk_start = self.start;
+                self.start += len;
+                return Ok(Some(&self.buf[chunk_start..chunk_start + len]));
+            }
+            if self.at_end {
+                return Ok(None);
+            }
+            self.refill()?;
+        }
+    }
+
+    fn refill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end < self.buf.len() {
+            match self.source.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.at_end = true;
+                    break;
+                }
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back the source (for example to inspect its state after EOF).
+    pub fn into_inner(self) -> R {
+        self.source
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,140 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use proptest::prelude::*;
+
+/// A reader that returns at most `step` bytes per call, to exercise refills.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(out.len()).min(self.data.len());
+        out[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+const SMALL: ChunkerParams = ChunkerParams { min_size: 1024, avg_size: 4096, max_size: 16384 };
+
+fn stream_lengths(data: &[u8], params: ChunkerParams, step: usize, buffer: usize) -> Vec<usize> {
+    let chunker = Chunker::new(params).unwrap();
+    let mut reader = ChunkReader::with_chunker(Trickle { data, step }, chunker, buffer);
+    let mut out = Vec::new();
+    while let Some(c) = reader.next_chunk().unwrap() {
+        out.push(c.len());
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn chunks_cover_input_without_gaps_and_respect_bounds(len in 0usize..200_000, seed in any::<u64>(), step in 1usize..70_000) {
+        let data = pseudo_random(len, seed);
+        let lengths = stream_lengths(&data, SMALL, step, 0);
+        prop_assert_eq!(lengths.iter().sum::<usize>(), data.len());
+        for (i, l) in lengths.iter().enumerate() {
+            prop_assert!(*l <= SMALL.max_size as usize);
+            if i + 1 < lengths.len() {
+                prop_assert!(*l >= SMALL.min_size as usize);
+            }
+            prop_assert!(*l > 0);
+        }
+    }
+
+    #[test]
+    fn streaming_matches_whole_slice_chunking(len in 0usize..300_000, seed in any::<u64>(), step in 1usize..100_000, buffer in 0usize..100_000) {
+        let data = pseudo_random(len, seed);
+        let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
+        let streamed = stream_lengths(&data, SMALL, step, buffer);
+        prop_assert_eq!(whole, streamed);
+    }
+
+    #[test]
+    fn deterministic(len in 0usize..100_000, seed in any::<u64>()) {
+        let data = pseudo_random(len, seed);
+        let a = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
+        let b = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
+        prop_assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn insertion_near_start_keeps_later_chunks() {
+    let data = pseudo_random(400_000, 3);
+    let mut shifted = data[..1000].to_vec();
+    shifted.extend_from_slice(b"inserted bytes");
+    shifted.extend_from_slice(&data[1000..]);
+    let chunker = Chunker::new(SMALL).unwrap();
+    let boundaries = |d: &[u8]| -> Vec<Vec<u8>> {
+        let mut pos = 0;
+        chunker
+            .chunk_lengths(d)
+            .into_iter()
+            .map(|l| {
+                let c = d[pos..pos + l].to_vec();
+                pos += l;
+                c
+            })
+            .collect()
+    };
+    let a = boundaries(&data);
+    let b = boundaries(&shifted);
+    let shared = b.iter().filter(|c| a.contains(c)).count();
+    assert!(shared * 10 >= a.len() * 8, "only {shared} of {} chunks survived an insertion", a.len());
+}
+
+/// Golden cut points: these numbers are part of the repository format. If
+/// this test fails, deduplication against existing repositories breaks.
+#[test]
+fn golden_cut_points_default_params() {
+    let data = pseudo_random(24 << 20, 42);
+    let lengths = Chunker::new(ChunkerParams::DATA).unwrap().chunk_lengths(&data);
+    assert_eq!(lengths.iter().sum::<usize>(), 24 << 20);
+    let digest = blake3_like_fingerprint(&lengths);
+    assert_eq!((lengths.len(), digest), GOLDEN_DATA);
+}
+
+#[test]
+fn golden_cut_points_tree_params() {
+    let data = pseudo_random(2 << 20, 7);
+    let lengths = Chunker::new(ChunkerParams::TREE).unwrap().chunk_lengths(&data);
+    assert_eq!((lengths.len(), blake3_like_fingerprint(&lengths)), GOLDEN_TREE);
+}
+
+fn blake3_like_fingerprint(lengths: &[usize]) -> u64 {
+    // FNV-1a over the lengths: enough to pin the exact sequence.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for l in lengths {
+        for b in (*l as u64).to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    h
+}
+
+const GOLDEN_DATA: (usize, u64) = (13, 8251275445526287872);
+const GOLDEN_TREE: (usize, u64) = (22, 1138151100311444686);
+
+#[test]
+fn invalid_params_are_refused() {
+    assert!(Chunker::new(ChunkerParams { min_size: 4096, avg_size: 1024, max_size: 8192 }).is_err());
+    assert!(Chunker::new(ChunkerParams { min_size: 4095, avg_size: 8192, max_size: 16384 }).is_err());
+    assert!(Chunker::new(ChunkerParams { min_size: 4096, avg_size: 8192, max_size: 64 << 20 }).is_err());
+}

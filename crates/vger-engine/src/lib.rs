@@ -1,0 +1,1 @@
+//! vger-engine

@@ -1,0 +1,144 @@
+//! Per-chunk compression with a codec tag and a hard output cap
+//! (docs/format.md, "Compressed payloads").
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::FormatError;
+
+pub const CODEC_HEADER_LEN: usize = 5;
+
+/// A compression codec and its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    None,
+    #[default]
+    Lz4,
+    /// zstd at level 1..=22.
+    Zstd(i32),
+}
+
+impl Codec {
+    fn tag(self) -> u8 {
+        match self {
+            Codec::None => 0,
+            Codec::Lz4 => 1,
+            Codec::Zstd(_) => 2,
+        }
+    }
+}
+
+impl fmt::Display for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Codec::None => f.write_str("none"),
+            Codec::Lz4 => f.write_str("lz4"),
+            Codec::Zstd(level) => write!(f, "zstd:{level}"),
+        }
+    }
+}
+
+impl FromStr for Codec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Codec::None),
+            "lz4" => Ok(Codec::Lz4),
+            "zstd" => Ok(Codec::Zstd(3)),
+            other => {
+                let level = other
+                    .strip_prefix("zstd:")
+                    .and_then(|l| l.parse::<i32>().ok())
+                    .filter(|l| (1..=22).contains(l))
+                    .ok_or_else(|| format!("unknown compression `{other}`; use lz4, none, zstd or zstd:1..22"))?;
+                Ok(Codec::Zstd(level))
+            }
+        }
+    }
+}
+
+/// Appends the codec header and the compressed `data` to `out`. Stores the
+/// data uncompressed when compression does not make it smaller.
+pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
+    let header_at = out.len();
+    out.push(0);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let payload_at = out.len();
+    let compressed = match codec {
+        Codec::None => false,
+        Codec::Lz4 => {
+            let max = lz4_flex::block::get_maximum_output_size(data.len());
+            out.resize(payload_at + max, 0);
+            match lz4_flex::block::compress_into(data, &mut out[payload_at..]) {
+                Ok(n) if n < data.len() => {
+                    out.truncate(payload_at + n);
+                    true
+                }
+                _ => false,
+            }
+        }
+        Codec::Zstd(level) => {
+            let max = zstd::zstd_safe::compress_bound(data.len());
+            out.resize(payload_at + max, 0);
+            match zstd::bulk::compress_to_buffer(data, &mut out[payload_at..], level) {
+                Ok(n) if n < data.len() => {
+                    out.truncate(payload_at + n);
+                    true
+                }
+                _ => false,
+            }
+        }
+    };
+    if compressed {
+        out[header_at] = codec.tag();
+    } else {
+        out.truncate(payload_at);
+        out.extend_from_slice(data);
+    }
+}
+
+/// The codec header and compressed data as a new vector.
+pub fn compress(codec: Codec, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CODEC_HEADER_LEN + data.len() / 2);
+    compress_into(codec, data, &mut out);
+    out
+}
+
+/// The uncompressed length a payload claims, checked against `cap`.
+pub fn uncompressed_len(payload: &[u8], cap: usize) -> Result<usize, FormatError> {
+    if payload.len() < CODEC_HEADER_LEN {
+        return Err(FormatError::corrupt("compressed payload", "shorter than its header"));
+    }
+    let len = u32::from_le_bytes([payload[1], payload[2], payload[3], payload[4]]) as usize;
+    if len > cap {
+        return Err(FormatError::TooLarge { size: len as u64, cap: cap as u64 });
+    }
+    Ok(len)
+}
+
+/// Decompresses a payload made by [`compress_into`]. Never produces more
+/// than `cap` bytes, whatever the input claims.
+pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {
+    let len = uncompressed_len(payload, cap)?;
+    let body = &payload[CODEC_HEADER_LEN..];
+    let out = match payload[0] {
+        0 => body.to_vec(),
+        1 => {
+            let mut out = vec![0u8; len];
+            let n = lz4_flex::block::decompress_into(body, &mut out)
+                .map_err(|e| FormatError::corrupt("lz4 payload", e))?;
+            out.truncate(n);
+            out
+        }
+        2 => zstd::bulk::decompress(body, len).map_err(|e| FormatError::corrupt("zstd payload", e))?,
+        other => return Err(FormatError::corrupt("compressed payload", format!("unknown codec tag {other}"))),
+    };
+    if out.len() != len {
+        return Err(FormatError::corrupt(
+            "compressed payload",
+            format!("decompressed to {} bytes, header says {len}", out.len()),
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,131 @@
+//! Pack files (docs/format.md, section 6): a header, sealed blobs, and an
+//! encrypted trailer listing them so the index can be rebuilt from packs.
+
+use serde::{Deserialize, Serialize};
+use vger_crypto::{Envelope, ObjectType};
+
+use crate::id::{ChunkId, PackId};
+use crate::index::{BlobEntry, PackEntry};
+use crate::object::{open_object, seal_object};
+use crate::FormatError;
+
+pub const PACK_MAGIC: &[u8; 8] = b"VGERPACK";
+pub const PACK_END_MAGIC: &[u8; 8] = b"VGERPEND";
+pub const PACK_VERSION: u8 = 1;
+pub const PACK_HEADER_LEN: usize = 16;
+/// Trailer length (u32) and the end magic.
+pub const PACK_FOOTER_LEN: usize = 12;
+const TRAILER_IDENTITY: &[u8] = b"pack-trailer";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PackTrailer {
+    blobs: Vec<BlobEntry>,
+}
+
+/// Collects sealed blobs into one pack in memory.
+#[derive(Debug)]
+pub struct PackBuilder {
+    buf: Vec<u8>,
+    blobs: Vec<BlobEntry>,
+}
+
+/// A finished pack, ready to store under `id.storage_key()`.
+#[derive(Debug)]
+pub struct FinishedPack {
+    pub id: PackId,
+    pub bytes: Vec<u8>,
+    pub entry: PackEntry,
+}
+
+impl PackBuilder {
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
+        buf.extend_from_slice(PACK_MAGIC);
+        buf.push(PACK_VERSION);
+        buf.extend_from_slice(&[0u8; 7]);
+        Self { buf, blobs: Vec::new() }
+    }
+
+    /// Appends a sealed blob (an envelope of type data or tree chunk).
+    pub fn add(&mut self, id: ChunkId, blob_type: ObjectType, raw_length: u32, sealed: &[u8]) {
+        let offset = self.buf.len() as u64;
+        self.buf.extend_from_slice(sealed);
+        self.blobs.push(BlobEntry { id, blob_type: blob_type as u8, offset, length: sealed.len() as u32, raw_length });
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Appends the trailer and computes the pack id.
+    pub fn finish(mut self, envelope: &Envelope) -> Result<FinishedPack, FormatError> {
+        let trailer = PackTrailer { blobs: self.blobs };
+        let sealed = seal_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", &trailer)?;
+        self.buf.extend_from_slice(&sealed);
+        self.buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(PACK_END_MAGIC);
+        let id = PackId(*blake3::hash(&self.buf).as_bytes());
+        let size = self.buf.len() as u64;
+        Ok(FinishedPack { id, bytes: self.buf, entry: PackEntry { id, size, blobs: trailer.blobs } })
+    }
+}
+
+/// Checks the pack header (the first 16 bytes).
+pub fn check_pack_header(header: &[u8]) -> Result<(), FormatError> {
+    if header.len() < PACK_HEADER_LEN || &header[..8] != PACK_MAGIC {
+        return Err(FormatError::corrupt("pack", "missing pack magic"));
+    }
+    if header[8] > PACK_VERSION {
+        return Err(FormatError::NewerVersion { what: "pack".into(), found: header[8].into(), supported: PACK_VERSION.into() });
+    }
+    Ok(())
+}
+
+/// From the last [`PACK_FOOTER_LEN`] bytes of a pack of `pack_size` bytes,
+/// the byte range of the sealed trailer.
+pub fn trailer_range(footer: &[u8], pack_size: u64) -> Result<(u64, u64), FormatError> {
+    if footer.len() != PACK_FOOTER_LEN || &footer[4..] != PACK_END_MAGIC {
+        return Err(FormatError::corrupt("pack", "missing end magic (truncated?)"));
+    }
+    let len = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]) as u64;
+    let min = (PACK_HEADER_LEN + PACK_FOOTER_LEN) as u64;
+    if len + min > pack_size {
+        return Err(FormatError::corrupt("pack", format!("trailer length {len} does not fit in {pack_size} bytes")));
+    }
+    Ok((pack_size - PACK_FOOTER_LEN as u64 - len, len))
+}
+
+/// Decrypts a trailer and checks that its blobs lie inside the pack.
+pub fn open_trailer(envelope: &Envelope, sealed: Vec<u8>, trailer_offset: u64) -> Result<Vec<BlobEntry>, FormatError> {
+    let trailer: PackTrailer = open_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", sealed)?;
+    for b in &trailer.blobs {
+        if b.offset < PACK_HEADER_LEN as u64 || b.offset + u64::from(b.length) > trailer_offset {
+            return Err(FormatError::corrupt("pack trailer", format!("blob at {} +{} lies outside the pack", b.offset, b.length)));
+        }
+    }
+    Ok(trailer.blobs)
+}
+
+/// Reads the blob list of a whole pack held in memory, checking its id.
+pub fn parse_pack(envelope: &Envelope, expected: &PackId, bytes: &[u8]) -> Result<Vec<BlobEntry>, FormatError> {
+    if blake3::hash(bytes).as_bytes() != &expected.0 {
+        return Err(FormatError::corrupt(format!("pack {}", expected.short()), "its content does not match its id"));
+    }
+    check_pack_header(bytes)?;
+    let footer_at = bytes
+        .len()
+        .checked_sub(PACK_FOOTER_LEN)
+        .ok_or_else(|| FormatError::corrupt("pack", "too short"))?;
+    let (offset, len) = trailer_range(&bytes[footer_at..], bytes.len() as u64)?;
+    let sealed = bytes[offset as usize..(offset + len) as usize].to_vec();
+    open_trailer(envelope, sealed, offset)
+}

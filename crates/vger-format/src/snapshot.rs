@@ -1,0 +1,56 @@
+//! Snapshot objects (docs/format.md, section 8).
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ChunkId, SnapshotId};
+
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Counters recorded with each snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotStats {
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub dirs: u64,
+    /// Sum of the sizes of all files.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Plaintext bytes of chunks this backup added.
+    #[serde(default)]
+    pub added_bytes: u64,
+    /// Stored (compressed, encrypted) bytes this backup added.
+    #[serde(default)]
+    pub added_stored: u64,
+    /// Chunks this backup added.
+    #[serde(default)]
+    pub added_chunks: u64,
+    /// Files skipped because they vanished or could not be read.
+    #[serde(default)]
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    /// RFC 3339, when the backup started (or `--time`).
+    pub time: String,
+    #[serde(default)]
+    pub end_time: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub source_label: String,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Tree chunk IDs of the metadata stream, in order.
+    pub tree: Vec<ChunkId>,
+    #[serde(default)]
+    pub stats: SnapshotStats,
+    #[serde(default)]
+    pub parent: Option<SnapshotId>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}

@@ -1,0 +1,149 @@
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use vger_crypto::{Algorithm, Envelope, MasterKey, ObjectType};
+use vger_format::compress::{compress, decompress, Codec};
+use vger_format::entry::{encode_entry, ChunkRef, Entry, EntryDecoder, EntryKind, Xattr};
+use vger_format::id::{ChunkId, PackId};
+use vger_format::pack::{parse_pack, PackBuilder};
+use vger_format::repo_config::{ChunkerSizes, RepoConfig};
+use vger_format::FormatError;
+
+fn codecs() -> impl Strategy<Value = Codec> {
+    prop_oneof![Just(Codec::None), Just(Codec::Lz4), (1i32..=9).prop_map(Codec::Zstd)]
+}
+
+proptest! {
+    #[test]
+    fn compression_round_trip(codec in codecs(), data in proptest::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 0..20_000)) {
+        let packed = compress(codec, &data);
+        prop_assert_eq!(decompress(&packed, data.len()).unwrap(), data);
+    }
+
+    #[test]
+    fn output_cap_is_enforced(codec in codecs(), len in 1usize..50_000) {
+        let data = vec![0u8; len];
+        let packed = compress(codec, &data);
+        let too_large = matches!(decompress(&packed, len - 1), Err(FormatError::TooLarge { .. }));
+        prop_assert!(too_large);
+    }
+
+    #[test]
+    fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decompress(&data, 1 << 20);
+        let _ = EntryDecoder::new(&data).count();
+    }
+}
+
+#[test]
+fn lying_length_header_cannot_inflate() {
+    // A zstd bomb: 64 MiB of zeros, header claims 100 bytes.
+    let mut packed = compress(Codec::Zstd(3), &vec![0u8; 64 << 20]);
+    packed[1..5].copy_from_slice(&100u32.to_le_bytes());
+    assert!(decompress(&packed, 1 << 20).is_err());
+    let mut packed = compress(Codec::Lz4, &vec![0u8; 8 << 20]);
+    packed[1..5].copy_from_slice(&100u32.to_le_bytes());
+    assert!(decompress(&packed, 1 << 20).is_err());
+}
+
+#[test]
+fn incompressible_data_is_stored_plain() {
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    let data: Vec<u8> = (0..10_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    let packed = compress(Codec::Lz4, &data);
+    assert_eq!(packed[0], 0);
+}
+
+fn sample_entry(i: u8) -> Entry {
+    let mut e = Entry::new(vec![b'd', b'/', 0xff, i], EntryKind::File);
+    e.mode = 0o4755;
+    e.mtime = -12_345_678_901;
+    e.size = 10;
+    e.chunks = vec![ChunkRef(ChunkId([i; 32]), 10)];
+    e.xattrs = vec![Xattr(b"user.a".to_vec(), vec![0, 1, 2])];
+    e.target = Some(vec![0x80, b'x']);
+    e
+}
+
+#[test]
+fn entries_round_trip_in_a_stream() {
+    let mut stream = Vec::new();
+    for i in 0..5 {
+        encode_entry(&sample_entry(i), &mut stream).unwrap();
+    }
+    let back: Vec<Entry> = EntryDecoder::new(&stream).map(|e| e.unwrap()).collect();
+    assert_eq!(back, (0..5).map(sample_entry).collect::<Vec<_>>());
+}
+
+#[test]
+fn hostile_paths_are_refused() {
+    for p in [&b""[..], b"/etc/passwd", b"../x", b"a/../../x", b"a//b", b"./a", b"a/.", b"a\0b"] {
+        assert!(Entry::new(p.to_vec(), EntryKind::File).validate_path().is_err(), "{p:?}");
+    }
+    assert!(Entry::new(b"a/b..c/.d".to_vec(), EntryKind::File).validate_path().is_ok());
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    #[derive(serde::Serialize)]
+    struct Future<'a> {
+        #[serde(with = "serde_bytes")]
+        path: &'a [u8],
+        kind: &'a str,
+        some_new_field: u64,
+    }
+    let bytes = rmp_serde::to_vec_named(&Future { path: b"x", kind: "file", some_new_field: 7 }).unwrap();
+    let e = EntryDecoder::new(&bytes).next().unwrap().unwrap();
+    assert_eq!(e.path, b"x");
+}
+
+#[test]
+fn pack_round_trip_and_tamper() {
+    let key = MasterKey::generate().unwrap();
+    let env = Envelope::new(Algorithm::Aes256Gcm, &key).unwrap();
+    let mut b = PackBuilder::with_capacity(1024);
+    for i in 0..3u8 {
+        let sealed = env.seal(ObjectType::DataChunk, &[i; 32], &[i; 100]).unwrap();
+        b.add(ChunkId([i; 32]), ObjectType::DataChunk, 100, &sealed);
+    }
+    let pack = b.finish(&env).unwrap();
+    let blobs = parse_pack(&env, &pack.id, &pack.bytes).unwrap();
+    assert_eq!(blobs, pack.entry.blobs);
+    let mut bad = pack.bytes.clone();
+    bad[40] ^= 1;
+    assert!(parse_pack(&env, &pack.id, &bad).is_err());
+    assert!(parse_pack(&env, &PackId([0; 32]), &pack.bytes).is_err());
+}
+
+#[test]
+fn config_newer_version_is_refused_and_mac_checked() {
+    let cfg = RepoConfig {
+        version: 1,
+        id: vec![1; 32],
+        created: "now".into(),
+        encryption: "aes256gcm".into(),
+        chunker: ChunkerSizes { min_size: 1, avg_size: 2, max_size: 4 },
+        tree_chunker: ChunkerSizes { min_size: 1, avg_size: 2, max_size: 4 },
+        compression: "lz4".into(),
+        pack_target_size: 1,
+    };
+    let key = MasterKey::generate().unwrap();
+    let bytes = cfg.encode(|b| key.config_mac(b)).unwrap();
+    let (back, mac) = RepoConfig::decode_unverified(&bytes).unwrap();
+    assert_eq!(back, cfg);
+    mac.verify(|b| key.config_mac(b)).unwrap();
+    let other = MasterKey::generate().unwrap();
+    assert!(mac.verify(|b| other.config_mac(b)).is_err());
+
+    let newer = RepoConfig { version: 2, ..cfg };
+    let bytes = newer.encode(|b| key.config_mac(b)).unwrap();
+    let err = RepoConfig::decode_unverified(&bytes).unwrap_err();
+    assert!(err.to_string().contains("newer vger"), "{err}");
+}

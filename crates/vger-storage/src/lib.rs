@@ -1,0 +1,123 @@
+//! Where vger keeps a repository's objects.
+//!
+//! A repository is a flat key space (`config`, `keys/<id>`,
+//! `packs/<xx>/<id>`, `index/<id>`, `snapshots/<id>`, `locks/<id>`, see
+//! `docs/format.md`). This crate defines the small [`Storage`] trait every
+//! backend implements, the key rules every backend enforces ([`keys`]), the
+//! error type they all return ([`StorageError`]), the local-directory
+//! backend ([`LocalStorage`]) and the test suite every backend must pass
+//! ([`testsuite`]).
+//!
+//! The trait is synchronous and `Send + Sync`: the engine drives it from
+//! plain threads. Cross-cutting behaviour (retry, bandwidth and connection
+//! limits, logging) is written as layers that wrap a `Box<dyn Storage>` and
+//! implement [`Storage`] again, so a backend stays small.
+//!
+//! ```
+//! use vger_storage::{LocalStorage, Storage};
+//!
+//! # fn main() -> Result<(), vger_storage::StorageError> {
+//! # let dir = std::env::temp_dir().join(format!("vger-storage-doc-{}", std::process::id()));
+//! let storage: Box<dyn Storage> = Box::new(LocalStorage::create(&dir)?);
+//! storage.put("snapshots/0123", b"snapshot bytes")?;
+//! assert_eq!(storage.get("snapshots/0123")?, b"snapshot bytes");
+//! assert_eq!(storage.get_range("snapshots/0123", 9, 5)?, b"bytes");
+//! // put_new is create-if-absent: the building block for locks.
+//! assert!(storage.put_new("snapshots/0123", b"other").is_err());
+//! for object in storage.list("snapshots/")? {
+//!     println!("{} ({} bytes)", object.key, object.size);
+//! }
+//! storage.delete("snapshots/0123")?;
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+pub mod keys;
+mod local;
+pub mod testsuite;
+
+use std::sync::Arc;
+
+pub use error::StorageError;
+pub use local::LocalStorage;
+
+/// A key-value store of whole objects, shaped like an object store.
+///
+/// Every method validates its key with [`keys::validate_key`] (or
+/// [`keys::validate_prefix`] for `list`) and returns
+/// [`StorageError::InvalidKey`] before touching the backend.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// The whole object; `NotFound` if absent.
+    fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+
+    /// `len` bytes from `offset`; `RangeOutOfBounds` if the object is
+    /// shorter, `NotFound` if absent.
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError>;
+
+    /// Atomic create-or-replace: readers see the old object or the new one,
+    /// never a part of it. Durable when it returns.
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
+
+    /// Atomic create-if-absent (`AlreadyExists` otherwise): of several
+    /// concurrent callers exactly one succeeds. Used for locks and
+    /// immutable objects.
+    fn put_new(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
+
+    /// Removes an object; deleting an absent key is `Ok`.
+    fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Every object whose key starts with `prefix` (`""` for all,
+    /// `"packs/"`, or a partial name like `"packs/a"`), recursively, with
+    /// sizes. Order unspecified.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
+
+    /// Size of an object in bytes, `None` if absent.
+    fn size(&self, key: &str) -> Result<Option<u64>, StorageError>;
+
+    /// Where this is, for messages: a path or a URL (without credentials).
+    fn describe(&self) -> String;
+}
+
+/// One object found by [`Storage::list`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// Forwards every call, so `Box<dyn Storage>` and `Arc<dyn Storage>` are
+/// storages themselves and layers can wrap either.
+macro_rules! forward_storage {
+    ($($wrapper:ident),*) => {$(
+        impl<S: Storage + ?Sized> Storage for $wrapper<S> {
+            fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+                (**self).get(key)
+            }
+            fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+                (**self).get_range(key, offset, len)
+            }
+            fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+                (**self).put(key, data)
+            }
+            fn put_new(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+                (**self).put_new(key, data)
+            }
+            fn delete(&self, key: &str) -> Result<(), StorageError> {
+                (**self).delete(key)
+            }
+            fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+                (**self).list(prefix)
+            }
+            fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+                (**self).size(key)
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+        }
+    )*};
+}
+
+forward_storage!(Box, Arc);

@@ -1,0 +1,251 @@
+//! The local-directory backend: one file per object, `root/<key>`.
+//!
+//! Every write goes to a temporary file in the object's directory, is
+//! fsynced, then renamed (`put`) or hard-linked (`put_new`) into place and
+//! the directory fsynced, so no object is ever visible half-written and a
+//! returned write survives a crash. Directories are created on demand and
+//! never removed, which keeps concurrent writers free of races.
+
+mod durable;
+mod walk;
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::keys::{validate_key, validate_prefix};
+use crate::{ObjectInfo, Storage, StorageError};
+use durable::{sync_dir, write_synced, TempFile};
+
+/// A repository in a local directory (or a mounted network file system
+/// that supports hard links).
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+/// How a written temporary file takes its final name.
+#[derive(Clone, Copy)]
+enum Commit {
+    /// `rename`: replaces an existing object atomically.
+    Replace,
+    /// `link`: fails with `EEXIST` if the object exists.
+    CreateNew,
+}
+
+impl LocalStorage {
+    /// Opens an existing directory.
+    pub fn open(root: &Path) -> Result<Self, StorageError> {
+        let what = "open repository directory";
+        match fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => Ok(LocalStorage {
+                root: root.to_path_buf(),
+            }),
+            Ok(_) => Err(StorageError::Backend {
+                detail: format!("{} is not a directory", root.display()),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::Backend {
+                detail: format!(
+                    "repository directory {} does not exist; check the path or run `vger init`",
+                    root.display()
+                ),
+            }),
+            Err(e) => Err(StorageError::from_io(what, &root.display().to_string(), e)),
+        }
+    }
+
+    /// Creates the directory (and its parents) if missing, then opens it.
+    /// Whether it already holds a repository is for the engine to check.
+    pub fn create(root: &Path) -> Result<Self, StorageError> {
+        fs::create_dir_all(root).map_err(|e| {
+            StorageError::from_io(
+                "create repository directory",
+                &root.display().to_string(),
+                e,
+            )
+        })?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent, &root.display().to_string())?;
+        }
+        Self::open(root)
+    }
+
+    /// The repository directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes temporary files left by crashed writers whose last change
+    /// is older than `older_than` (pick hours, not seconds: a live writer's
+    /// temp file must not be taken). Returns how many were removed.
+    pub fn clean_temp_files(&self, older_than: Duration) -> Result<usize, StorageError> {
+        walk::remove_stale_temp_files(&self.root, older_than)
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// Opens an object for reading with its size; a directory is not an
+    /// object (`NotFound`).
+    fn open_object(&self, key: &str) -> Result<(File, u64), StorageError> {
+        let file = File::open(self.path(key)).map_err(|e| read_error("open", key, e))?;
+        let meta = file.metadata().map_err(|e| read_error("stat", key, e))?;
+        if !meta.is_file() {
+            return Err(StorageError::NotFound {
+                key: key.to_owned(),
+            });
+        }
+        Ok((file, meta.len()))
+    }
+
+    fn write_object(&self, key: &str, data: &[u8], commit: Commit) -> Result<(), StorageError> {
+        let path = self.path(key);
+        let dir = path.parent().unwrap_or(&self.root);
+        let (mut temp, mut file) = match TempFile::create(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.create_dirs(key)?;
+                TempFile::create(dir)
+            }
+            other => other,
+        }
+        .map_err(|e| StorageError::from_io("create temporary file for", key, e))?;
+        write_synced(&mut file, data, key)?;
+        drop(file);
+        match commit {
+            Commit::Replace => {
+                fs::rename(temp.path(), &path)
+                    .map_err(|e| StorageError::from_io("rename into place", key, e))?;
+                temp.mark_committed();
+            }
+            Commit::CreateNew => {
+                fs::hard_link(temp.path(), &path)
+                    .map_err(|e| StorageError::from_io("link into place", key, e))?;
+                drop(temp); // removes the temporary name
+            }
+        }
+        sync_dir(dir, key)
+    }
+
+    /// Creates the missing directories on the way to `key`, fsyncing the
+    /// parent of each so the new directory survives a crash.
+    fn create_dirs(&self, key: &str) -> Result<(), StorageError> {
+        let mut dir = self.root.clone();
+        let mut parts: Vec<&str> = key.split('/').collect();
+        parts.pop(); // the object's own name
+        for part in parts {
+            let parent = dir.clone();
+            dir.push(part);
+            match fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) => {
+                    let e = match e.kind() {
+                        // A file sits where a directory must be (`a` is an
+                        // object and `a/b` is being written).
+                        io::ErrorKind::AlreadyExists => io::Error::from_raw_os_error(libc::ENOTDIR),
+                        _ => e,
+                    };
+                    return Err(StorageError::from_io("create directory for", key, e));
+                }
+            }
+            // Also when another writer created it: it may not have fsynced
+            // the parent yet, and this write must be durable on return.
+            sync_dir(&parent, key)?;
+        }
+        Ok(())
+    }
+}
+
+impl Storage for LocalStorage {
+    fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        validate_key(key)?;
+        let (mut file, size) = self.open_object(key)?;
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.read_to_end(&mut data)
+            .map_err(|e| read_error("read", key, e))?;
+        Ok(data)
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        validate_key(key)?;
+        let (file, size) = self.open_object(key)?;
+        let out_of_bounds = || StorageError::RangeOutOfBounds {
+            key: key.to_owned(),
+            offset,
+            len,
+            size,
+        };
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(out_of_bounds());
+        }
+        let len = usize::try_from(len).map_err(|_| out_of_bounds())?;
+        let mut data = vec![0; len];
+        file.read_exact_at(&mut data, offset)
+            .map_err(|e| read_error("read", key, e))?;
+        Ok(data)
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        validate_key(key)?;
+        self.write_object(key, data, Commit::Replace)
+    }
+
+    fn put_new(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        validate_key(key)?;
+        // Cheap early refusal; the link below is what makes it atomic.
+        if fs::symlink_metadata(self.path(key)).is_ok() {
+            return Err(StorageError::AlreadyExists {
+                key: key.to_owned(),
+            });
+        }
+        self.write_object(key, data, Commit::CreateNew)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        validate_key(key)?;
+        let path = self.path(key);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(path.parent().unwrap_or(&self.root), key),
+            Err(e) => match read_error("delete", key, e) {
+                StorageError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        validate_prefix(prefix)?;
+        walk::list_objects(&self.root, prefix)
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        validate_key(key)?;
+        match fs::metadata(self.path(key)) {
+            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+            Ok(_) => Ok(None),
+            Err(e) => match read_error("stat", key, e) {
+                StorageError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+/// Like [`StorageError::from_io`], but a path through a file (`ENOTDIR`)
+/// or a directory where an object should be (`EISDIR`) means "no such
+/// object" when reading or deleting.
+fn read_error(op: &'static str, key: &str, e: io::Error) -> StorageError {
+    match e.raw_os_error() {
+        Some(libc::ENOTDIR | libc::EISDIR) => StorageError::NotFound {
+            key: key.to_owned(),
+        },
+        _ => StorageError::from_io(op, key, e),
+    }
+}
