@@ -175,5 +175,50 @@ impl<R: Read> ChunkReader<R> {
     }
 }
 
+/// Push-style chunking of a stream built in memory (the snapshot tree): bytes
+/// go in with [`ChunkBuffer::push`], finished chunks come out. Cut points are
+/// the same as chunking the whole stream at once.
+#[derive(Debug)]
+pub struct ChunkBuffer {
+    chunker: Chunker,
+    buf: Vec<u8>,
+}
+
+impl ChunkBuffer {
+    pub fn new(params: ChunkerParams) -> Result<Self, ChunkerError> {
+        Ok(Self { chunker: Chunker::new(params)?, buf: Vec::new() })
+    }
+
+    /// Bytes waiting for a cut.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Appends bytes and calls `emit` for every chunk that is now final.
+    pub fn push<E>(&mut self, data: &[u8], emit: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        self.buf.extend_from_slice(data);
+        // Only cut once several maximum chunks are buffered: fewer moves.
+        if self.buf.len() >= 4 * self.chunker.max_size() {
+            self.drain(false, emit)?;
+        }
+        Ok(())
+    }
+
+    /// Emits everything that is left, ending the stream.
+    pub fn finish<E>(mut self, emit: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        self.drain(true, emit)
+    }
+
+    fn drain<E>(&mut self, at_end: bool, mut emit: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        let mut pos = 0;
+        while let Some(len) = self.chunker.next_cut(&self.buf[pos..], at_end) {
+            emit(&self.buf[pos..pos + len])?;
+            pos += len;
+        }
+        self.buf.drain(..pos);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -138,3 +138,18 @@ fn invalid_params_are_refused() {
     assert!(Chunker::new(ChunkerParams { min_size: 4095, avg_size: 8192, max_size: 16384 }).is_err());
     assert!(Chunker::new(ChunkerParams { min_size: 4096, avg_size: 8192, max_size: 64 << 20 }).is_err());
 }
+
+proptest! {
+    #[test]
+    fn chunk_buffer_matches_whole_slice(len in 0usize..200_000, seed in any::<u64>(), step in 1usize..30_000) {
+        let data = pseudo_random(len, seed);
+        let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
+        let mut buffer = ChunkBuffer::new(SMALL).unwrap();
+        let mut got = Vec::new();
+        for piece in data.chunks(step) {
+            buffer.push::<()>(piece, |c| { got.push(c.len()); Ok(()) }).unwrap();
+        }
+        buffer.finish::<()>(|c| { got.push(c.len()); Ok(()) }).unwrap();
+        prop_assert_eq!(whole, got);
+    }
+}

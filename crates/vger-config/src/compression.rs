@@ -77,7 +77,10 @@ mod tests {
         assert_eq!("lz4".parse::<Compression>().unwrap(), Compression::Lz4);
         assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
         assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd(3));
-        assert_eq!("zstd:19".parse::<Compression>().unwrap(), Compression::Zstd(19));
+        assert_eq!(
+            "zstd:19".parse::<Compression>().unwrap(),
+            Compression::Zstd(19)
+        );
         assert_eq!(Compression::Zstd(7).to_string(), "zstd:7");
         assert_eq!(Compression::default().to_string(), "lz4");
         assert!("zstd:0".parse::<Compression>().is_err());

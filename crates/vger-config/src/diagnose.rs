@@ -26,7 +26,10 @@ pub(crate) fn yaml_error(error: &YamlError, text: &str, file: &Path) -> ConfigEr
             field, expected, ..
         } => {
             let place = context_of(expected);
-            format!("unknown key `{field}` in {place}{}", suggestion(field, expected))
+            format!(
+                "unknown key `{field}` in {place}{}",
+                suggestion(field, expected)
+            )
         }
         YamlError::SerdeUnknownVariant {
             variant, expected, ..
@@ -142,19 +145,30 @@ fn describe_type(ty: &str) -> String {
     }
 }
 
-/// The key of a `key: value` line when the error column lies after its colon.
+/// The key the error is about: the `key:` before the error column (errors in
+/// values) or starting at it (errors some visitors report at the key).
 fn key_before(text: &str, line: u64, column: u64) -> Option<&str> {
     let source_line = nth_line(text, line)?;
-    let end = source_line
+    let split = source_line
         .char_indices()
         .nth(usize::try_from(column).ok()?.saturating_sub(1))
         .map_or(source_line.len(), |(i, _)| i);
-    let head = source_line.get(..end)?.trim_end();
-    let head = head.strip_suffix(':')?;
-    let key = head.trim_start().trim_start_matches("- ").trim();
-    let key = key.trim_matches(|c| c == '"' || c == '\'');
-    let plain = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-    plain.then_some(key)
+    let (head, tail) = source_line.split_at(split);
+    let before = head
+        .trim_end()
+        .strip_suffix(':')
+        .map(|h| h.trim_start().trim_start_matches("- ").trim());
+    let at = tail.split_once(':').map(|(key, _)| key.trim());
+    [before, at]
+        .into_iter()
+        .flatten()
+        .map(|key| key.trim_matches(|c| c == '"' || c == '\''))
+        .find(|key| {
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        })
 }
 
 /// The plain scalar starting at `column`, without a trailing comment.
@@ -171,7 +185,8 @@ fn scalar_at(text: &str, line: u64, column: u64) -> Option<String> {
 }
 
 fn nth_line(text: &str, line: u64) -> Option<&str> {
-    text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)
+    text.lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)
 }
 
 /// Drops serde-saphyr's ` at line L, column C` suffix; the position is printed in front.
@@ -198,6 +213,7 @@ mod tests {
         let text = "a:\n  - keep_daily: lots # many\n";
         assert_eq!(key_before(text, 2, 17), Some("keep_daily"));
         assert_eq!(scalar_at(text, 2, 17).as_deref(), Some("lots"));
-        assert_eq!(key_before(text, 1, 1), None);
+        assert_eq!(key_before(text, 1, 1), Some("a"));
+        assert_eq!(key_before("  - /home/me\n", 1, 5), None);
     }
 }

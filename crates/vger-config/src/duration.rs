@@ -43,7 +43,9 @@ fn period_hint(text: &str) -> String {
 
 /// Parses a schedule interval: a positive whole number followed by `s`, `m` (minutes), `h` or `d`.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let hint = || format!("`{text}` is not an interval; write a number and a unit s, m (minutes), h or d, e.g. `30m`, `6h`, `1d`");
+    let hint = || {
+        format!("`{text}` is not an interval; write a number and a unit s, m (minutes), h or d, e.g. `30m`, `6h`, `1d`")
+    };
     let (count, unit) = split_number(text).ok_or_else(hint)?;
     let seconds_per_unit = match unit {
         "s" => 1,
@@ -117,7 +119,10 @@ mod tests {
     fn periods() {
         assert_eq!(
             parse_period("2d").unwrap(),
-            Period { count: 2, unit: PeriodUnit::Days }
+            Period {
+                count: 2,
+                unit: PeriodUnit::Days
+            }
         );
         assert_eq!(parse_period("6m").unwrap().unit, PeriodUnit::Months);
         assert_eq!(parse_period("1y").unwrap().unit, PeriodUnit::Years);

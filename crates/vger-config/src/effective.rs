@@ -72,12 +72,19 @@ impl Config {
             .map(|repo| vec![repo])
             .ok_or_else(|| ConfigError::UnknownRepository {
                 requested: wanted.to_owned(),
-                available: self.repositories.iter().map(|r| r.label().to_owned()).collect(),
+                available: self
+                    .repositories
+                    .iter()
+                    .map(|r| r.label().to_owned())
+                    .collect(),
             })
     }
 
     /// The sources that go to `repo` (those whose `repos` is empty or names it).
     pub fn sources_for<'a>(&'a self, repo: &RepositoryConfig) -> Vec<&'a SourceConfig> {
-        self.sources.iter().filter(|s| s.goes_to(repo.label())).collect()
+        self.sources
+            .iter()
+            .filter(|s| s.goes_to(repo.label()))
+            .collect()
     }
 }

@@ -15,14 +15,16 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<HashMap<String, String>, 
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let invalid = |message: String| {
-            ConfigError::invalid(file, Some((index as u64 + 1, 0)), message)
-        };
+        let invalid =
+            |message: String| ConfigError::invalid(file, Some((index as u64 + 1, 0)), message);
         let (key, value) = line
             .split_once('=')
             .ok_or_else(|| invalid(format!("expected `KEY=VALUE`, found `{line}`")))?;
         let key = key.trim();
-        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(invalid(format!(

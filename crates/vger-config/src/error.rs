@@ -1,7 +1,6 @@
 //! Errors from finding, reading and checking the config. Each displays as one line.
 
-use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why the config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +22,7 @@ pub enum ConfigError {
 
     /// The file's text is wrong: bad YAML, an unknown key, a wrong type or
     /// value, an unset variable. `line`/`column` are 1-based.
-    #[error("{}: {message}", Position { file: .file, line: *.line, column: *.column })]
+    #[error("{}: {message}", position(.file, *.line, *.column))]
     Invalid {
         file: PathBuf,
         line: Option<u64>,
@@ -62,23 +61,12 @@ impl ConfigError {
     }
 }
 
-/// Renders `file:line:column: message` without the parts that are unknown.
-struct Position<'a> {
-    file: &'a PathBuf,
-    line: Option<u64>,
-    column: Option<u64>,
-}
-
-impl fmt::Display for Position<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        Ok(())
+/// `file:line:column`, leaving out the parts that are unknown.
+fn position(file: &Path, line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!("{}:{line}:{column}", file.display()),
+        (Some(line), None) => format!("{}:{line}", file.display()),
+        _ => file.display().to_string(),
     }
 }
 

@@ -48,27 +48,29 @@ fn expand_line(
             }
             '\'' | '"' if quote == Some(c) => quote = None,
             '\'' | '"' if quote.is_none() && after_separator => quote = Some(c),
-            '$' => match chars.peek().map(|(_, (_, next))| *next) {
-                Some('$') => {
-                    chars.next();
-                    out.push('$');
-                    previous = Some('$');
-                    continue;
-                }
-                Some('{') => {
-                    let rest = line.get(offset..).unwrap_or_default();
-                    let close = rest.find('}').ok_or_else(|| {
+            '$' => {
+                match chars.peek().map(|(_, (_, next))| *next) {
+                    Some('$') => {
+                        chars.next();
+                        out.push('$');
+                        previous = Some('$');
+                        continue;
+                    }
+                    Some('{') => {
+                        let rest = line.get(offset..).unwrap_or_default();
+                        let close = rest.find('}').ok_or_else(|| {
                         error("unterminated `${`; close it with `}` or write `$$` for a literal `$`".to_owned())
                     })?;
-                    let inner = rest.get(2..close).unwrap_or_default();
-                    out.push_str(&substitute(inner, lookup).map_err(error)?);
-                    // Skip the rest of `${...}`.
-                    while chars.next_if(|(_, (o, _))| *o <= offset + close).is_some() {}
-                    previous = Some('}');
-                    continue;
+                        let inner = rest.get(2..close).unwrap_or_default();
+                        out.push_str(&substitute(inner, lookup).map_err(error)?);
+                        // Skip the rest of `${...}`.
+                        while chars.next_if(|(_, (o, _))| *o <= offset + close).is_some() {}
+                        previous = Some('}');
+                        continue;
+                    }
+                    _ => {}
                 }
-                _ => {}
-            },
+            }
             _ => {}
         }
         out.push(c);
@@ -83,7 +85,10 @@ fn substitute(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
         Some((name, default)) => (name, Some(default)),
         None => (inner, None),
     };
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!(
@@ -124,7 +129,10 @@ mod tests {
         assert_eq!(expand("a: ${NOPE:-}\n", &env).unwrap(), "a: \n");
         assert_eq!(expand("a: pa$$word $x\n", &env).unwrap(), "a: pa$word $x\n");
         assert_eq!(expand("a: $${HOME}\n", &env).unwrap(), "a: ${HOME}\n");
-        assert_eq!(expand("a: ${HOME}${HOME}", &env).unwrap(), "a: /home/me/home/me");
+        assert_eq!(
+            expand("a: ${HOME}${HOME}", &env).unwrap(),
+            "a: /home/me/home/me"
+        );
     }
 
     #[test]
@@ -148,7 +156,13 @@ mod tests {
 
     #[test]
     fn malformed_references() {
-        assert!(expand("a: ${HOME\n", &env).unwrap_err().message.contains("unterminated"));
-        assert!(expand("a: ${1X}\n", &env).unwrap_err().message.contains("not a variable"));
+        assert!(expand("a: ${HOME\n", &env)
+            .unwrap_err()
+            .message
+            .contains("unterminated"));
+        assert!(expand("a: ${1X}\n", &env)
+            .unwrap_err()
+            .message
+            .contains("not a variable"));
     }
 }

@@ -18,11 +18,14 @@ pub const LOCAL_CONFIG_NAME: &str = "vger.yaml";
 /// The system-wide config file.
 pub const SYSTEM_CONFIG_PATH: &str = "/etc/vger/config.yaml";
 
+/// Looks up one environment variable.
+type VarLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// What loading reads from outside the file: environment variables, the
 /// working folder and the system config path. Tests build one from a map
 /// instead of touching the process environment.
 pub struct Environment {
-    lookup: Box<dyn Fn(&str) -> Option<String>>,
+    lookup: VarLookup,
     pub current_dir: PathBuf,
     pub system_config: PathBuf,
 }
@@ -76,7 +79,10 @@ impl Config {
     pub fn locate_in(explicit: Option<&Path>, env: &Environment) -> Result<PathBuf, ConfigError> {
         let named = explicit
             .map(|path| (path.to_path_buf(), "--config"))
-            .or_else(|| env.non_empty_var("VGER_CONFIG").map(|p| (PathBuf::from(p), "VGER_CONFIG")));
+            .or_else(|| {
+                env.non_empty_var("VGER_CONFIG")
+                    .map(|p| (PathBuf::from(p), "VGER_CONFIG"))
+            });
         if let Some((path, origin)) = named {
             let path = env.current_dir.join(path);
             return if path.is_file() {
@@ -92,7 +98,10 @@ impl Config {
         let user_config_dir = env
             .non_empty_var("XDG_CONFIG_HOME")
             .map(PathBuf::from)
-            .or_else(|| env.non_empty_var("HOME").map(|home| Path::new(&home).join(".config")));
+            .or_else(|| {
+                env.non_empty_var("HOME")
+                    .map(|home| Path::new(&home).join(".config"))
+            });
         if let Some(dir) = user_config_dir {
             searched.push(dir.join("vger").join("config.yaml"));
         }
@@ -109,7 +118,10 @@ impl Config {
     }
 
     /// [`Config::load`] against a given environment.
-    pub fn load_in(explicit: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+    pub fn load_in(
+        explicit: Option<&Path>,
+        env: &Environment,
+    ) -> Result<LoadedConfig, ConfigError> {
         let path = Self::locate_in(explicit, env)?;
         let text = read(&path)?;
         let config = Self::from_yaml_str_in(&text, &path, env)?;
@@ -123,15 +135,18 @@ impl Config {
     }
 
     /// [`Config::from_yaml_str`] against a given environment.
-    pub fn from_yaml_str_in(text: &str, origin: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    pub fn from_yaml_str_in(
+        text: &str,
+        origin: &Path,
+        env: &Environment,
+    ) -> Result<Config, ConfigError> {
         let base_dir = env
             .current_dir
             .join(origin.parent().unwrap_or_else(|| Path::new("")));
         let file_vars = read_env_files(text, origin, &base_dir, env)?;
         let lookup = |name: &str| env.var(name).or_else(|| file_vars.get(name).cloned());
-        let expanded = expand::expand(text, &lookup).map_err(|e| {
-            ConfigError::invalid(origin, Some((e.line, e.column)), e.message)
-        })?;
+        let expanded = expand::expand(text, &lookup)
+            .map_err(|e| ConfigError::invalid(origin, Some((e.line, e.column)), e.message))?;
         let options = serde_saphyr::options! { strict_booleans: true };
         let mut config: Config = serde_saphyr::from_str_with_options(&expanded, options)
             .map_err(|e| diagnose::yaml_error(&e, &expanded, origin))?;
@@ -193,7 +208,10 @@ fn resolve_paths(config: &mut Config, base_dir: &Path, home: Option<&str>) {
         *file = resolve(file, base_dir, home);
     }
     for repo in &mut config.repositories {
-        for path in [&mut repo.sftp_key, &mut repo.sftp_known_hosts].into_iter().flatten() {
+        for path in [&mut repo.sftp_key, &mut repo.sftp_known_hosts]
+            .into_iter()
+            .flatten()
+        {
             *path = resolve(path, base_dir, home);
         }
     }
@@ -204,7 +222,11 @@ fn resolve_paths(config: &mut Config, base_dir: &Path, home: Option<&str>) {
 pub(crate) fn resolve(path: &Path, base_dir: &Path, home: Option<&str>) -> PathBuf {
     if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), home) {
         let home = PathBuf::from(home);
-        return if rest.as_os_str().is_empty() { home } else { home.join(rest) };
+        return if rest.as_os_str().is_empty() {
+            home
+        } else {
+            home.join(rest)
+        };
     }
     base_dir.join(path)
 }

@@ -138,9 +138,10 @@ impl SourceConfig {
         }
         let paths = self.all_paths();
         match paths.as_slice() {
-            [only] => only
-                .file_name()
-                .map_or_else(|| "default".to_owned(), |name| name.to_string_lossy().into_owned()),
+            [only] => only.file_name().map_or_else(
+                || "default".to_owned(),
+                |name| name.to_string_lossy().into_owned(),
+            ),
             _ => "default".to_owned(),
         }
     }

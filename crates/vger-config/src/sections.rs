@@ -236,7 +236,11 @@ pub struct NotifyConfig {
 }
 
 fn all_events() -> Vec<NotifyEvent> {
-    vec![NotifyEvent::Start, NotifyEvent::Success, NotifyEvent::Failure]
+    vec![
+        NotifyEvent::Start,
+        NotifyEvent::Success,
+        NotifyEvent::Failure,
+    ]
 }
 
 /// Extended attributes (`xattrs: { enabled: false }` to skip them).
@@ -316,9 +320,9 @@ fn nice_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>,
 fn positive_rate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     let value = Option::<f64>::deserialize(deserializer)?;
     match value {
-        Some(rate) if !(rate.is_finite() && rate > 0.0) => Err(serde::de::Error::custom(
-            format!("rate {rate} must be a positive number of MiB per second (leave it out for no limit)"),
-        )),
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => Err(serde::de::Error::custom(format!(
+            "rate {rate} must be a positive number of MiB per second (leave it out for no limit)"
+        ))),
         _ => Ok(value),
     }
 }

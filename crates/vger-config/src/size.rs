@@ -96,6 +96,8 @@ mod tests {
         assert!(parse_size("-1").is_err());
         let err = parse_size("4 parsecs").unwrap_err();
         assert!(err.contains("unknown size unit `parsecs`"), "{err}");
-        assert!(parse_size("99999999999TiB").unwrap_err().contains("too large"));
+        assert!(parse_size("99999999999TiB")
+            .unwrap_err()
+            .contains("too large"));
     }
 }

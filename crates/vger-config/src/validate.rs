@@ -20,7 +20,11 @@ const CHUNKER_BOUNDS: [(&str, u64, u64); 3] = [
 ];
 
 /// Returns the first problem found, pointing at its line where known.
-pub(crate) fn validate(config: &Config, spans: &ConfigSpans, file: &Path) -> Result<(), ConfigError> {
+pub(crate) fn validate(
+    config: &Config,
+    spans: &ConfigSpans,
+    file: &Path,
+) -> Result<(), ConfigError> {
     let fail = |position: Option<Position>, message: String| {
         Err(ConfigError::invalid(file, position, message))
     };
@@ -48,7 +52,9 @@ pub(crate) fn validate(config: &Config, spans: &ConfigSpans, file: &Path) -> Res
             );
         }
         let lower = repo.url.to_ascii_lowercase();
-        if (lower.starts_with("http://") || lower.starts_with("s3+http://")) && !repo.allow_insecure_http {
+        if (lower.starts_with("http://") || lower.starts_with("s3+http://"))
+            && !repo.allow_insecure_http
+        {
             return fail(
                 spans.repository_url(index),
                 format!("`{}` sends data and credentials unencrypted; use https or set `allow_insecure_http: true` on this repository", repo.url),
@@ -88,7 +94,9 @@ pub(crate) fn validate(config: &Config, spans: &ConfigSpans, file: &Path) -> Res
             (None, true) => {
                 return fail(
                     position,
-                    format!("source `{label}` has neither `path` nor `paths`; add the folders to back up"),
+                    format!(
+                    "source `{label}` has neither `path` nor `paths`; add the folders to back up"
+                ),
                 )
             }
             _ => {}

@@ -166,12 +166,41 @@ pub fn validate_relative_path(path: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// Encodes an entry as one msgpack map (appended to `out`).
+/// Largest encoded entry a reader accepts (xattrs included).
+pub const MAX_ENTRY_LEN: usize = 64 << 20;
+
+/// Appends an entry to a tree stream: u32 length, then the msgpack map.
 pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), FormatError> {
-    rmp_serde::encode::write_named(out, entry).map_err(|e| FormatError::Encode { what: "entry".into(), detail: e.to_string() })
+    let at = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    rmp_serde::encode::write_named(out, entry).map_err(|e| FormatError::Encode { what: "entry".into(), detail: e.to_string() })?;
+    let len = out.len() - at - 4;
+    if len > MAX_ENTRY_LEN {
+        out.truncate(at);
+        return Err(FormatError::Encode { what: "entry".into(), detail: format!("{len} bytes is over the {MAX_ENTRY_LEN}-byte limit") });
+    }
+    out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
 }
 
-/// Decodes the entries of a tree stream one at a time.
+/// Splits one framed entry off the front of `stream`: `Ok(None)` when the
+/// stream holds only part of the next entry (more bytes are needed).
+pub fn split_entry(stream: &[u8]) -> Result<Option<(Entry, usize)>, FormatError> {
+    if stream.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes([stream[0], stream[1], stream[2], stream[3]]) as usize;
+    if len > MAX_ENTRY_LEN {
+        return Err(FormatError::corrupt("snapshot tree", format!("entry of {len} bytes")));
+    }
+    let Some(body) = stream.get(4..4 + len) else {
+        return Ok(None);
+    };
+    let entry: Entry = rmp_serde::from_slice(body).map_err(|e| FormatError::corrupt("snapshot tree entry", e))?;
+    Ok(Some((entry, 4 + len)))
+}
+
+/// Decodes the entries of a complete tree stream held in memory.
 pub struct EntryDecoder<'a> {
     rest: &'a [u8],
 }
@@ -179,11 +208,6 @@ pub struct EntryDecoder<'a> {
 impl<'a> EntryDecoder<'a> {
     pub fn new(stream: &'a [u8]) -> Self {
         Self { rest: stream }
-    }
-
-    /// Bytes not yet decoded.
-    pub fn remaining(&self) -> &'a [u8] {
-        self.rest
     }
 }
 
@@ -194,17 +218,18 @@ impl Iterator for EntryDecoder<'_> {
         if self.rest.is_empty() {
             return None;
         }
-        let mut cursor = std::io::Cursor::new(self.rest);
-        let result = rmp_serde::from_read::<_, Entry>(&mut cursor);
-        match result {
-            Ok(entry) => {
-                let used = cursor.position() as usize;
-                self.rest = &self.rest[used.min(self.rest.len())..];
+        match split_entry(self.rest) {
+            Ok(Some((entry, used))) => {
+                self.rest = &self.rest[used..];
                 Some(Ok(entry))
+            }
+            Ok(None) => {
+                self.rest = &[];
+                Some(Err(FormatError::corrupt("snapshot tree", "stream ends inside an entry")))
             }
             Err(e) => {
                 self.rest = &[];
-                Some(Err(FormatError::corrupt("snapshot tree", e)))
+                Some(Err(e))
             }
         }
     }

@@ -99,7 +99,9 @@ fn unknown_fields_are_ignored() {
         kind: &'a str,
         some_new_field: u64,
     }
-    let bytes = rmp_serde::to_vec_named(&Future { path: b"x", kind: "file", some_new_field: 7 }).unwrap();
+    let body = rmp_serde::to_vec_named(&Future { path: b"x", kind: "file", some_new_field: 7 }).unwrap();
+    let mut bytes = (body.len() as u32).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&body);
     let e = EntryDecoder::new(&bytes).next().unwrap().unwrap();
     assert_eq!(e.path, b"x");
 }

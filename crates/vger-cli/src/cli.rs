@@ -1,0 +1,137 @@
+//! Command-line arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vger", version, about = "Fast, encrypted, deduplicating backups driven by one YAML file", long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: $VGER_CONFIG, ./vger.yaml, ~/.config/vger/config.yaml, /etc/vger/config.yaml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run on one repository only, by label or URL (default: every repository in the config).
+    #[arg(short = 'R', long = "repo", global = true, value_name = "NAME")]
+    pub repo: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter vger.yaml.
+    Config(ConfigArgs),
+    /// Create the repositories named in the config.
+    Init,
+    /// Back up the configured sources, one snapshot per source and repository.
+    Backup(BackupArgs),
+    /// List snapshots.
+    List(ListArgs),
+    /// Inspect snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Restore a snapshot (or some paths of it) into DEST.
+    Restore(RestoreArgs),
+    /// Repository statistics: snapshots, original, deduplicated and stored sizes.
+    Info,
+    /// Manage passphrases (key slots).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Where to write it.
+    #[arg(short, long, default_value = "vger.yaml")]
+    pub output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Only the source with this label.
+    #[arg(long, value_name = "LABEL")]
+    pub source: Option<String>,
+    /// Compression for new chunks: lz4, none, zstd, zstd:1..22.
+    #[arg(long, value_name = "CODEC")]
+    pub compression: Option<String>,
+    /// The snapshot's time, RFC 3339 (for imports and tests).
+    #[arg(long, value_name = "TIME")]
+    pub time: Option<String>,
+    /// Read every file, ignoring the previous snapshot.
+    #[arg(long)]
+    pub no_parent: bool,
+    /// A tag to record with the snapshot (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only snapshots of this source label.
+    #[arg(long, value_name = "LABEL")]
+    pub source: Option<String>,
+    /// Only the last N snapshots.
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// List the files of a snapshot.
+    List(SnapshotListArgs),
+    /// Show a snapshot's details.
+    Info(SnapshotIdArg),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotListArgs {
+    /// Snapshot id (a unique prefix) or `latest`.
+    pub id: String,
+    /// Only entries at or below this path.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Show mode, owner, size and time.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotIdArg {
+    /// Snapshot id (a unique prefix) or `latest`.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Snapshot id (a unique prefix) or `latest`.
+    pub id: String,
+    /// Target directory (created if missing).
+    pub dest: PathBuf,
+    /// Only these paths of the snapshot (as `vger snapshot list` shows them).
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List key slots.
+    List,
+    /// Add a passphrase (read from VGER_NEW_PASSPHRASE or a prompt).
+    Add {
+        /// A label to remember it by.
+        #[arg(long, default_value = "added")]
+        label: String,
+    },
+    /// Replace the current passphrase (new one from VGER_NEW_PASSPHRASE or a prompt).
+    Change,
+    /// Remove a key slot by id prefix (never the last one).
+    Remove { id: String },
+}

@@ -1,0 +1,205 @@
+//! `vger backup`: one snapshot per source in each selected repository.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use vger_config::{ChangeDetection, SourceConfig};
+use vger_engine::backup::{backup, BackupOptions, BackupSource, ChangeDetection as EngineChange};
+use vger_engine::progress::Progress;
+use vger_format::compress::Codec;
+use vger_fs::{WalkOptions, WalkRoot};
+
+use crate::cli::BackupArgs;
+use crate::context::Context;
+use crate::output::bytes;
+use crate::progress::ProgressDisplay;
+use crate::Outcome;
+
+pub fn codec(s: &str) -> Result<Codec> {
+    s.parse::<Codec>().map_err(|e| anyhow!(e))
+}
+
+pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
+    let time = match &args.time {
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("--time `{t}` is not an RFC 3339 time such as 2026-10-05T12:00:00Z"))?
+                .with_timezone(&chrono::Utc),
+        ),
+        None => None,
+    };
+    let sources: Vec<&SourceConfig> = ctx
+        .config
+        .sources()
+        .iter()
+        .filter(|s| args.source.as_ref().is_none_or(|l| &s.label() == l))
+        .collect();
+    if sources.is_empty() {
+        match &args.source {
+            Some(l) => bail!("no source labelled `{l}` in {}", ctx.config_path.display()),
+            None => bail!("no sources in {}; add a `sources:` list", ctx.config_path.display()),
+        }
+    }
+    let mut json_out = Vec::new();
+    let outcome = super::each_repository(ctx, |repo_cfg| {
+        let repo = ctx.open(repo_cfg)?;
+        let compression = match &args.compression {
+            Some(c) => Some(codec(c)?),
+            None => Some(codec(&ctx.config.effective_compression(repo_cfg).to_string())?),
+        };
+        let threads = ctx.config.effective_limits(repo_cfg).threads.unwrap_or(0);
+        let mut worst = Outcome::Ok;
+        let mut failed = Vec::new();
+        for source in sources.iter().filter(|s| s.goes_to(repo_cfg.label())) {
+            let label = source.label();
+            let prepared = match prepare(ctx, source) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("vger: error: source `{label}`: {}", crate::one_line(&e));
+                    failed.push(label);
+                    continue;
+                }
+            };
+            let opts = BackupOptions { compression, time, threads, tags: args.tags.clone(), no_parent: args.no_parent };
+            let progress = Arc::new(Progress::default());
+            let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
+            let result = backup(&repo, &prepared, &opts, &progress);
+            drop(display);
+            let report = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("vger: error: source `{label}`: {e}");
+                    failed.push(label);
+                    continue;
+                }
+            };
+            for w in &report.warnings {
+                eprintln!("vger: warning: {w}");
+            }
+            if !report.warnings.is_empty() {
+                worst = Outcome::Partial;
+            }
+            let s = &report.snapshot.stats;
+            if ctx.json {
+                json_out.push(serde_json::json!({
+                    "repository": repo_cfg.label(),
+                    "source_label": label,
+                    "id": report.snapshot_id.to_hex(),
+                    "short_id": vger_engine::snapshots::short_id(&report.snapshot_id),
+                    "time": report.snapshot.time,
+                    "stats": s,
+                    "warnings": report.warnings,
+                }));
+            } else {
+                println!(
+                    "snapshot {} of `{label}`: {} files, {} dirs, {} read, {} new ({} stored){}",
+                    vger_engine::snapshots::short_id(&report.snapshot_id),
+                    s.files,
+                    s.dirs,
+                    bytes(s.bytes),
+                    bytes(s.added_bytes),
+                    bytes(s.added_stored),
+                    if s.errors > 0 { format!(", {} skipped", s.errors) } else { String::new() }
+                );
+            }
+        }
+        if !failed.is_empty() {
+            bail!("{} source(s) failed: {}", failed.len(), failed.join(", "));
+        }
+        Ok(worst)
+    });
+    if ctx.json {
+        crate::output::print_json(&json_out)?;
+    }
+    outcome
+}
+
+/// Turns a configured source into what the engine walks.
+fn prepare(ctx: &Context, source: &SourceConfig) -> Result<BackupSource> {
+    let paths: Vec<PathBuf> = source.all_paths().iter().map(|p| normalize(p)).collect::<Result<_>>()?;
+    for p in &paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            bail!("source path {} does not exist; fix `sources` in {}", p.display(), ctx.config_path.display());
+        }
+    }
+    let roots = vger_engine::backup::roots_for_paths(&paths);
+    let exclude = build_excludes(ctx, source, &roots)?;
+    let xattrs = source.xattrs.as_ref().or(ctx.config.xattrs.as_ref()).is_none_or(|x| x.enabled);
+    let walk = WalkOptions { one_file_system: source.one_file_system, xattrs, exclude };
+    let change_detection = match source.change_detection.unwrap_or_default() {
+        ChangeDetection::Strict => EngineChange::Strict,
+        ChangeDetection::MtimeSize => EngineChange::MtimeSize,
+    };
+    Ok(BackupSource {
+        label: source.label(),
+        roots,
+        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        walk,
+        change_detection,
+    })
+}
+
+/// Absolute, without `.`/`..` components or a trailing slash (symlinks are
+/// not resolved: the path is stored as the user wrote it).
+fn normalize(p: &Path) -> Result<PathBuf> {
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+type ExcludeFn = Arc<dyn Fn(&[u8], bool) -> bool + Send + Sync>;
+
+/// Global `exclude_patterns` plus the source's `exclude`, gitignore style,
+/// matched against paths as stored in the snapshot.
+fn build_excludes(ctx: &Context, source: &SourceConfig, _roots: &[WalkRoot]) -> Result<Option<ExcludeFn>> {
+    let patterns: Vec<&String> = ctx.config.exclude_patterns.iter().chain(&source.exclude).collect();
+    let markers: Vec<String> = ctx.config.exclude_if_present.iter().chain(&source.exclude_if_present).cloned().collect();
+    if patterns.is_empty() && markers.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GitignoreBuilder::new("/");
+    for p in &patterns {
+        builder.add_line(None, p).with_context(|| format!("invalid exclude pattern `{p}`"))?;
+    }
+    let matcher: Gitignore = builder.build().context("invalid exclude patterns")?;
+    let roots: Vec<(Vec<u8>, PathBuf)> = _roots.iter().map(|r| (r.rel.clone(), r.abs.clone())).collect();
+    Ok(Some(Arc::new(move |rel: &[u8], is_dir: bool| {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(rel));
+        if matcher.matched_path_or_any_parents(Path::new("/").join(path), is_dir).is_ignore() {
+            return true;
+        }
+        if is_dir && !markers.is_empty() {
+            if let Some(abs) = absolute_of(&roots, rel) {
+                return markers.iter().any(|m| abs.join(m).exists());
+            }
+        }
+        false
+    })))
+}
+
+/// The filesystem path of a snapshot-relative path.
+fn absolute_of(roots: &[(Vec<u8>, PathBuf)], rel: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    for (root_rel, abs) in roots {
+        if root_rel.is_empty() {
+            return Some(abs.join(std::ffi::OsStr::from_bytes(rel)));
+        }
+        if let Some(rest) = rel.strip_prefix(root_rel.as_slice()) {
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            return Some(abs.join(std::ffi::OsStr::from_bytes(rest)));
+        }
+    }
+    None
+}

@@ -1,0 +1,153 @@
+//! What every command needs: the loaded config, the selected repositories,
+//! their storage and their passphrases.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use vger_config::{Config, RepositoryConfig};
+use vger_engine::repository::Repository;
+use vger_engine::EngineError;
+use vger_storage::{LocalStorage, Storage};
+
+use crate::cli::Cli;
+
+pub struct Context {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub json: bool,
+    pub quiet: bool,
+    pub repo_filter: Option<String>,
+}
+
+impl Context {
+    pub fn load(cli: &Cli) -> Result<Self> {
+        let loaded = Config::load(cli.config.as_deref())?;
+        Ok(Self {
+            config: loaded.config,
+            config_path: loaded.path,
+            json: cli.json,
+            quiet: cli.quiet || cli.json,
+            repo_filter: cli.repo.clone(),
+        })
+    }
+
+    pub fn repositories(&self) -> Result<Vec<&RepositoryConfig>> {
+        Ok(self.config.select_repositories(self.repo_filter.as_deref())?)
+    }
+
+    /// Prints a heading when several repositories are processed in turn.
+    pub fn heading(&self, repo: &RepositoryConfig, count: usize) {
+        if count > 1 && !self.json {
+            println!("== {} ({}) ==", repo.label(), repo.url);
+        }
+    }
+
+    pub fn storage(&self, repo: &RepositoryConfig, create: bool) -> Result<Arc<dyn Storage>> {
+        open_storage(repo, create)
+    }
+
+    /// Opens a repository, asking for the passphrase only if it is encrypted.
+    pub fn open(&self, repo: &RepositoryConfig) -> Result<Repository> {
+        let storage = self.storage(repo, false)?;
+        let ask = || -> vger_engine::Result<Vec<u8>> {
+            self.passphrase(repo, false)
+                .map_err(|e| EngineError::Other(format!("{e:#}")))?
+                .ok_or_else(|| EngineError::PassphraseRequired { location: repo.url.clone() })
+        };
+        Ok(Repository::open(storage, &ask)?)
+    }
+
+    /// The passphrase: VGER_PASSPHRASE, `passcommand`, `passphrase`, or a
+    /// prompt on a terminal (asked twice when `confirm`).
+    pub fn passphrase(&self, repo: &RepositoryConfig, confirm: bool) -> Result<Option<Vec<u8>>> {
+        if let Ok(p) = std::env::var("VGER_PASSPHRASE") {
+            return Ok(Some(p.into_bytes()));
+        }
+        let enc = self.config.effective_encryption(repo);
+        if let Some(cmd) = &enc.passcommand {
+            return run_passcommand(cmd).map(Some);
+        }
+        if let Some(p) = &enc.passphrase {
+            return Ok(Some(p.clone().into_bytes()));
+        }
+        prompt_passphrase(&format!("Passphrase for {}: ", repo.label()), confirm)
+    }
+}
+
+fn run_passcommand(cmd: &str) -> Result<Vec<u8>> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .with_context(|| format!("could not run passcommand `{cmd}`"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!("passcommand `{cmd}` failed ({}): {}", out.status, err.trim());
+    }
+    let mut p = out.stdout;
+    while p.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        p.pop();
+    }
+    if p.is_empty() {
+        bail!("passcommand `{cmd}` printed an empty passphrase");
+    }
+    Ok(p)
+}
+
+/// Reads a passphrase from the terminal; `None` when there is no terminal.
+pub fn prompt_passphrase(prompt: &str, confirm: bool) -> Result<Option<Vec<u8>>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let first = rpassword::prompt_password(prompt).context("could not read the passphrase")?;
+    if confirm {
+        let again = rpassword::prompt_password("Repeat it: ").context("could not read the passphrase")?;
+        if again != first {
+            bail!("the two passphrases differ; nothing was changed");
+        }
+    }
+    if first.is_empty() {
+        bail!("an empty passphrase is not allowed");
+    }
+    Ok(Some(first.into_bytes()))
+}
+
+/// Maps a repository URL to a storage backend.
+pub fn open_storage(repo: &RepositoryConfig, create: bool) -> Result<Arc<dyn Storage>> {
+    let url = repo.url.as_str();
+    let path = if let Some(p) = url.strip_prefix("file://") {
+        PathBuf::from(p)
+    } else if url.contains("://") {
+        let scheme = url.split("://").next().unwrap_or_default();
+        return Err(anyhow!(
+            "repository `{}`: `{scheme}://` storage is not available in this build yet; use a local path"
+        , repo.label()));
+    } else {
+        PathBuf::from(url)
+    };
+    let path = absolute(&path)?;
+    let storage = if create { LocalStorage::create(&path)? } else { open_local(&path, repo)? };
+    Ok(Arc::new(storage))
+}
+
+fn open_local(path: &Path, repo: &RepositoryConfig) -> Result<LocalStorage> {
+    if !path.exists() {
+        bail!(
+            "no vger repository at {} (the folder does not exist); run `vger init` first, or check `url` of repository `{}`",
+            path.display(),
+            repo.label()
+        );
+    }
+    Ok(LocalStorage::open(path)?)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir().context("cannot read the current directory")?.join(p))
+    }
+}

@@ -1,0 +1,70 @@
+//! `vger`: parses arguments, runs the command on each selected repository
+//! and maps the outcome to an exit code (0 ok, 1 error, 3 partial: some
+//! files were skipped). The work itself lives in `vger-engine`.
+
+mod cli;
+mod commands;
+mod context;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Ok,
+    /// Finished, but some files were skipped.
+    Partial,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(3),
+        Err(e) => {
+            eprintln!("vger: error: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause that
+/// the message above it already contains.
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out.replace('\n', " ")
+}
+
+fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    if let Command::Config(args) = &cli.command {
+        return commands::config::run(args);
+    }
+    let ctx = Context::load(cli)?;
+    match &cli.command {
+        Command::Config(_) => Ok(Outcome::Ok),
+        Command::Init => commands::init::run(&ctx),
+        Command::Backup(args) => commands::backup::run(&ctx, args),
+        Command::List(args) => commands::list::run(&ctx, args),
+        Command::Snapshot(cmd) => commands::snapshot::run(&ctx, cmd),
+        Command::Restore(args) => commands::restore::run(&ctx, args),
+        Command::Info => commands::info::run(&ctx),
+        Command::Key(cmd) => commands::key::run(&ctx, cmd),
+    }
+}

@@ -1,0 +1,370 @@
+//! The backup pipeline.
+//!
+//! ```text
+//! main thread: walk -> read -> chunk -> hash -> dedup ---new chunks---> sealers (N threads)
+//!      |                                                                  | compress + encrypt
+//!      +-- entries -> tree stream -> tree chunks -> dedup --------------->|
+//!                                                                         v
+//!                                              pack assembler -> uploaders -> index segments
+//! ```
+//!
+//! The main thread only hashes; the expensive work (compression and
+//! encryption) runs on `threads` sealer threads. Channels are bounded, so
+//! memory is bounded by a few chunks per thread plus the packs in flight.
+//! Unchanged files (same size, mtime, ctime and inode as in the parent
+//! snapshot, or size and mtime in `mtime-size` mode) are not read again.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::io::ErrorKind;
+use std::iter::Peekable;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Sender};
+use vger_chunker::ChunkReader;
+use vger_crypto::ObjectType;
+use vger_format::compress::Codec;
+use vger_format::entry::{ChunkRef, Entry, EntryKind};
+use vger_format::id::{ChunkId, SnapshotId};
+use vger_format::object::seal_object;
+use vger_format::snapshot::{Snapshot, SnapshotStats, SNAPSHOT_VERSION};
+use vger_fs::{WalkOptions, WalkRoot, Walker};
+
+use crate::blob::{seal_chunk, BlobReader};
+use crate::index::{ChunkIndex, IdSet};
+use crate::pack_writer::{PackWriter, SealedBlob};
+use crate::progress::Progress;
+use crate::repository::{hostname, now_rfc3339, username, Repository};
+use crate::snapshots::{latest_for, SnapshotInfo};
+use crate::tree::{TreeReader, TreeWriter};
+use crate::{EngineError, Result};
+
+/// How to tell that a file did not change since the parent snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChangeDetection {
+    /// Size, mtime, ctime and inode must all match.
+    #[default]
+    Strict,
+    /// Size and mtime only: for snapshots of btrfs/zfs and network mounts,
+    /// where inode numbers and ctime change on every mount.
+    MtimeSize,
+}
+
+/// One source to back up into one snapshot.
+pub struct BackupSource {
+    pub label: String,
+    pub roots: Vec<WalkRoot>,
+    /// The paths as the user gave them, recorded in the snapshot.
+    pub paths: Vec<String>,
+    pub walk: WalkOptions,
+    pub change_detection: ChangeDetection,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    /// Overrides the repository's default codec.
+    pub compression: Option<Codec>,
+    /// The snapshot's time (RFC 3339); now when `None`.
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sealer threads; 0 = one per CPU.
+    pub threads: usize,
+    pub tags: Vec<String>,
+    /// Read every file even if the parent snapshot says it is unchanged.
+    pub no_parent: bool,
+}
+
+/// What a backup did.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub snapshot_id: SnapshotId,
+    pub snapshot: Snapshot,
+    /// Files that could not be read (skipped), one line each.
+    pub warnings: Vec<String>,
+    pub packs_written: u64,
+}
+
+struct Job {
+    id: ChunkId,
+    ty: ObjectType,
+    data: Vec<u8>,
+}
+
+/// Deduplicates chunks and queues new ones for sealing.
+struct ChunkSink<'a> {
+    index: &'a ChunkIndex,
+    seen: IdSet,
+    jobs: Sender<Job>,
+    repo: &'a Repository,
+    added_bytes: u64,
+    added_chunks: u64,
+}
+
+impl ChunkSink<'_> {
+    fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
+        let id = ChunkId(self.repo.chunk_id_key().chunk_id(data));
+        if !self.index.contains(&id) && self.seen.insert(id) {
+            self.added_bytes += data.len() as u64;
+            self.added_chunks += 1;
+            self.jobs
+                .send(Job { id, ty, data: data.to_vec() })
+                .map_err(|_| EngineError::Other("the pack writer stopped".into()))?;
+        }
+        Ok(id)
+    }
+}
+
+/// Runs one backup and commits its snapshot.
+pub fn backup(repo: &Repository, source: &BackupSource, opts: &BackupOptions, progress: &Progress) -> Result<BackupReport> {
+    let start_time = opts.time.unwrap_or_else(chrono::Utc::now);
+    let index = ChunkIndex::load(repo)?;
+    let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
+    let walker = Walker::new(source.roots.clone(), source.walk.clone())?;
+
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    };
+    let codec = opts.compression.unwrap_or(repo.default_compression());
+    let writer = PackWriter::start(repo.storage().clone(), repo.envelope().clone(), repo.pack_target_size(), 2);
+    let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
+    let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+
+    let result = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let rx = job_rx.clone();
+            let tx = blob_tx.clone();
+            let envelope = repo.envelope().clone();
+            scope.spawn(move || {
+                for job in rx.iter() {
+                    let sealed = match seal_chunk(&envelope, codec, job.ty, &job.id, &job.data) {
+                        Ok(s) => s,
+                        Err(_) => return, // Only fails on RNG failure; the writer sees a short count.
+                    };
+                    let blob = SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
+                    if tx.send(blob).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(blob_tx);
+        let mut sink = ChunkSink { index: &index, seen: IdSet::default(), jobs: job_tx, repo, added_bytes: 0, added_chunks: 0 };
+        let walked = walk_and_store(repo, &index, walker, parent.as_ref(), source, &mut sink, progress, &writer);
+        let (added_bytes, added_chunks) = (sink.added_bytes, sink.added_chunks);
+        drop(sink); // Closes the job channel: sealers drain and exit.
+        walked.map(|w| (w, added_bytes, added_chunks))
+    });
+    let (walked, added_bytes, added_chunks) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Still wait for the writer: what was stored stays usable.
+            let _ = writer.finish();
+            return Err(e);
+        }
+    };
+    let written = writer.finish()?;
+
+    let mut stats = walked.stats;
+    stats.added_bytes = added_bytes;
+    stats.added_chunks = added_chunks;
+    stats.added_stored = written.stored_bytes;
+    stats.errors = walked.warnings.len() as u64;
+    let snapshot = Snapshot {
+        version: SNAPSHOT_VERSION,
+        time: start_time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        end_time: now_rfc3339(),
+        hostname: hostname(),
+        username: username(),
+        source_label: source.label.clone(),
+        paths: source.paths.clone(),
+        tree: walked.tree,
+        stats,
+        parent: parent.as_ref().map(|p| p.id),
+        tags: opts.tags.clone(),
+    };
+    let id = SnapshotId(vger_format::id::random_id()?);
+    let key = id.storage_key();
+    let bytes = seal_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", &snapshot)?;
+    repo.storage().put_new(&key, &bytes)?;
+    Ok(BackupReport { snapshot_id: id, snapshot, warnings: walked.warnings, packs_written: written.packs })
+}
+
+struct Walked {
+    tree: Vec<ChunkId>,
+    stats: SnapshotStats,
+    warnings: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_and_store(
+    repo: &Repository,
+    index: &ChunkIndex,
+    walker: Walker,
+    parent: Option<&SnapshotInfo>,
+    source: &BackupSource,
+    sink: &mut ChunkSink<'_>,
+    progress: &Progress,
+    writer: &PackWriter,
+) -> Result<Walked> {
+    let mut tree = TreeWriter::new(repo.tree_chunker_params())?;
+    let mut stats = SnapshotStats::default();
+    let mut warnings = Vec::new();
+    let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
+    let store_tree = |sink: &mut ChunkSink<'_>, data: &[u8]| sink.store(ObjectType::TreeChunk, data);
+
+    for item in walker {
+        if writer.failed() {
+            break; // The writer's error is reported by finish().
+        }
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                warnings.push(e.to_string());
+                progress.add_error();
+                continue;
+            }
+        };
+        let mut entry = item.entry;
+        match entry.kind {
+            EntryKind::Dir => stats.dirs += 1,
+            EntryKind::File => {
+                let reused = parent_entries
+                    .as_mut()
+                    .and_then(|p| p.unchanged(&entry, source.change_detection, index).transpose())
+                    .transpose()?;
+                match reused {
+                    Some(chunks) => {
+                        entry.chunks = chunks;
+                        progress.add_bytes(entry.size);
+                    }
+                    None => match read_file(&item.abs, &mut entry, repo, sink, progress) {
+                        Ok(()) => {}
+                        Err(FileError::Skip(msg)) => {
+                            warnings.push(msg);
+                            progress.add_error();
+                            continue;
+                        }
+                        Err(FileError::Fatal(e)) => return Err(e),
+                    },
+                }
+                stats.files += 1;
+                stats.bytes += entry.size;
+                progress.add_files(1);
+            }
+            _ => stats.files += 1,
+        }
+        tree.add(&entry, &mut |data| store_tree(sink, data))?;
+    }
+    let tree = tree.finish(&mut |data| store_tree(sink, data))?;
+    Ok(Walked { tree, stats, warnings })
+}
+
+enum FileError {
+    /// The file vanished or cannot be read: skip it, warn, go on.
+    Skip(String),
+    /// The repository side failed: stop.
+    Fatal(EngineError),
+}
+
+fn read_file(abs: &PathBuf, entry: &mut Entry, repo: &Repository, sink: &mut ChunkSink<'_>, progress: &Progress) -> std::result::Result<(), FileError> {
+    let skip = |what: &str, e: std::io::Error| {
+        let why = if e.kind() == ErrorKind::NotFound { "it vanished".to_string() } else { e.to_string() };
+        FileError::Skip(format!("skipped {}: {what}: {why}", abs.display()))
+    };
+    progress.set_current(&entry.display_path());
+    let file = vger_fs::open_for_backup(abs).map_err(|e| skip("cannot open", e))?;
+    let mut reader = ChunkReader::new(file, repo.chunker_params()).map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    let mut chunks = Vec::new();
+    let mut size = 0u64;
+    loop {
+        let chunk = match reader.next_chunk() {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return Err(skip("read failed", e)),
+        };
+        let id = sink.store(ObjectType::DataChunk, chunk).map_err(FileError::Fatal)?;
+        size += chunk.len() as u64;
+        progress.add_bytes(chunk.len() as u64);
+        chunks.push(ChunkRef(id, chunk.len() as u32));
+    }
+    // The file may have grown or shrunk since it was listed: record what
+    // was read, which is consistent with the chunks.
+    entry.size = size;
+    entry.chunks = chunks;
+    Ok(())
+}
+
+/// The parent snapshot's entries, consumed in step with the walk (both are
+/// in the same path order), to find files that did not change.
+struct ParentTree<'a> {
+    entries: Peekable<TreeReader<'a>>,
+    /// mtimes at or after this (ns) may have changed within the clock's
+    /// granularity while the parent was read: never trust them.
+    racy_after: i64,
+}
+
+impl<'a> ParentTree<'a> {
+    fn new(repo: &'a Repository, index: &'a ChunkIndex, parent: &SnapshotInfo) -> Self {
+        let reader = TreeReader::new(BlobReader::new(repo, index), parent.snapshot.tree.clone());
+        let racy_after = chrono::DateTime::parse_from_rfc3339(&parent.snapshot.time)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .map(|ns| ns - 1_000_000_000)
+            .unwrap_or(i64::MIN);
+        Self { entries: reader.peekable(), racy_after }
+    }
+
+    /// The parent's chunks for `entry` if the file is unchanged and all its
+    /// chunks are still in the index.
+    fn unchanged(&mut self, entry: &Entry, mode: ChangeDetection, index: &ChunkIndex) -> Result<Option<Vec<ChunkRef>>> {
+        loop {
+            let ord = match self.entries.peek() {
+                None => return Ok(None),
+                Some(Err(_)) => {
+                    // A damaged parent only costs speed: read everything.
+                    self.entries.next();
+                    return Ok(None);
+                }
+                Some(Ok(p)) => vger_fs::cmp_paths(&p.path, &entry.path),
+            };
+            match ord {
+                CmpOrdering::Less => {
+                    self.entries.next();
+                }
+                CmpOrdering::Greater => return Ok(None),
+                CmpOrdering::Equal => {
+                    let Some(Ok(p)) = self.entries.next() else { return Ok(None) };
+                    let same = p.kind == EntryKind::File
+                        && p.size == entry.size
+                        && p.mtime == entry.mtime
+                        && p.mtime < self.racy_after
+                        && (mode == ChangeDetection::MtimeSize || (p.ctime == entry.ctime && p.ino == entry.ino));
+                    let sum: u64 = p.chunks.iter().map(|c| u64::from(c.len())).sum();
+                    if same && sum == p.size && p.chunks.iter().all(|c| index.contains(c.id())) {
+                        return Ok(Some(p.chunks));
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// Helper used by callers that build sources from plain paths.
+pub fn roots_for_paths(paths: &[PathBuf]) -> Vec<WalkRoot> {
+    if let [single] = paths {
+        return vec![WalkRoot { abs: single.clone(), rel: Vec::new() }];
+    }
+    paths
+        .iter()
+        .map(|p| {
+            use std::os::unix::ffi::OsStrExt;
+            let rel = p.as_os_str().as_bytes();
+            let rel = rel.strip_prefix(b"/").unwrap_or(rel).to_vec();
+            WalkRoot { abs: p.clone(), rel }
+        })
+        .collect()
+}
+
+/// Arc-friendly alias so front ends can share progress with a drawing thread.
+pub type SharedProgress = Arc<Progress>;

@@ -1,0 +1,225 @@
+//! Assembles sealed chunks into packs, stores them on several threads and
+//! records them in index segments: every few packs as a checkpoint (so an
+//! interrupted backup resumes from there) and once more at the end.
+//!
+//! Order of writes (docs/format.md, section 9): a pack is stored before any
+//! segment names it, and a segment is stored before any snapshot uses it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use vger_crypto::{Envelope, ObjectType};
+use vger_format::id::ChunkId;
+use vger_format::index::PackEntry;
+use vger_format::pack::{FinishedPack, PackBuilder};
+use vger_storage::Storage;
+
+use crate::index::write_segment;
+use crate::parallel::lock;
+use crate::{EngineError, Result};
+
+/// Packs stored before a checkpoint segment is written.
+const CHECKPOINT_PACKS: usize = 8;
+/// ... or this long since the last checkpoint, whichever comes first.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A chunk ready to go into a pack.
+#[derive(Debug)]
+pub struct SealedBlob {
+    pub id: ChunkId,
+    pub ty: ObjectType,
+    pub raw_length: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// What the writer stored.
+#[derive(Debug, Default, Clone)]
+pub struct PackWriterStats {
+    pub packs: u64,
+    pub stored_bytes: u64,
+    pub blobs: u64,
+    pub segments: u64,
+}
+
+struct Shared {
+    storage: Arc<dyn Storage>,
+    envelope: Arc<Envelope>,
+    unindexed: Mutex<(Vec<PackEntry>, Instant)>,
+    error: Mutex<Option<EngineError>>,
+    failed: AtomicBool,
+    packs: AtomicU64,
+    stored: AtomicU64,
+    blobs: AtomicU64,
+    segments: AtomicU64,
+}
+
+impl Shared {
+    fn fail(&self, e: EngineError) {
+        lock(&self.error).get_or_insert(e);
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// Records a stored pack; writes a checkpoint segment when due.
+    fn stored(&self, entry: PackEntry) -> Result<()> {
+        let due = {
+            let mut guard = lock(&self.unindexed);
+            guard.0.push(entry);
+            if guard.0.len() >= CHECKPOINT_PACKS || guard.1.elapsed() >= CHECKPOINT_INTERVAL {
+                guard.1 = Instant::now();
+                std::mem::take(&mut guard.0)
+            } else {
+                Vec::new()
+            }
+        };
+        if !due.is_empty() {
+            write_segment(&self.storage, &self.envelope, due)?;
+            self.segments.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Takes sealed blobs on [`PackWriter::sender`], returns once everything is
+/// stored and indexed by [`PackWriter::finish`].
+pub struct PackWriter {
+    tx: Option<Sender<SealedBlob>>,
+    threads: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl PackWriter {
+    /// `uploaders` threads store finished packs concurrently.
+    pub fn start(storage: Arc<dyn Storage>, envelope: Arc<Envelope>, target_size: u64, uploaders: usize) -> Self {
+        let shared = Arc::new(Shared {
+            storage,
+            envelope,
+            unindexed: Mutex::new((Vec::new(), Instant::now())),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            packs: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            blobs: AtomicU64::new(0),
+            segments: AtomicU64::new(0),
+        });
+        let (tx, rx) = bounded::<SealedBlob>(64);
+        let (pack_tx, pack_rx) = bounded::<FinishedPack>(1);
+        let mut threads = Vec::new();
+        {
+            let shared = shared.clone();
+            threads.push(std::thread::spawn(move || assemble(&shared, rx, pack_tx, target_size as usize)));
+        }
+        for _ in 0..uploaders.max(1) {
+            let shared = shared.clone();
+            let rx = pack_rx.clone();
+            threads.push(std::thread::spawn(move || upload(&shared, rx)));
+        }
+        Self { tx: Some(tx), threads, shared }
+    }
+
+    /// Where to send sealed blobs. Sending fails only after an error, which
+    /// [`PackWriter::finish`] then reports.
+    pub fn sender(&self) -> Option<Sender<SealedBlob>> {
+        self.tx.clone()
+    }
+
+    /// True once a pack or segment failed to store.
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::SeqCst)
+    }
+
+    /// Stores what is left, writes the last segment and reports.
+    pub fn finish(mut self) -> Result<PackWriterStats> {
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                self.shared.fail(EngineError::Other("a pack writer thread panicked".into()));
+            }
+        }
+        if let Some(e) = lock(&self.shared.error).take() {
+            return Err(e);
+        }
+        let rest = std::mem::take(&mut lock(&self.shared.unindexed).0);
+        if !rest.is_empty() {
+            write_segment(&self.shared.storage, &self.shared.envelope, rest)?;
+            self.shared.segments.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(PackWriterStats {
+            packs: self.shared.packs.load(Ordering::Relaxed),
+            stored_bytes: self.shared.stored.load(Ordering::Relaxed),
+            blobs: self.shared.blobs.load(Ordering::Relaxed),
+            segments: self.shared.segments.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl Drop for PackWriter {
+    fn drop(&mut self) {
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<FinishedPack>, target: usize) {
+    let mut builder: Option<PackBuilder> = None;
+    let close = |b: PackBuilder| -> bool {
+        match b.finish(&shared.envelope) {
+            Ok(pack) => out.send(pack).is_ok(),
+            Err(e) => {
+                shared.fail(e.into());
+                false
+            }
+        }
+    };
+    for blob in rx.iter() {
+        if shared.failed.load(Ordering::SeqCst) {
+            return; // Dropping `rx` makes the producers' sends fail.
+        }
+        let b = builder.get_or_insert_with(|| PackBuilder::with_capacity(target + (1 << 20)));
+        b.add(blob.id, blob.ty, blob.raw_length, &blob.bytes);
+        shared.blobs.fetch_add(1, Ordering::Relaxed);
+        if b.len() >= target {
+            if let Some(full) = builder.take() {
+                if !close(full) {
+                    return;
+                }
+            }
+        }
+    }
+    if let Some(last) = builder.take() {
+        if !last.is_empty() {
+            close(last);
+        }
+    }
+}
+
+fn upload(shared: &Shared, rx: Receiver<FinishedPack>) {
+    for pack in rx.iter() {
+        if shared.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let size = pack.bytes.len() as u64;
+        let result = shared
+            .storage
+            .put(&pack.id.storage_key(), &pack.bytes)
+            .map_err(EngineError::from)
+            .and_then(|()| {
+                drop(pack.bytes);
+                shared.stored(pack.entry)
+            });
+        match result {
+            Ok(()) => {
+                shared.packs.fetch_add(1, Ordering::Relaxed);
+                shared.stored.fetch_add(size, Ordering::Relaxed);
+            }
+            Err(e) => {
+                shared.fail(e);
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! A tiny helper to run independent fallible jobs on a few threads.
+
+use std::sync::Mutex;
+
+use crate::Result;
+
+/// Applies `f` to every item with up to `threads` threads, keeping the
+/// input order. Stops at the first error and returns it.
+pub fn map<T, R, F>(items: Vec<T>, threads: usize, f: F) -> Result<Vec<R>>
+where
+    T: Send,
+    R: Send,
+    F: Fn(T) -> Result<R> + Sync,
+{
+    let n = items.len();
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
+    let failure = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, n) {
+            scope.spawn(|| loop {
+                if lock(&failure).is_some() {
+                    return;
+                }
+                let Some((i, item)) = lock(&queue).next() else { return };
+                match f(item) {
+                    Ok(r) => {
+                        if let Some(slot) = lock(&results).get_mut(i) {
+                            *slot = Some(r);
+                        }
+                    }
+                    Err(e) => {
+                        lock(&failure).get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = lock(&failure).take() {
+        return Err(e);
+    }
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// Locks a mutex, ignoring poisoning (a panicking job already failed the run).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

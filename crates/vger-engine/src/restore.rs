@@ -1,0 +1,207 @@
+//! Restoring a snapshot (or some paths of it) into a target directory.
+//!
+//! The main thread reads the tree stream in order and creates directories,
+//! links and special files itself; file contents are written by worker
+//! threads, each file into a temporary name that is renamed into place when
+//! complete. Adjacent chunks of a file that sit next to each other in one
+//! pack are fetched with one ranged read. Hard links are made last, once
+//! their targets exist, and directory metadata is applied at the very end.
+//! All path safety (nothing is written outside the target) is enforced by
+//! `vger_fs::RestoreTarget`.
+
+use std::path::Path;
+
+use crossbeam_channel::bounded;
+use serde::Serialize;
+use vger_crypto::ObjectType;
+use vger_format::entry::{Entry, EntryKind};
+use vger_fs::{FileWriter, RestoreTarget};
+
+use crate::blob::{open_chunk, BlobReader};
+use crate::index::ChunkIndex;
+use crate::parallel::lock;
+use crate::progress::Progress;
+use crate::repository::Repository;
+use crate::snapshots::SnapshotInfo;
+use crate::tree::TreeReader;
+use crate::{EngineError, Result};
+
+/// Largest single ranged read when fetching adjacent chunks.
+const MAX_READ: u64 = 16 << 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Only these paths (and what lies below them); everything when empty.
+    pub paths: Vec<Vec<u8>>,
+    /// Writer threads; 0 = one per CPU (at least 2).
+    pub threads: usize,
+    pub fs: vger_fs::RestoreOptions,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreReport {
+    pub files: u64,
+    pub dirs: u64,
+    pub links: u64,
+    pub bytes: u64,
+    /// Entries that could not be restored, one line each.
+    pub failures: Vec<String>,
+}
+
+fn selected(entry: &Entry, filters: &[Vec<u8>]) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    filters.iter().any(|f| {
+        let p = &entry.path;
+        // Under the filter, the filter itself, or one of its parent dirs.
+        let under = p.len() > f.len() && p.starts_with(f) && p[f.len()] == b'/';
+        let above = f.len() > p.len() && f.starts_with(p) && f[p.len()] == b'/';
+        p == f || under || (above && entry.kind == EntryKind::Dir)
+    })
+}
+
+pub fn restore(repo: &Repository, snap: &SnapshotInfo, dest: &Path, opts: &RestoreOptions, progress: &Progress) -> Result<RestoreReport> {
+    let index = ChunkIndex::load(repo)?;
+    let mut target = RestoreTarget::new(dest, opts.fs.clone())?;
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
+        n => n,
+    };
+    let report = std::sync::Mutex::new(RestoreReport::default());
+    let mut hardlinks = Vec::new();
+    let mut matched_any = opts.paths.is_empty();
+    let (tx, rx) = bounded::<(FileWriter, Entry)>(threads * 4);
+    let walk: Result<()> = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let rx = rx.clone();
+            let (index, report) = (&index, &report);
+            scope.spawn(move || {
+                for (writer, entry) in rx.iter() {
+                    match write_file(repo, index, writer, &entry, progress) {
+                        Ok(()) => {
+                            let mut r = lock(report);
+                            r.files += 1;
+                            r.bytes += entry.size;
+                            progress.add_files(1);
+                        }
+                        Err(e) => {
+                            progress.add_error();
+                            lock(report).failures.push(format!("{}: {e}", entry.display_path()));
+                        }
+                    }
+                }
+            });
+        }
+        drop(rx);
+        let entries = TreeReader::new(BlobReader::new(repo, &index), snap.snapshot.tree.clone());
+        for entry in entries {
+            let entry = entry?;
+            if !selected(&entry, &opts.paths) {
+                continue;
+            }
+            matched_any = true;
+            let done = match entry.kind {
+                EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
+                EntryKind::File => match target.begin_file(&entry) {
+                    Ok(writer) => {
+                        tx.send((writer, entry)).map_err(|_| EngineError::Other("restore workers stopped".into()))?;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+                EntryKind::Symlink => target.create_symlink(&entry).map(|()| lock(&report).links += 1),
+                EntryKind::Hardlink => {
+                    hardlinks.push(entry);
+                    continue;
+                }
+                _ => target.create_special(&entry).map(|_| ()),
+            };
+            if let Err(e) = done {
+                progress.add_error();
+                lock(&report).failures.push(format!("{}: {e}", entry.display_path()));
+            }
+        }
+        drop(tx);
+        Ok(())
+    });
+    walk?;
+    if !matched_any {
+        return Err(EngineError::Other("none of the given paths is in the snapshot; `vger snapshot list ID` shows its paths".into()));
+    }
+    let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
+    for link in hardlinks {
+        match target.create_hardlink(&link) {
+            Ok(()) => report.links += 1,
+            Err(e) => report.failures.push(format!("{}: {e}", link.display_path())),
+        }
+    }
+    target.finish()?;
+    Ok(report)
+}
+
+/// Fetches a file's chunks (adjacent ones in one read) and writes them.
+fn write_file(repo: &Repository, index: &ChunkIndex, mut writer: FileWriter, entry: &Entry, progress: &Progress) -> Result<()> {
+    let result = write_chunks(repo, index, &mut writer, entry, progress);
+    match result {
+        Ok(()) => Ok(writer.finish(entry)?),
+        Err(e) => {
+            writer.abort();
+            Err(e)
+        }
+    }
+}
+
+fn write_chunks(repo: &Repository, index: &ChunkIndex, writer: &mut FileWriter, entry: &Entry, progress: &Progress) -> Result<()> {
+    let cap = BlobReader::new(repo, index).cap(ObjectType::DataChunk);
+    let context = || entry.display_path();
+    let mut file_offset = 0u64;
+    let mut i = 0;
+    // The last chunk written, to reuse for runs of identical chunks (holes).
+    let mut last: Option<(vger_format::id::ChunkId, Vec<u8>)> = None;
+    while i < entry.chunks.len() {
+        // Group chunks that are contiguous in the same pack.
+        let first = &entry.chunks[i];
+        if let Some((id, data)) = &last {
+            if id == first.id() {
+                writer.write_at(file_offset, data).map_err(|e| EngineError::io(format!("writing {}", context()), e))?;
+                file_offset += data.len() as u64;
+                progress.add_bytes(data.len() as u64);
+                i += 1;
+                continue;
+            }
+        }
+        let (pack, loc) = index
+            .get(first.id())
+            .ok_or_else(|| EngineError::MissingChunk { chunk: first.id().short(), context: context() })?;
+        let start = u64::from(loc.offset);
+        let mut end = start + u64::from(loc.length);
+        let mut group = vec![(*first.id(), start, loc.length)];
+        let mut j = i + 1;
+        while let Some(next) = entry.chunks.get(j) {
+            match index.get(next.id()) {
+                Some((p, l)) if p.id == pack.id && u64::from(l.offset) == end && end - start + u64::from(l.length) <= MAX_READ => {
+                    group.push((*next.id(), end, l.length));
+                    end += u64::from(l.length);
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+        let bytes = repo.storage().get_range(&pack.id.storage_key(), start, end - start)?;
+        for (id, offset, length) in group {
+            let at = (offset - start) as usize;
+            let sealed = bytes
+                .get(at..at + length as usize)
+                .ok_or_else(|| EngineError::Other("short read from pack".into()))?
+                .to_vec();
+            let data = open_chunk(repo.envelope(), repo.chunk_id_key(), ObjectType::DataChunk, &id, sealed, cap)?;
+            writer.write_at(file_offset, &data).map_err(|e| EngineError::io(format!("writing {}", context()), e))?;
+            file_offset += data.len() as u64;
+            progress.add_bytes(data.len() as u64);
+            last = Some((id, data));
+        }
+        i = j;
+    }
+    Ok(())
+}

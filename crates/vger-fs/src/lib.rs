@@ -1,0 +1,40 @@
+//! The local filesystem side of vger: what a backup reads from disk and
+//! what a restore writes back.
+//!
+//! - [`Walker`] walks the sources of a backup and yields one
+//!   [`Entry`](vger_format::entry::Entry) per path, metadata filled in, in
+//!   the order of the snapshot tree stream (see [`cmp_paths`]).
+//! - [`open_for_backup`] opens a file the walker found for reading its data.
+//! - [`RestoreTarget`] recreates entries in a directory, never writing
+//!   outside it, whatever the snapshot holds.
+//!
+//! ```no_run
+//! use vger_fs::{Walker, WalkOptions, WalkRoot};
+//!
+//! let roots = vec![WalkRoot { abs: "/home/me/docs".into(), rel: b"home/me/docs".to_vec() }];
+//! for item in Walker::new(roots, WalkOptions::default())? {
+//!     match item {
+//!         Ok(item) => println!("{}", item.entry.display_path()),
+//!         Err(e) => eprintln!("skipped: {e}"),
+//!     }
+//! }
+//! # Ok::<(), vger_fs::FsError>(())
+//! ```
+//!
+//! Linux only.
+
+mod error;
+mod metadata;
+mod owners;
+mod path;
+mod read;
+mod restore;
+mod walk;
+
+pub use error::{FsError, WalkError};
+pub use metadata::{entry_from_metadata, kind_of, read_xattrs};
+pub use owners::OwnerNames;
+pub use path::{cmp_paths, join_rel, split_last};
+pub use read::{open_for_backup, same_file};
+pub use restore::{FileWriter, RestoreOptions, RestoreSummary, RestoreTarget, SpecialOutcome, TEMP_PREFIX};
+pub use walk::{ExcludeFn, WalkItem, WalkOptions, WalkRoot, Walker};

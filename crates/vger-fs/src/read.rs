@@ -1,0 +1,39 @@
+//! Opening files to back them up.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use vger_format::entry::Entry;
+
+/// Opens a file the walker found, for reading its data: without following a
+/// symlink, without updating its atime when the kernel lets us (only the
+/// owner or root may ask for that), and with a hint that it is read once
+/// from start to end. Refuses anything that is not a regular file by now
+/// (a FIFO put in its place would otherwise block the backup forever).
+pub fn open_for_backup(abs: &Path) -> io::Result<File> {
+    // O_NONBLOCK keeps open() from blocking on a FIFO; it changes nothing
+    // for regular files.
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let file = match OpenOptions::new().read(true).custom_flags(flags | libc::O_NOATIME).open(abs) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new().read(true).custom_flags(flags).open(abs)?,
+        other => other?,
+    };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file any more"));
+    }
+    // SAFETY: the fd is open for the lifetime of `file`; fadvise only hints.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    }
+    Ok(file)
+}
+
+/// Whether `file` is the object the walker saw for `entry_before` (same
+/// device and inode): false when the path was replaced in between.
+pub fn same_file(entry_before: &Entry, file: &File) -> io::Result<bool> {
+    let md = file.metadata()?;
+    Ok(md.dev() == entry_before.dev && md.ino() == entry_before.ino)
+}

@@ -1,0 +1,311 @@
+//! Restoring entries into a target directory, never writing outside it.
+//!
+//! Every entry path is validated, then its parent directories are opened one
+//! component at a time from the target with `O_NOFOLLOW|O_DIRECTORY`, and
+//! the final create, link or rename is made relative to that open directory.
+//! A symlink in a parent position (from the snapshot or already in the
+//! target) is refused, so a hostile snapshot holding `link -> /etc` and then
+//! `link/passwd` cannot write to `/etc`.
+//!
+//! Everything but directories is made under a temporary name
+//! (`.vger-restore-<random>`) and renamed into place, so an existing file or
+//! symlink of the same name is replaced atomically; an existing directory is
+//! never replaced. Directory metadata is applied by [`RestoreTarget::finish`],
+//! deepest first, after all children were written.
+
+mod attrs;
+mod dir_handle;
+mod file_writer;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use vger_format::entry::{validate_relative_path, Entry, EntryKind};
+
+use crate::error::FsError;
+use crate::path::{depth, os, split_last};
+use attrs::Shared;
+use dir_handle::DirHandle;
+pub use dir_handle::TEMP_PREFIX;
+pub use file_writer::FileWriter;
+
+/// What a restore sets beyond names and data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// chown to the stored uid/gid (numeric ids).
+    pub owners: bool,
+    pub xattrs: bool,
+    /// Create FIFOs and device nodes.
+    pub special_files: bool,
+}
+
+impl Default for RestoreOptions {
+    /// Owners and special files when running as root; xattrs always.
+    fn default() -> Self {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        RestoreOptions { owners: root, xattrs: true, special_files: root }
+    }
+}
+
+/// What [`RestoreTarget::create_special`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialOutcome {
+    Created,
+    /// Not created, and why (for a warning).
+    Skipped(&'static str),
+}
+
+/// Counts of what a restore left out without failing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreSummary {
+    /// Extended attributes the target refused (unsupported or not permitted).
+    pub xattrs_skipped: u64,
+}
+
+/// A directory being restored into; see the module docs.
+pub struct RestoreTarget {
+    dest: PathBuf,
+    root: DirHandle,
+    shared: Arc<Shared>,
+    /// The parent directory opened last, by its snapshot path: consecutive
+    /// entries usually share it.
+    last_parent: Option<(Vec<u8>, DirHandle)>,
+    /// Directories created, whose metadata `finish` applies.
+    dirs: Vec<Entry>,
+}
+
+impl RestoreTarget {
+    /// Opens `dest`, creating it and its parents when missing. It may exist
+    /// and hold files already.
+    pub fn new(dest: &Path, opts: RestoreOptions) -> Result<Self, FsError> {
+        fs::create_dir_all(dest).map_err(|e| FsError::io(dest, e))?;
+        let root = DirHandle::open(dest).map_err(|e| FsError::io(dest, e))?;
+        Ok(RestoreTarget {
+            dest: dest.to_path_buf(),
+            root,
+            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            last_parent: None,
+            dirs: Vec::new(),
+        })
+    }
+
+    /// Where `rel` is on disk, for messages.
+    fn disk_path(&self, rel: &[u8]) -> PathBuf {
+        self.dest.join(os(rel))
+    }
+
+    /// Opens directory `dir` (a snapshot path, empty for the target itself)
+    /// component by component, refusing symlinks and non-directories, and
+    /// creating missing components when `create` is set. `for_path` is the
+    /// entry this is done for, named in errors.
+    fn open_dir(&self, dir: &[u8], for_path: &[u8], create: bool) -> Result<DirHandle, FsError> {
+        let mut handle = self.root.clone();
+        if dir.is_empty() {
+            return Ok(handle);
+        }
+        let mut end = 0;
+        for comp in dir.split(|c| *c == b'/') {
+            end += comp.len();
+            let prefix = dir.get(..end).unwrap_or(dir);
+            end += 1;
+            let opened = match handle.open_child(comp) {
+                Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => match handle.mkdir(comp, 0o755) {
+                    Ok(()) => handle.open_child(comp),
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => handle.open_child(comp),
+                    Err(e) => Err(e),
+                },
+                other => other,
+            };
+            handle = match opened {
+                Ok(h) => h,
+                Err(e) => return Err(self.explain_parent(&handle, comp, prefix, for_path, e)),
+            };
+        }
+        Ok(handle)
+    }
+
+    /// Why component `comp` (at `prefix`) of a parent path could not be
+    /// opened as a directory.
+    fn explain_parent(&self, parent: &DirHandle, comp: &[u8], prefix: &[u8], for_path: &[u8], e: io::Error) -> FsError {
+        let prefix_s = String::from_utf8_lossy(prefix);
+        match parent.lstat(comp) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                FsError::refused(for_path, format!("parent {prefix_s} is a symlink (it would write outside the target)"))
+            }
+            Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => {
+                FsError::refused(for_path, format!("parent {prefix_s} is not a directory"))
+            }
+            _ => FsError::io(self.disk_path(prefix), e),
+        }
+    }
+
+    /// Validates `path` and opens its parent directory (creating missing
+    /// ones); returns the parent and the last component.
+    fn parent_of<'p>(&mut self, path: &'p [u8]) -> Result<(DirHandle, &'p [u8]), FsError> {
+        validate_relative_path(path)?;
+        let (parent, name) = split_last(path);
+        if let Some((p, handle)) = &self.last_parent {
+            if p == parent {
+                return Ok((handle.clone(), name));
+            }
+        }
+        let handle = self.open_dir(parent, path, true)?;
+        self.last_parent = Some((parent.to_vec(), handle.clone()));
+        Ok((handle, name))
+    }
+
+    /// Creates directory `entry.path` (fine when a directory is there
+    /// already; any other file there is replaced). Its metadata is applied
+    /// by [`finish`](Self::finish).
+    pub fn create_dir(&mut self, entry: &Entry) -> Result<(), FsError> {
+        let (parent, name) = self.parent_of(&entry.path)?;
+        let io_err = |e| FsError::io(self.disk_path(&entry.path), e);
+        // Owner-writable while children are restored; the stored mode
+        // comes at the end.
+        match parent.mkdir(name, 0o700) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                let st = parent.lstat(name).map_err(io_err)?;
+                if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                    parent.unlink(name).map_err(io_err)?;
+                    parent.mkdir(name, 0o700).map_err(io_err)?;
+                }
+            }
+            Err(e) => return Err(io_err(e)),
+        }
+        self.dirs.push(Entry { chunks: Vec::new(), ..entry.clone() });
+        Ok(())
+    }
+
+    /// Starts writing regular file `entry.path`: data goes to a temporary
+    /// file in its directory until [`FileWriter::finish`] renames it into
+    /// place.
+    pub fn begin_file(&mut self, entry: &Entry) -> Result<FileWriter, FsError> {
+        let (parent, name) = self.parent_of(&entry.path)?;
+        if let Ok(st) = parent.lstat(name) {
+            if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                return Err(FsError::refused(&entry.path, "a directory of that name is in the target"));
+            }
+        }
+        let (temp, file) = parent.create_temp_file().map_err(|e| FsError::io(self.disk_path(&entry.path), e))?;
+        Ok(FileWriter::new(parent, temp, name.to_vec(), file, self.disk_path(&entry.path), self.shared.clone()))
+    }
+
+    /// Makes something under a temporary name in `parent`, applies `entry`'s
+    /// metadata to it when asked, and renames it to `name`; the temporary
+    /// name is removed when any step fails.
+    fn place(
+        &self,
+        parent: &DirHandle,
+        name: &[u8],
+        entry: &Entry,
+        metadata: Option<bool>,
+        make: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), FsError> {
+        let io_err = |e| FsError::io(self.disk_path(&entry.path), e);
+        let (temp, ()) = parent.with_temp_name(make).map_err(io_err)?;
+        let done = metadata
+            .map_or(Ok(()), |is_symlink| self.shared.apply_at(parent, &temp, entry, is_symlink))
+            .and_then(|()| parent.rename(&temp, name));
+        if let Err(e) = done {
+            let _ = parent.unlink(&temp);
+            if e.raw_os_error() == Some(libc::EISDIR) {
+                return Err(FsError::refused(&entry.path, "a directory of that name is in the target"));
+            }
+            return Err(io_err(e));
+        }
+        Ok(())
+    }
+
+    /// Creates symlink `entry.path` with `entry.target` verbatim (it is
+    /// never followed, so any target is safe to store).
+    pub fn create_symlink(&mut self, entry: &Entry) -> Result<(), FsError> {
+        let Some(target) = entry.target.as_deref() else {
+            return Err(FsError::refused(&entry.path, "symlink entry has no target"));
+        };
+        let (parent, name) = self.parent_of(&entry.path)?;
+        self.place(&parent, name, entry, Some(true), |temp| parent.symlink(target, temp))
+    }
+
+    /// Links `entry.path` to the file already restored at `entry.target`,
+    /// which must be a regular file inside the target (not a symlink).
+    pub fn create_hardlink(&mut self, entry: &Entry) -> Result<(), FsError> {
+        let Some(target) = entry.target.as_deref() else {
+            return Err(FsError::refused(&entry.path, "hard link entry has no target"));
+        };
+        validate_relative_path(target)?;
+        let target_s = String::from_utf8_lossy(target).into_owned();
+        let (target_dir, target_name) = split_last(target);
+        let from = self.open_dir(target_dir, &entry.path, false)?;
+        let st = match from.lstat(target_name) {
+            Ok(st) => st,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                return Err(FsError::refused(&entry.path, format!("hard link target {target_s} was not restored")));
+            }
+            Err(e) => return Err(FsError::io(self.disk_path(target), e)),
+        };
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(FsError::refused(&entry.path, format!("hard link target {target_s} is not a regular file")));
+        }
+        let (parent, name) = self.parent_of(&entry.path)?;
+        if let Ok(existing) = parent.lstat(name) {
+            if existing.st_dev == st.st_dev && existing.st_ino == st.st_ino {
+                return Ok(()); // linked already (a restore run again)
+            }
+        }
+        self.place(&parent, name, entry, None, |temp| parent.link_from(&from, target_name, temp))
+    }
+
+    /// Creates a FIFO or device node when `special_files` allows it;
+    /// sockets are never restored (a socket file is useless without the
+    /// process that listened on it).
+    pub fn create_special(&mut self, entry: &Entry) -> Result<SpecialOutcome, FsError> {
+        let file_type = match entry.kind {
+            EntryKind::Fifo => libc::S_IFIFO,
+            EntryKind::Char => libc::S_IFCHR,
+            EntryKind::Block => libc::S_IFBLK,
+            EntryKind::Socket => return Ok(SpecialOutcome::Skipped("sockets are not restored")),
+            _ => return Err(FsError::refused(&entry.path, "not a special file")),
+        };
+        if !self.shared.opts.special_files {
+            return Ok(SpecialOutcome::Skipped("special files are restored only when enabled (as root by default)"));
+        }
+        let (parent, name) = self.parent_of(&entry.path)?;
+        let rdev = if entry.kind == EntryKind::Fifo { 0 } else { entry.rdev };
+        self.place(&parent, name, entry, Some(false), |temp| parent.mknod(temp, file_type | 0o600, rdev))?;
+        Ok(SpecialOutcome::Created)
+    }
+
+    /// Extended attributes refused so far.
+    pub fn summary(&self) -> RestoreSummary {
+        RestoreSummary { xattrs_skipped: self.shared.xattrs_skipped.load(Ordering::Relaxed) }
+    }
+
+    /// Applies the metadata of every directory created (owner, mode,
+    /// xattrs, then times), deepest first so that setting a directory's
+    /// times comes after all changes inside it. Call it after every file
+    /// writer has finished. Goes through all directories and returns the
+    /// first error.
+    pub fn finish(mut self) -> Result<RestoreSummary, FsError> {
+        self.last_parent = None;
+        let mut dirs = std::mem::take(&mut self.dirs);
+        dirs.sort_by_key(|d| std::cmp::Reverse(depth(&d.path)));
+        let mut first_err = None;
+        for dir in &dirs {
+            let done = self
+                .open_dir(&dir.path, &dir.path, false)
+                .and_then(|h| self.shared.apply_to_fd(h.raw(), dir).map_err(|e| FsError::io(self.disk_path(&dir.path), e)));
+            if let Err(e) = done {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(self.summary()),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! An open directory inside the restore target, and the `*at` system calls
+//! made relative to it. Every path handed to these calls is a single name,
+//! so the kernel never resolves a symlink we did not mean to follow: a
+//! restore cannot be redirected outside the target, not even by a symlink
+//! swapped in while it runs.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::path::cstring;
+
+/// Prefix of the names things are created under before being renamed into
+/// place.
+pub const TEMP_PREFIX: &str = ".vger-restore-";
+
+/// A directory opened with `O_DIRECTORY|O_NOFOLLOW`; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct DirHandle {
+    fd: Arc<OwnedFd>,
+}
+
+/// Turns a libc return value into an `io::Result`.
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+impl DirHandle {
+    /// Opens the target itself (the user named it, so symlinks are followed).
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let c = cstring(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))?;
+        // SAFETY: c is a valid NUL-terminated string; the fd returned is ours.
+        let fd = check(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) })?;
+        Ok(Self::own(fd))
+    }
+
+    fn own(fd: RawFd) -> Self {
+        // SAFETY: fd was just returned by a successful open and is owned by no one else.
+        DirHandle { fd: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }) }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Opens the subdirectory `name`; fails (ELOOP/ENOTDIR) when it is a
+    /// symlink or not a directory.
+    pub fn open_child(&self, name: &[u8]) -> io::Result<Self> {
+        let c = cstring(name)?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
+        let fd = check(unsafe { libc::openat(self.raw(), c.as_ptr(), flags) })?;
+        Ok(Self::own(fd))
+    }
+
+    /// `lstat` of `name`.
+    pub fn lstat(&self, name: &[u8]) -> io::Result<libc::stat> {
+        let c = cstring(name)?;
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid dirfd, NUL-terminated name and a writable stat.
+        check(unsafe { libc::fstatat(self.raw(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+        Ok(st)
+    }
+
+    pub fn mkdir(&self, name: &[u8], mode: u32) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe { libc::mkdirat(self.raw(), c.as_ptr(), mode as libc::mode_t) })?;
+        Ok(())
+    }
+
+    pub fn symlink(&self, target: &[u8], name: &[u8]) -> io::Result<()> {
+        let (t, c) = (cstring(target)?, cstring(name)?);
+        // SAFETY: valid dirfd and NUL-terminated strings.
+        check(unsafe { libc::symlinkat(t.as_ptr(), self.raw(), c.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// Hard-links `from_dir/from_name` as `name` here, without following a
+    /// symlink at `from_name`.
+    pub fn link_from(&self, from_dir: &DirHandle, from_name: &[u8], name: &[u8]) -> io::Result<()> {
+        let (f, c) = (cstring(from_name)?, cstring(name)?);
+        // SAFETY: valid dirfds and NUL-terminated names; flags 0 = no follow.
+        check(unsafe { libc::linkat(from_dir.raw(), f.as_ptr(), self.raw(), c.as_ptr(), 0) })?;
+        Ok(())
+    }
+
+    pub fn mknod(&self, name: &[u8], mode: u32, dev: u64) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe { libc::mknodat(self.raw(), c.as_ptr(), mode as libc::mode_t, dev as libc::dev_t) })?;
+        Ok(())
+    }
+
+    /// Renames `from` to `to`, both in this directory, replacing a
+    /// non-directory at `to` (the kernel refuses to replace a directory
+    /// with anything else but a directory).
+    pub fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        let (f, t) = (cstring(from)?, cstring(to)?);
+        // SAFETY: valid dirfd and NUL-terminated names.
+        check(unsafe { libc::renameat(self.raw(), f.as_ptr(), self.raw(), t.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// Removes the non-directory `name`.
+    pub fn unlink(&self, name: &[u8]) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) })?;
+        Ok(())
+    }
+
+    /// Creates a new, empty file under a fresh temporary name.
+    pub fn create_temp_file(&self) -> io::Result<(Vec<u8>, File)> {
+        self.with_temp_name(|name| {
+            let c = cstring(name)?;
+            let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
+            let fd = check(unsafe { libc::openat(self.raw(), c.as_ptr(), flags, 0o600 as libc::c_uint) })?;
+            // SAFETY: fd was just opened and is owned by no one else.
+            Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+        })
+    }
+
+    /// Runs `make` with fresh temporary names until one is free (EEXIST
+    /// means the name is taken); returns the name used.
+    pub fn with_temp_name<T>(&self, mut make: impl FnMut(&[u8]) -> io::Result<T>) -> io::Result<(Vec<u8>, T)> {
+        let mut tries = 0;
+        loop {
+            let name = temp_name();
+            match make(&name) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) && tries < 16 => tries += 1,
+                Err(e) => return Err(e),
+                Ok(v) => return Ok((name, v)),
+            }
+        }
+    }
+
+    /// `lchown` of `name`.
+    pub fn chown_at(&self, name: &[u8], uid: u32, gid: u32) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe { libc::fchownat(self.raw(), c.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })?;
+        Ok(())
+    }
+
+    /// chmod of `name`, which the caller created and knows is no symlink.
+    pub fn chmod_at(&self, name: &[u8], mode: u32) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe { libc::fchmodat(self.raw(), c.as_ptr(), mode as libc::mode_t, 0) })?;
+        Ok(())
+    }
+
+    /// Sets atime and mtime of `name` itself (not a symlink's target).
+    pub fn set_mtime_at(&self, name: &[u8], mtime_ns: i64) -> io::Result<()> {
+        let c = cstring(name)?;
+        let times = [timespec(mtime_ns), timespec(mtime_ns)];
+        // SAFETY: valid dirfd, NUL-terminated name and two timespecs.
+        check(unsafe { libc::utimensat(self.raw(), c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })?;
+        Ok(())
+    }
+
+    /// A path naming `name` in this directory through /proc, for calls that
+    /// have no `*at` form (`lsetxattr`); only `name` itself is resolved.
+    pub fn proc_path(&self, name: &[u8]) -> PathBuf {
+        let mut p = PathBuf::from(format!("/proc/self/fd/{}", self.raw()));
+        p.push(crate::path::os(name));
+        p
+    }
+}
+
+/// Nanoseconds since the epoch as a timespec (nanoseconds always >= 0).
+pub(crate) fn timespec(ns: i64) -> libc::timespec {
+    libc::timespec { tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t, tv_nsec: ns.rem_euclid(1_000_000_000) as _ }
+}
+
+/// `.vger-restore-` followed by 16 random hex digits.
+fn temp_name() -> Vec<u8> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut buf = [0u8; 8];
+    // SAFETY: buf is valid for 8 bytes of writes.
+    let got = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
+    let mut r = u64::from_le_bytes(buf);
+    if got != 8 {
+        // Uniqueness is all that matters here, and O_EXCL checks it.
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        r = nanos ^ (u64::from(std::process::id()) << 32);
+    }
+    r ^= COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{TEMP_PREFIX}{r:016x}").into_bytes()
+}
+
+/// `fchown`, `fchmod`, `fsetxattr` and `futimens` on an open file or
+/// directory.
+pub(crate) mod by_fd {
+    use super::*;
+
+    pub fn chown(fd: RawFd, uid: u32, gid: u32) -> io::Result<()> {
+        // SAFETY: fd is an open descriptor owned by the caller.
+        check(unsafe { libc::fchown(fd, uid, gid) })?;
+        Ok(())
+    }
+
+    pub fn chmod(fd: RawFd, mode: u32) -> io::Result<()> {
+        // SAFETY: fd is an open descriptor owned by the caller.
+        check(unsafe { libc::fchmod(fd, mode as libc::mode_t) })?;
+        Ok(())
+    }
+
+    pub fn set_xattr(fd: RawFd, name: &[u8], value: &[u8]) -> io::Result<()> {
+        let c: CString = cstring(name)?;
+        // SAFETY: fd is open; name is NUL-terminated; value is valid for value.len() bytes.
+        check(unsafe { libc::fsetxattr(fd, c.as_ptr(), value.as_ptr().cast(), value.len(), 0) })?;
+        Ok(())
+    }
+
+    pub fn set_mtime(fd: RawFd, mtime_ns: i64) -> io::Result<()> {
+        let times = [timespec(mtime_ns), timespec(mtime_ns)];
+        // SAFETY: fd is open; times holds two timespecs.
+        check(unsafe { libc::futimens(fd, times.as_ptr()) })?;
+        Ok(())
+    }
+}

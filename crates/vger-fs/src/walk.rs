@@ -1,0 +1,359 @@
+//! Walking the sources of a backup: one stream of entries in tree-stream
+//! order (depth first, a directory before its children, children sorted by
+//! name bytes), built from `lstat` as it goes.
+//!
+//! Several roots are merged into one tree. Roots with a `rel` path hang
+//! under their ancestors (emitted once each, from the real ancestor
+//! directories on disk); roots without one contribute their contents to the
+//! top. Only one sorted listing per open directory level is held, never
+//! the whole tree.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::OsString;
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vger_format::entry::{validate_relative_path, Entry, EntryKind};
+
+use crate::error::{FsError, WalkError};
+use crate::metadata::entry_from_metadata;
+use crate::owners::OwnerNames;
+use crate::path::join_rel;
+
+/// Decides whether a path is left out: called with the snapshot-relative
+/// path and whether it is a directory. An excluded directory is not entered.
+pub type ExcludeFn = Arc<dyn Fn(&[u8], bool) -> bool + Send + Sync>;
+
+/// A source to back up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkRoot {
+    /// Where it is on disk.
+    pub abs: PathBuf,
+    /// Where it goes in the snapshot: empty means "its contents at the top"
+    /// (a file or symlink root is then stored under its own file name).
+    pub rel: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+pub struct WalkOptions {
+    /// Do not enter directories on another device than their root.
+    pub one_file_system: bool,
+    /// Read extended attributes.
+    pub xattrs: bool,
+    pub exclude: Option<ExcludeFn>,
+}
+
+/// One path found by the walk: where it is on disk and its entry, with all
+/// metadata filled in and no chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkItem {
+    pub abs: PathBuf,
+    pub entry: Entry,
+}
+
+/// Where a node of the root tree takes its own metadata from.
+#[derive(Debug)]
+enum NodeSource {
+    /// A root: `lstat`, as any path inside the tree.
+    Root(PathBuf),
+    /// A directory above a root: followed with `stat`, it must be a
+    /// directory in the snapshot.
+    Ancestor(PathBuf),
+}
+
+/// A node of the small tree the roots and their ancestors make.
+#[derive(Debug, Default)]
+struct RootNode {
+    /// `None` only for the top of the snapshot.
+    source: Option<NodeSource>,
+    /// Directories whose contents appear under this node.
+    contents: Vec<PathBuf>,
+    children: BTreeMap<Vec<u8>, usize>,
+}
+
+/// A directory whose listing is read when the walk enters it.
+struct DirToEnter {
+    rel: Vec<u8>,
+    node: Option<usize>,
+    /// Directory on disk and the device of the root it belongs to.
+    dirs: Vec<(PathBuf, u64)>,
+}
+
+/// The sorted names of one directory on disk.
+struct Listing {
+    dir: PathBuf,
+    root_dev: u64,
+    names: Vec<OsString>,
+    pos: usize,
+}
+
+/// One open directory level.
+struct Frame {
+    rel: Vec<u8>,
+    /// Children from the root tree, sorted by name.
+    root_children: Vec<(Vec<u8>, usize)>,
+    next_root_child: usize,
+    listings: Vec<Listing>,
+}
+
+/// A name in a directory: from the root tree, from one or more listings on
+/// disk, or both.
+struct Child {
+    name: Vec<u8>,
+    node: Option<usize>,
+    on_disk: Vec<(PathBuf, u64)>,
+}
+
+/// Iterates over the entries of the roots; see the module docs.
+pub struct Walker {
+    opts: WalkOptions,
+    nodes: Vec<RootNode>,
+    stack: Vec<Frame>,
+    to_enter: Option<DirToEnter>,
+    errors: VecDeque<WalkError>,
+    owners: OwnerNames,
+    /// (dev, ino) of files with several links -> path of their first name.
+    first_links: HashMap<(u64, u64), Vec<u8>>,
+}
+
+impl Walker {
+    pub fn new(roots: Vec<WalkRoot>, opts: WalkOptions) -> Result<Self, FsError> {
+        let mut tree = vec![RootNode::default()];
+        let mut top_dirs = Vec::new();
+        for root in roots {
+            let md = match fs::symlink_metadata(&root.abs) {
+                Ok(md) => md,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FsError::SourceMissing(root.abs)),
+                Err(e) => return Err(FsError::io(root.abs, e)),
+            };
+            let rel = if !root.rel.is_empty() {
+                validate_relative_path(&root.rel)?;
+                root.rel
+            } else if md.is_dir() {
+                top_dirs.push((root.abs.clone(), md.dev()));
+                tree[0].contents.push(root.abs);
+                continue;
+            } else {
+                match root.abs.file_name() {
+                    Some(name) => name.as_bytes().to_vec(),
+                    None => {
+                        let e = io::Error::new(io::ErrorKind::InvalidInput, "a file source needs a file name");
+                        return Err(FsError::io(root.abs, e));
+                    }
+                }
+            };
+            let components: Vec<&[u8]> = rel.split(|c| *c == b'/').collect();
+            let mut at = 0;
+            for (i, comp) in components.iter().enumerate() {
+                let next = match tree[at].children.get(*comp) {
+                    Some(n) => *n,
+                    None => {
+                        tree.push(RootNode::default());
+                        let n = tree.len() - 1;
+                        tree[at].children.insert(comp.to_vec(), n);
+                        n
+                    }
+                };
+                at = next;
+                let up = components.len() - 1 - i;
+                if up == 0 {
+                    tree[at].source = Some(NodeSource::Root(root.abs.clone()));
+                    if md.is_dir() {
+                        tree[at].contents.push(root.abs.clone());
+                    }
+                } else if tree[at].source.is_none() {
+                    let dir = root.abs.ancestors().nth(up).unwrap_or(Path::new("/"));
+                    tree[at].source = Some(NodeSource::Ancestor(dir.to_path_buf()));
+                }
+            }
+        }
+        Ok(Walker {
+            opts,
+            nodes: tree,
+            stack: Vec::new(),
+            to_enter: Some(DirToEnter { rel: Vec::new(), node: Some(0), dirs: top_dirs }),
+            errors: VecDeque::new(),
+            owners: OwnerNames::new(),
+            first_links: HashMap::new(),
+        })
+    }
+
+    /// Reads the listings of a directory the walk enters and pushes its frame.
+    fn enter(&mut self, dir: DirToEnter) {
+        let mut listings: Vec<Listing> = Vec::new();
+        for (path, root_dev) in dir.dirs {
+            if listings.iter().any(|l| l.dir == path) {
+                continue;
+            }
+            match read_names(&path, &mut self.errors) {
+                Ok(names) => listings.push(Listing { dir: path, root_dev, names, pos: 0 }),
+                Err(e) => self.errors.push_back(WalkError::new(path, &e)),
+            }
+        }
+        let root_children = match dir.node.and_then(|n| self.nodes.get(n)) {
+            Some(node) => node.children.iter().map(|(name, n)| (name.clone(), *n)).collect(),
+            None => Vec::new(),
+        };
+        self.stack.push(Frame { rel: dir.rel, root_children, next_root_child: 0, listings });
+    }
+
+    /// The next name of the innermost open directory, merged over its
+    /// listings and root-tree children.
+    fn next_child(&mut self) -> Option<Option<Child>> {
+        let frame = self.stack.last_mut()?;
+        let mut least: Option<&[u8]> = frame.root_children.get(frame.next_root_child).map(|(name, _)| &name[..]);
+        for l in &frame.listings {
+            if let Some(name) = l.names.get(l.pos) {
+                let name = name.as_bytes();
+                if least.is_none_or(|m| name < m) {
+                    least = Some(name);
+                }
+            }
+        }
+        let Some(least) = least else {
+            return Some(None);
+        };
+        let name = least.to_vec();
+        let mut node = None;
+        if let Some((n, idx)) = frame.root_children.get(frame.next_root_child) {
+            if *n == name {
+                node = Some(*idx);
+                frame.next_root_child += 1;
+            }
+        }
+        let mut on_disk = Vec::new();
+        for l in &mut frame.listings {
+            if l.names.get(l.pos).is_some_and(|n| n.as_bytes() == name) {
+                on_disk.push((l.dir.join(OsString::from_vec(name.clone())), l.root_dev));
+                l.pos += 1;
+            }
+        }
+        Some(Some(Child { name, node, on_disk }))
+    }
+
+    /// The item for one child, or `None` when it is excluded or vanished
+    /// silently; queues the directory to enter next when it is one.
+    fn visit(&mut self, parent_rel: &[u8], child: Child) -> Option<Result<WalkItem, WalkError>> {
+        let rel = join_rel(parent_rel, &child.name);
+        let node = child.node.and_then(|n| self.nodes.get(n));
+        let mut dirs = Vec::new();
+        let (abs, md) = match node.and_then(|n| n.source.as_ref()) {
+            Some(NodeSource::Root(path)) | Some(NodeSource::Ancestor(path)) => {
+                let followed = matches!(node.and_then(|n| n.source.as_ref()), Some(NodeSource::Ancestor(_)));
+                let md = if followed { fs::metadata(path) } else { fs::symlink_metadata(path) };
+                let md = match md {
+                    Ok(md) => md,
+                    Err(e) => return Some(Err(WalkError::new(path, &e))),
+                };
+                for dir in node.map(|n| &n.contents[..]).unwrap_or_default() {
+                    dirs.push((dir.clone(), md.dev()));
+                }
+                (path.clone(), md)
+            }
+            None => {
+                let (path, _) = child.on_disk.first()?;
+                let md = match fs::symlink_metadata(path) {
+                    Ok(md) => md,
+                    Err(e) => return Some(Err(WalkError::new(path, &e))),
+                };
+                if let Some(exclude) = &self.opts.exclude {
+                    if exclude(&rel, md.is_dir()) {
+                        return None;
+                    }
+                }
+                (path.clone(), md)
+            }
+        };
+        if md.is_dir() {
+            for (i, (path, root_dev)) in child.on_disk.iter().enumerate() {
+                // A name found in several merged directories: the first
+                // one's metadata was taken above; the others' are needed only
+                // to know whether they are directories to merge as well.
+                let other_md;
+                let dmd = if i == 0 && child.node.is_none() {
+                    &md
+                } else {
+                    match fs::symlink_metadata(path) {
+                        Ok(m) => {
+                            other_md = m;
+                            &other_md
+                        }
+                        Err(_) => continue,
+                    }
+                };
+                let crosses_device = self.opts.one_file_system && dmd.dev() != *root_dev;
+                if dmd.is_dir() && !crosses_device {
+                    dirs.push((path.clone(), *root_dev));
+                }
+            }
+            self.to_enter = Some(DirToEnter { rel: rel.clone(), node: child.node, dirs });
+        }
+        Some(self.item(rel, abs, &md))
+    }
+
+    fn item(&mut self, rel: Vec<u8>, abs: PathBuf, md: &Metadata) -> Result<WalkItem, WalkError> {
+        let mut entry = match entry_from_metadata(rel, &abs, md, &mut self.owners, self.opts.xattrs) {
+            Ok(e) => e,
+            Err(e) => return Err(WalkError::new(abs, &e)),
+        };
+        if entry.kind == EntryKind::File && md.nlink() > 1 {
+            match self.first_links.get(&(md.dev(), md.ino())) {
+                Some(first) => {
+                    entry.kind = EntryKind::Hardlink;
+                    entry.target = Some(first.clone());
+                    // The data is stored once, under the first name.
+                    entry.size = 0;
+                }
+                None => {
+                    self.first_links.insert((md.dev(), md.ino()), entry.path.clone());
+                }
+            }
+        }
+        Ok(WalkItem { abs, entry })
+    }
+}
+
+impl Iterator for Walker {
+    type Item = Result<WalkItem, WalkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(err) = self.errors.pop_front() {
+                return Some(Err(err));
+            }
+            if let Some(dir) = self.to_enter.take() {
+                self.enter(dir);
+                continue;
+            }
+            match self.next_child()? {
+                None => {
+                    self.stack.pop();
+                }
+                Some(child) => {
+                    let parent_rel = self.stack.last().map(|f| f.rel.clone()).unwrap_or_default();
+                    if let Some(item) = self.visit(&parent_rel, child) {
+                        return Some(item);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The names in `dir`, sorted by bytes. Unreadable directory entries are
+/// reported in `errors` and left out.
+fn read_names(dir: &Path, errors: &mut VecDeque<WalkError>) -> io::Result<Vec<OsString>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        match entry {
+            Ok(entry) => names.push(entry.file_name()),
+            Err(e) => errors.push_back(WalkError::new(dir, &e)),
+        }
+    }
+    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}
