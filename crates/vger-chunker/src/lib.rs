@@ -83,16 +83,8 @@ impl Chunker {
         if window.is_empty() || (window.len() < self.max && !at_end) {
             return None;
         }
-        let (_, len) = cut(
-            window,
-            self.min,
-            self.avg,
-            self.max,
-            self.mask_s,
-            self.mask_l,
-            self.mask_s << 1,
-            self.mask_l << 1,
-        );
+        let (_, len) =
+            cut(window, self.min, self.avg, self.max, self.mask_s, self.mask_l, self.mask_s << 1, self.mask_l << 1);
         Some(len.max(1).min(window.len()))
     }
 

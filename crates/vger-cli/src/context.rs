@@ -78,11 +78,8 @@ impl Context {
 }
 
 fn run_passcommand(cmd: &str) -> Result<Vec<u8>> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .output()
-        .with_context(|| format!("could not run passcommand `{cmd}`"))?;
+    let out =
+        Command::new("sh").arg("-c").arg(cmd).output().with_context(|| format!("could not run passcommand `{cmd}`"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         bail!("passcommand `{cmd}` failed ({}): {}", out.status, err.trim());
@@ -123,8 +120,9 @@ pub fn open_storage(repo: &RepositoryConfig, create: bool) -> Result<Arc<dyn Sto
     } else if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(anyhow!(
-            "repository `{}`: `{scheme}://` storage is not available in this build yet; use a local path"
-        , repo.label()));
+            "repository `{}`: `{scheme}://` storage is not available in this build yet; use a local path",
+            repo.label()
+        ));
     } else {
         PathBuf::from(url)
     };

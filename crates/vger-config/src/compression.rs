@@ -22,9 +22,8 @@ impl FromStr for Compression {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let hint = || {
-            format!("unknown compression `{text}`; use `lz4`, `none`, `zstd` or `zstd:N` with N from 1 to 22")
-        };
+        let hint =
+            || format!("unknown compression `{text}`; use `lz4`, `none`, `zstd` or `zstd:N` with N from 1 to 22");
         match text.trim() {
             "none" => Ok(Self::None),
             "lz4" => Ok(Self::Lz4),
@@ -35,9 +34,7 @@ impl FromStr for Compression {
                 if (1..=22).contains(&level) {
                     Ok(Self::Zstd(level))
                 } else {
-                    Err(format!(
-                        "zstd level {level} is out of range; use 1 to 22 (3 is the default)"
-                    ))
+                    Err(format!("zstd level {level} is out of range; use 1 to 22 (3 is the default)"))
                 }
             }
         }
@@ -77,10 +74,7 @@ mod tests {
         assert_eq!("lz4".parse::<Compression>().unwrap(), Compression::Lz4);
         assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
         assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd(3));
-        assert_eq!(
-            "zstd:19".parse::<Compression>().unwrap(),
-            Compression::Zstd(19)
-        );
+        assert_eq!("zstd:19".parse::<Compression>().unwrap(), Compression::Zstd(19));
         assert_eq!(Compression::Zstd(7).to_string(), "zstd:7");
         assert_eq!(Compression::default().to_string(), "lz4");
         assert!("zstd:0".parse::<Compression>().is_err());

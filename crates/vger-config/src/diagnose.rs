@@ -10,10 +10,7 @@ use crate::error::ConfigError;
 /// Maps a parse error of `text` (the expanded config read from `file`).
 pub(crate) fn yaml_error(error: &YamlError, text: &str, file: &Path) -> ConfigError {
     let error = error.without_snippet();
-    let position = error
-        .location()
-        .filter(|l| l.line() > 0)
-        .map(|l| (l.line(), l.column()));
+    let position = error.location().filter(|l| l.line() > 0).map(|l| (l.line(), l.column()));
     let key = position.and_then(|(line, column)| key_before(text, line, column));
     let subject = key.map_or_else(|| "this value".to_owned(), |k| format!("`{k}`"));
     let found = || {
@@ -22,43 +19,29 @@ pub(crate) fn yaml_error(error: &YamlError, text: &str, file: &Path) -> ConfigEr
             .map_or_else(String::new, |v| format!(", found `{v}`"))
     };
     let message = match error {
-        YamlError::SerdeUnknownField {
-            field, expected, ..
-        } => {
+        YamlError::SerdeUnknownField { field, expected, .. } => {
             let place = context_of(expected);
-            format!(
-                "unknown key `{field}` in {place}{}",
-                suggestion(field, expected)
-            )
+            format!("unknown key `{field}` in {place}{}", suggestion(field, expected))
         }
-        YamlError::SerdeUnknownVariant {
-            variant, expected, ..
-        } => format!(
+        YamlError::SerdeUnknownVariant { variant, expected, .. } => format!(
             "unknown value `{variant}` for {subject}{}; expected one of {}",
             suggestion(variant, expected),
             quoted_list(expected)
         ),
         YamlError::SerdeMissingField { field, .. } => missing_field(field),
-        YamlError::InvalidBooleanStrict { .. } => format!(
-            "{subject} must be `true` or `false`{}; yes/no/on/off are not booleans in vger.yaml",
-            found()
-        ),
+        YamlError::InvalidBooleanStrict { .. } => {
+            format!("{subject} must be `true` or `false`{}; yes/no/on/off are not booleans in vger.yaml", found())
+        }
         YamlError::InvalidScalar { ty, .. } => {
             format!("{subject} expects {}{}", describe_type(ty), found())
         }
         YamlError::Unexpected { expected, .. } => {
             format!("{subject} expects {}", describe_type(expected))
         }
-        YamlError::SerdeInvalidType {
-            unexpected,
-            expected,
-            ..
+        YamlError::SerdeInvalidType { unexpected, expected, .. }
+        | YamlError::SerdeInvalidValue { unexpected, expected, .. } => {
+            format!("{subject} expects {expected}, found {unexpected}")
         }
-        | YamlError::SerdeInvalidValue {
-            unexpected,
-            expected,
-            ..
-        } => format!("{subject} expects {expected}, found {unexpected}"),
         YamlError::NullIntoString { .. } => format!("{subject} is empty; write a value"),
         YamlError::DuplicateMappingKey { key: dup, .. } => match dup {
             Some(dup) => format!("key `{dup}` is written twice; keep one"),
@@ -91,10 +74,7 @@ fn context_of(expected: &[&str]) -> &'static str {
         ("command", "command_dumps"),
         ("enabled", "xattrs"),
     ];
-    MARKERS
-        .iter()
-        .find(|(marker, _)| expected.contains(marker))
-        .map_or("this section", |(_, name)| name)
+    MARKERS.iter().find(|(marker, _)| expected.contains(marker)).map_or("this section", |(_, name)| name)
 }
 
 /// `; did you mean `x`?` for the closest candidate, or nothing when none is close.
@@ -112,20 +92,14 @@ fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 }
 
 fn quoted_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
 fn missing_field(field: &str) -> String {
     let hint = match field {
         "repositories" => "add a `repositories:` list with at least one `url`",
         "url" => "every repository and notify target needs a `url`",
-        "min_size" | "avg_size" | "max_size" => {
-            "a `chunker:` section sets all of min_size, avg_size and max_size"
-        }
+        "min_size" | "avg_size" | "max_size" => "a `chunker:` section sets all of min_size, avg_size and max_size",
         "name" | "command" => "each command dump needs a `name` and a `command`",
         _ => "add it",
     };
@@ -154,30 +128,19 @@ fn key_before(text: &str, line: u64, column: u64) -> Option<&str> {
         .nth(usize::try_from(column).ok()?.saturating_sub(1))
         .map_or(source_line.len(), |(i, _)| i);
     let (head, tail) = source_line.split_at(split);
-    let before = head
-        .trim_end()
-        .strip_suffix(':')
-        .map(|h| h.trim_start().trim_start_matches("- ").trim());
+    let before = head.trim_end().strip_suffix(':').map(|h| h.trim_start().trim_start_matches("- ").trim());
     let at = tail.split_once(':').map(|(key, _)| key.trim());
     [before, at]
         .into_iter()
         .flatten()
         .map(|key| key.trim_matches(|c| c == '"' || c == '\''))
-        .find(|key| {
-            !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        })
+        .find(|key| !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-'))
 }
 
 /// The plain scalar starting at `column`, without a trailing comment.
 fn scalar_at(text: &str, line: u64, column: u64) -> Option<String> {
     let source_line = nth_line(text, line)?;
-    let start = source_line
-        .char_indices()
-        .nth(usize::try_from(column).ok()?.saturating_sub(1))?
-        .0;
+    let start = source_line.char_indices().nth(usize::try_from(column).ok()?.saturating_sub(1))?.0;
     let rest = source_line.get(start..)?;
     let rest = rest.split(" #").next().unwrap_or(rest).trim();
     let rest = rest.trim_matches(|c| c == '"' || c == '\'');
@@ -185,8 +148,7 @@ fn scalar_at(text: &str, line: u64, column: u64) -> Option<String> {
 }
 
 fn nth_line(text: &str, line: u64) -> Option<&str> {
-    text.lines()
-        .nth(usize::try_from(line).ok()?.checked_sub(1)?)
+    text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)
 }
 
 /// Drops serde-saphyr's ` at line L, column C` suffix; the position is printed in front.

@@ -79,23 +79,17 @@ pub(crate) fn check_cron(text: &str) -> Result<(), String> {
 }
 
 /// Serde helper: an optional string that must parse as a [`Period`].
-pub(crate) fn deserialize_period<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+pub(crate) fn deserialize_period<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     checked_string(deserializer, |s| parse_period(s).map(drop))
 }
 
 /// Serde helper: an optional string that must parse as an interval.
-pub(crate) fn deserialize_interval<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+pub(crate) fn deserialize_interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     checked_string(deserializer, |s| parse_interval(s).map(drop))
 }
 
 /// Serde helper: an optional five-field cron expression.
-pub(crate) fn deserialize_cron<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+pub(crate) fn deserialize_cron<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     checked_string(deserializer, check_cron)
 }
 
@@ -117,13 +111,7 @@ mod tests {
 
     #[test]
     fn periods() {
-        assert_eq!(
-            parse_period("2d").unwrap(),
-            Period {
-                count: 2,
-                unit: PeriodUnit::Days
-            }
-        );
+        assert_eq!(parse_period("2d").unwrap(), Period { count: 2, unit: PeriodUnit::Days });
         assert_eq!(parse_period("6m").unwrap().unit, PeriodUnit::Months);
         assert_eq!(parse_period("1y").unwrap().unit, PeriodUnit::Years);
         assert_eq!(parse_period("3w").unwrap().unit, PeriodUnit::Weeks);

@@ -31,11 +31,7 @@ impl Config {
         repo: &RepositoryConfig,
         source: Option<&SourceConfig>,
     ) -> Option<RetentionConfig> {
-        source
-            .and_then(|s| s.retention.as_ref())
-            .or(repo.retention.as_ref())
-            .or(self.retention.as_ref())
-            .cloned()
+        source.and_then(|s| s.retention.as_ref()).or(repo.retention.as_ref()).or(self.retention.as_ref()).cloned()
     }
 
     /// Repository limits override top level ones field by field.
@@ -61,30 +57,18 @@ impl Config {
     }
 
     /// The repository named by `--repo`, or all of them when `None`.
-    pub fn select_repositories(
-        &self,
-        name_or_url: Option<&str>,
-    ) -> Result<Vec<&RepositoryConfig>, ConfigError> {
+    pub fn select_repositories(&self, name_or_url: Option<&str>) -> Result<Vec<&RepositoryConfig>, ConfigError> {
         let Some(wanted) = name_or_url else {
             return Ok(self.repositories.iter().collect());
         };
-        self.find_repository(wanted)
-            .map(|repo| vec![repo])
-            .ok_or_else(|| ConfigError::UnknownRepository {
-                requested: wanted.to_owned(),
-                available: self
-                    .repositories
-                    .iter()
-                    .map(|r| r.label().to_owned())
-                    .collect(),
-            })
+        self.find_repository(wanted).map(|repo| vec![repo]).ok_or_else(|| ConfigError::UnknownRepository {
+            requested: wanted.to_owned(),
+            available: self.repositories.iter().map(|r| r.label().to_owned()).collect(),
+        })
     }
 
     /// The sources that go to `repo` (those whose `repos` is empty or names it).
     pub fn sources_for<'a>(&'a self, repo: &RepositoryConfig) -> Vec<&'a SourceConfig> {
-        self.sources
-            .iter()
-            .filter(|s| s.goes_to(repo.label()))
-            .collect()
+        self.sources.iter().filter(|s| s.goes_to(repo.label())).collect()
     }
 }

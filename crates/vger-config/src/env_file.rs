@@ -15,21 +15,14 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<HashMap<String, String>, 
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
-        let invalid =
-            |message: String| ConfigError::invalid(file, Some((index as u64 + 1, 0)), message);
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| invalid(format!("expected `KEY=VALUE`, found `{line}`")))?;
+        let invalid = |message: String| ConfigError::invalid(file, Some((index as u64 + 1, 0)), message);
+        let (key, value) =
+            line.split_once('=').ok_or_else(|| invalid(format!("expected `KEY=VALUE`, found `{line}`")))?;
         let key = key.trim();
-        let valid = key
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(invalid(format!(
-                "`{key}` is not a variable name; use letters, digits and `_`"
-            )));
+            return Err(invalid(format!("`{key}` is not a variable name; use letters, digits and `_`")));
         }
         vars.insert(key.to_owned(), unquote(value.trim()).to_owned());
     }
@@ -38,10 +31,7 @@ pub(crate) fn parse(text: &str, file: &Path) -> Result<HashMap<String, String>, 
 
 fn unquote(value: &str) -> &str {
     for quote in ['"', '\''] {
-        if let Some(inner) = value
-            .strip_prefix(quote)
-            .and_then(|v| v.strip_suffix(quote))
-        {
+        if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
             return inner;
         }
     }
@@ -66,14 +56,8 @@ mod tests {
     #[test]
     fn reports_bad_line() {
         let err = parse("A=1\nnonsense\n", Path::new("e.env")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "e.env:2: expected `KEY=VALUE`, found `nonsense`"
-        );
+        assert_eq!(err.to_string(), "e.env:2: expected `KEY=VALUE`, found `nonsense`");
         let err = parse("1A=1\n", Path::new("e.env")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "e.env:1: `1A` is not a variable name; use letters, digits and `_`"
-        );
+        assert_eq!(err.to_string(), "e.env:1: `1A` is not a variable name; use letters, digits and `_`");
     }
 }

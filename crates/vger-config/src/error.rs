@@ -15,35 +15,20 @@ pub enum ConfigError {
 
     /// A file exists but could not be read.
     #[error("{}: cannot read: {source}", .path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
 
     /// The file's text is wrong: bad YAML, an unknown key, a wrong type or
     /// value, an unset variable. `line`/`column` are 1-based.
     #[error("{}: {message}", position(.file, *.line, *.column))]
-    Invalid {
-        file: PathBuf,
-        line: Option<u64>,
-        column: Option<u64>,
-        message: String,
-    },
+    Invalid { file: PathBuf, line: Option<u64>, column: Option<u64>, message: String },
 
     /// `--repo NAME` names no repository.
     #[error("no repository `{requested}`; available: {}", .available.join(", "))]
-    UnknownRepository {
-        requested: String,
-        available: Vec<String>,
-    },
+    UnknownRepository { requested: String, available: Vec<String> },
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(
-        file: impl Into<PathBuf>,
-        position: Option<(u64, u64)>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn invalid(file: impl Into<PathBuf>, position: Option<(u64, u64)>, message: impl Into<String>) -> Self {
         Self::Invalid {
             file: file.into(),
             line: position.map(|(line, _)| line),
@@ -71,9 +56,5 @@ fn position(file: &Path, line: Option<u64>, column: Option<u64>) -> String {
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }

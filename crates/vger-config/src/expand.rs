@@ -14,10 +14,7 @@ pub(crate) struct ExpandError {
 }
 
 /// Expands every `${...}` in `text` with values from `lookup`.
-pub(crate) fn expand(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ExpandError> {
+pub(crate) fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(text.len());
     for (index, line) in text.split_inclusive('\n').enumerate() {
         expand_line(line, index as u64 + 1, lookup, &mut out)?;
@@ -35,11 +32,7 @@ fn expand_line(
     let mut previous: Option<char> = None;
     let mut chars = line.char_indices().enumerate().peekable();
     while let Some((column, (offset, c))) = chars.next() {
-        let error = |message: String| ExpandError {
-            line: line_no,
-            column: column as u64 + 1,
-            message,
-        };
+        let error = |message: String| ExpandError { line: line_no, column: column as u64 + 1, message };
         let after_separator = previous.is_none_or(|p| p.is_whitespace() || "[{,:".contains(p));
         match c {
             '#' if quote.is_none() && previous.is_none_or(char::is_whitespace) => {
@@ -59,8 +52,8 @@ fn expand_line(
                     Some('{') => {
                         let rest = line.get(offset..).unwrap_or_default();
                         let close = rest.find('}').ok_or_else(|| {
-                        error("unterminated `${`; close it with `}` or write `$$` for a literal `$`".to_owned())
-                    })?;
+                            error("unterminated `${`; close it with `}` or write `$$` for a literal `$`".to_owned())
+                        })?;
                         let inner = rest.get(2..close).unwrap_or_default();
                         out.push_str(&substitute(inner, lookup).map_err(error)?);
                         // Skip the rest of `${...}`.
@@ -85,10 +78,7 @@ fn substitute(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
         Some((name, default)) => (name, Some(default)),
         None => (inner, None),
     };
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!(
@@ -129,19 +119,13 @@ mod tests {
         assert_eq!(expand("a: ${NOPE:-}\n", &env).unwrap(), "a: \n");
         assert_eq!(expand("a: pa$$word $x\n", &env).unwrap(), "a: pa$word $x\n");
         assert_eq!(expand("a: $${HOME}\n", &env).unwrap(), "a: ${HOME}\n");
-        assert_eq!(
-            expand("a: ${HOME}${HOME}", &env).unwrap(),
-            "a: /home/me/home/me"
-        );
+        assert_eq!(expand("a: ${HOME}${HOME}", &env).unwrap(), "a: /home/me/home/me");
     }
 
     #[test]
     fn comments_are_not_expanded() {
         let text = "# key: ${UNSET}\na: 1 # ${UNSET}\nb: \"x # ${HOME}\"\n";
-        assert_eq!(
-            expand(text, &env).unwrap(),
-            "# key: ${UNSET}\na: 1 # ${UNSET}\nb: \"x # /home/me\"\n"
-        );
+        assert_eq!(expand(text, &env).unwrap(), "# key: ${UNSET}\na: 1 # ${UNSET}\nb: \"x # /home/me\"\n");
     }
 
     #[test]
@@ -156,13 +140,7 @@ mod tests {
 
     #[test]
     fn malformed_references() {
-        assert!(expand("a: ${HOME\n", &env)
-            .unwrap_err()
-            .message
-            .contains("unterminated"));
-        assert!(expand("a: ${1X}\n", &env)
-            .unwrap_err()
-            .message
-            .contains("not a variable"));
+        assert!(expand("a: ${HOME\n", &env).unwrap_err().message.contains("unterminated"));
+        assert!(expand("a: ${1X}\n", &env).unwrap_err().message.contains("not a variable"));
     }
 }

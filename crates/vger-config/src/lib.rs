@@ -55,9 +55,9 @@ pub use error::ConfigError;
 pub use load::{Environment, LoadedConfig, LOCAL_CONFIG_NAME, SYSTEM_CONFIG_PATH};
 pub use model::{Config, RepositoryConfig, SourceConfig};
 pub use sections::{
-    ChangeDetection, CheckConfig, ChunkerConfig, CommandDump, CommandHooks, EncryptionConfig,
-    EncryptionMode, HookCommand, HooksConfig, LimitsConfig, NotifyConfig, NotifyEvent,
-    RetentionConfig, RetryConfig, ScheduleConfig, XattrsConfig,
+    ChangeDetection, CheckConfig, ChunkerConfig, CommandDump, CommandHooks, EncryptionConfig, EncryptionMode,
+    HookCommand, HooksConfig, LimitsConfig, NotifyConfig, NotifyEvent, RetentionConfig, RetryConfig, ScheduleConfig,
+    XattrsConfig,
 };
 pub use size::parse_size;
 pub use starter::starter_config;

@@ -79,29 +79,20 @@ impl Config {
     pub fn locate_in(explicit: Option<&Path>, env: &Environment) -> Result<PathBuf, ConfigError> {
         let named = explicit
             .map(|path| (path.to_path_buf(), "--config"))
-            .or_else(|| {
-                env.non_empty_var("VGER_CONFIG")
-                    .map(|p| (PathBuf::from(p), "VGER_CONFIG"))
-            });
+            .or_else(|| env.non_empty_var("VGER_CONFIG").map(|p| (PathBuf::from(p), "VGER_CONFIG")));
         if let Some((path, origin)) = named {
             let path = env.current_dir.join(path);
             return if path.is_file() {
                 Ok(path)
             } else {
-                Err(ConfigError::Missing {
-                    path,
-                    origin: origin.to_owned(),
-                })
+                Err(ConfigError::Missing { path, origin: origin.to_owned() })
             };
         }
         let mut searched = vec![env.current_dir.join(LOCAL_CONFIG_NAME)];
         let user_config_dir = env
             .non_empty_var("XDG_CONFIG_HOME")
             .map(PathBuf::from)
-            .or_else(|| {
-                env.non_empty_var("HOME")
-                    .map(|home| Path::new(&home).join(".config"))
-            });
+            .or_else(|| env.non_empty_var("HOME").map(|home| Path::new(&home).join(".config")));
         if let Some(dir) = user_config_dir {
             searched.push(dir.join("vger").join("config.yaml"));
         }
@@ -118,10 +109,7 @@ impl Config {
     }
 
     /// [`Config::load`] against a given environment.
-    pub fn load_in(
-        explicit: Option<&Path>,
-        env: &Environment,
-    ) -> Result<LoadedConfig, ConfigError> {
+    pub fn load_in(explicit: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigError> {
         let path = Self::locate_in(explicit, env)?;
         let text = read(&path)?;
         let config = Self::from_yaml_str_in(&text, &path, env)?;
@@ -135,14 +123,8 @@ impl Config {
     }
 
     /// [`Config::from_yaml_str`] against a given environment.
-    pub fn from_yaml_str_in(
-        text: &str,
-        origin: &Path,
-        env: &Environment,
-    ) -> Result<Config, ConfigError> {
-        let base_dir = env
-            .current_dir
-            .join(origin.parent().unwrap_or_else(|| Path::new("")));
+    pub fn from_yaml_str_in(text: &str, origin: &Path, env: &Environment) -> Result<Config, ConfigError> {
+        let base_dir = env.current_dir.join(origin.parent().unwrap_or_else(|| Path::new("")));
         let file_vars = read_env_files(text, origin, &base_dir, env)?;
         let lookup = |name: &str| env.var(name).or_else(|| file_vars.get(name).cloned());
         let expanded = expand::expand(text, &lookup)
@@ -158,10 +140,7 @@ impl Config {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
 }
 
 /// Only `env_file`, read leniently from the unexpanded text; every other key
@@ -183,9 +162,8 @@ fn read_env_files(
     let mut vars = HashMap::new();
     for raw in key.env_file {
         let lookup = |name: &str| env.var(name);
-        let expanded = expand::expand(&raw, &lookup).map_err(|e| {
-            ConfigError::invalid(origin, None, format!("in `env_file`: {}", e.message))
-        })?;
+        let expanded = expand::expand(&raw, &lookup)
+            .map_err(|e| ConfigError::invalid(origin, None, format!("in `env_file`: {}", e.message)))?;
         let path = resolve(Path::new(&expanded), base_dir, env.var("HOME").as_deref());
         vars.extend(env_file::parse(&read(&path)?, &path)?);
     }
@@ -208,10 +186,7 @@ fn resolve_paths(config: &mut Config, base_dir: &Path, home: Option<&str>) {
         *file = resolve(file, base_dir, home);
     }
     for repo in &mut config.repositories {
-        for path in [&mut repo.sftp_key, &mut repo.sftp_known_hosts]
-            .into_iter()
-            .flatten()
-        {
+        for path in [&mut repo.sftp_key, &mut repo.sftp_known_hosts].into_iter().flatten() {
             *path = resolve(path, base_dir, home);
         }
     }
@@ -222,11 +197,7 @@ fn resolve_paths(config: &mut Config, base_dir: &Path, home: Option<&str>) {
 pub(crate) fn resolve(path: &Path, base_dir: &Path, home: Option<&str>) -> PathBuf {
     if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), home) {
         let home = PathBuf::from(home);
-        return if rest.as_os_str().is_empty() {
-            home
-        } else {
-            home.join(rest)
-        };
+        return if rest.as_os_str().is_empty() { home } else { home.join(rest) };
     }
     base_dir.join(path)
 }

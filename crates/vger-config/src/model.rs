@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::compression::Compression;
 use crate::sections::{
-    ChangeDetection, CheckConfig, ChunkerConfig, CommandDump, EncryptionConfig, HooksConfig,
-    LimitsConfig, NotifyConfig, RetentionConfig, RetryConfig, ScheduleConfig, XattrsConfig,
+    ChangeDetection, CheckConfig, ChunkerConfig, CommandDump, EncryptionConfig, HooksConfig, LimitsConfig,
+    NotifyConfig, RetentionConfig, RetryConfig, ScheduleConfig, XattrsConfig,
 };
 
 /// The whole configuration file.
@@ -138,10 +138,7 @@ impl SourceConfig {
         }
         let paths = self.all_paths();
         match paths.as_slice() {
-            [only] => only.file_name().map_or_else(
-                || "default".to_owned(),
-                |name| name.to_string_lossy().into_owned(),
-            ),
+            [only] => only.file_name().map_or_else(|| "default".to_owned(), |name| name.to_string_lossy().into_owned()),
             _ => "default".to_owned(),
         }
     }
@@ -157,14 +154,12 @@ impl SourceConfig {
     }
 }
 
-fn s3_addressing<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+fn s3_addressing<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     let value = Option::<String>::deserialize(deserializer)?;
     match value.as_deref() {
         None | Some("path") | Some("virtual") => Ok(value),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "unknown s3_addressing `{other}`; use `path` or `virtual`"
-        ))),
+        Some(other) => {
+            Err(serde::de::Error::custom(format!("unknown s3_addressing `{other}`; use `path` or `virtual`")))
+        }
     }
 }

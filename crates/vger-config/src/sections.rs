@@ -149,30 +149,12 @@ impl HooksConfig {
     /// `before` runs first, generic `after`/`failed`/`finally` run last.
     pub fn for_command(&self, command: HookCommand) -> CommandHooks {
         let (before, after, failed, finally) = match command {
-            HookCommand::Backup => (
-                &self.before_backup,
-                &self.after_backup,
-                &self.failed_backup,
-                &self.finally_backup,
-            ),
-            HookCommand::Prune => (
-                &self.before_prune,
-                &self.after_prune,
-                &self.failed_prune,
-                &self.finally_prune,
-            ),
-            HookCommand::Check => (
-                &self.before_check,
-                &self.after_check,
-                &self.failed_check,
-                &self.finally_check,
-            ),
-            HookCommand::Compact => (
-                &self.before_compact,
-                &self.after_compact,
-                &self.failed_compact,
-                &self.finally_compact,
-            ),
+            HookCommand::Backup => (&self.before_backup, &self.after_backup, &self.failed_backup, &self.finally_backup),
+            HookCommand::Prune => (&self.before_prune, &self.after_prune, &self.failed_prune, &self.finally_prune),
+            HookCommand::Check => (&self.before_check, &self.after_check, &self.failed_check, &self.finally_check),
+            HookCommand::Compact => {
+                (&self.before_compact, &self.after_compact, &self.failed_compact, &self.finally_compact)
+            }
         };
         let chain = |first: &[String], second: &[String]| [first, second].concat();
         CommandHooks {
@@ -236,11 +218,7 @@ pub struct NotifyConfig {
 }
 
 fn all_events() -> Vec<NotifyEvent> {
-    vec![
-        NotifyEvent::Start,
-        NotifyEvent::Success,
-        NotifyEvent::Failure,
-    ]
+    vec![NotifyEvent::Start, NotifyEvent::Success, NotifyEvent::Failure]
 }
 
 /// Extended attributes (`xattrs: { enabled: false }` to skip them).
@@ -272,11 +250,7 @@ pub struct RetryConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self {
-            max_retries: 5,
-            retry_delay_ms: 1_000,
-            retry_max_delay_ms: 60_000,
-        }
+        Self { max_retries: 5, retry_delay_ms: 1_000, retry_max_delay_ms: 60_000 }
     }
 }
 
@@ -310,9 +284,9 @@ fn at_least_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usi
 fn nice_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
     let value = Option::<i32>::deserialize(deserializer)?;
     match value {
-        Some(level) if !(-20..=19).contains(&level) => Err(serde::de::Error::custom(format!(
-            "nice level {level} is out of range; use -20 to 19"
-        ))),
+        Some(level) if !(-20..=19).contains(&level) => {
+            Err(serde::de::Error::custom(format!("nice level {level} is out of range; use -20 to 19")))
+        }
         _ => Ok(value),
     }
 }
@@ -330,9 +304,7 @@ fn positive_rate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f6
 fn percent<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
     let value = Option::<u8>::deserialize(deserializer)?;
     match value {
-        Some(p) if p > 100 => Err(serde::de::Error::custom(format!(
-            "{p} is not a percentage; use 0 to 100"
-        ))),
+        Some(p) if p > 100 => Err(serde::de::Error::custom(format!("{p} is not a percentage; use 0 to 100"))),
         _ => Ok(value),
     }
 }

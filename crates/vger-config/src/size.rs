@@ -11,9 +11,7 @@ use serde::de::{self, Deserializer, Visitor};
 /// may be separated from the number by spaces.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(text.len());
+    let digits_end = text.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
     let number: u64 = number
         .replace('_', "")
@@ -29,15 +27,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in `{text}`; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of 1000)"
-            ))
-        }
+        other => return Err(format!(
+            "unknown size unit `{other}` in `{text}`; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of 1000)"
+        )),
     };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("size `{text}` is too large"))
+    number.checked_mul(multiplier).ok_or_else(|| format!("size `{text}` is too large"))
 }
 
 /// Serde helper: a size given as an integer or a string with a unit.
@@ -96,8 +90,6 @@ mod tests {
         assert!(parse_size("-1").is_err());
         let err = parse_size("4 parsecs").unwrap_err();
         assert!(err.contains("unknown size unit `parsecs`"), "{err}");
-        assert!(parse_size("99999999999TiB")
-            .unwrap_err()
-            .contains("too large"));
+        assert!(parse_size("99999999999TiB").unwrap_err().contains("too large"));
     }
 }

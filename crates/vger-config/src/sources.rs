@@ -38,15 +38,12 @@ impl<'de> Visitor<'de> for EntryVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SourceEntry, A::Error> {
-        SourceConfig::deserialize(MapAccessDeserializer::new(map))
-            .map(|source| SourceEntry::Rich(Box::new(source)))
+        SourceConfig::deserialize(MapAccessDeserializer::new(map)).map(|source| SourceEntry::Rich(Box::new(source)))
     }
 }
 
 /// Serde helper for `Config::sources`.
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<SourceConfig>, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SourceConfig>, D::Error> {
     deserializer.deserialize_any(SourcesVisitor)
 }
 
@@ -82,18 +79,12 @@ fn normalise(entries: Vec<SourceEntry>) -> Vec<SourceConfig> {
                 SourceEntry::Rich(_) => None,
             })
             .collect();
-        return vec![SourceConfig {
-            paths,
-            ..SourceConfig::default()
-        }];
+        return vec![SourceConfig { paths, ..SourceConfig::default() }];
     }
     entries
         .into_iter()
         .map(|entry| match entry {
-            SourceEntry::Path(path) => SourceConfig {
-                path: Some(path),
-                ..SourceConfig::default()
-            },
+            SourceEntry::Path(path) => SourceConfig { path: Some(path), ..SourceConfig::default() },
             SourceEntry::Rich(source) => *source,
         })
         .collect()

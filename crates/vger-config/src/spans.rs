@@ -55,20 +55,12 @@ impl ConfigSpans {
 
     pub(crate) fn repository_schedule(&self, index: usize) -> Option<Position> {
         let repo = self.repository_spans(index)?;
-        repo.value
-            .schedule
-            .as_ref()
-            .and_then(at)
-            .or_else(|| at(repo))
+        repo.value.schedule.as_ref().and_then(at).or_else(|| at(repo))
     }
 
     pub(crate) fn source(&self, index: usize) -> Option<Position> {
         let sources = self.sources.as_ref()?;
-        sources
-            .value
-            .get(index)
-            .and_then(at)
-            .or_else(|| at(sources))
+        sources.value.get(index).and_then(at).or_else(|| at(sources))
     }
 
     pub(crate) fn chunker(&self) -> Option<Position> {

@@ -13,36 +13,21 @@ const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 
 /// FastCDC 5.0 (`v2020`) bounds: `(key, lowest, highest)`.
-const CHUNKER_BOUNDS: [(&str, u64, u64); 3] = [
-    ("min_size", 64, MIB),
-    ("avg_size", 256, 4 * MIB),
-    ("max_size", KIB, 16 * MIB),
-];
+const CHUNKER_BOUNDS: [(&str, u64, u64); 3] =
+    [("min_size", 64, MIB), ("avg_size", 256, 4 * MIB), ("max_size", KIB, 16 * MIB)];
 
 /// Returns the first problem found, pointing at its line where known.
-pub(crate) fn validate(
-    config: &Config,
-    spans: &ConfigSpans,
-    file: &Path,
-) -> Result<(), ConfigError> {
-    let fail = |position: Option<Position>, message: String| {
-        Err(ConfigError::invalid(file, position, message))
-    };
+pub(crate) fn validate(config: &Config, spans: &ConfigSpans, file: &Path) -> Result<(), ConfigError> {
+    let fail = |position: Option<Position>, message: String| Err(ConfigError::invalid(file, position, message));
 
     if config.repositories.is_empty() {
-        return fail(
-            spans.repositories(),
-            "`repositories` is empty; add at least one entry with a `url`".to_owned(),
-        );
+        return fail(spans.repositories(), "`repositories` is empty; add at least one entry with a `url`".to_owned());
     }
     let mut repo_labels: HashMap<&str, usize> = HashMap::new();
     for (index, repo) in config.repositories.iter().enumerate() {
         let label = repo.label();
         if repo.url.trim().is_empty() {
-            return fail(
-                spans.repository_url(index),
-                "repository `url` is empty; write a path or a URL".to_owned(),
-            );
+            return fail(spans.repository_url(index), "repository `url` is empty; write a path or a URL".to_owned());
         }
         if let Some(first) = repo_labels.insert(label, index) {
             let also = line_note(spans.repository(first));
@@ -52,9 +37,7 @@ pub(crate) fn validate(
             );
         }
         let lower = repo.url.to_ascii_lowercase();
-        if (lower.starts_with("http://") || lower.starts_with("s3+http://"))
-            && !repo.allow_insecure_http
-        {
+        if (lower.starts_with("http://") || lower.starts_with("s3+http://")) && !repo.allow_insecure_http {
             return fail(
                 spans.repository_url(index),
                 format!("`{}` sends data and credentials unencrypted; use https or set `allow_insecure_http: true` on this repository", repo.url),
@@ -86,17 +69,12 @@ pub(crate) fn validate(
         let label = source.label();
         match (&source.path, source.paths.is_empty()) {
             (Some(_), false) => {
-                return fail(
-                    position,
-                    format!("source `{label}` sets both `path` and `paths`; keep one"),
-                )
+                return fail(position, format!("source `{label}` sets both `path` and `paths`; keep one"))
             }
             (None, true) => {
                 return fail(
                     position,
-                    format!(
-                    "source `{label}` has neither `path` nor `paths`; add the folders to back up"
-                ),
+                    format!("source `{label}` has neither `path` nor `paths`; add the folders to back up"),
                 )
             }
             _ => {}
@@ -138,14 +116,10 @@ fn check_chunker(chunker: &ChunkerConfig) -> Result<(), String> {
     let sizes = [chunker.min_size, chunker.avg_size, chunker.max_size];
     for ((key, lowest, highest), size) in CHUNKER_BOUNDS.iter().zip(sizes) {
         if size % 2 != 0 {
-            return Err(format!(
-                "chunker `{key}` is {size}, an odd number; FastCDC needs even sizes"
-            ));
+            return Err(format!("chunker `{key}` is {size}, an odd number; FastCDC needs even sizes"));
         }
         if size < *lowest || size > *highest {
-            return Err(format!(
-                "chunker `{key}` is {size} bytes; FastCDC accepts {lowest} to {highest}"
-            ));
+            return Err(format!("chunker `{key}` is {size} bytes; FastCDC accepts {lowest} to {highest}"));
         }
     }
     if !(chunker.min_size <= chunker.avg_size && chunker.avg_size <= chunker.max_size) {

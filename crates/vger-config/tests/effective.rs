@@ -32,9 +32,7 @@ limits: { threads: 4, nice: 10 }
 #[test]
 fn encryption_overrides_field_by_field() {
     let config = parse(YAML).unwrap();
-    let [local, offsite] = config.repositories.as_slice() else {
-        unreachable!()
-    };
+    let [local, offsite] = config.repositories.as_slice() else { unreachable!() };
     let enc = config.effective_encryption(local);
     assert_eq!(enc.mode(), EncryptionMode::Chacha20Poly1305);
     assert_eq!(enc.passphrase.as_deref(), Some("top-secret"));
@@ -47,46 +45,21 @@ fn encryption_overrides_field_by_field() {
 #[test]
 fn compression_and_defaults() {
     let config = parse(YAML).unwrap();
-    assert_eq!(
-        config.effective_compression(&config.repositories[0]),
-        Compression::Zstd(3)
-    );
-    assert_eq!(
-        config.effective_compression(&config.repositories[1]),
-        Compression::Zstd(9)
-    );
+    assert_eq!(config.effective_compression(&config.repositories[0]), Compression::Zstd(3));
+    assert_eq!(config.effective_compression(&config.repositories[1]), Compression::Zstd(9));
     let bare = parse("repositories:\n  - url: /srv\n").unwrap();
-    assert_eq!(
-        bare.effective_compression(&bare.repositories[0]),
-        Compression::Lz4
-    );
-    assert_eq!(
-        bare.effective_encryption(&bare.repositories[0]).mode(),
-        EncryptionMode::Auto
-    );
+    assert_eq!(bare.effective_compression(&bare.repositories[0]), Compression::Lz4);
+    assert_eq!(bare.effective_encryption(&bare.repositories[0]).mode(), EncryptionMode::Auto);
 }
 
 #[test]
 fn retention_takes_the_most_specific_whole_block() {
     let config = parse(YAML).unwrap();
-    let [local, offsite] = config.repositories.as_slice() else {
-        unreachable!()
-    };
-    let [home, etc] = config.sources() else {
-        unreachable!()
-    };
-    assert_eq!(
-        config
-            .effective_retention(offsite, Some(home))
-            .unwrap()
-            .keep_last,
-        Some(3)
-    );
+    let [local, offsite] = config.repositories.as_slice() else { unreachable!() };
+    let [home, etc] = config.sources() else { unreachable!() };
+    assert_eq!(config.effective_retention(offsite, Some(home)).unwrap().keep_last, Some(3));
     let repo_level = config.effective_retention(offsite, Some(etc)).unwrap();
-    assert_eq!(
-        (repo_level.keep_daily, repo_level.keep_within),
-        (Some(30), None)
-    );
+    assert_eq!((repo_level.keep_daily, repo_level.keep_within), (Some(30), None));
     let top = config.effective_retention(local, None).unwrap();
     assert_eq!(top.keep_within.as_deref(), Some("2d"));
 }
@@ -104,23 +77,11 @@ fn limits_override_field_by_field() {
 #[test]
 fn selecting_repositories() {
     let config = parse(YAML).unwrap();
-    assert_eq!(
-        config.find_repository("offsite").unwrap().label(),
-        "offsite"
-    );
-    assert_eq!(
-        config.find_repository("/srv/local").unwrap().label(),
-        "local"
-    );
+    assert_eq!(config.find_repository("offsite").unwrap().label(), "offsite");
+    assert_eq!(config.find_repository("/srv/local").unwrap().label(), "local");
     assert_eq!(config.select_repositories(None).unwrap().len(), 2);
-    assert_eq!(
-        config.select_repositories(Some("local")).unwrap()[0].url,
-        "/srv/local"
-    );
+    assert_eq!(config.select_repositories(Some("local")).unwrap()[0].url, "/srv/local");
     let err = config.select_repositories(Some("nas")).unwrap_err();
     assert!(matches!(err, ConfigError::UnknownRepository { .. }));
-    assert_eq!(
-        err.to_string(),
-        "no repository `nas`; available: local, offsite"
-    );
+    assert_eq!(err.to_string(), "no repository `nas`; available: local, offsite");
 }

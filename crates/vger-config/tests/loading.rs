@@ -37,10 +37,8 @@ fn layout() -> Layout {
 
 impl Layout {
     fn env(&self, vars: &[(&str, &Path)]) -> Environment {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.display().to_string()))
-            .collect();
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), v.display().to_string())).collect();
         let mut env = Environment::from_map(vars, &self.cwd);
         env.system_config = self.system.clone();
         env
@@ -63,15 +61,8 @@ fn lookup_order() {
     let named = write(&l.cwd.join("named.yaml"), REPO);
     let explicit = write(&l.cwd.join("explicit.yaml"), REPO);
 
-    let all = l.env(&[
-        ("HOME", &l.home),
-        ("XDG_CONFIG_HOME", &l.xdg),
-        ("VGER_CONFIG", Path::new("named.yaml")),
-    ]);
-    assert_eq!(
-        Config::locate_in(Some(Path::new("explicit.yaml")), &all).unwrap(),
-        explicit
-    );
+    let all = l.env(&[("HOME", &l.home), ("XDG_CONFIG_HOME", &l.xdg), ("VGER_CONFIG", Path::new("named.yaml"))]);
+    assert_eq!(Config::locate_in(Some(Path::new("explicit.yaml")), &all).unwrap(), explicit);
     assert_eq!(Config::locate_in(None, &all).unwrap(), named);
 
     let no_named = l.env(&[("HOME", &l.home), ("XDG_CONFIG_HOME", &l.xdg)]);
@@ -86,27 +77,10 @@ fn lookup_order() {
 
     fs::remove_file(&system).unwrap();
     let err = Config::locate_in(None, &home_only).unwrap_err();
-    let ConfigError::NotFound { searched } = &err else {
-        unreachable!("{err}")
-    };
-    assert_eq!(
-        searched,
-        &[
-            l.cwd.join("vger.yaml"),
-            l.home.join(".config/vger/config.yaml"),
-            l.system.clone()
-        ]
-    );
-    assert!(
-        err.to_string()
-            .starts_with("no config file found (searched "),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .ends_with("; run `vger config` to write a starter file"),
-        "{err}"
-    );
+    let ConfigError::NotFound { searched } = &err else { unreachable!("{err}") };
+    assert_eq!(searched, &[l.cwd.join("vger.yaml"), l.home.join(".config/vger/config.yaml"), l.system.clone()]);
+    assert!(err.to_string().starts_with("no config file found (searched "), "{err}");
+    assert!(err.to_string().ends_with("; run `vger config` to write a starter file"), "{err}");
 }
 
 #[test]
@@ -129,10 +103,7 @@ fn a_named_file_that_is_missing_is_an_error() {
 #[test]
 fn load_reads_and_reports_the_path() {
     let l = layout();
-    let path = write(
-        &l.cwd.join("vger.yaml"),
-        "repositories:\n  - url: ${REPO_URL}\n",
-    );
+    let path = write(&l.cwd.join("vger.yaml"), "repositories:\n  - url: ${REPO_URL}\n");
     let env = l.env(&[("REPO_URL", Path::new("/srv/backups"))]);
     let loaded = Config::load_in(None, &env).unwrap();
     assert_eq!(loaded.path, path);
@@ -160,8 +131,7 @@ fn expansion_set_default_and_dollar_escape() {
 #[test]
 fn unset_variable_is_reported_with_file_and_line() {
     let yaml = "# ${IN_A_COMMENT} is fine\nrepositories:\n  - url: /srv\n    secret_access_key: ${AWS_SECRET}\n";
-    let err =
-        Config::from_yaml_str_in(yaml, Path::new("conf/vger.yaml"), &env_with(&[])).unwrap_err();
+    let err = Config::from_yaml_str_in(yaml, Path::new("conf/vger.yaml"), &env_with(&[])).unwrap_err();
     assert_eq!(
         err.to_string(),
         "conf/vger.yaml:4:24: environment variable `AWS_SECRET` is not set; set it, add it to an `env_file`, or write `${AWS_SECRET:-default}`"
@@ -172,10 +142,7 @@ fn unset_variable_is_reported_with_file_and_line() {
 #[test]
 fn env_file_feeds_expansion_without_overriding_the_environment() {
     let l = layout();
-    write(
-        &l.cwd.join("secrets.env"),
-        "# comment\n\nBUCKET=photos\nTOKEN=\"from-file\"\n",
-    );
+    write(&l.cwd.join("secrets.env"), "# comment\n\nBUCKET=photos\nTOKEN=\"from-file\"\n");
     write(&l.cwd.join("more.env"), "REGION='eu-west-1'\n");
     let yaml = "env_file: [secrets.env, more.env]
 repositories:
@@ -190,10 +157,7 @@ repositories:
     assert_eq!(repo.url, "s3://s3.example.com/photos");
     assert_eq!(repo.region.as_deref(), Some("eu-west-1"));
     assert_eq!(repo.access_token.as_deref(), Some("from-env"));
-    assert_eq!(
-        config.env_file,
-        [l.cwd.join("secrets.env"), l.cwd.join("more.env")]
-    );
+    assert_eq!(config.env_file, [l.cwd.join("secrets.env"), l.cwd.join("more.env")]);
 
     let single = "env_file: secrets.env\nrepositories:\n  - url: /srv/${BUCKET}\n";
     let config = Config::from_yaml_str_in(single, &path, &env).unwrap();
@@ -206,18 +170,12 @@ fn env_file_problems() {
     let path = l.cwd.join("vger.yaml");
     let err = Config::from_yaml_str_in("env_file: missing.env\n", &path, &l.env(&[])).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err}");
-    assert!(err.to_string().starts_with(&format!(
-        "{}: cannot read",
-        l.cwd.join("missing.env").display()
-    )));
+    assert!(err.to_string().starts_with(&format!("{}: cannot read", l.cwd.join("missing.env").display())));
 
     write(&l.cwd.join("bad.env"), "OK=1\nnot a pair\n");
     let err = Config::from_yaml_str_in("env_file: bad.env\n", &path, &l.env(&[])).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!(
-            "{}:2: expected `KEY=VALUE`, found `not a pair`",
-            l.cwd.join("bad.env").display()
-        )
+        format!("{}:2: expected `KEY=VALUE`, found `not a pair`", l.cwd.join("bad.env").display())
     );
 }

@@ -19,47 +19,29 @@ fn unknown_top_level_key_suggests_the_closest() {
 #[test]
 fn unknown_key_without_a_close_match_has_no_suggestion() {
     let yaml = format!("{REPO}frobnicate: 1\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:3:1: unknown key `frobnicate` in the top level"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:3:1: unknown key `frobnicate` in the top level");
 }
 
 #[test]
 fn unknown_key_in_a_repository() {
     let yaml = "repositories:\n  - url: /srv/repo\n    lable: main\n";
-    assert_eq!(
-        error(yaml),
-        "vger.yaml:3:5: unknown key `lable` in repository; did you mean `label`?"
-    );
+    assert_eq!(error(yaml), "vger.yaml:3:5: unknown key `lable` in repository; did you mean `label`?");
 }
 
 #[test]
 fn unknown_key_in_a_source() {
     let yaml = format!("{REPO}sources:\n  - path: /home/me/docs\n    exlude: [\"*.tmp\"]\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:5:5: unknown key `exlude` in source; did you mean `exclude`?"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:5:5: unknown key `exlude` in source; did you mean `exclude`?");
 }
 
 #[test]
 fn unknown_key_in_nested_sections() {
     let yaml = format!("{REPO}retention:\n  keep_dayly: 7\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:3: unknown key `keep_dayly` in retention; did you mean `keep_daily`?"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:3: unknown key `keep_dayly` in retention; did you mean `keep_daily`?");
     let yaml = format!("{REPO}hooks:\n  before_bakup: echo hi\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:3: unknown key `before_bakup` in hooks; did you mean `before_backup`?"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:3: unknown key `before_bakup` in hooks; did you mean `before_backup`?");
     let yaml = format!("{REPO}schedule:\n  enabled: true\n  evry: 1h\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:5:3: unknown key `evry` in schedule; did you mean `every`?"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:5:3: unknown key `evry` in schedule; did you mean `every`?");
 }
 
 #[test]
@@ -71,15 +53,9 @@ fn wrong_type_for_a_list() {
 #[test]
 fn wrong_type_for_a_number() {
     let yaml = format!("{REPO}retention:\n  keep_daily: \"lots\"\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:15: `keep_daily` expects a whole number (0 or more), found `lots`"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:15: `keep_daily` expects a whole number (0 or more), found `lots`");
     let yaml = format!("{REPO}retention:\n  keep_daily: -3\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:15: `keep_daily` expects a whole number (0 or more), found `-3`"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:15: `keep_daily` expects a whole number (0 or more), found `-3`");
 }
 
 #[test]
@@ -126,11 +102,7 @@ fn missing_required_url() {
 #[test]
 fn missing_repositories() {
     let err = parse("sources: [/home/me]\n").unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("missing required key `repositories`; add a `repositories:` list"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("missing required key `repositories`; add a `repositories:` list"), "{err}");
 }
 
 #[test]
@@ -154,8 +126,7 @@ fn bad_period_and_interval_and_cron() {
 
 #[test]
 fn bad_size() {
-    let yaml =
-        format!("{REPO}chunker:\n  min_size: 1 parsec\n  avg_size: 2MiB\n  max_size: 8MiB\n");
+    let yaml = format!("{REPO}chunker:\n  min_size: 1 parsec\n  avg_size: 2MiB\n  max_size: 8MiB\n");
     assert_eq!(
         error(&yaml),
         "vger.yaml:4:13: `min_size`: unknown size unit `parsec` in `1 parsec`; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of 1000)"
@@ -165,25 +136,20 @@ fn bad_size() {
 #[test]
 fn duplicate_key() {
     let yaml = format!("{REPO}compression: lz4\ncompression: none\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:1: key `compression` is written twice; keep one"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:1: key `compression` is written twice; keep one");
 }
 
 #[test]
 fn syntax_error_has_a_position() {
     let err = parse("repositories: [\n").unwrap_err();
-    assert!(
-        matches!(err, ConfigError::Invalid { line: Some(_), .. }),
-        "{err}"
-    );
+    assert!(matches!(err, ConfigError::Invalid { line: Some(_), .. }), "{err}");
     assert!(err.to_string().starts_with("vger.yaml:1:"), "{err}");
 }
 
 #[test]
 fn hook_string_or_list() {
-    let yaml = format!("{REPO}hooks:\n  before: echo one\n  after: [echo two, echo three]\n  before_backup: echo four\n");
+    let yaml =
+        format!("{REPO}hooks:\n  before: echo one\n  after: [echo two, echo three]\n  before_backup: echo four\n");
     let config = parse(&yaml).unwrap_or_else(|e| unreachable!("{e}"));
     let hooks = config.hooks.unwrap_or_default();
     assert_eq!(hooks.before, ["echo one"]);
@@ -191,8 +157,5 @@ fn hook_string_or_list() {
     let backup = hooks.for_command(vger_config::HookCommand::Backup);
     assert_eq!(backup.before, ["echo one", "echo four"]);
     let yaml = format!("{REPO}hooks:\n  before: 5\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:3: `before` expects a string or a list of strings, found integer `5`"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:3: `before` expects a string or a list of strings, found integer `5`");
 }

@@ -27,10 +27,7 @@ fn simple_form_with_several_paths_is_one_default_source() {
     assert_eq!(config.sources().len(), 1);
     let source = &config.sources()[0];
     assert_eq!(source.label(), "default");
-    assert_eq!(
-        source.all_paths(),
-        paths(&["/home/me/docs", "/home/me/music"])
-    );
+    assert_eq!(source.all_paths(), paths(&["/home/me/docs", "/home/me/music"]));
 }
 
 #[test]
@@ -53,14 +50,9 @@ fn rich_form() {
 "
     );
     let config = parse(&yaml).unwrap();
-    let [home, etc] = config.sources() else {
-        unreachable!("{:?}", config.sources())
-    };
+    let [home, etc] = config.sources() else { unreachable!("{:?}", config.sources()) };
     assert_eq!(home.label(), "home");
-    assert_eq!(
-        home.all_paths(),
-        paths(&["/home/me/Documents", "/work/photos"])
-    );
+    assert_eq!(home.all_paths(), paths(&["/home/me/Documents", "/work/photos"]));
     assert_eq!(home.exclude, ["*.tmp"]);
     assert!(home.one_file_system && home.git_ignore);
     assert_eq!(home.change_detection, Some(ChangeDetection::MtimeSize));
@@ -73,9 +65,7 @@ fn rich_form() {
 
 #[test]
 fn mixed_form_makes_one_source_per_string() {
-    let yaml = format!(
-        "{REPO}sources:\n  - /srv/www\n  - label: mail\n    path: /var/mail\n  - ~/notes\n"
-    );
+    let yaml = format!("{REPO}sources:\n  - /srv/www\n  - label: mail\n    path: /var/mail\n  - ~/notes\n");
     let config = parse(&yaml).unwrap();
     let labels: Vec<String> = config.sources().iter().map(|s| s.label()).collect();
     assert_eq!(labels, ["www", "mail", "notes"]);
@@ -91,10 +81,7 @@ fn relative_paths_follow_the_config_file() {
     )
     .unwrap();
     assert_eq!(config.sources()[0].all_paths(), paths(&["/etc/vger/data"]));
-    assert_eq!(
-        config.cache_dir,
-        Some(PathBuf::from("/home/me/.cache/vger"))
-    );
+    assert_eq!(config.cache_dir, Some(PathBuf::from("/home/me/.cache/vger")));
 }
 
 #[test]

@@ -84,8 +84,7 @@ fn starter_examples_parse_when_uncommented() {
                 "schedule",
                 "notify",
             ];
-            r.split_once(':')
-                .is_some_and(|(key, _)| sections.contains(&key))
+            r.split_once(':').is_some_and(|(key, _)| sections.contains(&key))
         });
         let continuation = in_block && rest.is_some_and(|r| r.starts_with("  "));
         in_block = header || continuation;
@@ -93,8 +92,7 @@ fn starter_examples_parse_when_uncommented() {
         out.push('\n');
     }
     let env = common::env_with(&[("HEALTHCHECK_ID", "abc")]);
-    let config =
-        vger_config::Config::from_yaml_str_in(&out, std::path::Path::new("/tmp/vger.yaml"), &env);
+    let config = vger_config::Config::from_yaml_str_in(&out, std::path::Path::new("/tmp/vger.yaml"), &env);
     let config = config.unwrap_or_else(|e| unreachable!("{e}\n{out}"));
     assert_eq!(config.sources()[0].label(), "home");
     assert!(config.schedule.unwrap().enabled);
@@ -103,8 +101,5 @@ fn starter_examples_parse_when_uncommented() {
     assert_eq!(config.retention.unwrap().keep_within.as_deref(), Some("2d"));
     assert_eq!(config.limits.unwrap().threads, Some(2));
     assert_eq!(config.check.unwrap().max_percent, Some(10));
-    assert_eq!(
-        config.hooks.unwrap().finally_backup,
-        ["systemctl start myapp"]
-    );
+    assert_eq!(config.hooks.unwrap().finally_backup, ["systemctl start myapp"]);
 }

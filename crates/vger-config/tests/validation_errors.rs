@@ -21,18 +21,14 @@ fn duplicate_repository_labels() {
         error(yaml),
         "vger.yaml:3:5: repository label `repo` is used twice (first at line 2); give one of them a different `label:`"
     );
-    let yaml =
-        "repositories:\n  - url: /srv/a/repo\n  - url: s3://host/bucket/repo\n    label: cloud\n";
+    let yaml = "repositories:\n  - url: /srv/a/repo\n  - url: s3://host/bucket/repo\n    label: cloud\n";
     assert!(parse(yaml).is_ok());
 }
 
 #[test]
 fn empty_url() {
     let yaml = "repositories:\n  - label: main\n    url: \"\"\n";
-    assert_eq!(
-        error(yaml),
-        "vger.yaml:3:10: repository `url` is empty; write a path or a URL"
-    );
+    assert_eq!(error(yaml), "vger.yaml:3:10: repository `url` is empty; write a path or a URL");
 }
 
 #[test]
@@ -44,23 +40,16 @@ fn insecure_http_needs_opt_in() {
     );
     let yaml = "repositories:\n  - url: s3+http://minio:9000/bucket\n";
     assert!(error(yaml).starts_with("vger.yaml:2:10: `s3+http://minio:9000/bucket` sends data"));
-    let yaml =
-        "repositories:\n  - url: s3+http://minio:9000/bucket\n    allow_insecure_http: true\n";
+    let yaml = "repositories:\n  - url: s3+http://minio:9000/bucket\n    allow_insecure_http: true\n";
     assert!(parse(yaml).is_ok());
 }
 
 #[test]
 fn source_needs_exactly_one_of_path_and_paths() {
     let yaml = format!("{REPO}sources:\n  - label: a\n    path: /x\n    paths: [/y]\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:5: source `a` sets both `path` and `paths`; keep one"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:5: source `a` sets both `path` and `paths`; keep one");
     let yaml = format!("{REPO}sources:\n  - path: /x\n  - label: b\n    exclude: [\"*.tmp\"]\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:5:5: source `b` has neither `path` nor `paths`; add the folders to back up"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:5:5: source `b` has neither `path` nor `paths`; add the folders to back up");
 }
 
 #[test]
@@ -74,7 +63,8 @@ fn duplicate_source_labels() {
 
 #[test]
 fn source_names_an_unknown_repository() {
-    let yaml = "repositories:\n  - url: /srv/main\n  - url: /srv/offsite\nsources:\n  - path: /x\n    repos: [ofsite]\n";
+    let yaml =
+        "repositories:\n  - url: /srv/main\n  - url: /srv/offsite\nsources:\n  - path: /x\n    repos: [ofsite]\n";
     assert_eq!(
         error(yaml),
         "vger.yaml:5:5: source `x` names unknown repository `ofsite` in `repos`; did you mean `offsite`?"
@@ -109,10 +99,7 @@ fn chunker_sizes() {
 #[test]
 fn schedule_every_and_cron_conflict() {
     let yaml = format!("{REPO}schedule:\n  enabled: true\n  every: 6h\n  cron: \"0 3 * * *\"\n");
-    assert_eq!(
-        error(&yaml),
-        "vger.yaml:4:3: `schedule` sets both `every` and `cron`; keep one"
-    );
+    assert_eq!(error(&yaml), "vger.yaml:4:3: `schedule` sets both `every` and `cron`; keep one");
 }
 
 #[test]
@@ -122,8 +109,7 @@ fn repository_schedule_must_be_enabled() {
         error(yaml),
         "vger.yaml:4:7: repository `main` has a `schedule` without `enabled: true`; add `enabled: true` or remove the schedule"
     );
-    let yaml =
-        "repositories:\n  - url: /srv/main\n    schedule:\n      enabled: true\n      every: 1d\n";
+    let yaml = "repositories:\n  - url: /srv/main\n    schedule:\n      enabled: true\n      every: 1d\n";
     assert!(parse(yaml).is_ok());
 }
 
@@ -133,10 +119,7 @@ fn limits_ranges() {
         error(&format!("{REPO}limits:\n  nice: 40\n")),
         "vger.yaml:4:9: `nice`: nice level 40 is out of range; use -20 to 19"
     );
-    assert_eq!(
-        error(&format!("{REPO}limits:\n  threads: 0\n")),
-        "vger.yaml:4:12: `threads`: must be at least 1"
-    );
+    assert_eq!(error(&format!("{REPO}limits:\n  threads: 0\n")), "vger.yaml:4:12: `threads`: must be at least 1");
     assert_eq!(
         error(&format!("{REPO}check:\n  max_percent: 150\n")),
         "vger.yaml:4:16: `max_percent`: 150 is not a percentage; use 0 to 100"
@@ -148,8 +131,5 @@ fn s3_addressing_values() {
     let yaml = "repositories:\n  - url: s3://h/b\n    s3_addressing: virtual\n";
     assert!(parse(yaml).is_ok());
     let yaml = "repositories:\n  - url: s3://h/b\n    s3_addressing: vhost\n";
-    assert_eq!(
-        error(yaml),
-        "vger.yaml:3:20: `s3_addressing`: unknown s3_addressing `vhost`; use `path` or `virtual`"
-    );
+    assert_eq!(error(yaml), "vger.yaml:3:20: `s3_addressing`: unknown s3_addressing `vhost`; use `path` or `virtual`");
 }

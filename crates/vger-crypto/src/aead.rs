@@ -135,9 +135,8 @@ impl Cipher {
             }
             Some(key) => {
                 let nonce = Nonce::assume_unique_for_key(*nonce);
-                let plain = key
-                    .open_in_place(nonce, Aad::from(aad), in_out)
-                    .map_err(|_| CryptoError::Authentication)?;
+                let plain =
+                    key.open_in_place(nonce, Aad::from(aad), in_out).map_err(|_| CryptoError::Authentication)?;
                 Ok(plain.len())
             }
         }

@@ -137,4 +137,3 @@ fn aad(header: &[u8], identity: &[u8]) -> Vec<u8> {
     aad.extend_from_slice(identity);
     aad
 }
-

@@ -110,9 +110,7 @@ fn wrap_key(passphrase: &[u8], salt: &[u8; 32], params: KdfParams) -> Result<[u8
         .map_err(|e| CryptoError::KdfParams(e.to_string()))?;
     let argon = Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, argon_params);
     let mut out = [0u8; 32];
-    argon
-        .hash_password_into(passphrase, salt, &mut out)
-        .map_err(|e| CryptoError::KdfParams(e.to_string()))?;
+    argon.hash_password_into(passphrase, salt, &mut out).map_err(|e| CryptoError::KdfParams(e.to_string()))?;
     Ok(out)
 }
 
@@ -141,13 +139,15 @@ pub fn wrap_master_key(
 }
 
 /// Unwraps a key slot; a wrong passphrase gives [`CryptoError::WrongPassphrase`].
-pub fn unwrap_master_key(slot: &WrappedKey, passphrase: &[u8], repository_id: &[u8; 32]) -> Result<MasterKey, CryptoError> {
+pub fn unwrap_master_key(
+    slot: &WrappedKey,
+    passphrase: &[u8],
+    repository_id: &[u8; 32],
+) -> Result<MasterKey, CryptoError> {
     let kek = wrap_key(passphrase, &slot.salt, slot.params)?;
     let cipher = Cipher::new(Algorithm::Chacha20Poly1305, &kek)?;
     let mut buf = slot.wrapped.clone();
-    let n = cipher
-        .open(&slot.nonce, &slot_aad(repository_id), &mut buf)
-        .map_err(|_| CryptoError::WrongPassphrase)?;
+    let n = cipher.open(&slot.nonce, &slot_aad(repository_id), &mut buf).map_err(|_| CryptoError::WrongPassphrase)?;
     if n != MASTER_KEY_LEN {
         return Err(CryptoError::WrongPassphrase);
     }

@@ -114,7 +114,12 @@ impl ChunkSink<'_> {
 }
 
 /// Runs one backup and commits its snapshot.
-pub fn backup(repo: &Repository, source: &BackupSource, opts: &BackupOptions, progress: &Progress) -> Result<BackupReport> {
+pub fn backup(
+    repo: &Repository,
+    source: &BackupSource,
+    opts: &BackupOptions,
+    progress: &Progress,
+) -> Result<BackupReport> {
     let start_time = opts.time.unwrap_or_else(chrono::Utc::now);
     let index = ChunkIndex::load(repo)?;
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
@@ -148,7 +153,8 @@ pub fn backup(repo: &Repository, source: &BackupSource, opts: &BackupOptions, pr
             });
         }
         drop(blob_tx);
-        let mut sink = ChunkSink { index: &index, seen: IdSet::default(), jobs: job_tx, repo, added_bytes: 0, added_chunks: 0 };
+        let mut sink =
+            ChunkSink { index: &index, seen: IdSet::default(), jobs: job_tx, repo, added_bytes: 0, added_chunks: 0 };
         let walked = walk_and_store(repo, &index, walker, parent.as_ref(), source, &mut sink, progress, &writer);
         let (added_bytes, added_chunks) = (sink.added_bytes, sink.added_chunks);
         drop(sink); // Closes the job channel: sealers drain and exit.
@@ -266,14 +272,21 @@ enum FileError {
     Fatal(EngineError),
 }
 
-fn read_file(abs: &PathBuf, entry: &mut Entry, repo: &Repository, sink: &mut ChunkSink<'_>, progress: &Progress) -> std::result::Result<(), FileError> {
+fn read_file(
+    abs: &std::path::Path,
+    entry: &mut Entry,
+    repo: &Repository,
+    sink: &mut ChunkSink<'_>,
+    progress: &Progress,
+) -> std::result::Result<(), FileError> {
     let skip = |what: &str, e: std::io::Error| {
         let why = if e.kind() == ErrorKind::NotFound { "it vanished".to_string() } else { e.to_string() };
         FileError::Skip(format!("skipped {}: {what}: {why}", abs.display()))
     };
     progress.set_current(&entry.display_path());
     let file = vger_fs::open_for_backup(abs).map_err(|e| skip("cannot open", e))?;
-    let mut reader = ChunkReader::new(file, repo.chunker_params()).map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    let mut reader = ChunkReader::new(file, repo.chunker_params())
+        .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
     let mut chunks = Vec::new();
     let mut size = 0u64;
     loop {

@@ -14,9 +14,7 @@ pub fn seal_chunk(envelope: &Envelope, codec: Codec, ty: ObjectType, id: &ChunkI
     let mut buf = Vec::with_capacity(ENVELOPE_OVERHEAD + CODEC_HEADER_LEN + data.len());
     buf.resize(ENVELOPE_HEADER_LEN, 0);
     compress_into(codec, data, &mut buf);
-    envelope
-        .seal_buffer(ty, &id.0, &mut buf)
-        .map_err(|e| FormatError::crypto(format!("chunk {}", id.short()), e))?;
+    envelope.seal_buffer(ty, &id.0, &mut buf).map_err(|e| FormatError::crypto(format!("chunk {}", id.short()), e))?;
     Ok(buf)
 }
 
@@ -55,10 +53,7 @@ impl<'a> BlobReader<'a> {
             .index
             .get(id)
             .ok_or_else(|| crate::EngineError::MissingChunk { chunk: id.short(), context: context() })?;
-        let sealed = self
-            .repo
-            .storage()
-            .get_range(&pack.id.storage_key(), loc.offset.into(), loc.length.into())?;
+        let sealed = self.repo.storage().get_range(&pack.id.storage_key(), loc.offset.into(), loc.length.into())?;
         let cap = self.cap(ty);
         open_chunk(self.repo.envelope(), self.repo.chunk_id_key(), ty, id, sealed, cap)
     }

@@ -25,7 +25,9 @@ pub enum EngineError {
     SnapshotNotFound(String),
     #[error("snapshot prefix `{prefix}` is ambiguous: it matches {count} snapshots; give more digits")]
     AmbiguousSnapshot { prefix: String, count: usize },
-    #[error("chunk {chunk} is not in the index (needed by {context}); the repository is missing data: run `vger check`")]
+    #[error(
+        "chunk {chunk} is not in the index (needed by {context}); the repository is missing data: run `vger check`"
+    )]
     MissingChunk { chunk: String, context: String },
     #[error("{0}")]
     Storage(#[from] StorageError),

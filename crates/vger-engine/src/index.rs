@@ -146,25 +146,26 @@ impl ChunkIndex {
 
 /// Fetches and decrypts all segments, several at a time.
 fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
-    let keys: Vec<SegmentId> = repo
-        .storage()
-        .list(INDEX_PREFIX)?
-        .into_iter()
-        .filter_map(|o| SegmentId::from_storage_key(&o.key))
-        .collect();
+    let keys: Vec<SegmentId> =
+        repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect();
     let storage = repo.storage().clone();
     let envelope = repo.envelope().clone();
     crate::parallel::map(keys, 8, move |id| {
         let key = id.storage_key();
         let bytes = storage.get(&key)?;
-        let segment: IndexSegment = open_object(&envelope, ObjectType::IndexSegment, key.as_bytes(), "index segment", bytes)?;
+        let segment: IndexSegment =
+            open_object(&envelope, ObjectType::IndexSegment, key.as_bytes(), "index segment", bytes)?;
         check_version("index segment", segment.version, INDEX_SEGMENT_VERSION)?;
         Ok((id, segment))
     })
 }
 
 /// Writes a new index segment naming `packs`.
-pub fn write_segment(storage: &Arc<dyn Storage>, envelope: &vger_crypto::Envelope, packs: Vec<PackEntry>) -> Result<SegmentId> {
+pub fn write_segment(
+    storage: &Arc<dyn Storage>,
+    envelope: &vger_crypto::Envelope,
+    packs: Vec<PackEntry>,
+) -> Result<SegmentId> {
     let id = SegmentId(vger_format::id::random_id()?);
     let key = id.storage_key();
     let segment = IndexSegment { version: INDEX_SEGMENT_VERSION, packs, supersedes: Vec::new() };

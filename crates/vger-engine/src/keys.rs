@@ -52,14 +52,17 @@ pub fn add(repo: &Repository, passphrase: &[u8], label: &str, kdf: KdfParams) ->
 pub fn remove(repo: &Repository, id_prefix: &str) -> Result<KeySlotId> {
     master(repo)?;
     let slots = list_key_slots(repo.storage().as_ref())?;
-    let matches: Vec<KeySlotId> = slots.iter().map(|(id, _)| *id).filter(|id| id.to_hex().starts_with(id_prefix)).collect();
+    let matches: Vec<KeySlotId> =
+        slots.iter().map(|(id, _)| *id).filter(|id| id.to_hex().starts_with(id_prefix)).collect();
     let id = match matches.as_slice() {
         [one] => *one,
         [] => return Err(EngineError::Other(format!("no key slot matches `{id_prefix}`; `vger key list` shows them"))),
         _ => return Err(EngineError::Other(format!("key slot prefix `{id_prefix}` is ambiguous; give more digits"))),
     };
     if slots.len() <= 1 {
-        return Err(EngineError::Other("refusing to remove the last key slot: the repository would become unreadable".into()));
+        return Err(EngineError::Other(
+            "refusing to remove the last key slot: the repository would become unreadable".into(),
+        ));
     }
     repo.storage().delete(&id.storage_key())?;
     Ok(id)

@@ -203,11 +203,8 @@ fn upload(shared: &Shared, rx: Receiver<FinishedPack>) {
             return;
         }
         let size = pack.bytes.len() as u64;
-        let result = shared
-            .storage
-            .put(&pack.id.storage_key(), &pack.bytes)
-            .map_err(EngineError::from)
-            .and_then(|()| {
+        let result =
+            shared.storage.put(&pack.id.storage_key(), &pack.bytes).map_err(EngineError::from).and_then(|()| {
                 drop(pack.bytes);
                 shared.stored(pack.entry)
             });

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use vger_chunker::ChunkerParams;
-use vger_crypto::{unwrap_master_key, wrap_master_key, Algorithm, ChunkIdKey, CryptoError, Envelope, KdfParams, MasterKey};
+use vger_crypto::{
+    unwrap_master_key, wrap_master_key, Algorithm, ChunkIdKey, CryptoError, Envelope, KdfParams, MasterKey,
+};
 use vger_format::compress::Codec;
 use vger_format::id::{random_id, KeySlotId, CONFIG_KEY, KEYS_PREFIX};
 use vger_format::key_slot::KeySlot;
@@ -125,7 +127,8 @@ impl Repository {
         let master = if algo == Algorithm::None {
             None
         } else {
-            let passphrase = passphrase.ok_or_else(|| EngineError::PassphraseRequired { location: location.clone() })?;
+            let passphrase =
+                passphrase.ok_or_else(|| EngineError::PassphraseRequired { location: location.clone() })?;
             let master = MasterKey::generate().map_err(crypto_err)?;
             write_key_slot(storage.as_ref(), &master, &passphrase, &repository_id, opts.kdf, "initial key")?;
             Some(master)
@@ -153,8 +156,12 @@ impl Repository {
         };
         let (config, mac) = RepoConfig::decode_unverified(&bytes)?;
         let repository_id = config.repository_id()?;
-        let algo = Algorithm::from_name(&config.encryption)
-            .ok_or_else(|| EngineError::Other(format!("repository {location} uses unknown encryption `{}`; upgrade vger", config.encryption)))?;
+        let algo = Algorithm::from_name(&config.encryption).ok_or_else(|| {
+            EngineError::Other(format!(
+                "repository {location} uses unknown encryption `{}`; upgrade vger",
+                config.encryption
+            ))
+        })?;
         let master = if algo == Algorithm::None {
             mac.verify(public_mac)?;
             None
@@ -178,9 +185,13 @@ impl Repository {
         let chunker = params(config.chunker);
         let tree_chunker = params(config.tree_chunker);
         for p in [chunker, tree_chunker] {
-            vger_chunker::Chunker::new(p).map_err(|e| EngineError::Format(vger_format::FormatError::corrupt("repository config", e)))?;
+            vger_chunker::Chunker::new(p)
+                .map_err(|e| EngineError::Format(vger_format::FormatError::corrupt("repository config", e)))?;
         }
-        let compression = config.compression.parse::<Codec>().map_err(|e| EngineError::Format(vger_format::FormatError::corrupt("repository config", e)))?;
+        let compression = config
+            .compression
+            .parse::<Codec>()
+            .map_err(|e| EngineError::Format(vger_format::FormatError::corrupt("repository config", e)))?;
         Ok(Self {
             storage,
             config,

@@ -61,9 +61,15 @@ fn selected(entry: &Entry, filters: &[Vec<u8>]) -> bool {
     })
 }
 
-pub fn restore(repo: &Repository, snap: &SnapshotInfo, dest: &Path, opts: &RestoreOptions, progress: &Progress) -> Result<RestoreReport> {
+pub fn restore(
+    repo: &Repository,
+    snap: &SnapshotInfo,
+    dest: &Path,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> Result<RestoreReport> {
     let index = ChunkIndex::load(repo)?;
-    let mut target = RestoreTarget::new(dest, opts.fs.clone())?;
+    let mut target = RestoreTarget::new(dest, opts.fs)?;
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
         n => n,
@@ -127,7 +133,9 @@ pub fn restore(repo: &Repository, snap: &SnapshotInfo, dest: &Path, opts: &Resto
     });
     walk?;
     if !matched_any {
-        return Err(EngineError::Other("none of the given paths is in the snapshot; `vger snapshot list ID` shows its paths".into()));
+        return Err(EngineError::Other(
+            "none of the given paths is in the snapshot; `vger snapshot list ID` shows its paths".into(),
+        ));
     }
     let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
     for link in hardlinks {
@@ -141,7 +149,13 @@ pub fn restore(repo: &Repository, snap: &SnapshotInfo, dest: &Path, opts: &Resto
 }
 
 /// Fetches a file's chunks (adjacent ones in one read) and writes them.
-fn write_file(repo: &Repository, index: &ChunkIndex, mut writer: FileWriter, entry: &Entry, progress: &Progress) -> Result<()> {
+fn write_file(
+    repo: &Repository,
+    index: &ChunkIndex,
+    mut writer: FileWriter,
+    entry: &Entry,
+    progress: &Progress,
+) -> Result<()> {
     let result = write_chunks(repo, index, &mut writer, entry, progress);
     match result {
         Ok(()) => Ok(writer.finish(entry)?),
@@ -152,7 +166,13 @@ fn write_file(repo: &Repository, index: &ChunkIndex, mut writer: FileWriter, ent
     }
 }
 
-fn write_chunks(repo: &Repository, index: &ChunkIndex, writer: &mut FileWriter, entry: &Entry, progress: &Progress) -> Result<()> {
+fn write_chunks(
+    repo: &Repository,
+    index: &ChunkIndex,
+    writer: &mut FileWriter,
+    entry: &Entry,
+    progress: &Progress,
+) -> Result<()> {
     let cap = BlobReader::new(repo, index).cap(ObjectType::DataChunk);
     let context = || entry.display_path();
     let mut file_offset = 0u64;
@@ -180,7 +200,11 @@ fn write_chunks(repo: &Repository, index: &ChunkIndex, writer: &mut FileWriter, 
         let mut j = i + 1;
         while let Some(next) = entry.chunks.get(j) {
             match index.get(next.id()) {
-                Some((p, l)) if p.id == pack.id && u64::from(l.offset) == end && end - start + u64::from(l.length) <= MAX_READ => {
+                Some((p, l))
+                    if p.id == pack.id
+                        && u64::from(l.offset) == end
+                        && end - start + u64::from(l.length) <= MAX_READ =>
+                {
                     group.push((*next.id(), end, l.length));
                     end += u64::from(l.length);
                     j += 1;

@@ -61,10 +61,7 @@ pub fn find(repo: &Repository, spec: &str) -> Result<SnapshotInfo> {
 /// The newest snapshot of a source label from this host: the parent for
 /// change detection.
 pub fn latest_for(repo: &Repository, label: &str, host: &str) -> Result<Option<SnapshotInfo>> {
-    Ok(list(repo)?
-        .into_iter()
-        .filter(|s| s.snapshot.source_label == label && s.snapshot.hostname == host)
-        .next_back())
+    Ok(list(repo)?.into_iter().rfind(|s| s.snapshot.source_label == label && s.snapshot.hostname == host))
 }
 
 /// The shortest unique prefix length (at least 8) for displaying ids.

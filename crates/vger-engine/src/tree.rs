@@ -69,7 +69,9 @@ impl<'a> TreeReader<'a> {
             }
             let Some(id) = self.ids.get(self.next_chunk).copied() else {
                 if self.pos < self.buf.len() {
-                    return Err(vger_format::FormatError::corrupt("snapshot tree", "stream ends inside an entry").into());
+                    return Err(
+                        vger_format::FormatError::corrupt("snapshot tree", "stream ends inside an entry").into()
+                    );
                 }
                 return Ok(None);
             };

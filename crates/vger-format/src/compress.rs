@@ -126,8 +126,8 @@ pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {
         0 => body.to_vec(),
         1 => {
             let mut out = vec![0u8; len];
-            let n = lz4_flex::block::decompress_into(body, &mut out)
-                .map_err(|e| FormatError::corrupt("lz4 payload", e))?;
+            let n =
+                lz4_flex::block::decompress_into(body, &mut out).map_err(|e| FormatError::corrupt("lz4 payload", e))?;
             out.truncate(n);
             out
         }

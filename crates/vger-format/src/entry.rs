@@ -148,7 +148,9 @@ impl Entry {
 
 /// See [`Entry::validate_path`].
 pub fn validate_relative_path(path: &[u8]) -> Result<(), FormatError> {
-    let bad = |why: &str| Err(FormatError::corrupt("snapshot entry", format!("path {:?} {why}", String::from_utf8_lossy(path))));
+    let bad = |why: &str| {
+        Err(FormatError::corrupt("snapshot entry", format!("path {:?} {why}", String::from_utf8_lossy(path))))
+    };
     if path.is_empty() {
         return bad("is empty");
     }
@@ -173,11 +175,15 @@ pub const MAX_ENTRY_LEN: usize = 64 << 20;
 pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), FormatError> {
     let at = out.len();
     out.extend_from_slice(&[0u8; 4]);
-    rmp_serde::encode::write_named(out, entry).map_err(|e| FormatError::Encode { what: "entry".into(), detail: e.to_string() })?;
+    rmp_serde::encode::write_named(out, entry)
+        .map_err(|e| FormatError::Encode { what: "entry".into(), detail: e.to_string() })?;
     let len = out.len() - at - 4;
     if len > MAX_ENTRY_LEN {
         out.truncate(at);
-        return Err(FormatError::Encode { what: "entry".into(), detail: format!("{len} bytes is over the {MAX_ENTRY_LEN}-byte limit") });
+        return Err(FormatError::Encode {
+            what: "entry".into(),
+            detail: format!("{len} bytes is over the {MAX_ENTRY_LEN}-byte limit"),
+        });
     }
     out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())

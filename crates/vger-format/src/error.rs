@@ -4,7 +4,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum FormatError {
-    #[error("{what} was made by a newer vger (format version {found}, this vger reads up to {supported}); upgrade vger")]
+    #[error(
+        "{what} was made by a newer vger (format version {found}, this vger reads up to {supported}); upgrade vger"
+    )]
     NewerVersion { what: String, found: u32, supported: u32 },
     #[error("{what} is corrupt: {detail}")]
     Corrupt { what: String, detail: String },

@@ -55,8 +55,10 @@ impl KeySlot {
         if self.kdf != "argon2id" || self.algo != "chacha20poly1305" {
             return Err(FormatError::corrupt("key slot", format!("unsupported kdf {} / algo {}", self.kdf, self.algo)));
         }
-        let salt: [u8; 32] = self.salt.as_slice().try_into().map_err(|_| FormatError::corrupt("key slot", "salt is not 32 bytes"))?;
-        let nonce: [u8; 12] = self.nonce.as_slice().try_into().map_err(|_| FormatError::corrupt("key slot", "nonce is not 12 bytes"))?;
+        let salt: [u8; 32] =
+            self.salt.as_slice().try_into().map_err(|_| FormatError::corrupt("key slot", "salt is not 32 bytes"))?;
+        let nonce: [u8; 12] =
+            self.nonce.as_slice().try_into().map_err(|_| FormatError::corrupt("key slot", "nonce is not 12 bytes"))?;
         Ok(WrappedKey {
             params: KdfParams { m_cost_kib: self.m_cost_kib, t_cost: self.t_cost, p_cost: self.p_cost },
             salt,

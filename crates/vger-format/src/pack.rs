@@ -85,7 +85,11 @@ pub fn check_pack_header(header: &[u8]) -> Result<(), FormatError> {
         return Err(FormatError::corrupt("pack", "missing pack magic"));
     }
     if header[8] > PACK_VERSION {
-        return Err(FormatError::NewerVersion { what: "pack".into(), found: header[8].into(), supported: PACK_VERSION.into() });
+        return Err(FormatError::NewerVersion {
+            what: "pack".into(),
+            found: header[8].into(),
+            supported: PACK_VERSION.into(),
+        });
     }
     Ok(())
 }
@@ -106,10 +110,14 @@ pub fn trailer_range(footer: &[u8], pack_size: u64) -> Result<(u64, u64), Format
 
 /// Decrypts a trailer and checks that its blobs lie inside the pack.
 pub fn open_trailer(envelope: &Envelope, sealed: Vec<u8>, trailer_offset: u64) -> Result<Vec<BlobEntry>, FormatError> {
-    let trailer: PackTrailer = open_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", sealed)?;
+    let trailer: PackTrailer =
+        open_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", sealed)?;
     for b in &trailer.blobs {
         if b.offset < PACK_HEADER_LEN as u64 || b.offset + u64::from(b.length) > trailer_offset {
-            return Err(FormatError::corrupt("pack trailer", format!("blob at {} +{} lies outside the pack", b.offset, b.length)));
+            return Err(FormatError::corrupt(
+                "pack trailer",
+                format!("blob at {} +{} lies outside the pack", b.offset, b.length),
+            ));
         }
     }
     Ok(trailer.blobs)
@@ -121,10 +129,8 @@ pub fn parse_pack(envelope: &Envelope, expected: &PackId, bytes: &[u8]) -> Resul
         return Err(FormatError::corrupt(format!("pack {}", expected.short()), "its content does not match its id"));
     }
     check_pack_header(bytes)?;
-    let footer_at = bytes
-        .len()
-        .checked_sub(PACK_FOOTER_LEN)
-        .ok_or_else(|| FormatError::corrupt("pack", "too short"))?;
+    let footer_at =
+        bytes.len().checked_sub(PACK_FOOTER_LEN).ok_or_else(|| FormatError::corrupt("pack", "too short"))?;
     let (offset, len) = trailer_range(&bytes[footer_at..], bytes.len() as u64)?;
     let sealed = bytes[offset as usize..(offset + len) as usize].to_vec();
     open_trailer(envelope, sealed, offset)

@@ -21,25 +21,16 @@ pub enum StorageError {
         "cannot read {len} bytes at offset {offset} of `{key}`: the object is only {size} bytes \
          (truncated or damaged; run `vger check`)"
     )]
-    RangeOutOfBounds {
-        key: String,
-        offset: u64,
-        len: u64,
-        size: u64,
-    },
+    RangeOutOfBounds { key: String, offset: u64, len: u64, size: u64 },
 
     /// `key` is shown escaped and shortened: it may come from hostile data.
     #[error("invalid storage key {key:?}: {reason}")]
     InvalidKey { key: String, reason: &'static str },
 
-    #[error(
-        "permission denied on `{key}`: {detail}; check the owner and permissions of the repository"
-    )]
+    #[error("permission denied on `{key}`: {detail}; check the owner and permissions of the repository")]
     PermissionDenied { key: String, detail: String },
 
-    #[error(
-        "no space left writing `{key}`: {detail}; the disk or quota is full, free space and retry"
-    )]
+    #[error("no space left writing `{key}`: {detail}; the disk or quota is full, free space and retry")]
     NoSpace { key: String, detail: String },
 
     #[error("storage quota exceeded: {detail}; free space in the repository or raise the quota")]
@@ -99,26 +90,13 @@ impl StorageError {
         match err.raw_os_error() {
             Some(libc::ENOENT) => StorageError::NotFound { key },
             Some(libc::EEXIST) => StorageError::AlreadyExists { key },
-            Some(libc::EACCES | libc::EPERM) => StorageError::PermissionDenied {
-                detail: detail(),
-                key,
-            },
-            Some(libc::ENOSPC | libc::EDQUOT) => StorageError::NoSpace {
-                detail: detail(),
-                key,
-            },
+            Some(libc::EACCES | libc::EPERM) => StorageError::PermissionDenied { detail: detail(), key },
+            Some(libc::ENOSPC | libc::EDQUOT) => StorageError::NoSpace { detail: detail(), key },
             _ => match err.kind() {
                 io::ErrorKind::NotFound => StorageError::NotFound { key },
                 io::ErrorKind::AlreadyExists => StorageError::AlreadyExists { key },
-                io::ErrorKind::PermissionDenied => StorageError::PermissionDenied {
-                    detail: detail(),
-                    key,
-                },
-                _ => StorageError::Io {
-                    op,
-                    key,
-                    source: err,
-                },
+                io::ErrorKind::PermissionDenied => StorageError::PermissionDenied { detail: detail(), key },
+                _ => StorageError::Io { op, key, source: err },
             },
         }
     }
@@ -132,35 +110,19 @@ mod tests {
     fn errno_mapping() {
         let map = |errno| StorageError::from_io("open", "k", io::Error::from_raw_os_error(errno));
         assert!(map(libc::ENOENT).is_not_found());
-        assert!(matches!(
-            map(libc::EEXIST),
-            StorageError::AlreadyExists { .. }
-        ));
-        assert!(matches!(
-            map(libc::EACCES),
-            StorageError::PermissionDenied { .. }
-        ));
-        assert!(matches!(
-            map(libc::EPERM),
-            StorageError::PermissionDenied { .. }
-        ));
+        assert!(matches!(map(libc::EEXIST), StorageError::AlreadyExists { .. }));
+        assert!(matches!(map(libc::EACCES), StorageError::PermissionDenied { .. }));
+        assert!(matches!(map(libc::EPERM), StorageError::PermissionDenied { .. }));
         assert!(matches!(map(libc::ENOSPC), StorageError::NoSpace { .. }));
         assert!(matches!(map(libc::EDQUOT), StorageError::NoSpace { .. }));
-        assert!(matches!(
-            map(libc::EIO),
-            StorageError::Io { op: "open", .. }
-        ));
+        assert!(matches!(map(libc::EIO), StorageError::Io { op: "open", .. }));
         assert!(map(libc::EINTR).is_transient());
         assert!(!map(libc::EIO).is_transient());
     }
 
     #[test]
     fn messages_are_one_line_and_name_the_key() {
-        let err = StorageError::from_io(
-            "write",
-            "packs/ab/cd",
-            io::Error::from_raw_os_error(libc::ENOSPC),
-        );
+        let err = StorageError::from_io("write", "packs/ab/cd", io::Error::from_raw_os_error(libc::ENOSPC));
         let text = err.to_string();
         assert!(text.contains("packs/ab/cd"), "{text}");
         assert!(text.contains("free space"), "{text}");

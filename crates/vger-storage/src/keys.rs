@@ -22,8 +22,7 @@ pub fn validate_key(key: &str) -> Result<(), StorageError> {
         return Err(StorageError::invalid_key(key, "the key is empty"));
     }
     check_length(key)?;
-    key.split('/')
-        .try_for_each(|part| check_component(key, part))
+    key.split('/').try_for_each(|part| check_component(key, part))
 }
 
 /// Checks a listing prefix: empty (everything), a directory ending with
@@ -36,31 +35,21 @@ pub fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
     check_length(prefix)?;
     let body = prefix.strip_suffix('/').unwrap_or(prefix);
     if body.is_empty() {
-        return Err(StorageError::invalid_key(
-            prefix,
-            "a prefix may not start with `/`",
-        ));
+        return Err(StorageError::invalid_key(prefix, "a prefix may not start with `/`"));
     }
-    body.split('/')
-        .try_for_each(|part| check_component(prefix, part))
+    body.split('/').try_for_each(|part| check_component(prefix, part))
 }
 
 fn check_length(key: &str) -> Result<(), StorageError> {
     if key.len() > MAX_KEY_LEN {
-        return Err(StorageError::invalid_key(
-            key,
-            "the key is longer than 512 bytes",
-        ));
+        return Err(StorageError::invalid_key(key, "the key is longer than 512 bytes"));
     }
     Ok(())
 }
 
 fn check_component(key: &str, part: &str) -> Result<(), StorageError> {
     if part.is_empty() {
-        return Err(StorageError::invalid_key(
-            key,
-            "empty path component (leading, trailing or doubled `/`)",
-        ));
+        return Err(StorageError::invalid_key(key, "empty path component (leading, trailing or doubled `/`)"));
     }
     if part.starts_with('.') {
         return Err(StorageError::invalid_key(
@@ -70,10 +59,7 @@ fn check_component(key: &str, part: &str) -> Result<(), StorageError> {
     }
     let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
     if !part.bytes().all(allowed) {
-        return Err(StorageError::invalid_key(
-            key,
-            "only ASCII letters, digits, `.`, `_`, `-` and `/` are allowed",
-        ));
+        return Err(StorageError::invalid_key(key, "only ASCII letters, digits, `.`, `_`, `-` and `/` are allowed"));
     }
     Ok(())
 }
@@ -84,13 +70,7 @@ mod tests {
 
     #[test]
     fn accepts_repository_keys() {
-        for key in [
-            "config",
-            "keys/0123abcd",
-            "packs/ab/ab0123",
-            "index/x",
-            "locks/a.b_c-d",
-        ] {
+        for key in ["config", "keys/0123abcd", "packs/ab/ab0123", "index/x", "locks/a.b_c-d"] {
             assert!(validate_key(key).is_ok(), "{key}");
         }
     }
@@ -118,10 +98,7 @@ mod tests {
             "a/.hidden",
             &long,
         ] {
-            assert!(
-                matches!(validate_key(key), Err(StorageError::InvalidKey { .. })),
-                "{key:?}"
-            );
+            assert!(matches!(validate_key(key), Err(StorageError::InvalidKey { .. })), "{key:?}");
         }
         assert!(validate_key(&"a".repeat(MAX_KEY_LEN)).is_ok());
     }
@@ -131,9 +108,7 @@ mod tests {
         for prefix in ["", "packs/", "packs/a", "packs/ab/", "config"] {
             assert!(validate_prefix(prefix).is_ok(), "{prefix}");
         }
-        for prefix in [
-            "/", "/packs/", "packs//", "../", "a/../", "packs/.", "a\\b/",
-        ] {
+        for prefix in ["/", "/packs/", "packs//", "../", "a/../", "packs/.", "a\\b/"] {
             assert!(validate_prefix(prefix).is_err(), "{prefix}");
         }
     }

@@ -40,12 +40,8 @@ impl LocalStorage {
     pub fn open(root: &Path) -> Result<Self, StorageError> {
         let what = "open repository directory";
         match fs::metadata(root) {
-            Ok(meta) if meta.is_dir() => Ok(LocalStorage {
-                root: root.to_path_buf(),
-            }),
-            Ok(_) => Err(StorageError::Backend {
-                detail: format!("{} is not a directory", root.display()),
-            }),
+            Ok(meta) if meta.is_dir() => Ok(LocalStorage { root: root.to_path_buf() }),
+            Ok(_) => Err(StorageError::Backend { detail: format!("{} is not a directory", root.display()) }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::Backend {
                 detail: format!(
                     "repository directory {} does not exist; check the path or run `vger init`",
@@ -59,13 +55,8 @@ impl LocalStorage {
     /// Creates the directory (and its parents) if missing, then opens it.
     /// Whether it already holds a repository is for the engine to check.
     pub fn create(root: &Path) -> Result<Self, StorageError> {
-        fs::create_dir_all(root).map_err(|e| {
-            StorageError::from_io(
-                "create repository directory",
-                &root.display().to_string(),
-                e,
-            )
-        })?;
+        fs::create_dir_all(root)
+            .map_err(|e| StorageError::from_io("create repository directory", &root.display().to_string(), e))?;
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent, &root.display().to_string())?;
         }
@@ -94,9 +85,7 @@ impl LocalStorage {
         let file = File::open(self.path(key)).map_err(|e| read_error("open", key, e))?;
         let meta = file.metadata().map_err(|e| read_error("stat", key, e))?;
         if !meta.is_file() {
-            return Err(StorageError::NotFound {
-                key: key.to_owned(),
-            });
+            return Err(StorageError::NotFound { key: key.to_owned() });
         }
         Ok((file, meta.len()))
     }
@@ -116,13 +105,11 @@ impl LocalStorage {
         drop(file);
         match commit {
             Commit::Replace => {
-                fs::rename(temp.path(), &path)
-                    .map_err(|e| StorageError::from_io("rename into place", key, e))?;
+                fs::rename(temp.path(), &path).map_err(|e| StorageError::from_io("rename into place", key, e))?;
                 temp.mark_committed();
             }
             Commit::CreateNew => {
-                fs::hard_link(temp.path(), &path)
-                    .map_err(|e| StorageError::from_io("link into place", key, e))?;
+                fs::hard_link(temp.path(), &path).map_err(|e| StorageError::from_io("link into place", key, e))?;
                 drop(temp); // removes the temporary name
             }
         }
@@ -164,27 +151,20 @@ impl Storage for LocalStorage {
         validate_key(key)?;
         let (mut file, size) = self.open_object(key)?;
         let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.read_to_end(&mut data)
-            .map_err(|e| read_error("read", key, e))?;
+        file.read_to_end(&mut data).map_err(|e| read_error("read", key, e))?;
         Ok(data)
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
         validate_key(key)?;
         let (file, size) = self.open_object(key)?;
-        let out_of_bounds = || StorageError::RangeOutOfBounds {
-            key: key.to_owned(),
-            offset,
-            len,
-            size,
-        };
+        let out_of_bounds = || StorageError::RangeOutOfBounds { key: key.to_owned(), offset, len, size };
         if offset.checked_add(len).is_none_or(|end| end > size) {
             return Err(out_of_bounds());
         }
         let len = usize::try_from(len).map_err(|_| out_of_bounds())?;
         let mut data = vec![0; len];
-        file.read_exact_at(&mut data, offset)
-            .map_err(|e| read_error("read", key, e))?;
+        file.read_exact_at(&mut data, offset).map_err(|e| read_error("read", key, e))?;
         Ok(data)
     }
 
@@ -197,9 +177,7 @@ impl Storage for LocalStorage {
         validate_key(key)?;
         // Cheap early refusal; the link below is what makes it atomic.
         if fs::symlink_metadata(self.path(key)).is_ok() {
-            return Err(StorageError::AlreadyExists {
-                key: key.to_owned(),
-            });
+            return Err(StorageError::AlreadyExists { key: key.to_owned() });
         }
         self.write_object(key, data, Commit::CreateNew)
     }
@@ -243,9 +221,7 @@ impl Storage for LocalStorage {
 /// object" when reading or deleting.
 fn read_error(op: &'static str, key: &str, e: io::Error) -> StorageError {
     match e.raw_os_error() {
-        Some(libc::ENOTDIR | libc::EISDIR) => StorageError::NotFound {
-            key: key.to_owned(),
-        },
+        Some(libc::ENOTDIR | libc::EISDIR) => StorageError::NotFound { key: key.to_owned() },
         _ => StorageError::from_io(op, key, e),
     }
 }

@@ -82,9 +82,7 @@ pub fn run_all<F: Fixture>(make: &dyn Fn() -> F) -> Result<(), String> {
         .iter()
         .filter_map(|check| {
             let fixture = make();
-            (check.run)(fixture.storage())
-                .err()
-                .map(|e| format!("{}: {e}", check.name))
+            (check.run)(fixture.storage()).err().map(|e| format!("{}: {e}", check.name))
         })
         .collect();
     if failures.is_empty() {
@@ -141,22 +139,14 @@ fn ok<T>(result: Result<T, StorageError>, what: &str) -> Result<T, String> {
 
 fn expect_data(storage: &dyn Storage, key: &str, want: &[u8]) -> Result<(), String> {
     let got = ok(storage.get(key), &format!("get {key}"))?;
-    ensure!(
-        got == want,
-        "get {key}: got {} bytes, want {} bytes (contents differ)",
-        got.len(),
-        want.len()
-    );
+    ensure!(got == want, "get {key}: got {} bytes, want {} bytes (contents differ)", got.len(), want.len());
     Ok(())
 }
 
 fn listed(storage: &dyn Storage, prefix: &str) -> Result<BTreeMap<String, u64>, String> {
     let objects = ok(storage.list(prefix), &format!("list {prefix:?}"))?;
     let count = objects.len();
-    let map: BTreeMap<String, u64> = objects
-        .into_iter()
-        .map(|o: ObjectInfo| (o.key, o.size))
-        .collect();
+    let map: BTreeMap<String, u64> = objects.into_iter().map(|o: ObjectInfo| (o.key, o.size)).collect();
     ensure!(map.len() == count, "list {prefix:?} returned a key twice");
     Ok(map)
 }

@@ -83,10 +83,7 @@ fn objects_are_plain_files_and_no_temp_file_remains() {
     f.storage.put_new("locks/l", b"lock").unwrap();
     assert!(f.storage.put_new("locks/l", b"again").is_err());
     assert_eq!(all_files(f.dir.path()), ["locks/l", "packs/ab/p1"]);
-    assert_eq!(
-        fs::read(f.dir.path().join("packs/ab/p1")).unwrap(),
-        b"pack2"
-    );
+    assert_eq!(fs::read(f.dir.path().join("packs/ab/p1")).unwrap(), b"pack2");
 }
 
 #[test]
@@ -122,10 +119,7 @@ fn permission_denied_is_reported() {
         return;
     }
     let err = result.unwrap_err();
-    assert!(
-        matches!(err, StorageError::PermissionDenied { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, StorageError::PermissionDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("locked/new"), "{err}");
     assert_eq!(all_files(f.dir.path()), ["locked/obj"]);
 }
@@ -140,13 +134,7 @@ fn list_ignores_temp_and_foreign_files() {
     fs::write(root.join("packs/with space"), b"").unwrap();
     fs::create_dir(root.join(".hidden")).unwrap();
     fs::write(root.join(".hidden/x"), b"").unwrap();
-    let keys: Vec<_> = f
-        .storage
-        .list("")
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let keys: Vec<_> = f.storage.list("").unwrap().into_iter().map(|o| o.key).collect();
     assert_eq!(keys, ["packs/ab/p"]);
 }
 
@@ -159,10 +147,7 @@ fn list_follows_a_symlinked_directory() {
     std::os::unix::fs::symlink(elsewhere.path(), f.dir.path().join("packs")).unwrap();
     let objects = f.storage.list("packs/").unwrap();
     assert_eq!(objects.len(), 1);
-    assert_eq!(
-        (objects[0].key.as_str(), objects[0].size),
-        ("packs/ab/p", 5)
-    );
+    assert_eq!((objects[0].key.as_str(), objects[0].size), ("packs/ab/p", 5));
     assert_eq!(f.storage.get("packs/ab/p").unwrap(), b"12345");
 }
 
@@ -174,17 +159,9 @@ fn clean_temp_files_removes_only_stale_ones() {
     let stale = root.join("packs/ab/.tmp-stale");
     fs::write(&stale, b"half").unwrap();
     let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86400);
-    fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(two_days_ago)
-        .unwrap();
+    fs::File::options().write(true).open(&stale).unwrap().set_modified(two_days_ago).unwrap();
     fs::write(root.join(".tmp-fresh"), b"in progress").unwrap();
-    let removed = f
-        .storage
-        .clean_temp_files(Duration::from_secs(86400))
-        .unwrap();
+    let removed = f.storage.clean_temp_files(Duration::from_secs(86400)).unwrap();
     assert_eq!(removed, 1);
     assert_eq!(all_files(root), [".tmp-fresh", "packs/ab/p"]);
 }
@@ -213,9 +190,7 @@ fn full_disk_is_no_space_and_leaves_nothing() {
     let _mount = Mount(dir.path());
     let storage = LocalStorage::open(dir.path()).unwrap();
     storage.put("small", b"fits").unwrap();
-    let err = storage
-        .put("packs/ab/big", &pattern(7, 3 << 20))
-        .unwrap_err();
+    let err = storage.put("packs/ab/big", &pattern(7, 3 << 20)).unwrap_err();
     assert!(matches!(err, StorageError::NoSpace { .. }), "{err:?}");
     assert!(err.to_string().contains("packs/ab/big"), "{err}");
     assert!(err.to_string().contains("free space"), "{err}");
@@ -223,7 +198,5 @@ fn full_disk_is_no_space_and_leaves_nothing() {
     assert!(matches!(err, StorageError::NoSpace { .. }), "{err:?}");
     assert_eq!(all_files(dir.path()), ["small"]);
     // Space is back once the failed writes are gone.
-    storage
-        .put("packs/ab/fits", &pattern(9, 100 << 10))
-        .unwrap();
+    storage.put("packs/ab/fits", &pattern(9, 100 << 10)).unwrap();
 }

@@ -30,12 +30,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
         ),
         None => None,
     };
-    let sources: Vec<&SourceConfig> = ctx
-        .config
-        .sources()
-        .iter()
-        .filter(|s| args.source.as_ref().is_none_or(|l| &s.label() == l))
-        .collect();
+    let sources: Vec<&SourceConfig> =
+        ctx.config.sources().iter().filter(|s| args.source.as_ref().is_none_or(|l| &s.label() == l)).collect();
     if sources.is_empty() {
         match &args.source {
             Some(l) => bail!("no source labelled `{l}` in {}", ctx.config_path.display()),
@@ -164,7 +160,8 @@ type ExcludeFn = Arc<dyn Fn(&[u8], bool) -> bool + Send + Sync>;
 /// matched against paths as stored in the snapshot.
 fn build_excludes(ctx: &Context, source: &SourceConfig, _roots: &[WalkRoot]) -> Result<Option<ExcludeFn>> {
     let patterns: Vec<&String> = ctx.config.exclude_patterns.iter().chain(&source.exclude).collect();
-    let markers: Vec<String> = ctx.config.exclude_if_present.iter().chain(&source.exclude_if_present).cloned().collect();
+    let markers: Vec<String> =
+        ctx.config.exclude_if_present.iter().chain(&source.exclude_if_present).cloned().collect();
     if patterns.is_empty() && markers.is_empty() {
         return Ok(None);
     }

@@ -22,12 +22,19 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         opts.compression = crate::commands::backup::codec(&ctx.config.effective_compression(repo_cfg).to_string())?;
         if let Some(c) = &ctx.config.chunker {
             let n = |v: u64| u32::try_from(v).context("chunker size too large");
-            opts.chunker = vger_chunker::ChunkerParams { min_size: n(c.min_size)?, avg_size: n(c.avg_size)?, max_size: n(c.max_size)? };
+            opts.chunker = vger_chunker::ChunkerParams {
+                min_size: n(c.min_size)?,
+                avg_size: n(c.avg_size)?,
+                max_size: n(c.max_size)?,
+            };
         }
         let passphrase = if enc.mode() == EncryptionMode::None {
             None
         } else {
-            Some(ctx.passphrase(repo_cfg, true)?.ok_or_else(|| EngineError::PassphraseRequired { location: repo_cfg.url.clone() })?)
+            Some(
+                ctx.passphrase(repo_cfg, true)?
+                    .ok_or_else(|| EngineError::PassphraseRequired { location: repo_cfg.url.clone() })?,
+            )
         };
         let storage = ctx.storage(repo_cfg, true)?;
         let repo = Repository::init(storage, passphrase, opts)?;
@@ -39,9 +46,16 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
                 "id": hex_id(repo.repository_id()),
             }))?;
         } else {
-            println!("initialised repository `{}` at {} (encryption: {})", repo_cfg.label(), repo.location(), repo.config().encryption);
+            println!(
+                "initialised repository `{}` at {} (encryption: {})",
+                repo_cfg.label(),
+                repo.location(),
+                repo.config().encryption
+            );
             if repo.algorithm() == Algorithm::None {
-                println!("warning: encryption is `none`: data is checksummed but NOT protected against reading or tampering");
+                println!(
+                    "warning: encryption is `none`: data is checksummed but NOT protected against reading or tampering"
+                );
             } else {
                 println!("keep your passphrase safe: without it the backups cannot be read");
             }

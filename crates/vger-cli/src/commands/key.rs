@@ -29,7 +29,16 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<Outcome> {
                     crate::output::print_json(&slots)?;
                 } else {
                     for s in slots {
-                        println!("{}  {}  {}@{}  {}  (argon2id {} MiB, t={})", &s.id[..8], s.created, s.username, s.hostname, s.label, s.memory_kib / 1024, s.iterations);
+                        println!(
+                            "{}  {}  {}@{}  {}  (argon2id {} MiB, t={})",
+                            &s.id[..8],
+                            s.created,
+                            s.username,
+                            s.hostname,
+                            s.label,
+                            s.memory_kib / 1024,
+                            s.iterations
+                        );
                     }
                 }
             }
@@ -40,7 +49,10 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<Outcome> {
             KeyCommand::Change => {
                 let old = ctx.passphrase(repo_cfg, false)?.ok_or_else(|| anyhow!("no current passphrase"))?;
                 let id = keys::change(&repo, &old, &new_passphrase()?, KdfParams::default())?;
-                println!("passphrase changed (new key slot {}); update VGER_PASSPHRASE / passcommand / the config", id.short());
+                println!(
+                    "passphrase changed (new key slot {}); update VGER_PASSPHRASE / passcommand / the config",
+                    id.short()
+                );
             }
             KeyCommand::Remove { id } => {
                 let removed = keys::remove(&repo, id)?;

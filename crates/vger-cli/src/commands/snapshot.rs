@@ -34,7 +34,12 @@ pub fn run(ctx: &Context, cmd: &SnapshotCommand) -> Result<Outcome> {
             }
             println!("files        {} ({} dirs)", st.files, st.dirs);
             println!("size         {}", bytes(st.bytes));
-            println!("added        {} new data, {} stored, {} chunks", bytes(st.added_bytes), bytes(st.added_stored), st.added_chunks);
+            println!(
+                "added        {} new data, {} stored, {} chunks",
+                bytes(st.added_bytes),
+                bytes(st.added_stored),
+                st.added_chunks
+            );
             if st.errors > 0 {
                 println!("skipped      {} files", st.errors);
             }

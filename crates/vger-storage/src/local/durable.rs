@@ -28,17 +28,8 @@ impl TempFile {
     /// caller can create a missing directory and retry.
     pub(super) fn create(dir: &Path) -> io::Result<(Self, File)> {
         let path = dir.join(format!("{TEMP_PREFIX}{}", unique_suffix()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        Ok((
-            TempFile {
-                path,
-                committed: false,
-            },
-            file,
-        ))
+        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok((TempFile { path, committed: false }, file))
     }
 
     pub(super) fn path(&self) -> &Path {
@@ -63,10 +54,8 @@ impl Drop for TempFile {
 
 /// Writes all of `data` to `file` and fsyncs it.
 pub(super) fn write_synced(file: &mut File, data: &[u8], key: &str) -> Result<(), StorageError> {
-    file.write_all(data)
-        .map_err(|e| StorageError::from_io("write", key, e))?;
-    file.sync_all()
-        .map_err(|e| StorageError::from_io("fsync", key, e))
+    file.write_all(data).map_err(|e| StorageError::from_io("write", key, e))?;
+    file.sync_all().map_err(|e| StorageError::from_io("fsync", key, e))
 }
 
 /// Fsyncs a directory so that a name created, renamed or removed in it
@@ -87,18 +76,11 @@ pub(super) fn sync_dir(dir: &Path, key: &str) -> Result<(), StorageError> {
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(count);
     hasher.write_u128(nanos);
-    format!(
-        "{:x}-{count:x}-{:016x}",
-        std::process::id(),
-        hasher.finish()
-    )
+    format!("{:x}-{count:x}-{:016x}", std::process::id(), hasher.finish())
 }
 
 #[cfg(test)]

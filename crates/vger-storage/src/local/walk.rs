@@ -41,10 +41,7 @@ pub(super) fn list_objects(root: &Path, prefix: &str) -> Result<Vec<ObjectInfo>,
             if file_type.is_dir() {
                 pending.push((entry.path(), format!("{key}/")));
             } else if file_type.is_file() {
-                objects.push(ObjectInfo {
-                    key,
-                    size: meta.len(),
-                });
+                objects.push(ObjectInfo { key, size: meta.len() });
             }
         }
         first_level = false;
@@ -54,13 +51,8 @@ pub(super) fn list_objects(root: &Path, prefix: &str) -> Result<Vec<ObjectInfo>,
 
 /// Removes `.tmp-*` files under `root` last modified more than
 /// `older_than` ago; returns how many. Does not follow symlinks.
-pub(super) fn remove_stale_temp_files(
-    root: &Path,
-    older_than: Duration,
-) -> Result<usize, StorageError> {
-    let cutoff = SystemTime::now()
-        .checked_sub(older_than)
-        .unwrap_or(SystemTime::UNIX_EPOCH);
+pub(super) fn remove_stale_temp_files(root: &Path, older_than: Duration) -> Result<usize, StorageError> {
+    let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut removed = 0;
     let mut pending: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, dir_key)) = pending.pop() {
@@ -73,10 +65,7 @@ pub(super) fn remove_stale_temp_files(
             if file_type.is_dir() && validate_key(&format!("{dir_key}{name}")).is_ok() {
                 pending.push((entry.path(), format!("{dir_key}{name}/")));
             } else if file_type.is_file() && name.starts_with(TEMP_PREFIX) {
-                let stale = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|modified| modified < cutoff);
+                let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|modified| modified < cutoff);
                 if stale {
                     match fs::remove_file(entry.path()) {
                         Ok(()) => removed += 1,

@@ -12,18 +12,13 @@ pub fn concurrent_puts_distinct_keys(storage: &dyn Storage) -> Result<(), String
             .map(|t| {
                 scope.spawn(move || -> Result<(), String> {
                     for i in 0..20 {
-                        ok(
-                            storage.put(&key(t, i), &pattern((t * 100 + i) as u64, 20_000)),
-                            "put",
-                        )?;
+                        ok(storage.put(&key(t, i), &pattern((t * 100 + i) as u64, 20_000)), "put")?;
                     }
                     Ok(())
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "writer thread panicked".to_owned())?)
+        workers.into_iter().try_for_each(|w| w.join().map_err(|_| "writer thread panicked".to_owned())?)
     })?;
     for t in 0..8 {
         for i in 0..20 {
@@ -67,20 +62,14 @@ pub fn concurrent_puts_same_key(storage: &dyn Storage) -> Result<(), String> {
                 })
             })
             .collect();
-        let written = writers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "writer thread panicked".to_owned())?);
+        let written =
+            writers.into_iter().try_for_each(|w| w.join().map_err(|_| "writer thread panicked".to_owned())?);
         done.store(true, Ordering::Release);
-        let read = reader
-            .join()
-            .map_err(|_| "reader thread panicked".to_owned())?;
+        let read = reader.join().map_err(|_| "reader thread panicked".to_owned())?;
         written.and(read)
     })?;
     let last = ok(storage.get("index/contended"), "get after the race")?;
-    ensure!(
-        values.contains(&last),
-        "final value is none of the written ones"
-    );
+    ensure!(values.contains(&last), "final value is none of the written ones");
     expect_listing(storage, "", &[("index/contended", LEN as u64)])
 }
 
@@ -91,9 +80,7 @@ pub fn concurrent_put_new_one_winner(storage: &dyn Storage) -> Result<(), String
         let key = format!("locks/race{round}");
         let key = key.as_str();
         let outcomes = std::thread::scope(|scope| {
-            let racers: Vec<_> = (0..8u8)
-                .map(|t| scope.spawn(move || (t, storage.put_new(key, &[t; 1000]))))
-                .collect();
+            let racers: Vec<_> = (0..8u8).map(|t| scope.spawn(move || (t, storage.put_new(key, &[t; 1000])))).collect();
             racers
                 .into_iter()
                 .map(|r| r.join().map_err(|_| "racer thread panicked".to_owned()))
@@ -107,10 +94,7 @@ pub fn concurrent_put_new_one_winner(storage: &dyn Storage) -> Result<(), String
                 Err(e) => return Err(format!("put_new race: unexpected error: {e}")),
             }
         }
-        ensure!(
-            winners.len() == 1,
-            "put_new race on {key}: winners {winners:?}, want exactly one"
-        );
+        ensure!(winners.len() == 1, "put_new race on {key}: winners {winners:?}, want exactly one");
         let winner = winners.first().copied().unwrap_or_default();
         expect_data(storage, key, &[winner; 1000])?;
     }

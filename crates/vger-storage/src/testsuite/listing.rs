@@ -22,27 +22,10 @@ pub fn list_nested_prefixes(storage: &dyn Storage) -> Result<(), String> {
     expect_listing(
         storage,
         "packs/",
-        &[
-            ("packs/00/p0", 100),
-            ("packs/ab/p1", 200),
-            ("packs/ab/p2", 300),
-            ("packs/ac/p3", 400),
-        ],
+        &[("packs/00/p0", 100), ("packs/ab/p1", 200), ("packs/ab/p2", 300), ("packs/ac/p3", 400)],
     )?;
-    expect_listing(
-        storage,
-        "packs/ab/",
-        &[("packs/ab/p1", 200), ("packs/ab/p2", 300)],
-    )?;
-    expect_listing(
-        storage,
-        "packs/a",
-        &[
-            ("packs/ab/p1", 200),
-            ("packs/ab/p2", 300),
-            ("packs/ac/p3", 400),
-        ],
-    )?;
+    expect_listing(storage, "packs/ab/", &[("packs/ab/p1", 200), ("packs/ab/p2", 300)])?;
+    expect_listing(storage, "packs/a", &[("packs/ab/p1", 200), ("packs/ab/p2", 300), ("packs/ac/p3", 400)])?;
     expect_listing(storage, "packs/ab/p1", &[("packs/ab/p1", 200)])?;
     expect_listing(storage, "index", &[("index/i1", 50)])?;
     expect_listing(storage, "conf", &[("config", 3)])?;
@@ -77,27 +60,14 @@ pub fn many_keys(storage: &dyn Storage) -> Result<(), String> {
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "writer thread panicked".to_owned())?)
+        workers.into_iter().try_for_each(|w| w.join().map_err(|_| "writer thread panicked".to_owned())?)
     })?;
     let got = listed(storage, "many/")?;
-    ensure!(
-        got.len() == COUNT,
-        "list many/: {} keys, want {COUNT}",
-        got.len()
-    );
+    ensure!(got.len() == COUNT, "list many/: {} keys, want {COUNT}", got.len());
     for i in 0..COUNT {
-        ensure!(
-            got.get(&key(i)) == Some(&((i % 50) as u64)),
-            "key {} missing or wrong size",
-            key(i)
-        );
+        ensure!(got.get(&key(i)) == Some(&((i % 50) as u64)), "key {} missing or wrong size", key(i));
     }
     let one_dir = listed(storage, "many/03/")?;
-    ensure!(
-        one_dir.len() == (0..COUNT).filter(|i| i % 7 == 3).count(),
-        "list many/03/"
-    );
+    ensure!(one_dir.len() == (0..COUNT).filter(|i| i % 7 == 3).count(), "list many/03/");
     Ok(())
 }

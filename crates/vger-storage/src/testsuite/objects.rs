@@ -18,18 +18,12 @@ pub fn overwrite(storage: &dyn Storage) -> Result<(), String> {
     let second = pattern(2, 300);
     ok(storage.put("index/a", &second), "second put")?;
     expect_data(storage, "index/a", &second)?;
-    ensure!(
-        ok(storage.size("index/a"), "size")? == Some(300),
-        "size after overwrite"
-    );
+    ensure!(ok(storage.size("index/a"), "size")? == Some(300), "size after overwrite");
     expect_listing(storage, "", &[("index/a", 300)])
 }
 
 pub fn put_new_refuses_existing(storage: &dyn Storage) -> Result<(), String> {
-    ok(
-        storage.put_new("locks/l1", b"first"),
-        "put_new of a new key",
-    )?;
+    ok(storage.put_new("locks/l1", b"first"), "put_new of a new key")?;
     let again = storage.put_new("locks/l1", b"second");
     ensure!(
         matches!(again, Err(StorageError::AlreadyExists { .. })),
@@ -43,50 +37,23 @@ pub fn put_new_refuses_existing(storage: &dyn Storage) -> Result<(), String> {
         "put_new over a key written by put: got {again:?}"
     );
     expect_data(storage, "locks/l2", b"by put")?;
-    ok(
-        storage.put_new("locks/deeper/l3", b"z"),
-        "put_new in a new directory",
-    )?;
-    expect_listing(
-        storage,
-        "locks/",
-        &[("locks/l1", 5), ("locks/l2", 6), ("locks/deeper/l3", 1)],
-    )
+    ok(storage.put_new("locks/deeper/l3", b"z"), "put_new in a new directory")?;
+    expect_listing(storage, "locks/", &[("locks/l1", 5), ("locks/l2", 6), ("locks/deeper/l3", 1)])
 }
 
 pub fn absent_is_not_found(storage: &dyn Storage) -> Result<(), String> {
     ok(storage.put("packs/ab/present", b"x"), "put")?;
-    for key in [
-        "missing",
-        "packs/ab/missing",
-        "no/such/dir/key",
-        "packs/ab/present/below",
-    ] {
+    for key in ["missing", "packs/ab/missing", "no/such/dir/key", "packs/ab/present/below"] {
         let got = storage.get(key);
-        ensure!(
-            matches!(&got, Err(e) if e.is_not_found()),
-            "get {key}: got {got:?}"
-        );
+        ensure!(matches!(&got, Err(e) if e.is_not_found()), "get {key}: got {got:?}");
         let got = storage.get_range(key, 0, 1);
-        ensure!(
-            matches!(&got, Err(e) if e.is_not_found()),
-            "get_range {key}: got {got:?}"
-        );
-        ensure!(
-            ok(storage.size(key), key)?.is_none(),
-            "size of absent {key} is not None"
-        );
+        ensure!(matches!(&got, Err(e) if e.is_not_found()), "get_range {key}: got {got:?}");
+        ensure!(ok(storage.size(key), key)?.is_none(), "size of absent {key} is not None");
     }
     // A "directory" that only exists as a prefix of other keys is no object.
     let got = storage.get("packs/ab");
-    ensure!(
-        matches!(&got, Err(e) if e.is_not_found()),
-        "get of a prefix: got {got:?}"
-    );
-    ensure!(
-        ok(storage.size("packs"), "size of prefix")?.is_none(),
-        "size of a prefix"
-    );
+    ensure!(matches!(&got, Err(e) if e.is_not_found()), "get of a prefix: got {got:?}");
+    ensure!(ok(storage.size("packs"), "size of prefix")?.is_none(), "size of a prefix");
     Ok(())
 }
 
@@ -94,10 +61,7 @@ pub fn sizes(storage: &dyn Storage) -> Result<(), String> {
     for (key, len) in [("s/zero", 0usize), ("s/one", 1), ("s/some", 4097)] {
         ok(storage.put(key, &pattern(3, len)), key)?;
         let size = ok(storage.size(key), key)?;
-        ensure!(
-            size == Some(len as u64),
-            "size {key}: got {size:?}, want {len}"
-        );
+        ensure!(size == Some(len as u64), "size {key}: got {size:?}, want {len}");
     }
     Ok(())
 }
@@ -105,35 +69,13 @@ pub fn sizes(storage: &dyn Storage) -> Result<(), String> {
 pub fn ranges(storage: &dyn Storage) -> Result<(), String> {
     let data = pattern(4, 1000);
     ok(storage.put("packs/00/p", &data), "put")?;
-    let cases: [(u64, u64); 6] = [
-        (0, 10),
-        (0, 1000),
-        (400, 123),
-        (990, 10),
-        (999, 1),
-        (1000, 0),
-    ];
+    let cases: [(u64, u64); 6] = [(0, 10), (0, 1000), (400, 123), (990, 10), (999, 1), (1000, 0)];
     for (offset, len) in cases {
-        let got = ok(
-            storage.get_range("packs/00/p", offset, len),
-            &format!("range {offset}+{len}"),
-        )?;
-        let want = data
-            .get(offset as usize..(offset + len) as usize)
-            .unwrap_or_default();
-        ensure!(
-            got == want,
-            "get_range {offset}+{len}: wrong bytes ({} returned)",
-            got.len()
-        );
+        let got = ok(storage.get_range("packs/00/p", offset, len), &format!("range {offset}+{len}"))?;
+        let want = data.get(offset as usize..(offset + len) as usize).unwrap_or_default();
+        ensure!(got == want, "get_range {offset}+{len}: wrong bytes ({} returned)", got.len());
     }
-    for (offset, len) in [
-        (995, 10),
-        (1000, 1),
-        (2000, 1),
-        (1, u64::MAX),
-        (u64::MAX, 2),
-    ] {
+    for (offset, len) in [(995, 10), (1000, 1), (2000, 1), (1, u64::MAX), (u64::MAX, 2)] {
         let got = storage.get_range("packs/00/p", offset, len);
         ensure!(
             matches!(got, Err(StorageError::RangeOutOfBounds { size: 1000, .. })),
@@ -148,15 +90,9 @@ pub fn delete_is_idempotent(storage: &dyn Storage) -> Result<(), String> {
     ok(storage.put("snapshots/s", b"x"), "put")?;
     ok(storage.delete("snapshots/s"), "delete")?;
     let got = storage.get("snapshots/s");
-    ensure!(
-        matches!(&got, Err(e) if e.is_not_found()),
-        "get after delete: {got:?}"
-    );
+    ensure!(matches!(&got, Err(e) if e.is_not_found()), "get after delete: {got:?}");
     ok(storage.delete("snapshots/s"), "second delete")?;
-    ok(
-        storage.delete("never/written"),
-        "delete of a key never written",
-    )?;
+    ok(storage.delete("never/written"), "delete of a key never written")?;
     ok(storage.put("snapshots/s", b"again"), "put after delete")?;
     expect_data(storage, "snapshots/s", b"again")
 }
@@ -165,18 +101,9 @@ pub fn large_object(storage: &dyn Storage) -> Result<(), String> {
     const LEN: usize = 40 << 20;
     let data = pattern(6, LEN);
     ok(storage.put("packs/ff/large", &data), "put 40 MiB")?;
-    ensure!(
-        ok(storage.size("packs/ff/large"), "size")? == Some(LEN as u64),
-        "size of 40 MiB"
-    );
+    ensure!(ok(storage.size("packs/ff/large"), "size")? == Some(LEN as u64), "size of 40 MiB");
     expect_data(storage, "packs/ff/large", &data)?;
-    let tail = ok(
-        storage.get_range("packs/ff/large", LEN as u64 - 4096, 4096),
-        "tail",
-    )?;
-    ensure!(
-        data.get(LEN - 4096..) == Some(tail.as_slice()),
-        "tail of 40 MiB object differs"
-    );
+    let tail = ok(storage.get_range("packs/ff/large", LEN as u64 - 4096, 4096), "tail")?;
+    ensure!(data.get(LEN - 4096..) == Some(tail.as_slice()), "tail of 40 MiB object differs");
     Ok(())
 }
