@@ -18,6 +18,7 @@ pub enum ObjectType {
     PackTrailer = 3,
     IndexSegment = 4,
     Snapshot = 5,
+    Lock = 6,
 }
 
 impl ObjectType {
@@ -28,6 +29,7 @@ impl ObjectType {
             3 => ObjectType::PackTrailer,
             4 => ObjectType::IndexSegment,
             5 => ObjectType::Snapshot,
+            6 => ObjectType::Lock,
             _ => return None,
         })
     }

@@ -27,6 +27,10 @@ pub struct PackEntry {
     pub id: PackId,
     pub size: u64,
     pub blobs: Vec<BlobEntry>,
+    /// Unix seconds when the pack was stored (or adopted into the index):
+    /// maintenance never deletes a pack younger than its grace period.
+    #[serde(default)]
+    pub created: u64,
 }
 
 /// A set of packs, written by one backup (or merged by maintenance).

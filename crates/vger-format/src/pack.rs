@@ -75,7 +75,7 @@ impl PackBuilder {
         self.buf.extend_from_slice(PACK_END_MAGIC);
         let id = PackId(*blake3::hash(&self.buf).as_bytes());
         let size = self.buf.len() as u64;
-        Ok(FinishedPack { id, bytes: self.buf, entry: PackEntry { id, size, blobs: trailer.blobs } })
+        Ok(FinishedPack { id, bytes: self.buf, entry: PackEntry { id, size, blobs: trailer.blobs, created: 0 } })
     }
 }
 

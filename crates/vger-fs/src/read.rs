@@ -18,7 +18,9 @@ pub fn open_for_backup(abs: &Path) -> io::Result<File> {
     // for regular files.
     let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
     let file = match OpenOptions::new().read(true).custom_flags(flags | libc::O_NOATIME).open(abs) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new().read(true).custom_flags(flags).open(abs)?,
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            OpenOptions::new().read(true).custom_flags(flags).open(abs)?
+        }
         other => other?,
     };
     if !file.metadata()?.is_file() {

@@ -103,12 +103,31 @@ impl RestoreTarget {
     /// creating missing components when `create` is set. `for_path` is the
     /// entry this is done for, named in errors.
     fn open_dir(&self, dir: &[u8], for_path: &[u8], create: bool) -> Result<DirHandle, FsError> {
-        let mut handle = self.root.clone();
-        if dir.is_empty() {
+        self.open_dir_from(self.root.clone(), 0, dir, for_path, create)
+    }
+
+    /// Like [`open_dir`](Self::open_dir), starting at `start`, the already
+    /// open directory `dir[..skip]` (`skip` is 0 or the length of a prefix
+    /// of whole components, its `/` excluded).
+    fn open_dir_from(
+        &self,
+        start: DirHandle,
+        skip: usize,
+        dir: &[u8],
+        for_path: &[u8],
+        create: bool,
+    ) -> Result<DirHandle, FsError> {
+        let mut handle = start;
+        let rest = match dir.get(skip..) {
+            Some(rest) if skip > 0 => rest.strip_prefix(b"/").unwrap_or(rest),
+            Some(rest) => rest,
+            None => return Ok(handle),
+        };
+        if rest.is_empty() {
             return Ok(handle);
         }
-        let mut end = 0;
-        for comp in dir.split(|c| *c == b'/') {
+        let mut end = if skip > 0 { skip + 1 } else { 0 };
+        for comp in rest.split(|c| *c == b'/') {
             end += comp.len();
             let prefix = dir.get(..end).unwrap_or(dir);
             end += 1;
@@ -133,9 +152,10 @@ impl RestoreTarget {
     fn explain_parent(&self, parent: &DirHandle, comp: &[u8], prefix: &[u8], for_path: &[u8], e: io::Error) -> FsError {
         let prefix_s = String::from_utf8_lossy(prefix);
         match parent.lstat(comp) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
-                FsError::refused(for_path, format!("parent {prefix_s} is a symlink (it would write outside the target)"))
-            }
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => FsError::refused(
+                for_path,
+                format!("parent {prefix_s} is a symlink (it would write outside the target)"),
+            ),
             Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => {
                 FsError::refused(for_path, format!("parent {prefix_s} is not a directory"))
             }
@@ -153,7 +173,19 @@ impl RestoreTarget {
                 return Ok((handle.clone(), name));
             }
         }
-        let handle = self.open_dir(parent, path, true)?;
+        // Going down from the last parent saves reopening the whole chain
+        // when the walk enters a subdirectory.
+        let handle = match &self.last_parent {
+            Some((p, handle))
+                if !p.is_empty()
+                    && parent.len() > p.len()
+                    && parent.starts_with(p)
+                    && parent.get(p.len()) == Some(&b'/') =>
+            {
+                self.open_dir_from(handle.clone(), p.len(), parent, path, true)?
+            }
+            _ => self.open_dir(parent, path, true)?,
+        };
         self.last_parent = Some((parent.to_vec(), handle.clone()));
         Ok((handle, name))
     }
@@ -296,9 +328,9 @@ impl RestoreTarget {
         dirs.sort_by_key(|d| std::cmp::Reverse(depth(&d.path)));
         let mut first_err = None;
         for dir in &dirs {
-            let done = self
-                .open_dir(&dir.path, &dir.path, false)
-                .and_then(|h| self.shared.apply_to_fd(h.raw(), dir).map_err(|e| FsError::io(self.disk_path(&dir.path), e)));
+            let done = self.open_dir(&dir.path, &dir.path, false).and_then(|h| {
+                self.shared.apply_to_fd(h.raw(), dir).map_err(|e| FsError::io(self.disk_path(&dir.path), e))
+            });
             if let Err(e) = done {
                 first_err.get_or_insert(e);
             }

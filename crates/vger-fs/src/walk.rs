@@ -47,6 +47,16 @@ pub struct WalkOptions {
     pub exclude: Option<ExcludeFn>,
 }
 
+impl std::fmt::Debug for WalkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalkOptions")
+            .field("one_file_system", &self.one_file_system)
+            .field("xattrs", &self.xattrs)
+            .field("exclude", &self.exclude.as_ref().map(|_| "<fn>"))
+            .finish()
+    }
+}
+
 /// One path found by the walk: where it is on disk and its entry, with all
 /// metadata filled in and no chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -193,7 +193,10 @@ fn temp_name() -> Vec<u8> {
     let mut r = u64::from_le_bytes(buf);
     if got != 8 {
         // Uniqueness is all that matters here, and O_EXCL checks it.
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         r = nanos ^ (u64::from(std::process::id()) << 32);
     }
     r ^= COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);

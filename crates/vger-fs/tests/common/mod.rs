@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: real files in temp dirs.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use std::ffi::{CString, OsStr};
 use std::fs;
@@ -46,7 +46,11 @@ pub fn paths(items: &[WalkItem]) -> Vec<String> {
 }
 
 pub fn find<'a>(items: &'a [WalkItem], path: &[u8]) -> &'a Entry {
-    &items.iter().find(|i| i.entry.path == path).unwrap_or_else(|| panic!("{:?} not walked", String::from_utf8_lossy(path))).entry
+    &items
+        .iter()
+        .find(|i| i.entry.path == path)
+        .unwrap_or_else(|| panic!("{:?} not walked", String::from_utf8_lossy(path)))
+        .entry
 }
 
 pub fn write(path: impl AsRef<Path>, data: &[u8]) {
