@@ -32,6 +32,7 @@ use vger_fs::{WalkOptions, WalkRoot, Walker};
 
 use crate::blob::{seal_chunk, BlobReader};
 use crate::index::{ChunkIndex, IdSet};
+use crate::lock::RepoLock;
 use crate::pack_writer::{PackWriter, SealedBlob};
 use crate::progress::Progress;
 use crate::repository::{hostname, now_rfc3339, username, Repository};
@@ -121,6 +122,7 @@ pub fn backup(
     progress: &Progress,
 ) -> Result<BackupReport> {
     let start_time = opts.time.unwrap_or_else(chrono::Utc::now);
+    let lock = Arc::new(RepoLock::shared(repo, "backup")?);
     let index = ChunkIndex::load(repo)?;
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
     let walker = Walker::new(source.roots.clone(), source.walk.clone())?;
@@ -130,7 +132,8 @@ pub fn backup(
         n => n,
     };
     let codec = opts.compression.unwrap_or(repo.default_compression());
-    let writer = PackWriter::start(repo.storage().clone(), repo.envelope().clone(), repo.pack_target_size(), 2);
+    let writer =
+        PackWriter::start(repo.storage().clone(), repo.envelope().clone(), repo.pack_target_size(), 2, Some(lock.clone()));
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
     let (job_tx, job_rx) = bounded::<Job>(threads * 2);
 
@@ -191,7 +194,9 @@ pub fn backup(
     let id = SnapshotId(vger_format::id::random_id()?);
     let key = id.storage_key();
     let bytes = seal_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", &snapshot)?;
+    lock.check_alive()?;
     repo.storage().put_new(&key, &bytes)?;
+    drop(lock);
     Ok(BackupReport { snapshot_id: id, snapshot, warnings: walked.warnings, packs_written: written.packs })
 }
 
@@ -216,6 +221,9 @@ fn walk_and_store(
     let mut stats = SnapshotStats::default();
     let mut warnings = Vec::new();
     let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
+    // First names of hard-linked files that were skipped -> the name that
+    // now holds the data (None until a later name is read).
+    let mut lost_links: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> = Default::default();
     let store_tree = |sink: &mut ChunkSink<'_>, data: &[u8]| sink.store(ObjectType::TreeChunk, data);
 
     for item in walker {
@@ -231,6 +239,21 @@ fn walk_and_store(
             }
         };
         let mut entry = item.entry;
+        // A further name of a file whose first name could not be read: store
+        // this name as the file instead (and point later names at it).
+        if entry.kind == EntryKind::Hardlink {
+            if let Some(target) = entry.target.as_ref().and_then(|t| lost_links.get(t)) {
+                match target {
+                    Some(replacement) => entry.target = Some(replacement.clone()),
+                    None => {
+                        let first = entry.target.clone().unwrap_or_default();
+                        entry.kind = EntryKind::File;
+                        entry.target = None;
+                        lost_links.insert(first, Some(entry.path.clone()));
+                    }
+                }
+            }
+        }
         match entry.kind {
             EntryKind::Dir => stats.dirs += 1,
             EntryKind::File => {
@@ -246,6 +269,7 @@ fn walk_and_store(
                     None => match read_file(&item.abs, &mut entry, repo, sink, progress) {
                         Ok(()) => {}
                         Err(FileError::Skip(msg)) => {
+                            lost_links.insert(entry.path.clone(), None);
                             warnings.push(msg);
                             progress.add_error();
                             continue;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use vger_crypto::ObjectType;
 use vger_format::id::{ChunkId, PackId, SegmentId, INDEX_PREFIX};
-use vger_format::index::{IndexSegment, PackEntry, INDEX_SEGMENT_VERSION};
+use vger_format::index::{BlobEntry, IndexSegment, PackEntry, INDEX_SEGMENT_VERSION};
 use vger_format::object::{check_version, open_object, seal_object};
 use vger_storage::Storage;
 
@@ -59,6 +59,8 @@ pub struct BlobLocation {
 pub struct PackInfo {
     pub id: PackId,
     pub size: u64,
+    /// Unix seconds when stored; 0 when unknown.
+    pub created: u64,
 }
 
 #[derive(Debug, Default)]
@@ -73,9 +75,14 @@ impl ChunkIndex {
     /// Reads every index segment of the repository.
     pub fn load(repo: &Repository) -> Result<Self> {
         let segments = load_segments(repo)?;
+        Ok(Self::from_segments(&segments))
+    }
+
+    /// Builds the index from loaded segments (superseded ones are skipped).
+    pub fn from_segments(segments: &[(SegmentId, IndexSegment)]) -> Self {
         let mut index = ChunkIndex::default();
         let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
-        for (id, segment) in &segments {
+        for (id, segment) in segments {
             if superseded.contains(id) {
                 continue;
             }
@@ -84,7 +91,7 @@ impl ChunkIndex {
                 index.add_pack(pack);
             }
         }
-        Ok(index)
+        index
     }
 
     /// Adds (or re-adds) a pack's blobs. A chunk already known keeps its
@@ -94,7 +101,7 @@ impl ChunkIndex {
             Some(p) => *p,
             None => {
                 let p = self.packs.len() as u32;
-                self.packs.push(PackInfo { id: pack.id, size: pack.size });
+                self.packs.push(PackInfo { id: pack.id, size: pack.size, created: pack.created });
                 self.pack_positions.insert(pack.id, p);
                 p
             }
@@ -142,10 +149,34 @@ impl ChunkIndex {
     pub fn blobs(&self) -> impl Iterator<Item = (&ChunkId, &BlobLocation)> {
         self.blobs.iter()
     }
+
+    /// The index as one list of packs with their blobs (for merged segments).
+    pub fn pack_entries(&self) -> Vec<PackEntry> {
+        let mut out: Vec<PackEntry> = self
+            .packs
+            .iter()
+            .map(|p| PackEntry { id: p.id, size: p.size, blobs: Vec::new(), created: p.created })
+            .collect();
+        for (id, loc) in &self.blobs {
+            if let Some(p) = out.get_mut(loc.pack as usize) {
+                p.blobs.push(BlobEntry {
+                    id: *id,
+                    blob_type: loc.blob_type,
+                    offset: loc.offset.into(),
+                    length: loc.length,
+                    raw_length: loc.raw_length,
+                });
+            }
+        }
+        for p in &mut out {
+            p.blobs.sort_by_key(|b| b.offset);
+        }
+        out
+    }
 }
 
 /// Fetches and decrypts all segments, several at a time.
-fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
+pub fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
     let keys: Vec<SegmentId> =
         repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect();
     let storage = repo.storage().clone();
@@ -161,14 +192,20 @@ fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
 }
 
 /// Writes a new index segment naming `packs`.
-pub fn write_segment(
+pub fn write_segment(storage: &Arc<dyn Storage>, envelope: &vger_crypto::Envelope, packs: Vec<PackEntry>) -> Result<SegmentId> {
+    write_merged_segment(storage, envelope, packs, Vec::new())
+}
+
+/// Writes a segment that replaces the segments in `supersedes`.
+pub fn write_merged_segment(
     storage: &Arc<dyn Storage>,
     envelope: &vger_crypto::Envelope,
     packs: Vec<PackEntry>,
+    supersedes: Vec<SegmentId>,
 ) -> Result<SegmentId> {
     let id = SegmentId(vger_format::id::random_id()?);
     let key = id.storage_key();
-    let segment = IndexSegment { version: INDEX_SEGMENT_VERSION, packs, supersedes: Vec::new() };
+    let segment = IndexSegment { version: INDEX_SEGMENT_VERSION, packs, supersedes };
     let bytes = seal_object(envelope, ObjectType::IndexSegment, key.as_bytes(), "index segment", &segment)?;
     storage.put_new(&key, &bytes)?;
     Ok(id)

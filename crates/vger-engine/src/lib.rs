@@ -24,14 +24,23 @@
 pub mod backup;
 pub mod blob;
 mod error;
+pub mod check;
+pub mod compact;
+pub mod delete;
 pub mod index;
 pub mod info;
 pub mod keys;
+pub mod lock;
 pub mod pack_writer;
+pub mod packs;
+pub mod live;
+pub mod prune;
 pub(crate) mod parallel;
 pub mod progress;
 pub mod repository;
+pub mod repair;
 pub mod restore;
+pub mod retention;
 pub mod snapshots;
 pub mod tree;
 

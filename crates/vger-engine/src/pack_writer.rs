@@ -18,6 +18,7 @@ use vger_format::pack::{FinishedPack, PackBuilder};
 use vger_storage::Storage;
 
 use crate::index::write_segment;
+use crate::lock::RepoLock;
 use crate::parallel::lock;
 use crate::{EngineError, Result};
 
@@ -46,6 +47,8 @@ pub struct PackWriterStats {
 
 struct Shared {
     storage: Arc<dyn Storage>,
+    /// Checked before every segment: never index packs after our lock lapsed.
+    lock: Option<Arc<RepoLock>>,
     envelope: Arc<Envelope>,
     unindexed: Mutex<(Vec<PackEntry>, Instant)>,
     error: Mutex<Option<EngineError>>,
@@ -62,6 +65,13 @@ impl Shared {
         self.failed.store(true, Ordering::SeqCst);
     }
 
+    fn check_lock(&self) -> Result<()> {
+        match &self.lock {
+            Some(l) => l.check_alive(),
+            None => Ok(()),
+        }
+    }
+
     /// Records a stored pack; writes a checkpoint segment when due.
     fn stored(&self, entry: PackEntry) -> Result<()> {
         let due = {
@@ -75,6 +85,7 @@ impl Shared {
             }
         };
         if !due.is_empty() {
+            self.check_lock()?;
             write_segment(&self.storage, &self.envelope, due)?;
             self.segments.fetch_add(1, Ordering::Relaxed);
         }
@@ -92,9 +103,16 @@ pub struct PackWriter {
 
 impl PackWriter {
     /// `uploaders` threads store finished packs concurrently.
-    pub fn start(storage: Arc<dyn Storage>, envelope: Arc<Envelope>, target_size: u64, uploaders: usize) -> Self {
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        envelope: Arc<Envelope>,
+        target_size: u64,
+        uploaders: usize,
+        lock: Option<Arc<RepoLock>>,
+    ) -> Self {
         let shared = Arc::new(Shared {
             storage,
+            lock,
             envelope,
             unindexed: Mutex::new((Vec::new(), Instant::now())),
             error: Mutex::new(None),
@@ -143,6 +161,7 @@ impl PackWriter {
         }
         let rest = std::mem::take(&mut lock(&self.shared.unindexed).0);
         if !rest.is_empty() {
+            self.shared.check_lock()?;
             write_segment(&self.shared.storage, &self.shared.envelope, rest)?;
             self.shared.segments.fetch_add(1, Ordering::Relaxed);
         }
@@ -206,7 +225,9 @@ fn upload(shared: &Shared, rx: Receiver<FinishedPack>) {
         let result =
             shared.storage.put(&pack.id.storage_key(), &pack.bytes).map_err(EngineError::from).and_then(|()| {
                 drop(pack.bytes);
-                shared.stored(pack.entry)
+                let mut entry = pack.entry;
+                entry.created = crate::lock::unix_now();
+                shared.stored(entry)
             });
         match result {
             Ok(()) => {

@@ -68,6 +68,7 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &Progress,
 ) -> Result<RestoreReport> {
+    let _lock = crate::lock::RepoLock::shared(repo, "restore")?;
     let index = ChunkIndex::load(repo)?;
     let mut target = RestoreTarget::new(dest, opts.fs)?;
     let threads = match opts.threads {

@@ -1,0 +1,272 @@
+//! `check`: is every snapshot restorable?
+//!
+//! Structure (always): every index segment reads; every indexed pack exists
+//! with the size the index says; every snapshot reads; every tree chunk
+//! reads; every data chunk a snapshot references is in the index and in a
+//! pack that exists. Pack contents are not downloaded for this, only the
+//! small tree chunks.
+//!
+//! With `verify_data`: every pack (or `max_percent` of them) is downloaded
+//! once, its hash checked against its id, its trailer compared with the
+//! index, and every chunk decrypted, decompressed and re-hashed. Damaged
+//! chunks are then reported with the snapshots and paths that use them.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use vger_crypto::ObjectType;
+use vger_format::id::{ChunkId, PackId, SegmentId, INDEX_PREFIX};
+use vger_format::index::IndexSegment;
+use vger_format::object::{check_version, open_object};
+use vger_format::pack::parse_pack;
+
+use crate::blob::open_chunk;
+use crate::index::{ChunkIndex, IdSet};
+use crate::live::for_each_entry;
+use crate::lock::RepoLock;
+use crate::packs::stored_packs;
+use crate::progress::Progress;
+use crate::repository::Repository;
+use crate::snapshots::{self, SnapshotInfo};
+use crate::Result;
+
+/// Problems reported per snapshot before the rest are summarised.
+const MAX_PATHS_PER_SNAPSHOT: usize = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub verify_data: bool,
+    /// Check only this share of packs and snapshots (randomly chosen).
+    pub max_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub segments: usize,
+    pub packs: usize,
+    pub packs_verified: usize,
+    pub chunks_verified: u64,
+    pub snapshots_checked: usize,
+    /// Snapshots that cannot be fully restored, by id.
+    pub damaged_snapshots: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// What a structural pass learned, reused by repair.
+pub(crate) struct RepoState {
+    pub segments: Vec<(SegmentId, IndexSegment)>,
+    pub all_segment_ids: Vec<SegmentId>,
+    pub index: ChunkIndex,
+    pub stored: HashMap<PackId, u64>,
+    /// Packs the index names that are missing or of the wrong size.
+    pub bad_packs: HashSet<PackId>,
+    /// Chunks found damaged by data verification.
+    pub bad_chunks: IdSet,
+}
+
+pub fn check(repo: &Repository, opts: &CheckOptions, progress: &Progress) -> Result<CheckReport> {
+    let _lock = RepoLock::shared(repo, "check")?;
+    let mut report = CheckReport::default();
+    let mut state = scan_structure(repo, &mut report)?;
+    if opts.verify_data {
+        verify_packs(repo, &mut state, opts.max_percent, &mut report, progress)?;
+    }
+    check_snapshots(repo, &state, opts.max_percent, &mut report, progress)?;
+    Ok(report)
+}
+
+/// Reads every segment on its own (one bad segment does not hide the
+/// others) and compares the index with the packs in storage.
+pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Result<RepoState> {
+    let mut segments = Vec::new();
+    let mut all_segment_ids = Vec::new();
+    for obj in repo.storage().list(INDEX_PREFIX)? {
+        let Some(id) = SegmentId::from_storage_key(&obj.key) else { continue };
+        all_segment_ids.push(id);
+        let read = repo.storage().get(&obj.key).map_err(crate::EngineError::from).and_then(|bytes| {
+            let seg: IndexSegment = open_object(repo.envelope(), ObjectType::IndexSegment, obj.key.as_bytes(), "index segment", bytes)?;
+            check_version("index segment", seg.version, vger_format::index::INDEX_SEGMENT_VERSION)?;
+            Ok(seg)
+        });
+        match read {
+            Ok(seg) => segments.push((id, seg)),
+            Err(e) => report.errors.push(format!("index segment {} is unreadable: {e} (`vger check --repair` rebuilds the index)", id.short())),
+        }
+    }
+    report.segments = all_segment_ids.len();
+    let index = ChunkIndex::from_segments(&segments);
+    let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
+    report.packs = stored.len();
+    let mut bad_packs = HashSet::new();
+    for p in index.packs() {
+        match stored.get(&p.id) {
+            None => {
+                report.errors.push(format!("pack {} is missing (the index lists it)", p.id.short()));
+                bad_packs.insert(p.id);
+            }
+            Some(size) if *size != p.size => {
+                report.errors.push(format!("pack {} has {size} bytes, the index says {} (truncated or damaged)", p.id.short(), p.size));
+                bad_packs.insert(p.id);
+            }
+            Some(_) => {}
+        }
+    }
+    let indexed: HashSet<PackId> = index.packs().iter().map(|p| p.id).collect();
+    let orphans = stored.keys().filter(|id| !indexed.contains(id)).count();
+    if orphans > 0 {
+        report.warnings.push(format!(
+            "{orphans} pack(s) are not in the index (left by an interrupted backup or compact); `vger compact` adopts or removes them"
+        ));
+    }
+    Ok(RepoState { segments, all_segment_ids, index, stored, bad_packs, bad_chunks: IdSet::default() })
+}
+
+/// Picks `percent` of `items` at random (all when `None`).
+fn sample<T>(mut items: Vec<T>, percent: Option<f64>) -> Vec<T> {
+    let Some(p) = percent else { return items };
+    let keep = ((items.len() as f64) * p.clamp(0.0, 100.0) / 100.0).ceil() as usize;
+    let mut seed = [0u8; 8];
+    let _ = vger_crypto::random_bytes(&mut seed);
+    let mut x = u64::from_le_bytes(seed) | 1;
+    for i in (1..items.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        items.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    items.truncate(keep);
+    items
+}
+
+fn verify_packs(
+    repo: &Repository,
+    state: &mut RepoState,
+    percent: Option<f64>,
+    report: &mut CheckReport,
+    progress: &Progress,
+) -> Result<()> {
+    let mut by_pack: HashMap<PackId, Vec<(ChunkId, crate::index::BlobLocation)>> = HashMap::new();
+    for (id, loc) in state.index.blobs() {
+        if let Some(p) = state.index.packs().get(loc.pack as usize) {
+            by_pack.entry(p.id).or_default().push((*id, *loc));
+        }
+    }
+    let candidates: Vec<PackId> = state.index.packs().iter().map(|p| p.id).filter(|id| !state.bad_packs.contains(id)).collect();
+    let total: u64 = candidates.iter().filter_map(|id| state.stored.get(id)).sum();
+    progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
+    let cap = repo.chunker_params().max_size.max(repo.tree_chunker_params().max_size) as usize;
+    for pack_id in sample(candidates, percent) {
+        let blobs = by_pack.remove(&pack_id).unwrap_or_default();
+        let bytes = match repo.storage().get(&pack_id.storage_key()) {
+            Ok(b) => b,
+            Err(e) => {
+                report.errors.push(format!("pack {} cannot be read: {e}", pack_id.short()));
+                state.bad_chunks.extend(blobs.iter().map(|b| b.0));
+                continue;
+            }
+        };
+        progress.add_bytes(bytes.len() as u64);
+        report.packs_verified += 1;
+        if let Err(e) = parse_pack(repo.envelope(), &pack_id, &bytes) {
+            report.errors.push(format!("pack {} is damaged: {e}", pack_id.short()));
+        }
+        for (id, loc) in blobs {
+            let start = loc.offset as usize;
+            let ty = ObjectType::from_tag(loc.blob_type).unwrap_or(ObjectType::DataChunk);
+            let ok = bytes
+                .get(start..start + loc.length as usize)
+                .map(|sealed| open_chunk(repo.envelope(), repo.chunk_id_key(), ty, &id, sealed.to_vec(), cap))
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
+            report.chunks_verified += 1;
+            if !ok {
+                state.bad_chunks.insert(id);
+            }
+        }
+    }
+    if !state.bad_chunks.is_empty() {
+        report.errors.push(format!("{} chunk(s) are damaged (they fail decryption or do not match their id)", state.bad_chunks.len()));
+    }
+    Ok(())
+}
+
+/// Data verification of every pack, for repair (which then drops damaged
+/// chunks from the rebuilt index).
+pub(crate) fn verify_packs_for_repair(
+    repo: &Repository,
+    state: &mut RepoState,
+    report: &mut CheckReport,
+    progress: &Progress,
+) -> Result<()> {
+    verify_packs(repo, state, None, report, progress)
+}
+
+fn check_snapshots(
+    repo: &Repository,
+    state: &RepoState,
+    percent: Option<f64>,
+    report: &mut CheckReport,
+    progress: &Progress,
+) -> Result<()> {
+    let ids = sample(snapshots::list_ids(repo)?, percent);
+    for id in ids {
+        let snap = match snapshots::load(repo, id) {
+            Ok(s) => s,
+            Err(e) => {
+                report.errors.push(format!("snapshot {} is unreadable: {e}", snapshots::short_id(&id)));
+                report.damaged_snapshots.push(id.to_hex());
+                continue;
+            }
+        };
+        report.snapshots_checked += 1;
+        progress.add_files(1);
+        let problems = snapshot_problems(repo, state, &snap);
+        if !problems.is_empty() {
+            report.damaged_snapshots.push(id.to_hex());
+            let label = format!("snapshot {} ({}, {})", snapshots::short_id(&id), snap.snapshot.source_label, snap.snapshot.time);
+            for p in problems.iter().take(MAX_PATHS_PER_SNAPSHOT) {
+                report.errors.push(format!("{label}: {p}"));
+            }
+            if problems.len() > MAX_PATHS_PER_SNAPSHOT {
+                report.errors.push(format!("{label}: ... and {} more damaged paths", problems.len() - MAX_PATHS_PER_SNAPSHOT));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Paths of one snapshot whose data is missing or damaged.
+pub(crate) fn snapshot_problems(repo: &Repository, state: &RepoState, snap: &SnapshotInfo) -> Vec<String> {
+    let mut problems = Vec::new();
+    let chunk_state = |id: &ChunkId| -> Option<&'static str> {
+        match state.index.get(id) {
+            None => Some("missing from the index"),
+            Some((p, _)) if state.bad_packs.contains(&p.id) => Some("in a missing or damaged pack"),
+            Some(_) if state.bad_chunks.contains(id) => Some("damaged"),
+            Some(_) => None,
+        }
+    };
+    for t in &snap.snapshot.tree {
+        if let Some(why) = chunk_state(t) {
+            problems.push(format!("its file tree is unreadable (tree chunk {} is {why})", t.short()));
+            return problems;
+        }
+    }
+    let walked = for_each_entry(repo, &state.index, snap, |e| {
+        if let Some(why) = e.chunks.iter().find_map(|c| chunk_state(c.id())) {
+            problems.push(format!("{}: data {why}", e.display_path()));
+        }
+        Ok(())
+    });
+    if let Err(e) = walked {
+        problems.push(format!("its file tree is unreadable: {e}"));
+    }
+    problems
+}

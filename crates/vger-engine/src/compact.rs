@@ -1,0 +1,211 @@
+//! `compact`: frees the space of chunks no snapshot uses.
+//!
+//! Under an exclusive lock: packs not named by any index segment (left by
+//! an interrupted backup) are first adopted into the index with today's
+//! date; then packs whose chunks are all unused are deleted, and packs
+//! whose unused share passes the threshold are repacked by copying their
+//! live chunks as they are stored (encrypted pass-through, no decryption).
+//! Packs younger than the grace period are never touched. Order of writes:
+//! new packs, a merged index segment that supersedes all current segments,
+//! then deletion of old packs and old segments, so a crash at any point
+//! leaves every live chunk indexed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Serialize;
+use vger_crypto::ObjectType;
+use vger_format::id::{PackId, SegmentId};
+use vger_format::index::PackEntry;
+use vger_format::pack::PackBuilder;
+
+use crate::index::{load_segments, write_merged_segment, ChunkIndex};
+use crate::live::live_chunks;
+use crate::lock::{unix_now, RepoLock};
+use crate::packs::{pack_entry, stored_packs};
+use crate::repository::Repository;
+use crate::{snapshots, EngineError, Result};
+
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// Repack a pack once this percentage of it is unused.
+    pub threshold_pct: u8,
+    /// Stop repacking after this many bytes of packs were rewritten.
+    pub max_repack_bytes: Option<u64>,
+    pub dry_run: bool,
+    /// Packs younger than this are left alone.
+    pub grace: Duration,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        Self { threshold_pct: 10, max_repack_bytes: None, dry_run: false, grace: Duration::from_secs(3 * 3600) }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactReport {
+    pub packs_before: usize,
+    pub packs_deleted: usize,
+    pub packs_repacked: usize,
+    pub packs_written: usize,
+    pub packs_adopted: usize,
+    pub packs_too_young: usize,
+    /// Bytes of packs removed (deleted or repacked).
+    pub bytes_removed: u64,
+    /// Bytes of new packs written by repacking.
+    pub bytes_written: u64,
+    pub dry_run: bool,
+    pub warnings: Vec<String>,
+}
+
+impl CompactReport {
+    pub fn bytes_freed(&self) -> u64 {
+        self.bytes_removed.saturating_sub(self.bytes_written)
+    }
+}
+
+enum Plan {
+    Keep,
+    Delete,
+    /// Copy these blobs (by position in the pack's blob list).
+    Repack(Vec<usize>),
+}
+
+pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport> {
+    let lock = RepoLock::exclusive(repo, "compact")?;
+    let segments = load_segments(repo)?;
+    let all_segment_ids: Vec<SegmentId> = segments.iter().map(|(id, _)| *id).collect();
+    let index = ChunkIndex::from_segments(&segments);
+    drop(segments);
+    let mut report = CompactReport { dry_run: opts.dry_run, ..Default::default() };
+
+    let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
+    let mut entries: Vec<PackEntry> = index.pack_entries().into_iter().filter(|p| stored.contains_key(&p.id)).collect();
+    let known: HashSet<PackId> = index.packs().iter().map(|p| p.id).collect();
+    let now = unix_now();
+    for (id, size) in &stored {
+        if known.contains(id) {
+            continue;
+        }
+        match pack_entry(repo, *id, *size, now) {
+            Ok(e) => {
+                report.packs_adopted += 1;
+                entries.push(e);
+            }
+            Err(e) => report.warnings.push(format!("pack {} is not in the index and its trailer is unreadable ({e}); left alone", id.short())),
+        }
+    }
+    report.packs_before = entries.len();
+
+    let snaps = snapshots::list(repo)?;
+    let live = live_chunks(repo, &index, &snaps)?;
+    let grace = opts.grace.as_secs();
+    let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
+    let mut plans = Vec::with_capacity(entries.len());
+    // Each live chunk is kept in exactly one pack: the first one the plan meets.
+    let mut placed = crate::index::IdSet::default();
+    for e in &entries {
+        let live_bytes: u64 =
+            e.blobs.iter().filter(|b| live.contains(&b.id) && !placed.contains(&b.id)).map(|b| u64::from(b.length)).sum();
+        let young = now.saturating_sub(e.created) < grace;
+        let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / e.size.max(1));
+        let plan = if young {
+            if live_bytes < e.size {
+                report.packs_too_young += 1;
+            }
+            Plan::Keep
+        } else if live_bytes == 0 {
+            Plan::Delete
+        } else if unused_pct >= u64::from(opts.threshold_pct) && e.size <= repack_budget {
+            repack_budget -= e.size;
+            let copy = (0..e.blobs.len()).filter(|i| live.contains(&e.blobs[*i].id) && !placed.contains(&e.blobs[*i].id)).collect();
+            Plan::Repack(copy)
+        } else {
+            Plan::Keep
+        };
+        if !matches!(plan, Plan::Delete) {
+            placed.extend(e.blobs.iter().filter(|b| live.contains(&b.id)).map(|b| b.id));
+        }
+        plans.push(plan);
+    }
+    for (e, plan) in entries.iter().zip(&plans) {
+        match plan {
+            Plan::Keep => {}
+            Plan::Delete => {
+                report.packs_deleted += 1;
+                report.bytes_removed += e.size;
+            }
+            Plan::Repack(_) => {
+                report.packs_repacked += 1;
+                report.bytes_removed += e.size;
+            }
+        }
+    }
+    let nothing_to_do = report.packs_deleted == 0 && report.packs_repacked == 0 && report.packs_adopted == 0;
+    if opts.dry_run || nothing_to_do {
+        return Ok(report);
+    }
+
+    // Copy live chunks of the packs to repack into new packs.
+    let mut kept: Vec<PackEntry> = Vec::new();
+    let mut new_packs: Vec<PackEntry> = Vec::new();
+    let mut rescued: HashSet<PackId> = HashSet::new();
+    let mut builder = PackBuilder::with_capacity(repo.pack_target_size() as usize + (1 << 20));
+    for (e, plan) in entries.iter().zip(&plans) {
+        match plan {
+            Plan::Keep => kept.push(e.clone()),
+            Plan::Delete => {}
+            Plan::Repack(copy) => {
+                let bytes = repo.storage().get(&e.id.storage_key())?;
+                if blake3::hash(&bytes).as_bytes() != &e.id.0 {
+                    // Never spread damage: leave a corrupt pack for `check` to report.
+                    report.warnings.push(format!("pack {} is damaged (content does not match its id); not repacked, run `vger check`", e.id.short()));
+                    kept.push(e.clone());
+                    rescued.insert(e.id);
+                    continue;
+                }
+                for b in copy.iter().filter_map(|i| e.blobs.get(*i)) {
+                    let start = b.offset as usize;
+                    let sealed = bytes.get(start..start + b.length as usize).ok_or_else(|| {
+                        EngineError::Other(format!("pack {} is shorter than its index says; run `vger check`", e.id.short()))
+                    })?;
+                    let ty = ObjectType::from_tag(b.blob_type).unwrap_or(ObjectType::DataChunk);
+                    builder.add(b.id, ty, b.raw_length, sealed);
+                    if builder.len() as u64 >= repo.pack_target_size() {
+                        let full = std::mem::replace(&mut builder, PackBuilder::with_capacity(repo.pack_target_size() as usize));
+                        new_packs.push(store_pack(repo, &lock, full, &mut report)?);
+                    }
+                }
+            }
+        }
+    }
+    if !builder.is_empty() {
+        new_packs.push(store_pack(repo, &lock, builder, &mut report)?);
+    }
+    report.packs_written = new_packs.len();
+
+    lock.check_alive()?;
+    kept.extend(new_packs);
+    write_merged_segment(repo.storage(), repo.envelope(), kept, all_segment_ids.clone())?;
+    for (e, plan) in entries.iter().zip(&plans) {
+        if !matches!(plan, Plan::Keep) && !rescued.contains(&e.id) {
+            lock.check_alive()?;
+            repo.storage().delete(&e.id.storage_key())?;
+        }
+    }
+    for id in all_segment_ids {
+        repo.storage().delete(&id.storage_key())?;
+    }
+    Ok(report)
+}
+
+fn store_pack(repo: &Repository, lock: &RepoLock, builder: PackBuilder, report: &mut CompactReport) -> Result<PackEntry> {
+    let pack = builder.finish(repo.envelope())?;
+    lock.check_alive()?;
+    repo.storage().put(&pack.id.storage_key(), &pack.bytes)?;
+    report.bytes_written += pack.bytes.len() as u64;
+    let mut entry = pack.entry;
+    entry.created = unix_now();
+    Ok(entry)
+}
