@@ -43,6 +43,65 @@ pub enum Command {
     /// Manage passphrases (key slots).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Delete snapshots no retention rule keeps (then `compact` frees the space).
+    Prune(PruneArgs),
+    /// Free the space of unused chunks: delete empty packs, repack sparse ones.
+    Compact(CompactArgs),
+    /// Verify the repository: structure, and with --verify-data every chunk.
+    Check(CheckArgs),
+    /// Delete the whole repository (asks you to type its label).
+    Delete(DeleteArgs),
+    /// Remove all locks (when a crashed vger left one behind).
+    BreakLock,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Show what would be deleted and which rule keeps each kept snapshot.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only snapshots of this source label.
+    #[arg(long, value_name = "LABEL")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Repack packs with at least this percentage unused.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub threshold: u8,
+    /// Rewrite at most this much pack data (e.g. 2GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_repack_size: Option<String>,
+    /// Leave packs younger than this alone (e.g. 3h, 30m, 0s).
+    #[arg(long, default_value = "3h", value_name = "DURATION")]
+    pub grace: String,
+    /// Report only.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read, decrypt and re-hash every chunk.
+    #[arg(long)]
+    pub verify_data: bool,
+    /// Check only this percentage of packs and snapshots.
+    #[arg(long, value_name = "N")]
+    pub max_percent: Option<f64>,
+    /// Rebuild the index from the packs and remove snapshots whose data is gone.
+    #[arg(long)]
+    pub repair: bool,
+    /// With --repair: do not ask before removing damaged snapshots.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The repository label, typed to confirm (otherwise asked on the terminal).
+    #[arg(long, value_name = "LABEL")]
+    pub confirm: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +149,15 @@ pub enum SnapshotCommand {
     List(SnapshotListArgs),
     /// Show a snapshot's details.
     Info(SnapshotIdArg),
+    /// Delete snapshots (then `compact` frees the space).
+    Delete(SnapshotDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotDeleteArgs {
+    /// Snapshot ids (unique prefixes).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -66,5 +66,10 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Restore(args) => commands::restore::run(&ctx, args),
         Command::Info => commands::info::run(&ctx),
         Command::Key(cmd) => commands::key::run(&ctx, cmd),
+        Command::Prune(args) => commands::prune::run(&ctx, args),
+        Command::Compact(args) => commands::compact::run(&ctx, args),
+        Command::Check(args) => commands::check::run(&ctx, args),
+        Command::Delete(args) => commands::delete::run(&ctx, args),
+        Command::BreakLock => commands::delete::break_lock(&ctx),
     }
 }

@@ -132,8 +132,13 @@ pub fn backup(
         n => n,
     };
     let codec = opts.compression.unwrap_or(repo.default_compression());
-    let writer =
-        PackWriter::start(repo.storage().clone(), repo.envelope().clone(), repo.pack_target_size(), 2, Some(lock.clone()));
+    let writer = PackWriter::start(
+        repo.storage().clone(),
+        repo.envelope().clone(),
+        repo.pack_target_size(),
+        2,
+        Some(lock.clone()),
+    );
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
     let (job_tx, job_rx) = bounded::<Job>(threads * 2);
 

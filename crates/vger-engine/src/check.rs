@@ -91,13 +91,17 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
         let Some(id) = SegmentId::from_storage_key(&obj.key) else { continue };
         all_segment_ids.push(id);
         let read = repo.storage().get(&obj.key).map_err(crate::EngineError::from).and_then(|bytes| {
-            let seg: IndexSegment = open_object(repo.envelope(), ObjectType::IndexSegment, obj.key.as_bytes(), "index segment", bytes)?;
+            let seg: IndexSegment =
+                open_object(repo.envelope(), ObjectType::IndexSegment, obj.key.as_bytes(), "index segment", bytes)?;
             check_version("index segment", seg.version, vger_format::index::INDEX_SEGMENT_VERSION)?;
             Ok(seg)
         });
         match read {
             Ok(seg) => segments.push((id, seg)),
-            Err(e) => report.errors.push(format!("index segment {} is unreadable: {e} (`vger check --repair` rebuilds the index)", id.short())),
+            Err(e) => report.errors.push(format!(
+                "index segment {} is unreadable: {e} (`vger check --repair` rebuilds the index)",
+                id.short()
+            )),
         }
     }
     report.segments = all_segment_ids.len();
@@ -112,7 +116,11 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
                 bad_packs.insert(p.id);
             }
             Some(size) if *size != p.size => {
-                report.errors.push(format!("pack {} has {size} bytes, the index says {} (truncated or damaged)", p.id.short(), p.size));
+                report.errors.push(format!(
+                    "pack {} has {size} bytes, the index says {} (truncated or damaged)",
+                    p.id.short(),
+                    p.size
+                ));
                 bad_packs.insert(p.id);
             }
             Some(_) => {}
@@ -158,7 +166,8 @@ fn verify_packs(
             by_pack.entry(p.id).or_default().push((*id, *loc));
         }
     }
-    let candidates: Vec<PackId> = state.index.packs().iter().map(|p| p.id).filter(|id| !state.bad_packs.contains(id)).collect();
+    let candidates: Vec<PackId> =
+        state.index.packs().iter().map(|p| p.id).filter(|id| !state.bad_packs.contains(id)).collect();
     let total: u64 = candidates.iter().filter_map(|id| state.stored.get(id)).sum();
     progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
     let cap = repo.chunker_params().max_size.max(repo.tree_chunker_params().max_size) as usize;
@@ -192,7 +201,10 @@ fn verify_packs(
         }
     }
     if !state.bad_chunks.is_empty() {
-        report.errors.push(format!("{} chunk(s) are damaged (they fail decryption or do not match their id)", state.bad_chunks.len()));
+        report.errors.push(format!(
+            "{} chunk(s) are damaged (they fail decryption or do not match their id)",
+            state.bad_chunks.len()
+        ));
     }
     Ok(())
 }
@@ -230,12 +242,19 @@ fn check_snapshots(
         let problems = snapshot_problems(repo, state, &snap);
         if !problems.is_empty() {
             report.damaged_snapshots.push(id.to_hex());
-            let label = format!("snapshot {} ({}, {})", snapshots::short_id(&id), snap.snapshot.source_label, snap.snapshot.time);
+            let label = format!(
+                "snapshot {} ({}, {})",
+                snapshots::short_id(&id),
+                snap.snapshot.source_label,
+                snap.snapshot.time
+            );
             for p in problems.iter().take(MAX_PATHS_PER_SNAPSHOT) {
                 report.errors.push(format!("{label}: {p}"));
             }
             if problems.len() > MAX_PATHS_PER_SNAPSHOT {
-                report.errors.push(format!("{label}: ... and {} more damaged paths", problems.len() - MAX_PATHS_PER_SNAPSHOT));
+                report
+                    .errors
+                    .push(format!("{label}: ... and {} more damaged paths", problems.len() - MAX_PATHS_PER_SNAPSHOT));
             }
         }
     }

@@ -93,7 +93,10 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
                 report.packs_adopted += 1;
                 entries.push(e);
             }
-            Err(e) => report.warnings.push(format!("pack {} is not in the index and its trailer is unreadable ({e}); left alone", id.short())),
+            Err(e) => report.warnings.push(format!(
+                "pack {} is not in the index and its trailer is unreadable ({e}); left alone",
+                id.short()
+            )),
         }
     }
     report.packs_before = entries.len();
@@ -106,8 +109,12 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     // Each live chunk is kept in exactly one pack: the first one the plan meets.
     let mut placed = crate::index::IdSet::default();
     for e in &entries {
-        let live_bytes: u64 =
-            e.blobs.iter().filter(|b| live.contains(&b.id) && !placed.contains(&b.id)).map(|b| u64::from(b.length)).sum();
+        let live_bytes: u64 = e
+            .blobs
+            .iter()
+            .filter(|b| live.contains(&b.id) && !placed.contains(&b.id))
+            .map(|b| u64::from(b.length))
+            .sum();
         let young = now.saturating_sub(e.created) < grace;
         let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / e.size.max(1));
         let plan = if young {
@@ -119,7 +126,9 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
             Plan::Delete
         } else if unused_pct >= u64::from(opts.threshold_pct) && e.size <= repack_budget {
             repack_budget -= e.size;
-            let copy = (0..e.blobs.len()).filter(|i| live.contains(&e.blobs[*i].id) && !placed.contains(&e.blobs[*i].id)).collect();
+            let copy = (0..e.blobs.len())
+                .filter(|i| live.contains(&e.blobs[*i].id) && !placed.contains(&e.blobs[*i].id))
+                .collect();
             Plan::Repack(copy)
         } else {
             Plan::Keep
@@ -160,7 +169,10 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
                 let bytes = repo.storage().get(&e.id.storage_key())?;
                 if blake3::hash(&bytes).as_bytes() != &e.id.0 {
                     // Never spread damage: leave a corrupt pack for `check` to report.
-                    report.warnings.push(format!("pack {} is damaged (content does not match its id); not repacked, run `vger check`", e.id.short()));
+                    report.warnings.push(format!(
+                        "pack {} is damaged (content does not match its id); not repacked, run `vger check`",
+                        e.id.short()
+                    ));
                     kept.push(e.clone());
                     rescued.insert(e.id);
                     continue;
@@ -168,12 +180,18 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
                 for b in copy.iter().filter_map(|i| e.blobs.get(*i)) {
                     let start = b.offset as usize;
                     let sealed = bytes.get(start..start + b.length as usize).ok_or_else(|| {
-                        EngineError::Other(format!("pack {} is shorter than its index says; run `vger check`", e.id.short()))
+                        EngineError::Other(format!(
+                            "pack {} is shorter than its index says; run `vger check`",
+                            e.id.short()
+                        ))
                     })?;
                     let ty = ObjectType::from_tag(b.blob_type).unwrap_or(ObjectType::DataChunk);
                     builder.add(b.id, ty, b.raw_length, sealed);
                     if builder.len() as u64 >= repo.pack_target_size() {
-                        let full = std::mem::replace(&mut builder, PackBuilder::with_capacity(repo.pack_target_size() as usize));
+                        let full = std::mem::replace(
+                            &mut builder,
+                            PackBuilder::with_capacity(repo.pack_target_size() as usize),
+                        );
                         new_packs.push(store_pack(repo, &lock, full, &mut report)?);
                     }
                 }
@@ -200,7 +218,12 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     Ok(report)
 }
 
-fn store_pack(repo: &Repository, lock: &RepoLock, builder: PackBuilder, report: &mut CompactReport) -> Result<PackEntry> {
+fn store_pack(
+    repo: &Repository,
+    lock: &RepoLock,
+    builder: PackBuilder,
+    report: &mut CompactReport,
+) -> Result<PackEntry> {
     let pack = builder.finish(repo.envelope())?;
     lock.check_alive()?;
     repo.storage().put(&pack.id.storage_key(), &pack.bytes)?;

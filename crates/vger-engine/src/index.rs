@@ -192,7 +192,11 @@ pub fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>
 }
 
 /// Writes a new index segment naming `packs`.
-pub fn write_segment(storage: &Arc<dyn Storage>, envelope: &vger_crypto::Envelope, packs: Vec<PackEntry>) -> Result<SegmentId> {
+pub fn write_segment(
+    storage: &Arc<dyn Storage>,
+    envelope: &vger_crypto::Envelope,
+    packs: Vec<PackEntry>,
+) -> Result<SegmentId> {
     write_merged_segment(storage, envelope, packs, Vec::new())
 }
 

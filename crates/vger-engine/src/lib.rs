@@ -23,22 +23,22 @@
 
 pub mod backup;
 pub mod blob;
-mod error;
 pub mod check;
 pub mod compact;
 pub mod delete;
+mod error;
 pub mod index;
 pub mod info;
 pub mod keys;
+pub mod live;
 pub mod lock;
 pub mod pack_writer;
 pub mod packs;
-pub mod live;
-pub mod prune;
 pub(crate) mod parallel;
 pub mod progress;
-pub mod repository;
+pub mod prune;
 pub mod repair;
+pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod snapshots;

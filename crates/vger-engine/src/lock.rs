@@ -186,7 +186,11 @@ impl RepoLock {
             envelope,
             key,
             lease,
-            heartbeat: Arc::new(Heartbeat { stop: Mutex::new(false), wake: Condvar::new(), lapsed: AtomicBool::new(false) }),
+            heartbeat: Arc::new(Heartbeat {
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+                lapsed: AtomicBool::new(false),
+            }),
             last_ok: Arc::new(Mutex::new(SystemTime::now())),
             thread: None,
             released: false,

@@ -39,7 +39,7 @@ pub struct PruneOptions {
 /// `policy_for`) and deletes what no rule keeps.
 pub fn prune(
     repo: &Repository,
-    policy_for: &dyn Fn(&str) -> RetentionPolicy,
+    policy_for: &dyn Fn(&str) -> Result<RetentionPolicy>,
     opts: &PruneOptions,
 ) -> Result<PruneReport> {
     let lock = if opts.dry_run { None } else { Some(RepoLock::exclusive(repo, "prune")?) };
@@ -53,7 +53,7 @@ pub fn prune(
         if opts.source.as_ref().is_some_and(|l| *l != label) {
             continue;
         }
-        let policy = policy_for(&label);
+        let policy = policy_for(&label)?;
         if policy.is_empty() {
             return Err(EngineError::InvalidSetting(format!(
                 "no retention rules apply to source `{label}`; set `retention:` (keep_daily, ...) or prune would delete every snapshot"

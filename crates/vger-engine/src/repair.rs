@@ -67,7 +67,12 @@ pub fn repair(
                 if problems.is_empty() {
                     continue;
                 }
-                DamagedSnapshot { id: id.to_hex(), source_label: s.snapshot.source_label, time: s.snapshot.time, problems }
+                DamagedSnapshot {
+                    id: id.to_hex(),
+                    source_label: s.snapshot.source_label,
+                    time: s.snapshot.time,
+                    problems,
+                }
             }
         };
         out.damaged.push(damaged);

@@ -56,7 +56,9 @@ impl Within {
             Within::Days(n) => now - chrono::Duration::days(n.into()),
             Within::Weeks(n) => now - chrono::Duration::weeks(n.into()),
             Within::Months(n) => now.checked_sub_months(Months::new(n)).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            Within::Years(n) => now.checked_sub_months(Months::new(n.saturating_mul(12))).unwrap_or(DateTime::<Utc>::MIN_UTC),
+            Within::Years(n) => {
+                now.checked_sub_months(Months::new(n.saturating_mul(12))).unwrap_or(DateTime::<Utc>::MIN_UTC)
+            }
         }
     }
 }
@@ -81,9 +83,12 @@ pub struct Decision {
 
 /// Applies `policy` to `snapshots` (any order) at time `now`.
 pub fn apply(policy: &RetentionPolicy, snapshots: &[SnapshotInfo], now: DateTime<Utc>) -> Vec<Decision> {
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, &SnapshotInfo)>> = Default::default();
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, &SnapshotInfo)>> =
+        Default::default();
     for s in snapshots {
-        let t = DateTime::parse_from_rfc3339(&s.snapshot.time).map(|t| t.with_timezone(&Utc)).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let t = DateTime::parse_from_rfc3339(&s.snapshot.time)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         groups.entry((s.snapshot.source_label.clone(), s.snapshot.hostname.clone())).or_default().push((t, s));
     }
     let mut out = Vec::new();
@@ -188,7 +193,8 @@ mod tests {
 
     #[test]
     fn daily_keeps_newest_of_each_day() {
-        let snaps: Vec<_> = (0..10u8).map(|i| snap(i, &format!("2026-10-{:02}T{:02}:00:00Z", 1 + i / 2, 10 + i % 2), "a")).collect();
+        let snaps: Vec<_> =
+            (0..10u8).map(|i| snap(i, &format!("2026-10-{:02}T{:02}:00:00Z", 1 + i / 2, 10 + i % 2), "a")).collect();
         let p = RetentionPolicy { keep_daily: Some(3), ..Default::default() };
         let d = apply(&p, &snaps, Utc::now());
         assert_eq!(kept(&d), vec!["2026-10-05T11", "2026-10-04T11", "2026-10-03T11"]);

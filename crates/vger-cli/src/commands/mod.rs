@@ -1,11 +1,15 @@
 //! One file per command.
 
 pub mod backup;
+pub mod check;
+pub mod compact;
 pub mod config;
+pub mod delete;
 pub mod info;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod prune;
 pub mod restore;
 pub mod snapshot;
 

@@ -15,6 +15,21 @@ use crate::Outcome;
 pub fn run(ctx: &Context, cmd: &SnapshotCommand) -> Result<Outcome> {
     match cmd {
         SnapshotCommand::List(args) => list(ctx, args),
+        SnapshotCommand::Delete(args) => super::each_repository(ctx, |repo_cfg| {
+            let repo = ctx.open(repo_cfg)?;
+            let ids =
+                args.ids.iter().map(|i| snapshots::find(&repo, i).map(|s| s.id)).collect::<Result<Vec<_>, _>>()?;
+            vger_engine::prune::delete_snapshots(&repo, &ids)?;
+            if ctx.json {
+                crate::output::print_json(&ids.iter().map(|i| i.to_hex()).collect::<Vec<_>>())?;
+            } else {
+                for id in &ids {
+                    println!("deleted snapshot {}", snapshots::short_id(id));
+                }
+                println!("run `vger compact` to free the space");
+            }
+            Ok(Outcome::Ok)
+        }),
         SnapshotCommand::Info(arg) => super::each_repository(ctx, |repo_cfg| {
             let repo = ctx.open(repo_cfg)?;
             let s = snapshots::find(&repo, &arg.id)?;
