@@ -83,8 +83,8 @@ pub struct Decision {
 
 /// Applies `policy` to `snapshots` (any order) at time `now`.
 pub fn apply(policy: &RetentionPolicy, snapshots: &[SnapshotInfo], now: DateTime<Utc>) -> Vec<Decision> {
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<(DateTime<Utc>, &SnapshotInfo)>> =
-        Default::default();
+    type Group<'a> = Vec<(DateTime<Utc>, &'a SnapshotInfo)>;
+    let mut groups: std::collections::BTreeMap<(String, String), Group<'_>> = Default::default();
     for s in snapshots {
         let t = DateTime::parse_from_rfc3339(&s.snapshot.time)
             .map(|t| t.with_timezone(&Utc))
@@ -100,7 +100,8 @@ pub fn apply(policy: &RetentionPolicy, snapshots: &[SnapshotInfo], now: DateTime
                 r.push("last".into());
             }
         }
-        let periodic: [(&str, Option<u32>, fn(&DateTime<Utc>) -> i64); 5] = [
+        type Bucket = fn(&DateTime<Utc>) -> i64;
+        let periodic: [(&str, Option<u32>, Bucket); 5] = [
             ("hourly", policy.keep_hourly, |t| t.timestamp().div_euclid(3600)),
             ("daily", policy.keep_daily, |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal())),
             ("weekly", policy.keep_weekly, |t| {

@@ -35,13 +35,23 @@
 
 mod error;
 pub mod keys;
+pub mod layers;
 mod local;
+mod open;
+mod options;
+mod random;
+pub mod s3;
+pub mod sftp;
 pub mod testsuite;
 
 use std::sync::Arc;
 
 pub use error::StorageError;
 pub use local::LocalStorage;
+pub use open::open_url;
+pub use options::{BackendOptions, RetryPolicy};
+pub use s3::S3Storage;
+pub use sftp::SftpStorage;
 
 /// A key-value store of whole objects, shaped like an object store.
 ///
