@@ -128,6 +128,12 @@ pub fn list_locks(repo: &Repository) -> Result<Vec<(String, Option<LockRecord>)>
     Ok(out)
 }
 
+/// Overwrites a lock object (tests simulate dead or stale holders with it).
+#[doc(hidden)]
+pub fn write_lock_for_tests(repo: &Repository, key: &str, record: &LockRecord) -> Result<()> {
+    write_lock(repo.storage().as_ref(), repo.envelope(), key, record, false)
+}
+
 /// Removes every lock, stale or not (`vger break-lock`).
 pub fn break_locks(repo: &Repository) -> Result<usize> {
     let locks = list_locks(repo)?;
@@ -243,8 +249,11 @@ impl RepoLock {
         let every = lease / 4;
         self.thread = Some(std::thread::spawn(move || loop {
             {
+                // `wait_timeout_while` checks the flag before sleeping, so a
+                // stop requested before we got here is not missed.
                 let stop = mlock(&hb.stop);
-                let (stop, _) = hb.wake.wait_timeout(stop, every).unwrap_or_else(|p| p.into_inner());
+                let (stop, _) =
+                    hb.wake.wait_timeout_while(stop, every, |stop| !*stop).unwrap_or_else(|p| p.into_inner());
                 if *stop {
                     return;
                 }

@@ -1,0 +1,244 @@
+//! Prune, compact, check, repair and locks on real local repositories.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vger_crypto::KdfParams;
+use vger_engine::backup::{backup, BackupOptions, BackupSource, ChangeDetection};
+use vger_engine::check::{check, CheckOptions};
+use vger_engine::compact::{compact, CompactOptions};
+use vger_engine::lock::RepoLock;
+use vger_engine::progress::Progress;
+use vger_engine::prune::{prune, PruneOptions};
+use vger_engine::repair::repair;
+use vger_engine::repository::{InitOptions, Repository};
+use vger_engine::restore::{restore, RestoreOptions};
+use vger_engine::retention::RetentionPolicy;
+use vger_engine::snapshots;
+use vger_fs::{WalkOptions, WalkRoot};
+use vger_storage::LocalStorage;
+
+fn init(dir: &Path) -> Repository {
+    let storage = Arc::new(LocalStorage::create(&dir.join("repo")).unwrap());
+    let opts = InitOptions {
+        kdf: KdfParams::insecure_fast(),
+        // Small chunks and packs: many packs from little data.
+        chunker: vger_chunker::ChunkerParams { min_size: 16 << 10, avg_size: 64 << 10, max_size: 256 << 10 },
+        pack_target_size: 1 << 20,
+        ..InitOptions::default()
+    };
+    Repository::init(storage, Some(b"pw".to_vec()), opts).unwrap()
+}
+
+fn reopen(dir: &Path) -> Repository {
+    let storage = Arc::new(LocalStorage::open(&dir.join("repo")).unwrap());
+    Repository::open(storage, &|| Ok(b"pw".to_vec())).unwrap()
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+fn source(path: &Path, label: &str) -> BackupSource {
+    BackupSource {
+        label: label.into(),
+        roots: vec![WalkRoot { abs: path.to_path_buf(), rel: Vec::new() }],
+        paths: vec![path.display().to_string()],
+        walk: WalkOptions::default(),
+        change_detection: ChangeDetection::Strict,
+    }
+}
+
+fn run_backup(repo: &Repository, src: &Path, time: &str) -> vger_engine::backup::BackupReport {
+    let opts = BackupOptions { time: Some(time.parse().unwrap()), threads: 2, ..Default::default() };
+    backup(repo, &source(src, "data"), &opts, &Progress::default()).unwrap()
+}
+
+fn check_clean(repo: &Repository, verify: bool) {
+    let r = check(repo, &CheckOptions { verify_data: verify, max_percent: None }, &Progress::default()).unwrap();
+    assert!(r.is_ok(), "check found problems: {:?}", r.errors);
+}
+
+fn restore_equals(repo: &Repository, spec: &str, expect: &Path, dest: &Path) {
+    let snap = snapshots::find(repo, spec).unwrap();
+    let report = restore(repo, &snap, dest, &RestoreOptions::default(), &Progress::default()).unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let status = std::process::Command::new("diff").arg("-r").arg(expect).arg(dest).status().unwrap();
+    assert!(status.success(), "restored tree differs from {}", expect.display());
+}
+
+fn repo_size(dir: &Path) -> u64 {
+    fn walk(p: &Path) -> u64 {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        let m = e.metadata().unwrap();
+                        if m.is_dir() {
+                            walk(&e.path())
+                        } else {
+                            m.len()
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&dir.join("repo"))
+}
+
+#[test]
+fn prune_then_compact_frees_space_and_keeps_the_rest_restorable() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    // Three generations of a directory with mostly different content.
+    let mut expected = Vec::new();
+    for day in 1..=3u64 {
+        std::fs::write(src.join("big.bin"), noise(3 << 20, day)).unwrap();
+        std::fs::write(src.join("stable.txt"), b"always the same\n").unwrap();
+        run_backup(&repo, &src, &format!("2026-10-0{day}T12:00:00Z"));
+        let copy = dir.path().join(format!("expect{day}"));
+        std::process::Command::new("cp").arg("-a").arg(&src).arg(&copy).status().unwrap();
+        expected.push(copy);
+    }
+    let before = repo_size(dir.path());
+    let policy = RetentionPolicy { keep_last: Some(1), ..Default::default() };
+    let report = prune(&repo, &|_| Ok(policy.clone()), &PruneOptions::default()).unwrap();
+    assert_eq!((report.deleted, report.kept), (2, 1));
+    let c = compact(&repo, &CompactOptions { grace: Duration::ZERO, ..Default::default() }).unwrap();
+    assert!(c.packs_deleted + c.packs_repacked > 0, "{c:?}");
+    let after = repo_size(dir.path());
+    assert!(after < before * 45 / 100, "compact freed too little: {before} -> {after}");
+    check_clean(&repo, true);
+    restore_equals(&repo, "latest", &expected[2], &dir.path().join("out"));
+    // The next backup still works and deduplicates against what is left.
+    let r = run_backup(&repo, &src, "2026-10-04T12:00:00Z");
+    assert!(r.snapshot.stats.added_bytes < 100_000, "{:?}", r.snapshot.stats);
+}
+
+#[test]
+fn compact_respects_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(2 << 20, 1)).unwrap();
+    let r = run_backup(&repo, &src, "2026-10-01T12:00:00Z");
+    vger_engine::prune::delete_snapshots(&repo, &[r.snapshot_id]).unwrap();
+    let c = compact(&repo, &CompactOptions::default()).unwrap();
+    assert_eq!(c.packs_deleted, 0, "a pack younger than the grace period was deleted");
+    assert!(c.packs_too_young > 0);
+    let c = compact(&repo, &CompactOptions { grace: Duration::ZERO, ..Default::default() }).unwrap();
+    assert!(c.packs_deleted > 0);
+}
+
+#[test]
+fn maintenance_refuses_while_a_backup_holds_the_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    let held = RepoLock::shared(&repo, "backup").unwrap();
+    let other = reopen(dir.path());
+    let err = compact(&other, &CompactOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("locked") && err.contains("backup"), "{err}");
+    let err =
+        prune(&other, &|_| Ok(RetentionPolicy { keep_last: Some(1), ..Default::default() }), &PruneOptions::default())
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("locked"), "{err}");
+    drop(held);
+    // Maintenance holds it now: a backup fails clearly, naming the holder.
+    let held = RepoLock::exclusive(&repo, "compact").unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let err =
+        backup(&other, &source(&src, "x"), &BackupOptions::default(), &Progress::default()).unwrap_err().to_string();
+    assert!(err.contains("maintenance is running") && err.contains("compact"), "{err}");
+    drop(held);
+    backup(&other, &source(&src, "x"), &BackupOptions::default(), &Progress::default()).unwrap();
+}
+
+#[test]
+fn a_lock_of_a_dead_process_on_this_host_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    // A child process that takes the lock and is killed with SIGKILL would
+    // need a separate binary; instead rewrite our own lock as if held by a
+    // PID that cannot exist.
+    let lock = RepoLock::exclusive(&repo, "prune").unwrap();
+    let locks = vger_engine::lock::list_locks(&repo).unwrap();
+    assert_eq!(locks.len(), 1);
+    std::mem::forget(lock); // As if the holder died without releasing it.
+    let (key, record) = locks.into_iter().next().unwrap();
+    let mut record = record.unwrap();
+    record.pid = i32::MAX as u32 - 7;
+    vger_engine::lock::write_lock_for_tests(&repo, &key, &record).unwrap();
+    let other = reopen(dir.path());
+    let c = compact(&other, &CompactOptions::default());
+    assert!(c.is_ok(), "a dead holder's lock blocked maintenance: {:?}", c.err());
+}
+
+#[test]
+fn concurrent_backups_all_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = init(dir.path());
+    let mut handles = Vec::new();
+    for i in 0..4u64 {
+        let base = dir.path().to_path_buf();
+        handles.push(std::thread::spawn(move || {
+            let repo = reopen(&base);
+            let src = base.join(format!("src{i}"));
+            std::fs::create_dir(&src).unwrap();
+            std::fs::write(src.join("shared.bin"), noise(1 << 20, 99)).unwrap();
+            std::fs::write(src.join("own.bin"), noise(2 << 20, i)).unwrap();
+            backup(&repo, &source(&src, &format!("s{i}")), &BackupOptions::default(), &Progress::default()).unwrap()
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    let repo = reopen(dir.path());
+    assert_eq!(snapshots::list(&repo).unwrap().len(), 4);
+    check_clean(&repo, true);
+    for i in 0..4u64 {
+        let snap =
+            snapshots::list(&repo).unwrap().into_iter().find(|s| s.snapshot.source_label == format!("s{i}")).unwrap();
+        restore_equals(
+            &repo,
+            &snap.id.to_hex(),
+            &dir.path().join(format!("src{i}")),
+            &dir.path().join(format!("out{i}")),
+        );
+    }
+}
+
+#[test]
+fn repair_rebuilds_a_lost_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(3 << 20, 5)).unwrap();
+    run_backup(&repo, &src, "2026-10-01T12:00:00Z");
+    for e in std::fs::read_dir(dir.path().join("repo/index")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let r = check(&repo, &CheckOptions::default(), &Progress::default()).unwrap();
+    assert!(!r.is_ok(), "check missed a lost index");
+    let fixed = repair(&repo, &CheckOptions::default(), &Progress::default(), &|_| false).unwrap();
+    assert!(fixed.index_rebuilt && fixed.damaged.is_empty(), "{fixed:?}");
+    check_clean(&repo, true);
+    restore_equals(&repo, "latest", &src, &dir.path().join("out"));
+}
