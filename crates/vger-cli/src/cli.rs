@@ -131,6 +131,9 @@ pub struct BackupArgs {
     /// A tag to record with the snapshot (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// Write a resume point at least every SECS seconds (an interrupted backup restarts from there).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub checkpoint: u64,
 }
 
 #[derive(Debug, Args)]

@@ -72,6 +72,8 @@ pub struct BackupOptions {
     pub tags: Vec<String>,
     /// Read every file even if the parent snapshot says it is unchanged.
     pub no_parent: bool,
+    /// Write a resume point (index segment) at least this often; default 30 s.
+    pub checkpoint_interval: Option<std::time::Duration>,
 }
 
 /// What a backup did.
@@ -138,6 +140,7 @@ pub fn backup(
         repo.pack_target_size(),
         2,
         Some(lock.clone()),
+        opts.checkpoint_interval.unwrap_or(crate::pack_writer::DEFAULT_CHECKPOINT_INTERVAL),
     );
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
     let (job_tx, job_rx) = bounded::<Job>(threads * 2);

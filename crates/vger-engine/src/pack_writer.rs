@@ -25,7 +25,7 @@ use crate::{EngineError, Result};
 /// Packs stored before a checkpoint segment is written.
 const CHECKPOINT_PACKS: usize = 8;
 /// ... or this long since the last checkpoint, whichever comes first.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A chunk ready to go into a pack.
 #[derive(Debug)]
@@ -51,6 +51,7 @@ struct Shared {
     lock: Option<Arc<RepoLock>>,
     envelope: Arc<Envelope>,
     unindexed: Mutex<(Vec<PackEntry>, Instant)>,
+    checkpoint_interval: Duration,
     error: Mutex<Option<EngineError>>,
     failed: AtomicBool,
     packs: AtomicU64,
@@ -77,7 +78,7 @@ impl Shared {
         let due = {
             let mut guard = lock(&self.unindexed);
             guard.0.push(entry);
-            if guard.0.len() >= CHECKPOINT_PACKS || guard.1.elapsed() >= CHECKPOINT_INTERVAL {
+            if guard.0.len() >= CHECKPOINT_PACKS || guard.1.elapsed() >= self.checkpoint_interval {
                 guard.1 = Instant::now();
                 std::mem::take(&mut guard.0)
             } else {
@@ -109,10 +110,12 @@ impl PackWriter {
         target_size: u64,
         uploaders: usize,
         lock: Option<Arc<RepoLock>>,
+        checkpoint_interval: Duration,
     ) -> Self {
         let shared = Arc::new(Shared {
             storage,
             lock,
+            checkpoint_interval,
             envelope,
             unindexed: Mutex::new((Vec::new(), Instant::now())),
             error: Mutex::new(None),

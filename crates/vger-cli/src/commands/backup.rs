@@ -58,7 +58,14 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
                     continue;
                 }
             };
-            let opts = BackupOptions { compression, time, threads, tags: args.tags.clone(), no_parent: args.no_parent };
+            let opts = BackupOptions {
+                compression,
+                time,
+                threads,
+                tags: args.tags.clone(),
+                no_parent: args.no_parent,
+                checkpoint_interval: Some(std::time::Duration::from_secs(args.checkpoint)),
+            };
             let progress = Arc::new(Progress::default());
             let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
             let result = backup(&repo, &prepared, &opts, &progress);
