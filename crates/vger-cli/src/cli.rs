@@ -19,8 +19,9 @@ pub struct Cli {
     /// No progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Without a command: backup, prune, compact and (when due) check every repository.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,7 +56,7 @@ pub enum Command {
     BreakLock,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct PruneArgs {
     /// Show what would be deleted and which rule keeps each kept snapshot.
     #[arg(long)]
@@ -65,7 +66,7 @@ pub struct PruneArgs {
     pub source: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct CompactArgs {
     /// Repack packs with at least this percentage unused.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -81,7 +82,7 @@ pub struct CompactArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
     /// Read, decrypt and re-hash every chunk.
     #[arg(long)]
@@ -114,7 +115,7 @@ pub struct ConfigArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct BackupArgs {
     /// Only the source with this label.
     #[arg(long, value_name = "LABEL")]

@@ -5,8 +5,10 @@
 mod cli;
 mod commands;
 mod context;
+mod hooks;
 mod output;
 mod progress;
+mod state;
 
 use std::process::ExitCode;
 
@@ -53,11 +55,14 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<Outcome> {
-    if let Command::Config(args) = &cli.command {
+    if let Some(Command::Config(args)) = &cli.command {
         return commands::config::run(args);
     }
     let ctx = Context::load(cli)?;
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return commands::run::run(&ctx);
+    };
+    match command {
         Command::Config(_) => Ok(Outcome::Ok),
         Command::Init => commands::init::run(&ctx),
         Command::Backup(args) => commands::backup::run(&ctx, args),

@@ -59,6 +59,8 @@ pub struct BackupSource {
     pub paths: Vec<String>,
     pub walk: WalkOptions,
     pub change_detection: ChangeDetection,
+    /// Commands whose output is stored as `vger-dumps/NAME`.
+    pub dumps: Vec<crate::dump::CommandDumpSpec>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -292,6 +294,22 @@ fn walk_and_store(
             _ => stats.files += 1,
         }
         tree.add(&entry, &mut |data| store_tree(sink, data))?;
+    }
+    if !source.dumps.is_empty() {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        tree.add(&crate::dump::dumps_dir_entry(now), &mut |data| store_tree(sink, data))?;
+        stats.dirs += 1;
+        for spec in &source.dumps {
+            let entry = crate::dump::run_dump(
+                spec,
+                repo.chunker_params(),
+                &mut |data| sink.store(ObjectType::DataChunk, data),
+                progress,
+            )?;
+            stats.files += 1;
+            stats.bytes += entry.size;
+            tree.add(&entry, &mut |data| store_tree(sink, data))?;
+        }
     }
     let tree = tree.finish(&mut |data| store_tree(sink, data))?;
     Ok(Walked { tree, stats, warnings })

@@ -26,6 +26,7 @@ pub mod blob;
 pub mod check;
 pub mod compact;
 pub mod delete;
+pub mod dump;
 mod error;
 pub mod index;
 pub mod info;

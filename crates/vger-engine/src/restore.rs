@@ -48,17 +48,23 @@ pub struct RestoreReport {
     pub failures: Vec<String>,
 }
 
-fn selected(entry: &Entry, filters: &[Vec<u8>]) -> bool {
+/// Whether to restore `entry`: `Some(true)` when it is a requested path or
+/// lies below one, `Some(false)` for a parent directory of one (restored
+/// for its metadata, but not a match), `None` otherwise.
+fn selected(entry: &Entry, filters: &[Vec<u8>]) -> Option<bool> {
     if filters.is_empty() {
-        return true;
+        return Some(true);
     }
-    filters.iter().any(|f| {
-        let p = &entry.path;
-        // Under the filter, the filter itself, or one of its parent dirs.
+    let p = &entry.path;
+    let mut parent = false;
+    for f in filters {
         let under = p.len() > f.len() && p.starts_with(f) && p[f.len()] == b'/';
-        let above = f.len() > p.len() && f.starts_with(p) && f[p.len()] == b'/';
-        p == f || under || (above && entry.kind == EntryKind::Dir)
-    })
+        if p == f || under {
+            return Some(true);
+        }
+        parent |= f.len() > p.len() && f.starts_with(p) && f[p.len()] == b'/' && entry.kind == EntryKind::Dir;
+    }
+    parent.then_some(false)
 }
 
 pub fn restore(
@@ -78,6 +84,7 @@ pub fn restore(
     let report = std::sync::Mutex::new(RestoreReport::default());
     let mut hardlinks = Vec::new();
     let mut matched_any = opts.paths.is_empty();
+    let mut pending_parents: Vec<Entry> = Vec::new();
     let (tx, rx) = bounded::<(FileWriter, Entry)>(threads * 4);
     let walk: Result<()> = std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -104,10 +111,21 @@ pub fn restore(
         let entries = TreeReader::new(BlobReader::new(repo, &index), snap.snapshot.tree.clone());
         for entry in entries {
             let entry = entry?;
-            if !selected(&entry, &opts.paths) {
-                continue;
+            match selected(&entry, &opts.paths) {
+                None => continue,
+                Some(false) => {
+                    // A parent of a requested path: created only once
+                    // something below it is restored.
+                    pending_parents.push(entry);
+                    continue;
+                }
+                Some(true) => matched_any = true,
             }
-            matched_any = true;
+            for parent in pending_parents.drain(..).filter(|p| entry.path.starts_with(&p.path)) {
+                if let Err(e) = target.create_dir(&parent) {
+                    lock(&report).failures.push(format!("{}: {e}", parent.display_path()));
+                }
+            }
             let done = match entry.kind {
                 EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
                 EntryKind::File => match target.begin_file(&entry) {

@@ -27,23 +27,48 @@ pub fn list_ids(repo: &Repository) -> Result<Vec<SnapshotId>> {
 
 pub fn load(repo: &Repository, id: SnapshotId) -> Result<SnapshotInfo> {
     let key = id.storage_key();
+    let what = format!("snapshot {}", short_id(&id));
     let bytes = repo.storage().get(&key)?;
-    let snapshot: Snapshot = open_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", bytes)?;
-    check_version("snapshot", snapshot.version, SNAPSHOT_VERSION)?;
+    let snapshot: Snapshot = open_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), &what, bytes)?;
+    check_version(&what, snapshot.version, SNAPSHOT_VERSION)?;
     Ok(SnapshotInfo { id, snapshot })
 }
 
-/// All snapshots, oldest first (by time, then id).
+/// All snapshots, oldest first (by time, then id). Fails if any snapshot
+/// cannot be read: callers that decide what to delete need all of them.
 pub fn list(repo: &Repository) -> Result<Vec<SnapshotInfo>> {
+    let (all, mut errors) = list_readable(repo)?;
+    match errors.pop() {
+        Some((_, e)) => Err(e),
+        None => Ok(all),
+    }
+}
+
+/// A snapshot that could not be read, and why.
+pub type Unreadable = (SnapshotId, EngineError);
+
+/// The snapshots that can be read, oldest first, and the errors of those
+/// that cannot (listing and parent lookup go on without them).
+pub fn list_readable(repo: &Repository) -> Result<(Vec<SnapshotInfo>, Vec<Unreadable>)> {
     let ids = list_ids(repo)?;
-    let mut all = crate::parallel::map(ids, 8, |id| load(repo, id))?;
-    all.sort_by(|a, b| a.snapshot.time.cmp(&b.snapshot.time).then(a.id.cmp(&b.id)));
-    Ok(all)
+    let results = crate::parallel::map(ids, 8, |id| Ok((id, load(repo, id))))?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (id, r) in results {
+        match r {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push((id, e)),
+        }
+    }
+    ok.sort_by(|a, b| a.snapshot.time.cmp(&b.snapshot.time).then(a.id.cmp(&b.id)));
+    Ok((ok, errors))
 }
 
 /// Resolves `latest` or a hex prefix (git style) to one snapshot.
 pub fn find(repo: &Repository, spec: &str) -> Result<SnapshotInfo> {
     if spec == "latest" {
+        // Strict: with an unreadable snapshot we cannot know which is the
+        // latest, and silently restoring an older one would mislead.
         return list(repo)?.pop().ok_or_else(|| EngineError::SnapshotNotFound(spec.to_string()));
     }
     let prefix = spec.to_ascii_lowercase();
@@ -61,7 +86,8 @@ pub fn find(repo: &Repository, spec: &str) -> Result<SnapshotInfo> {
 /// The newest snapshot of a source label from this host: the parent for
 /// change detection.
 pub fn latest_for(repo: &Repository, label: &str, host: &str) -> Result<Option<SnapshotInfo>> {
-    Ok(list(repo)?.into_iter().rfind(|s| s.snapshot.source_label == label && s.snapshot.hostname == host))
+    // A damaged snapshot must not stop new backups: `check` reports it.
+    Ok(list_readable(repo)?.0.into_iter().rfind(|s| s.snapshot.source_label == label && s.snapshot.hostname == host))
 }
 
 /// The shortest unique prefix length (at least 8) for displaying ids.

@@ -37,11 +37,6 @@ struct Scene {
 
 impl Scene {
     fn new() -> Self {
-        // A restore takes a lock; releasing it right away waits for the
-        // heartbeat's next tick (lease / 4: 150 s by default) because of a
-        // lost wake-up (tests/lock_release.rs). Keep that wait short here.
-        static SHORT_LEASE: std::sync::Once = std::sync::Once::new();
-        SHORT_LEASE.call_once(|| std::env::set_var("VGER_LOCK_LEASE_SECS", "4"));
         let dir = tempfile::Builder::new().prefix("vger-hostile-").tempdir().unwrap();
         let storage = Arc::new(LocalStorage::create(&dir.path().join("repo")).unwrap());
         let opts = InitOptions { kdf: KdfParams::insecure_fast(), ..InitOptions::default() };

@@ -13,7 +13,6 @@ use vger_engine::repository::{InitOptions, Repository};
 use vger_storage::LocalStorage;
 
 #[test]
-
 fn releasing_a_lock_right_after_taking_it_is_prompt() {
     // A short lease makes the heartbeat tick every 2 s, so a release that
     // misses the wake-up costs 2 s here instead of 150 s by default.

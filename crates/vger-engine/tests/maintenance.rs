@@ -57,6 +57,7 @@ fn source(path: &Path, label: &str) -> BackupSource {
         paths: vec![path.display().to_string()],
         walk: WalkOptions::default(),
         change_detection: ChangeDetection::Strict,
+        dumps: Vec::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use vger_config::{ChangeDetection, SourceConfig};
+use vger_config::{ChangeDetection, HookCommand, RepositoryConfig, SourceConfig};
 use vger_engine::backup::{backup, BackupOptions, BackupSource, ChangeDetection as EngineChange};
 use vger_engine::progress::Progress;
 use vger_format::compress::Codec;
@@ -22,6 +22,22 @@ pub fn codec(s: &str) -> Result<Codec> {
 }
 
 pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
+    let mut json_out = Vec::new();
+    let outcome = super::each_repository(ctx, |repo_cfg| backup_repository(ctx, repo_cfg, args, &mut json_out));
+    if ctx.json {
+        crate::output::print_json(&json_out)?;
+    }
+    outcome
+}
+
+/// Backs up every source that goes to `repo_cfg`, inside the global,
+/// repository and source hook scopes; updates the failure counter.
+pub fn backup_repository(
+    ctx: &Context,
+    repo_cfg: &RepositoryConfig,
+    args: &BackupArgs,
+    json_out: &mut Vec<serde_json::Value>,
+) -> Result<Outcome> {
     let time = match &args.time {
         Some(t) => Some(
             chrono::DateTime::parse_from_rfc3339(t)
@@ -30,16 +46,24 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
         ),
         None => None,
     };
-    let sources: Vec<&SourceConfig> =
-        ctx.config.sources().iter().filter(|s| args.source.as_ref().is_none_or(|l| &s.label() == l)).collect();
+    let sources: Vec<&SourceConfig> = ctx
+        .config
+        .sources()
+        .iter()
+        .filter(|s| args.source.as_ref().is_none_or(|l| &s.label() == l))
+        .filter(|s| s.goes_to(repo_cfg.label()))
+        .collect();
     if sources.is_empty() {
         match &args.source {
-            Some(l) => bail!("no source labelled `{l}` in {}", ctx.config_path.display()),
-            None => bail!("no sources in {}; add a `sources:` list", ctx.config_path.display()),
+            Some(l) => bail!("no source labelled `{l}` goes to repository `{}`", repo_cfg.label()),
+            None => bail!(
+                "no sources go to repository `{}`; add a `sources:` list to {}",
+                repo_cfg.label(),
+                ctx.config_path.display()
+            ),
         }
     }
-    let mut json_out = Vec::new();
-    let outcome = super::each_repository(ctx, |repo_cfg| {
+    super::with_hooks(ctx, repo_cfg, HookCommand::Backup, true, |values| {
         let repo = ctx.open(repo_cfg)?;
         let compression = match &args.compression {
             Some(c) => Some(codec(c)?),
@@ -48,33 +72,35 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
         let threads = ctx.config.effective_limits(repo_cfg).threads.unwrap_or(0);
         let mut worst = Outcome::Ok;
         let mut failed = Vec::new();
-        for source in sources.iter().filter(|s| s.goes_to(repo_cfg.label())) {
+        for source in &sources {
             let label = source.label();
-            let prepared = match prepare(ctx, source) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("vger: error: source `{label}`: {}", crate::one_line(&e));
-                    failed.push(label);
-                    continue;
-                }
-            };
-            let opts = BackupOptions {
-                compression,
-                time,
-                threads,
-                tags: args.tags.clone(),
-                no_parent: args.no_parent,
-                checkpoint_interval: Some(std::time::Duration::from_secs(args.checkpoint)),
-            };
-            let progress = Arc::new(Progress::default());
-            let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
-            let result = backup(&repo, &prepared, &opts, &progress);
-            drop(display);
+            let mut source_values = values.clone();
+            source_values.source_label = label.clone();
+            source_values.source_path =
+                source.all_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
+            let hooks = source.hooks.clone().unwrap_or_default().for_command(HookCommand::Backup);
+            let base = values.consecutive_failures;
+            let result =
+                crate::hooks::scoped(&hooks, &mut source_values, &mut |v| v.consecutive_failures = base + 1, |_| {
+                    let prepared = prepare(ctx, source)?;
+                    let opts = BackupOptions {
+                        compression,
+                        time,
+                        threads,
+                        tags: args.tags.clone(),
+                        no_parent: args.no_parent,
+                        checkpoint_interval: Some(std::time::Duration::from_secs(args.checkpoint)),
+                    };
+                    let progress = Arc::new(Progress::default());
+                    let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
+                    let result = backup(&repo, &prepared, &opts, &progress);
+                    drop(display);
+                    Ok(result?)
+                });
             let report = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("vger: error: source `{label}`: {e}");
-                    failed.push(label);
+                    failed.push((label, e));
                     continue;
                 }
             };
@@ -108,15 +134,20 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
                 );
             }
         }
+        if sources.len() == 1 {
+            if let Some((label, e)) = failed.pop() {
+                return Err(e.context(format!("source `{label}`")));
+            }
+        }
         if !failed.is_empty() {
-            bail!("{} source(s) failed: {}", failed.len(), failed.join(", "));
+            for (label, e) in &failed {
+                eprintln!("vger: error: source `{label}`: {}", crate::one_line(e));
+            }
+            let labels: Vec<&str> = failed.iter().map(|(l, _)| l.as_str()).collect();
+            bail!("{} of {} sources failed: {}", failed.len(), sources.len(), labels.join(", "));
         }
         Ok(worst)
-    });
-    if ctx.json {
-        crate::output::print_json(&json_out)?;
-    }
-    outcome
+    })
 }
 
 /// Turns a configured source into what the engine walks.
@@ -141,6 +172,11 @@ fn prepare(ctx: &Context, source: &SourceConfig) -> Result<BackupSource> {
         paths: paths.iter().map(|p| p.display().to_string()).collect(),
         walk,
         change_detection,
+        dumps: source
+            .command_dumps
+            .iter()
+            .map(|d| vger_engine::dump::CommandDumpSpec { name: d.name.clone(), command: d.command.clone() })
+            .collect(),
     })
 }
 

@@ -14,70 +14,10 @@ use crate::progress::ProgressDisplay;
 use crate::Outcome;
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
-    let opts = CheckOptions { verify_data: args.verify_data, max_percent: args.max_percent };
     super::each_repository(ctx, |repo_cfg| {
-        let repo = ctx.open(repo_cfg)?;
-        let progress = Arc::new(Progress::default());
-        let display = ProgressDisplay::start(progress.clone(), "check", ctx.quiet);
-        if args.repair {
-            let confirm = |damaged: &[DamagedSnapshot]| confirm_removal(damaged, args.yes, ctx.json);
-            let r = repair(&repo, &opts, &progress, &confirm);
-            drop(display);
-            let r = r?;
-            if ctx.json {
-                crate::output::print_json(&r)?;
-            } else {
-                if r.index_rebuilt {
-                    println!("index rebuilt from {} packs", r.packs_indexed);
-                }
-                for p in &r.packs_unreadable {
-                    println!("unreadable pack left out of the index: {p}");
-                }
-                println!("removed {} damaged snapshots", r.removed.len());
-            }
-            if r.removed.len() < r.damaged.len() {
-                bail!(
-                    "{} damaged snapshots were kept; rerun with --yes to remove them",
-                    r.damaged.len() - r.removed.len()
-                );
-            }
-            return Ok(Outcome::Ok);
-        }
-        let r = check(&repo, &opts, &progress);
-        drop(display);
-        let r = r?;
-        if ctx.json {
-            crate::output::print_json(&r)?;
-        } else {
-            for w in &r.warnings {
-                println!("warning: {w}");
-            }
-            for e in &r.errors {
-                println!("error: {e}");
-            }
-            println!(
-                "checked {} snapshots, {} index segments, {} packs{}",
-                r.snapshots_checked,
-                r.segments,
-                r.packs,
-                if args.verify_data {
-                    format!(", verified {} chunks in {} packs", r.chunks_verified, r.packs_verified)
-                } else {
-                    String::new()
-                }
-            );
-        }
-        if !r.is_ok() {
-            bail!(
-                "the repository has {} problem(s) affecting {} snapshot(s); `vger check --repair` rebuilds the index and removes what cannot be restored",
-                r.errors.len(),
-                r.damaged_snapshots.len()
-            );
-        }
-        if !ctx.json {
-            println!("no problems found");
-        }
-        Ok(Outcome::Ok)
+        super::with_hooks(ctx, repo_cfg, vger_config::HookCommand::Check, false, |_| {
+            check_repository(ctx, repo_cfg, args)
+        })
     })
 }
 
@@ -106,4 +46,68 @@ fn confirm_removal(damaged: &[DamagedSnapshot], yes: bool, json: bool) -> bool {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+/// One repository, without hooks (the default run adds them).
+pub fn check_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig, args: &CheckArgs) -> Result<Outcome> {
+    let opts = CheckOptions { verify_data: args.verify_data, max_percent: args.max_percent };
+    let repo = ctx.open(repo_cfg)?;
+    let progress = Arc::new(Progress::default());
+    let display = ProgressDisplay::start(progress.clone(), "check", ctx.quiet);
+    if args.repair {
+        let confirm = |damaged: &[DamagedSnapshot]| confirm_removal(damaged, args.yes, ctx.json);
+        let r = repair(&repo, &opts, &progress, &confirm);
+        drop(display);
+        let r = r?;
+        if ctx.json {
+            crate::output::print_json(&r)?;
+        } else {
+            if r.index_rebuilt {
+                println!("index rebuilt from {} packs", r.packs_indexed);
+            }
+            for p in &r.packs_unreadable {
+                println!("unreadable pack left out of the index: {p}");
+            }
+            println!("removed {} damaged snapshots", r.removed.len());
+        }
+        if r.removed.len() < r.damaged.len() {
+            bail!("{} damaged snapshots were kept; rerun with --yes to remove them", r.damaged.len() - r.removed.len());
+        }
+        return Ok(Outcome::Ok);
+    }
+    let r = check(&repo, &opts, &progress);
+    drop(display);
+    let r = r?;
+    if ctx.json {
+        crate::output::print_json(&r)?;
+    } else {
+        for w in &r.warnings {
+            println!("warning: {w}");
+        }
+        for e in &r.errors {
+            println!("error: {e}");
+        }
+        println!(
+            "checked {} snapshots, {} index segments, {} packs{}",
+            r.snapshots_checked,
+            r.segments,
+            r.packs,
+            if args.verify_data {
+                format!(", verified {} chunks in {} packs", r.chunks_verified, r.packs_verified)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if !r.is_ok() {
+        bail!(
+            "the repository has {} problem(s) affecting {} snapshot(s); `vger check --repair` rebuilds the index and removes what cannot be restored",
+            r.errors.len(),
+            r.damaged_snapshots.len()
+        );
+    }
+    if !ctx.json {
+        println!("no problems found");
+    }
+    Ok(Outcome::Ok)
 }

@@ -17,31 +17,9 @@ pub fn run(ctx: &Context, args: &CompactArgs) -> Result<Outcome> {
     };
     let opts = CompactOptions { threshold_pct: args.threshold, max_repack_bytes, dry_run: args.dry_run, grace };
     super::each_repository(ctx, |repo_cfg| {
-        let repo = ctx.open(repo_cfg)?;
-        let r = compact(&repo, &opts)?;
-        for w in &r.warnings {
-            eprintln!("vger: warning: {w}");
-        }
-        if ctx.json {
-            crate::output::print_json(&serde_json::json!({ "report": r, "bytes_freed": r.bytes_freed() }))?;
-            return Ok(Outcome::Ok);
-        }
-        let verb = if r.dry_run { "would free" } else { "freed" };
-        println!(
-            "{verb} {}: {} of {} packs deleted, {} repacked into {}, {} adopted into the index{}",
-            bytes(r.bytes_freed()),
-            r.packs_deleted,
-            r.packs_before,
-            r.packs_repacked,
-            r.packs_written,
-            r.packs_adopted,
-            if r.packs_too_young > 0 {
-                format!(", {} younger than the grace period left alone", r.packs_too_young)
-            } else {
-                String::new()
-            }
-        );
-        Ok(Outcome::Ok)
+        super::with_hooks(ctx, repo_cfg, vger_config::HookCommand::Compact, false, |_| {
+            compact_repository(ctx, repo_cfg, &opts)
+        })
     })
 }
 
@@ -61,4 +39,37 @@ fn parse_grace(s: &str) -> Option<std::time::Duration> {
         _ => return None,
     };
     Some(std::time::Duration::from_secs(secs))
+}
+
+/// One repository, without hooks (the default run adds them).
+pub fn compact_repository(
+    ctx: &Context,
+    repo_cfg: &vger_config::RepositoryConfig,
+    opts: &CompactOptions,
+) -> Result<Outcome> {
+    let repo = ctx.open(repo_cfg)?;
+    let r = compact(&repo, opts)?;
+    for w in &r.warnings {
+        eprintln!("vger: warning: {w}");
+    }
+    if ctx.json {
+        crate::output::print_json(&serde_json::json!({ "report": r, "bytes_freed": r.bytes_freed() }))?;
+        return Ok(Outcome::Ok);
+    }
+    let verb = if r.dry_run { "would free" } else { "freed" };
+    println!(
+        "{verb} {}: {} of {} packs deleted, {} repacked into {}, {} adopted into the index{}",
+        bytes(r.bytes_freed()),
+        r.packs_deleted,
+        r.packs_before,
+        r.packs_repacked,
+        r.packs_written,
+        r.packs_adopted,
+        if r.packs_too_young > 0 {
+            format!(", {} younger than the grace period left alone", r.packs_too_young)
+        } else {
+            String::new()
+        }
+    );
+    Ok(Outcome::Ok)
 }

@@ -40,28 +40,31 @@ fn policy_for(config: &Config, repo: &RepositoryConfig, label: &str) -> Result<R
 
 pub fn run(ctx: &Context, args: &PruneArgs) -> Result<Outcome> {
     super::each_repository(ctx, |repo_cfg| {
-        let repo = ctx.open(repo_cfg)?;
-        let lookup = |label: &str| {
-            policy_for(&ctx.config, repo_cfg, label)
-                .map_err(|e| vger_engine::EngineError::InvalidSetting(format!("{e:#}")))
-        };
-        let report = prune(&repo, &lookup, &PruneOptions { dry_run: args.dry_run, source: args.source.clone() })?;
-        if ctx.json {
-            crate::output::print_json(&report)?;
-            return Ok(Outcome::Ok);
-        }
-        for d in &report.decisions {
-            let verdict = if d.keep { format!("keep   ({})", d.reasons.join(", ")) } else { "delete".to_string() };
-            println!("{} {} {:<16} {:<16} {verdict}", &d.id[..8], short_time(&d.time), d.source_label, d.hostname);
-        }
-        if report.dry_run {
-            println!("dry run: {} would be deleted, {} kept", report.decisions.len() - report.kept, report.kept);
-        } else {
-            println!(
-                "deleted {} snapshots, kept {}; run `vger compact` to free the space",
-                report.deleted, report.kept
-            );
-        }
-        Ok(Outcome::Ok)
+        super::with_hooks(ctx, repo_cfg, vger_config::HookCommand::Prune, false, |_| {
+            prune_repository(ctx, repo_cfg, args)
+        })
     })
+}
+
+/// One repository, without hooks (the default run adds them).
+pub fn prune_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig, args: &PruneArgs) -> Result<Outcome> {
+    let repo = ctx.open(repo_cfg)?;
+    let lookup = |label: &str| {
+        policy_for(&ctx.config, repo_cfg, label).map_err(|e| vger_engine::EngineError::InvalidSetting(format!("{e:#}")))
+    };
+    let report = prune(&repo, &lookup, &PruneOptions { dry_run: args.dry_run, source: args.source.clone() })?;
+    if ctx.json {
+        crate::output::print_json(&report)?;
+        return Ok(Outcome::Ok);
+    }
+    for d in &report.decisions {
+        let verdict = if d.keep { format!("keep   ({})", d.reasons.join(", ")) } else { "delete".to_string() };
+        println!("{} {} {:<16} {:<16} {verdict}", &d.id[..8], short_time(&d.time), d.source_label, d.hostname);
+    }
+    if report.dry_run {
+        println!("dry run: {} would be deleted, {} kept", report.decisions.len() - report.kept, report.kept);
+    } else {
+        println!("deleted {} snapshots, kept {}; run `vger compact` to free the space", report.deleted, report.kept);
+    }
+    Ok(Outcome::Ok)
 }

@@ -40,13 +40,29 @@ impl FileWriter {
         FileWriter { dir, temp, name, file, disk_path, shared, placed: false }
     }
 
-    /// Writes `data` at `offset`. All-zero data is not written: the file
-    /// is new, so that range reads as zeros anyway and stays a hole.
+    /// Writes `data` at `offset`. Runs of zero bytes (in 64 KiB blocks)
+    /// are not written: the file is new, so those ranges read as zeros
+    /// anyway and stay holes, also inside a chunk that holds some data.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if is_all_zero(data) {
-            return Ok(());
+        const BLOCK: usize = 64 << 10;
+        let mut start = 0;
+        while start < data.len() {
+            // Skip zero blocks, then write the following run of data blocks at once.
+            let mut pos = start;
+            while pos < data.len() && is_all_zero(&data[pos..(pos + BLOCK).min(data.len())]) {
+                pos += BLOCK;
+            }
+            let run_start = pos.min(data.len());
+            while pos < data.len() && !is_all_zero(&data[pos..(pos + BLOCK).min(data.len())]) {
+                pos += BLOCK;
+            }
+            let run_end = pos.min(data.len());
+            if run_end > run_start {
+                self.file.write_all_at(&data[run_start..run_end], offset + run_start as u64)?;
+            }
+            start = run_end.max(start + 1);
         }
-        self.file.write_all_at(data, offset)
+        Ok(())
     }
 
     /// Sets the size (trailing holes included), applies `entry`'s owner,

@@ -1,0 +1,56 @@
+//! Small per-repository state kept between runs: consecutive failures
+//! (for hooks that alert after N failures in a row) and when the last full
+//! check ran. Stored as JSON under `cache_dir` or `$XDG_STATE_HOME/vger`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RepoState {
+    #[serde(default)]
+    pub consecutive_failures: u64,
+    #[serde(default)]
+    pub last_success: Option<String>,
+    #[serde(default)]
+    pub last_failure: Option<String>,
+    #[serde(default)]
+    pub last_full_check: Option<String>,
+}
+
+fn state_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
+    if let Some(d) = cache_dir {
+        return Some(d.join("state"));
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("vger"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/vger"))
+}
+
+fn file(cache_dir: Option<&PathBuf>, label: &str) -> Option<PathBuf> {
+    let safe: String =
+        label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    state_dir(cache_dir).map(|d| d.join(format!("{safe}.json")))
+}
+
+pub fn load(cache_dir: Option<&PathBuf>, label: &str) -> RepoState {
+    file(cache_dir, label)
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Best effort: state is a convenience, never a reason to fail a backup.
+pub fn save(cache_dir: Option<&PathBuf>, label: &str, state: &RepoState) {
+    let Some(path) = file(cache_dir, label) else { return };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(bytes) = serde_json::to_vec_pretty(state) {
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+}
