@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod context;
+mod excludes;
 mod hooks;
 mod output;
 mod progress;

@@ -4,12 +4,11 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use vger_config::{ChangeDetection, HookCommand, RepositoryConfig, SourceConfig};
 use vger_engine::backup::{backup, BackupOptions, BackupSource, ChangeDetection as EngineChange};
 use vger_engine::progress::Progress;
 use vger_format::compress::Codec;
-use vger_fs::{WalkOptions, WalkRoot};
+use vger_fs::WalkOptions;
 
 use crate::cli::BackupArgs;
 use crate::context::Context;
@@ -159,7 +158,14 @@ fn prepare(ctx: &Context, source: &SourceConfig) -> Result<BackupSource> {
         }
     }
     let roots = vger_engine::backup::roots_for_paths(&paths);
-    let exclude = build_excludes(ctx, source, &roots)?;
+    let exclude = crate::excludes::build(
+        crate::excludes::ExcludeSpec {
+            patterns: ctx.config.exclude_patterns.iter().chain(&source.exclude).cloned().collect(),
+            markers: ctx.config.exclude_if_present.iter().chain(&source.exclude_if_present).cloned().collect(),
+            git_ignore: source.git_ignore,
+        },
+        &roots,
+    )?;
     let xattrs = source.xattrs.as_ref().or(ctx.config.xattrs.as_ref()).is_none_or(|x| x.enabled);
     let walk = WalkOptions { one_file_system: source.one_file_system, xattrs, exclude };
     let change_detection = match source.change_detection.unwrap_or_default() {
@@ -195,51 +201,4 @@ fn normalize(p: &Path) -> Result<PathBuf> {
         }
     }
     Ok(out)
-}
-
-type ExcludeFn = Arc<dyn Fn(&[u8], bool) -> bool + Send + Sync>;
-
-/// Global `exclude_patterns` plus the source's `exclude`, gitignore style,
-/// matched against paths as stored in the snapshot.
-fn build_excludes(ctx: &Context, source: &SourceConfig, _roots: &[WalkRoot]) -> Result<Option<ExcludeFn>> {
-    let patterns: Vec<&String> = ctx.config.exclude_patterns.iter().chain(&source.exclude).collect();
-    let markers: Vec<String> =
-        ctx.config.exclude_if_present.iter().chain(&source.exclude_if_present).cloned().collect();
-    if patterns.is_empty() && markers.is_empty() {
-        return Ok(None);
-    }
-    let mut builder = GitignoreBuilder::new("/");
-    for p in &patterns {
-        builder.add_line(None, p).with_context(|| format!("invalid exclude pattern `{p}`"))?;
-    }
-    let matcher: Gitignore = builder.build().context("invalid exclude patterns")?;
-    let roots: Vec<(Vec<u8>, PathBuf)> = _roots.iter().map(|r| (r.rel.clone(), r.abs.clone())).collect();
-    Ok(Some(Arc::new(move |rel: &[u8], is_dir: bool| {
-        use std::os::unix::ffi::OsStrExt;
-        let path = Path::new(std::ffi::OsStr::from_bytes(rel));
-        if matcher.matched_path_or_any_parents(Path::new("/").join(path), is_dir).is_ignore() {
-            return true;
-        }
-        if is_dir && !markers.is_empty() {
-            if let Some(abs) = absolute_of(&roots, rel) {
-                return markers.iter().any(|m| abs.join(m).exists());
-            }
-        }
-        false
-    })))
-}
-
-/// The filesystem path of a snapshot-relative path.
-fn absolute_of(roots: &[(Vec<u8>, PathBuf)], rel: &[u8]) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    for (root_rel, abs) in roots {
-        if root_rel.is_empty() {
-            return Some(abs.join(std::ffi::OsStr::from_bytes(rel)));
-        }
-        if let Some(rest) = rel.strip_prefix(root_rel.as_slice()) {
-            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-            return Some(abs.join(std::ffi::OsStr::from_bytes(rest)));
-        }
-    }
-    None
 }
