@@ -1,5 +1,7 @@
 //! The exclude matcher against `git check-ignore` on the same tree.
 
+#![allow(clippy::panic, clippy::unwrap_used)] // Tests fail by panicking.
+
 use std::process::Command;
 
 use super::*;
