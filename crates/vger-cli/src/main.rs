@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod excludes;
 mod hooks;
+mod limits;
 mod output;
 mod progress;
 mod state;

@@ -76,6 +76,8 @@ pub struct BackupOptions {
     pub no_parent: bool,
     /// Write a resume point (index segment) at least this often; default 30 s.
     pub checkpoint_interval: Option<std::time::Duration>,
+    /// Cap on the rate of reading source files, bytes per second.
+    pub read_limit: Option<u64>,
 }
 
 /// What a backup did.
@@ -102,6 +104,7 @@ struct ChunkSink<'a> {
     repo: &'a Repository,
     added_bytes: u64,
     added_chunks: u64,
+    read_limit: Option<std::sync::Arc<crate::throttle::RateLimiter>>,
 }
 
 impl ChunkSink<'_> {
@@ -166,8 +169,15 @@ pub fn backup(
             });
         }
         drop(blob_tx);
-        let mut sink =
-            ChunkSink { index: &index, seen: IdSet::default(), jobs: job_tx, repo, added_bytes: 0, added_chunks: 0 };
+        let mut sink = ChunkSink {
+            index: &index,
+            seen: IdSet::default(),
+            jobs: job_tx,
+            repo,
+            added_bytes: 0,
+            added_chunks: 0,
+            read_limit: opts.read_limit.map(crate::throttle::RateLimiter::new),
+        };
         let walked = walk_and_store(repo, &index, walker, parent.as_ref(), source, &mut sink, progress, &writer);
         let (added_bytes, added_chunks) = (sink.added_bytes, sink.added_chunks);
         drop(sink); // Closes the job channel: sealers drain and exit.
@@ -335,7 +345,11 @@ fn read_file(
     };
     progress.set_current(&entry.display_path());
     let file = vger_fs::open_for_backup(abs).map_err(|e| skip("cannot open", e))?;
-    let mut reader = ChunkReader::new(file, repo.chunker_params())
+    let source: Box<dyn std::io::Read> = match &sink.read_limit {
+        Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone())),
+        None => Box::new(file),
+    };
+    let mut reader = ChunkReader::new(source, repo.chunker_params())
         .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
     let mut chunks = Vec::new();
     let mut size = 0u64;

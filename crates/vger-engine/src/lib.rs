@@ -43,6 +43,7 @@ pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod snapshots;
+pub mod throttle;
 pub mod tree;
 
 pub use error::{EngineError, Result};

@@ -68,7 +68,10 @@ pub fn backup_repository(
             Some(c) => Some(codec(c)?),
             None => Some(codec(&ctx.config.effective_compression(repo_cfg).to_string())?),
         };
-        let threads = ctx.config.effective_limits(repo_cfg).threads.unwrap_or(0);
+        let limits = ctx.config.effective_limits(repo_cfg);
+        let threads = limits.threads.unwrap_or(0);
+        crate::limits::apply_process_limits(&limits);
+        let read_limit = limits.io_read_mib_per_sec.map(|m| (m * 1048576.0) as u64);
         let mut worst = Outcome::Ok;
         let mut failed = Vec::new();
         for source in &sources {
@@ -89,6 +92,7 @@ pub fn backup_repository(
                         tags: args.tags.clone(),
                         no_parent: args.no_parent,
                         checkpoint_interval: Some(std::time::Duration::from_secs(args.checkpoint)),
+                        read_limit,
                     };
                     let progress = Arc::new(Progress::default());
                     let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
