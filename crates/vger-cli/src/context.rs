@@ -14,6 +14,7 @@ use vger_storage::{LocalStorage, Storage};
 
 use crate::cli::Cli;
 
+#[derive(Clone)]
 pub struct Context {
     pub config: Config,
     pub config_path: PathBuf,

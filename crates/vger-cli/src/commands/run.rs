@@ -84,9 +84,16 @@ fn check_due(ctx: &Context, repo: &RepositoryConfig) -> Option<CheckArgs> {
 
 pub fn run(ctx: &Context) -> Result<Outcome> {
     let mut summaries = Vec::new();
-    for repo in ctx.repositories()? {
-        ctx.heading(repo, 2);
-        summaries.push(cycle(ctx, repo));
+    {
+        // With --json, the steps report in text on stderr and stdout holds
+        // only the summary document.
+        let mut steps_ctx = ctx.clone();
+        steps_ctx.json = false;
+        let _redirect = if ctx.json { crate::output::StdoutToStderr::start() } else { None };
+        for repo in ctx.repositories()? {
+            steps_ctx.heading(repo, 2);
+            summaries.push(cycle(&steps_ctx, repo));
+        }
     }
     let statuses: Vec<&str> = summaries.iter().flat_map(|s| s.steps.iter().map(|st| st.status)).collect();
     if ctx.json {
