@@ -20,6 +20,8 @@ fn hooked_config(env: &TestEnv, source_before: &str) -> String {
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("f.txt"), b"data\n").unwrap();
+    let sf = format!("\"echo source-failed {{consecutive_failures}} {{error}} >> '{}'\"", log.display());
+    let gf = format!("\"echo global-failed $VGER_CONSECUTIVE_FAILURES >> '{}'\"", log.display());
     format!(
         r#"repositories:
   - label: local
@@ -55,13 +57,13 @@ hooks:
         rfin = h("repo-finally"),
         sb = source_before,
         sa = h("source-after"),
-        sf = format!("\"echo source-failed {{consecutive_failures}} {{error}} >> '{}'\"", log.display()),
+        sf = sf,
         sfin = h("source-finally"),
         gb = h("global-before"),
         gbb = h("global-before_backup"),
         gab = h("global-after_backup"),
         ga = h("global-after"),
-        gf = format!("\"echo global-failed $VGER_CONSECUTIVE_FAILURES >> '{}'\"", log.display()),
+        gf = gf,
         gfin = h("global-finally"),
     )
 }
