@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use vger_config::RepositoryConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RepoState {
@@ -28,22 +29,25 @@ fn state_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/vger"))
 }
 
-fn file(cache_dir: Option<&PathBuf>, label: &str) -> Option<PathBuf> {
+/// One file per repository: its label (readable) and a hash of its URL
+/// (two configs may use the same label for different repositories).
+fn file(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig) -> Option<PathBuf> {
     let safe: String =
-        label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-    state_dir(cache_dir).map(|d| d.join(format!("{safe}.json")))
+        repo.label().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let hash = blake3::hash(repo.url.as_bytes()).to_hex();
+    state_dir(cache_dir).map(|d| d.join(format!("{safe}-{}.json", &hash[..12])))
 }
 
-pub fn load(cache_dir: Option<&PathBuf>, label: &str) -> RepoState {
-    file(cache_dir, label)
+pub fn load(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig) -> RepoState {
+    file(cache_dir, repo)
         .and_then(|p| std::fs::read(p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
 /// Best effort: state is a convenience, never a reason to fail a backup.
-pub fn save(cache_dir: Option<&PathBuf>, label: &str, state: &RepoState) {
-    let Some(path) = file(cache_dir, label) else { return };
+pub fn save(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig, state: &RepoState) {
+    let Some(path) = file(cache_dir, repo) else { return };
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -56,7 +56,7 @@ pub fn with_hooks(
     f: impl FnOnce(&mut crate::hooks::HookValues) -> Result<Outcome>,
 ) -> Result<Outcome> {
     let cache = ctx.config.cache_dir.as_ref();
-    let mut state = crate::state::load(cache, repo.label());
+    let mut state = crate::state::load(cache, repo);
     let base = state.consecutive_failures;
     let name = match command {
         vger_config::HookCommand::Backup => "backup",
@@ -93,7 +93,7 @@ pub fn with_hooks(
                 state.last_failure = Some(now);
             }
         }
-        crate::state::save(cache, repo.label(), &state);
+        crate::state::save(cache, repo, &state);
     }
     result
 }

@@ -65,7 +65,7 @@ fn period(s: &str) -> Option<Duration> {
 /// since the last, else a partial one of `max_percent`.
 fn check_due(ctx: &Context, repo: &RepositoryConfig) -> Option<CheckArgs> {
     let check = repo.check.as_ref().or(ctx.config.check.as_ref())?;
-    let state = crate::state::load(ctx.config.cache_dir.as_ref(), repo.label());
+    let state = crate::state::load(ctx.config.cache_dir.as_ref(), repo);
     if let Some(every) = check.full_every.as_deref().and_then(period) {
         let last = state.last_full_check.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         let due = last
@@ -156,9 +156,9 @@ pub fn cycle(ctx: &Context, repo: &RepositoryConfig) -> RepoSummary {
             });
             if full && c.status == "ok" {
                 let cache = ctx.config.cache_dir.as_ref();
-                let mut state = crate::state::load(cache, repo.label());
+                let mut state = crate::state::load(cache, repo);
                 state.last_full_check = Some(chrono::Utc::now().to_rfc3339());
-                crate::state::save(cache, repo.label(), &state);
+                crate::state::save(cache, repo, &state);
             }
             steps.push(c);
         }
