@@ -121,8 +121,23 @@ impl<R: Read> ChunkReader<R> {
     }
 
     pub fn with_chunker(source: R, chunker: Chunker, buffer_size: usize) -> Self {
+        Self::with_buffer(source, chunker, Vec::new(), buffer_size)
+    }
+
+    /// Reuses `buf` (from [`ChunkReader::into_buffer`] of the previous
+    /// file): zeroing a fresh 16 MiB buffer for every file was measured at
+    /// nearly half the CPU time of a backup of many small files.
+    pub fn with_buffer(source: R, chunker: Chunker, mut buf: Vec<u8>, buffer_size: usize) -> Self {
         let cap = buffer_size.max(2 * chunker.max);
-        Self { source, chunker, buf: vec![0u8; cap], start: 0, end: 0, at_end: false }
+        if buf.len() < cap {
+            buf.resize(cap, 0);
+        }
+        Self { source, chunker, buf, start: 0, end: 0, at_end: false }
+    }
+
+    /// Gives the buffer back for the next file.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// The next chunk, or `None` at the end of the stream.

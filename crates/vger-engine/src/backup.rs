@@ -105,11 +105,24 @@ struct ChunkSink<'a> {
     added_bytes: u64,
     added_chunks: u64,
     read_limit: Option<std::sync::Arc<crate::throttle::RateLimiter>>,
+    /// The chunk reader's buffer, reused from file to file.
+    read_buffer: Vec<u8>,
+    /// IDs of all-zero chunks by length (sparse files and zeroed regions
+    /// are common; hashing them again is wasted work).
+    zero_ids: std::collections::HashMap<usize, ChunkId>,
 }
 
 impl ChunkSink<'_> {
+    fn chunk_id(&mut self, ty: ObjectType, data: &[u8]) -> ChunkId {
+        if ty == ObjectType::DataChunk && data.len() >= 64 << 10 && vger_fs::is_all_zero(data) {
+            let key = self.repo.chunk_id_key();
+            return *self.zero_ids.entry(data.len()).or_insert_with(|| ChunkId(key.chunk_id(data)));
+        }
+        ChunkId(self.repo.chunk_id_key().chunk_id(data))
+    }
+
     fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
-        let id = ChunkId(self.repo.chunk_id_key().chunk_id(data));
+        let id = self.chunk_id(ty, data);
         if !self.index.contains(&id) && self.seen.insert(id) {
             self.added_bytes += data.len() as u64;
             self.added_chunks += 1;
@@ -177,6 +190,8 @@ pub fn backup(
             added_bytes: 0,
             added_chunks: 0,
             read_limit: opts.read_limit.map(crate::throttle::RateLimiter::new),
+            read_buffer: Vec::new(),
+            zero_ids: Default::default(),
         };
         let walked = walk_and_store(repo, &index, walker, parent.as_ref(), source, &mut sink, progress, &writer);
         let (added_bytes, added_chunks) = (sink.added_bytes, sink.added_chunks);
@@ -349,8 +364,9 @@ fn read_file(
         Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone())),
         None => Box::new(file),
     };
-    let mut reader = ChunkReader::new(source, repo.chunker_params())
+    let chunker = vger_chunker::Chunker::new(repo.chunker_params())
         .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    let mut reader = ChunkReader::with_buffer(source, chunker, std::mem::take(&mut sink.read_buffer), 0);
     let mut chunks = Vec::new();
     let mut size = 0u64;
     loop {
@@ -364,6 +380,7 @@ fn read_file(
         progress.add_bytes(chunk.len() as u64);
         chunks.push(ChunkRef(id, chunk.len() as u32));
     }
+    sink.read_buffer = reader.into_buffer();
     // The file may have grown or shrunk since it was listed: record what
     // was read, which is consistent with the chunks.
     entry.size = size;

@@ -125,8 +125,10 @@ impl PackWriter {
             blobs: AtomicU64::new(0),
             segments: AtomicU64::new(0),
         });
-        let (tx, rx) = bounded::<SealedBlob>(64);
-        let (pack_tx, pack_rx) = bounded::<FinishedPack>(1);
+        // Bounded by count with chunks of at most a few MiB: a few tens of MiB in flight.
+        let (tx, rx) = bounded::<SealedBlob>(8);
+        // Rendezvous: at most one pack waits while the uploaders hold theirs.
+        let (pack_tx, pack_rx) = bounded::<FinishedPack>(0);
         let mut threads = Vec::new();
         {
             let shared = shared.clone();

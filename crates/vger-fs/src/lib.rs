@@ -36,5 +36,7 @@ pub use metadata::{entry_from_metadata, kind_of, read_xattrs};
 pub use owners::OwnerNames;
 pub use path::{cmp_paths, join_rel, split_last};
 pub use read::{open_for_backup, same_file};
-pub use restore::{FileWriter, RestoreOptions, RestoreSummary, RestoreTarget, SpecialOutcome, TEMP_PREFIX};
+pub use restore::{
+    is_all_zero, FileWriter, RestoreOptions, RestoreSummary, RestoreTarget, SpecialOutcome, TEMP_PREFIX,
+};
 pub use walk::{ExcludeFn, WalkItem, WalkOptions, WalkRoot, Walker};

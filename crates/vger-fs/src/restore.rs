@@ -30,7 +30,7 @@ use crate::path::{depth, os, split_last};
 use attrs::Shared;
 use dir_handle::DirHandle;
 pub use dir_handle::TEMP_PREFIX;
-pub use file_writer::FileWriter;
+pub use file_writer::{is_all_zero, FileWriter};
 
 /// What a restore sets beyond names and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
