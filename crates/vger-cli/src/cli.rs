@@ -19,6 +19,12 @@ pub struct Cli {
     /// No progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// With --json: progress as JSON lines on stderr, about once a second.
+    #[arg(long, global = true)]
+    pub progress: bool,
+    /// More detail on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Without a command: backup, prune, compact and (when due) check every repository.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -54,6 +60,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Remove all locks (when a crashed vger left one behind).
     BreakLock,
+    /// Run the default cycle on each repository's schedule, in the foreground (for systemd).
+    Daemon(crate::commands::daemon::DaemonArgs),
 }
 
 #[derive(Debug, Args, Clone)]

@@ -52,18 +52,39 @@ impl Context {
 
     /// Opens a repository, asking for the passphrase only if it is encrypted.
     pub fn open(&self, repo: &RepositoryConfig) -> Result<Repository> {
+        let repo_cfg = repo;
         let storage = self.storage(repo, false)?;
         let ask = || -> vger_engine::Result<Vec<u8>> {
             self.passphrase(repo, false)
                 .map_err(|e| EngineError::Other(format!("{e:#}")))?
                 .ok_or_else(|| EngineError::PassphraseRequired { location: repo.url.clone() })
         };
-        Ok(Repository::open(storage, &ask)?)
+        let started = std::time::Instant::now();
+        let repo = Repository::open(storage, &ask)?;
+        crate::output::verbose(1, || {
+            format!(
+                "opened repository `{}` ({}, encryption {}) in {:.0} ms",
+                repo_cfg.label(),
+                repo.location(),
+                repo.config().encryption,
+                started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
+        Ok(repo)
     }
 
     /// The passphrase: VGER_PASSPHRASE, `passcommand`, `passphrase`, or a
     /// prompt on a terminal (asked twice when `confirm`).
     pub fn passphrase(&self, repo: &RepositoryConfig, confirm: bool) -> Result<Option<Vec<u8>>> {
+        if let Some(p) = self.passphrase_without_prompt(repo)? {
+            return Ok(Some(p));
+        }
+        prompt_passphrase(&format!("Passphrase for {}: ", repo.label()), confirm)
+    }
+
+    /// The passphrase from VGER_PASSPHRASE, `passcommand` or `passphrase`;
+    /// `None` when only a prompt could supply it (the daemon refuses that).
+    pub fn passphrase_without_prompt(&self, repo: &RepositoryConfig) -> Result<Option<Vec<u8>>> {
         if let Ok(p) = std::env::var("VGER_PASSPHRASE") {
             return Ok(Some(p.into_bytes()));
         }
@@ -71,10 +92,7 @@ impl Context {
         if let Some(cmd) = &enc.passcommand {
             return run_passcommand(cmd).map(Some);
         }
-        if let Some(p) = &enc.passphrase {
-            return Ok(Some(p.clone().into_bytes()));
-        }
-        prompt_passphrase(&format!("Passphrase for {}: ", repo.label()), confirm)
+        Ok(enc.passphrase.as_ref().map(|p| p.clone().into_bytes()))
     }
 }
 

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod context;
+mod daemon;
 mod excludes;
 mod hooks;
 mod limits;
@@ -57,6 +58,10 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    if cli.json && cli.progress {
+        progress::JSON_LINES.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    output::VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
     if let Some(Command::Config(args)) = &cli.command {
         return commands::config::run(args);
     }
@@ -78,5 +83,6 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => commands::check::run(&ctx, args),
         Command::Delete(args) => commands::delete::run(&ctx, args),
         Command::BreakLock => commands::delete::break_lock(&ctx),
+        Command::Daemon(args) => commands::daemon::run(&ctx, args),
     }
 }

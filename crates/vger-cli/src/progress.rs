@@ -9,6 +9,37 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use vger_engine::progress::Progress;
 
+/// Set by `--json --progress`: progress is written as JSON lines on stderr.
+pub static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+fn json_lines(progress: Arc<Progress>, verb: &'static str, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut last = std::time::Instant::now() - Duration::from_secs(1);
+        loop {
+            let done = stop.load(Ordering::Relaxed);
+            if done || last.elapsed() >= Duration::from_secs(1) {
+                last = std::time::Instant::now();
+                let line = serde_json::json!({
+                    "type": "progress",
+                    "command": verb,
+                    "done": done,
+                    "files": progress.get(&progress.files),
+                    "bytes": progress.get(&progress.bytes),
+                    "new_bytes": progress.get(&progress.new_bytes),
+                    "total_bytes": progress.get(&progress.total_bytes),
+                    "errors": progress.get(&progress.errors),
+                    "current": progress.current(),
+                });
+                eprintln!("{line}");
+            }
+            if done {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
 /// Draws `progress` until dropped.
 pub struct ProgressDisplay {
     stop: Arc<AtomicBool>,
@@ -18,6 +49,10 @@ pub struct ProgressDisplay {
 impl ProgressDisplay {
     pub fn start(progress: Arc<Progress>, verb: &'static str, quiet: bool) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        if JSON_LINES.load(Ordering::Relaxed) {
+            let thread = json_lines(progress, verb, stop.clone());
+            return Self { stop, thread: Some(thread) };
+        }
         if quiet || !std::io::stderr().is_terminal() {
             return Self { stop, thread: None };
         }

@@ -110,21 +110,36 @@ pub fn backup_repository(
             for w in &report.warnings {
                 eprintln!("vger: warning: {w}");
             }
+            crate::output::verbose(1, || {
+                let s = &report.snapshot.stats;
+                format!(
+                    "source `{label}`: {} packs written, {} new chunks, {} stored, parent {}",
+                    report.packs_written,
+                    s.added_chunks,
+                    bytes(s.added_stored),
+                    report
+                        .snapshot
+                        .parent
+                        .map(|p| vger_engine::snapshots::short_id(&p))
+                        .unwrap_or_else(|| "none".into())
+                )
+            });
             if !report.warnings.is_empty() {
                 worst = Outcome::Partial;
             }
             let s = &report.snapshot.stats;
-            if ctx.json {
-                json_out.push(serde_json::json!({
-                    "repository": repo_cfg.label(),
-                    "source_label": label,
-                    "id": report.snapshot_id.to_hex(),
-                    "short_id": vger_engine::snapshots::short_id(&report.snapshot_id),
-                    "time": report.snapshot.time,
-                    "stats": s,
-                    "warnings": report.warnings,
-                }));
-            } else {
+            // Collected for --json and for the default run's summary (the daemon reports it).
+            json_out.push(serde_json::json!({
+                "repository": repo_cfg.label(),
+                "source_label": label,
+                "id": report.snapshot_id.to_hex(),
+                "short_id": vger_engine::snapshots::short_id(&report.snapshot_id),
+                "time": report.snapshot.time,
+                "end_time": report.snapshot.end_time,
+                "stats": s,
+                "warnings": report.warnings,
+            }));
+            if !ctx.json {
                 println!(
                     "snapshot {} of `{label}`: {} files, {} dirs, {} read, {} new ({} stored){}",
                     vger_engine::snapshots::short_id(&report.snapshot_id),
