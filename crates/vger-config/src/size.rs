@@ -27,9 +27,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "unknown size unit `{other}` in `{text}`; use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of 1000)"
-        )),
+        ))
+        }
     };
     number.checked_mul(multiplier).ok_or_else(|| format!("size `{text}` is too large"))
 }
