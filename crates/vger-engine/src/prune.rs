@@ -26,7 +26,15 @@ pub struct PruneReport {
     pub deleted: usize,
     pub kept: usize,
     pub dry_run: bool,
+    /// Snapshots whose recorded time disagrees with when the server
+    /// received them; retention used the server's time.
+    pub time_disagreements: Vec<String>,
 }
+
+/// How far a snapshot's own time may be from the server's receipt time
+/// before the server's is used (clocks drift; imports with `--time` into a
+/// vger-server repository are judged by their upload time).
+const RECEIPT_TOLERANCE_SECS: i64 = 24 * 3600;
 
 #[derive(Debug, Clone, Default)]
 pub struct PruneOptions {
@@ -43,7 +51,25 @@ pub fn prune(
     opts: &PruneOptions,
 ) -> Result<PruneReport> {
     let lock = if opts.dry_run { None } else { Some(RepoLock::exclusive(repo, "prune")?) };
-    let all = snapshots::list(repo)?;
+    let mut all = snapshots::list(repo)?;
+    let mut time_disagreements = Vec::new();
+    if repo.storage().receipt_times_trusted() {
+        for s in &mut all {
+            let Some(received) = s.stored_at else { continue };
+            let claimed = chrono::DateTime::parse_from_rfc3339(&s.snapshot.time).map(|t| t.timestamp()).ok();
+            let received = received as i64;
+            if claimed.is_none_or(|c| (c - received).abs() > RECEIPT_TOLERANCE_SECS) {
+                let server_time = chrono::DateTime::from_timestamp(received, 0).unwrap_or_default();
+                time_disagreements.push(format!(
+                    "snapshot {} claims {} but the server received it at {}; retention uses the server's time",
+                    snapshots::short_id(&s.id),
+                    s.snapshot.time,
+                    server_time.to_rfc3339()
+                ));
+                s.snapshot.time = server_time.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            }
+        }
+    }
     let mut labels: Vec<String> = all.iter().map(|s| s.snapshot.source_label.clone()).collect();
     labels.sort();
     labels.dedup();
@@ -72,5 +98,5 @@ pub fn prune(
         }
     }
     let kept = decisions.iter().filter(|d| d.keep).count();
-    Ok(PruneReport { decisions, deleted, kept, dry_run: opts.dry_run })
+    Ok(PruneReport { decisions, deleted, kept, dry_run: opts.dry_run, time_disagreements })
 }

@@ -185,6 +185,7 @@ mod tests {
                 parent: None,
                 tags: vec![],
             },
+            stored_at: None,
         }
     }
 

@@ -13,15 +13,22 @@ use crate::{EngineError, Result};
 pub struct SnapshotInfo {
     pub id: SnapshotId,
     pub snapshot: Snapshot,
+    /// When the storage received it (unix seconds), if the storage says.
+    pub stored_at: Option<u64>,
 }
 
 /// The ids of all snapshots (no decryption).
 pub fn list_ids(repo: &Repository) -> Result<Vec<SnapshotId>> {
+    Ok(list_stored(repo)?.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Snapshot ids with the time the storage received each, when known.
+fn list_stored(repo: &Repository) -> Result<Vec<(SnapshotId, Option<u64>)>> {
     Ok(repo
         .storage()
         .list(SNAPSHOTS_PREFIX)?
         .into_iter()
-        .filter_map(|o| SnapshotId::from_storage_key(&o.key))
+        .filter_map(|o| SnapshotId::from_storage_key(&o.key).map(|id| (id, o.modified)))
         .collect())
 }
 
@@ -31,7 +38,7 @@ pub fn load(repo: &Repository, id: SnapshotId) -> Result<SnapshotInfo> {
     let bytes = repo.storage().get(&key)?;
     let snapshot: Snapshot = open_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), &what, bytes)?;
     check_version(&what, snapshot.version, SNAPSHOT_VERSION)?;
-    Ok(SnapshotInfo { id, snapshot })
+    Ok(SnapshotInfo { id, snapshot, stored_at: None })
 }
 
 /// All snapshots, oldest first (by time, then id). Fails if any snapshot
@@ -50,8 +57,10 @@ pub type Unreadable = (SnapshotId, EngineError);
 /// The snapshots that can be read, oldest first, and the errors of those
 /// that cannot (listing and parent lookup go on without them).
 pub fn list_readable(repo: &Repository) -> Result<(Vec<SnapshotInfo>, Vec<Unreadable>)> {
-    let ids = list_ids(repo)?;
-    let results = crate::parallel::map(ids, 8, |id| Ok((id, load(repo, id))))?;
+    let ids = list_stored(repo)?;
+    let results = crate::parallel::map(ids, 8, |(id, stored_at)| {
+        Ok((id, load(repo, id).map(|s| SnapshotInfo { stored_at, ..s })))
+    })?;
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for (id, r) in results {

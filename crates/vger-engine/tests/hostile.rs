@@ -128,7 +128,7 @@ impl Scene {
         let bytes =
             seal_object(self.repo.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", &snapshot).unwrap();
         self.repo.storage().put_new(&key, &bytes).unwrap();
-        SnapshotInfo { id, snapshot }
+        SnapshotInfo { id, snapshot, stored_at: None }
     }
 
     fn restore(&self, snap: &SnapshotInfo) -> Result<RestoreReport> {

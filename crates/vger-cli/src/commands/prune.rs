@@ -53,6 +53,9 @@ pub fn prune_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig,
         policy_for(&ctx.config, repo_cfg, label).map_err(|e| vger_engine::EngineError::InvalidSetting(format!("{e:#}")))
     };
     let report = prune(&repo, &lookup, &PruneOptions { dry_run: args.dry_run, source: args.source.clone() })?;
+    for w in &report.time_disagreements {
+        eprintln!("vger: warning: {w}");
+    }
     if ctx.json {
         crate::output::print_json(&report)?;
         return Ok(Outcome::Ok);
