@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use vger_config::{Config, RepositoryConfig};
 use vger_engine::repository::Repository;
 use vger_engine::EngineError;
@@ -47,7 +47,7 @@ impl Context {
     }
 
     pub fn storage(&self, repo: &RepositoryConfig, create: bool) -> Result<Arc<dyn Storage>> {
-        open_storage(repo, create)
+        open_storage_with(&self.config, repo, create)
     }
 
     /// Opens a repository, asking for the passphrase only if it is encrypted.
@@ -131,34 +131,55 @@ pub fn prompt_passphrase(prompt: &str, confirm: bool) -> Result<Option<Vec<u8>>>
     Ok(Some(first.into_bytes()))
 }
 
-/// Maps a repository URL to a storage backend.
-pub fn open_storage(repo: &RepositoryConfig, create: bool) -> Result<Arc<dyn Storage>> {
-    let url = repo.url.as_str();
-    let path = if let Some(p) = url.strip_prefix("file://") {
-        PathBuf::from(p)
-    } else if url.contains("://") {
-        let scheme = url.split("://").next().unwrap_or_default();
-        return Err(anyhow!(
-            "repository `{}`: `{scheme}://` storage is not available in this build yet; use a local path",
-            repo.label()
-        ));
-    } else {
-        PathBuf::from(url)
+/// Maps a repository URL to a storage backend, with the retry, connection
+/// and bandwidth layers configured from the repository's settings.
+pub fn open_storage_with(
+    config: &vger_config::Config,
+    repo: &RepositoryConfig,
+    create: bool,
+) -> Result<Arc<dyn Storage>> {
+    let limits = config.effective_limits(repo);
+    let mib = |v: Option<f64>| v.map(|m| (m * 1048576.0) as u64);
+    let mut opts = vger_storage::BackendOptions {
+        region: repo.region.clone(),
+        access_key_id: repo.access_key_id.clone(),
+        secret_access_key: repo.secret_access_key.clone(),
+        allow_insecure_http: repo.allow_insecure_http,
+        s3_addressing: repo.s3_addressing.clone(),
+        s3_soft_delete: repo.s3_soft_delete,
+        sftp_key: repo.sftp_key.clone(),
+        sftp_known_hosts: repo.sftp_known_hosts.clone(),
+        access_token: repo.access_token.clone(),
+        upload_bytes_per_sec: mib(limits.upload_mib_per_sec),
+        download_bytes_per_sec: mib(limits.download_mib_per_sec),
+        ..vger_storage::BackendOptions::default()
     };
-    let path = absolute(&path)?;
-    let storage = if create { LocalStorage::create(&path)? } else { open_local(&path, repo)? };
-    Ok(Arc::new(storage))
-}
-
-fn open_local(path: &Path, repo: &RepositoryConfig) -> Result<LocalStorage> {
-    if !path.exists() {
-        bail!(
-            "no vger repository at {} (the folder does not exist); run `vger init` first, or check `url` of repository `{}`",
-            path.display(),
-            repo.label()
-        );
+    if let Some(c) = limits.connections {
+        opts.connections = c;
     }
-    Ok(LocalStorage::open(path)?)
+    if let Some(r) = &repo.retry {
+        opts.retry = vger_storage::RetryPolicy {
+            max_retries: r.max_retries,
+            delay: std::time::Duration::from_millis(r.retry_delay_ms),
+            max_delay: std::time::Duration::from_millis(r.retry_max_delay_ms),
+        };
+    }
+    let url = repo.url.as_str();
+    let is_local = !url.contains("://") || url.starts_with("file://");
+    if is_local {
+        let path = absolute(Path::new(url.strip_prefix("file://").unwrap_or(url)))?;
+        if !create && !path.exists() {
+            bail!(
+                "no vger repository at {} (the folder does not exist); run `vger init` first, or check `url` of repository `{}`",
+                path.display(),
+                repo.label()
+            );
+        }
+        let storage: Arc<dyn Storage> =
+            if create { Arc::new(LocalStorage::create(&path)?) } else { Arc::new(LocalStorage::open(&path)?) };
+        return Ok(storage);
+    }
+    vger_storage::open_url(url, &opts, create).with_context(|| format!("repository `{}`", repo.label()))
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {

@@ -40,6 +40,7 @@ mod local;
 mod open;
 mod options;
 mod random;
+pub mod rest;
 pub mod s3;
 pub mod sftp;
 pub mod testsuite;
@@ -50,6 +51,7 @@ pub use error::StorageError;
 pub use local::LocalStorage;
 pub use open::open_url;
 pub use options::{BackendOptions, RetryPolicy};
+pub use rest::RestStorage;
 pub use s3::S3Storage;
 pub use sftp::SftpStorage;
 
@@ -88,6 +90,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Where this is, for messages: a path or a URL (without credentials).
     fn describe(&self) -> String;
+
+    /// Whether [`ObjectInfo::modified`] is set by a party the client does
+    /// not control (vger-server records when it received each object), so
+    /// that it can overrule times written by a possibly compromised client.
+    fn receipt_times_trusted(&self) -> bool {
+        false
+    }
 }
 
 /// One object found by [`Storage::list`].
@@ -95,6 +104,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// When the storage last wrote the object (unix seconds), if it says:
+    /// maintenance uses it for grace periods, and vger-server's receipt
+    /// time defeats clients that lie about snapshot times.
+    pub modified: Option<u64>,
 }
 
 /// Forwards every call, so `Box<dyn Storage>` and `Arc<dyn Storage>` are
@@ -125,6 +138,9 @@ macro_rules! forward_storage {
             }
             fn describe(&self) -> String {
                 (**self).describe()
+            }
+            fn receipt_times_trusted(&self) -> bool {
+                (**self).receipt_times_trusted()
             }
         }
     )*};

@@ -41,7 +41,12 @@ pub(super) fn list_objects(root: &Path, prefix: &str) -> Result<Vec<ObjectInfo>,
             if file_type.is_dir() {
                 pending.push((entry.path(), format!("{key}/")));
             } else if file_type.is_file() {
-                objects.push(ObjectInfo { key, size: meta.len() });
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs());
+                objects.push(ObjectInfo { key, size: meta.len(), modified });
             }
         }
         first_level = false;

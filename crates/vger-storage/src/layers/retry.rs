@@ -1,0 +1,115 @@
+//! Retries transient failures (timeouts, resets, HTTP 5xx/429, broken SFTP
+//! channels: whatever [`StorageError::is_transient`] says) with exponential
+//! backoff and full jitter; anything else fails at once.
+//!
+//! Full jitter (a wait drawn uniformly from zero to the current bound)
+//! spreads out clients that failed together, so a recovering server is not
+//! hit by all of them in the same instant.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::random::random_up_to;
+use crate::{ObjectInfo, RetryPolicy, Storage, StorageError};
+
+/// Wraps a storage and retries its transient failures.
+#[derive(Debug)]
+pub struct RetryingStorage {
+    inner: Arc<dyn Storage>,
+    policy: RetryPolicy,
+}
+
+impl RetryingStorage {
+    pub fn new(inner: Arc<dyn Storage>, policy: RetryPolicy) -> Self {
+        RetryingStorage { inner, policy }
+    }
+
+    fn run<T>(&self, mut op: impl FnMut(u32) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let mut attempt = 0;
+        loop {
+            match op(attempt) {
+                Err(e) if e.is_transient() && attempt < self.policy.max_retries => {
+                    std::thread::sleep(backoff(&self.policy, attempt));
+                    attempt += 1;
+                }
+                Err(StorageError::Transient { detail }) if attempt > 0 => {
+                    return Err(StorageError::Transient {
+                        detail: format!("{detail}; gave up after {attempt} retries"),
+                    })
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The wait before retry number `attempt + 1`: uniform in
+/// `0..=min(max_delay, delay * 2^attempt)`.
+pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let bound = policy.delay.saturating_mul(2u32.saturating_pow(attempt.min(31))).min(policy.max_delay);
+    let bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(random_up_to(bound_ms))
+}
+
+impl Storage for RetryingStorage {
+    fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        self.run(|_| self.inner.get(key))
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        self.run(|_| self.inner.get_range(key, offset, len))
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        self.run(|_| self.inner.put(key, data))
+    }
+
+    /// A retried `put_new` can meet its own earlier try: the request
+    /// arrived but the answer was lost. `AlreadyExists` on a retry is
+    /// therefore checked against the stored bytes; equal bytes mean this
+    /// call won (vger's `put_new` payloads name their writer, so another
+    /// writer's object never has the same bytes).
+    fn put_new(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        self.run(|attempt| match self.inner.put_new(key, data) {
+            Err(StorageError::AlreadyExists { .. }) if attempt > 0 && self.inner.get(key)? == data => Ok(()),
+            other => other,
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.run(|_| self.inner.delete(key))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        self.run(|_| self.inner.list(prefix))
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        self.run(|_| self.inner.size(key))
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded_and_grows() {
+        let policy =
+            RetryPolicy { max_retries: 10, delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        for attempt in 0..40 {
+            let bound = Duration::from_millis(100 << attempt.min(20)).min(Duration::from_secs(1));
+            for _ in 0..50 {
+                assert!(backoff(&policy, attempt) <= bound, "attempt {attempt}");
+            }
+        }
+        // Full jitter: waits spread over the whole range, not only near the bound.
+        let waits: Vec<_> = (0..200).map(|_| backoff(&policy, 5)).collect();
+        assert!(waits.iter().any(|w| *w < Duration::from_millis(300)));
+        assert!(waits.iter().any(|w| *w > Duration::from_millis(700)));
+    }
+}

@@ -1,0 +1,529 @@
+//! The vger-server backend: a repository served by `vger-server` at
+//! `http(s)://host[:port][/path]/REPO`, spoken over the protocol in the
+//! `vger-protocol` crate.
+//!
+//! - Every request carries `Authorization: Bearer <token>`; uploads carry
+//!   the body's BLAKE3 ([`BLAKE3_HEADER`]), which the server checks while
+//!   streaming the body to disk (a mismatch is retried as transient).
+//! - `put_new` is `If-None-Match: *` (412: `AlreadyExists`); the server
+//!   makes it atomic with a hard link.
+//! - Listings are streamed JSON lines read one at a time and must end with
+//!   the server's end line, so a cut-off listing is an error, never a
+//!   short answer. `modified` is the server's receipt time.
+//! - [`RestStorage::repack`] and [`RestStorage::verify_packs`] let
+//!   maintenance work on packs without downloading them.
+//!
+//! Plain `http://` is accepted here as given: the caller ([`open_url`](crate::open_url))
+//! decides whether `allow_insecure_http` permits it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::Duration;
+
+use base64::Engine;
+use ureq::http::{self, Method, Response};
+use ureq::Body;
+use url::Url;
+use vger_protocol::{
+    is_valid_repo_name, ErrorCode, ListLine, PackVerification, RepackBlob, RepackRequest, RepackResponse, RepoStats,
+    VerifyLine, VerifyPacksRequest, BLAKE3_HEADER, ERROR_HEADER, QUERY_LIST, QUERY_PREFIX, QUERY_REPACK, QUERY_STATS,
+    QUERY_VERIFY_PACKS,
+};
+
+use crate::keys::{validate_key, validate_prefix};
+use crate::{BackendOptions, ObjectInfo, Storage, StorageError};
+
+/// Throughput below which a transfer counts as stalled, used to size the
+/// body timeouts: `timeout` plus this long per byte.
+const SLOWEST_BYTES_PER_SEC: u64 = 256 << 10;
+
+/// A repository on a vger-server.
+pub struct RestStorage {
+    agent: ureq::Agent,
+    /// `http(s)://host:port/.../REPO/`, always ending with `/`.
+    base: String,
+    authorization: Option<String>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RestStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestStorage").field("url", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// A finished exchange: status, headers and the whole (small) body.
+struct Reply {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl RestStorage {
+    /// `base_url` is `http(s)://host[:port][/path]/REPO`; the last path
+    /// segment names the repository. No request is made until the first
+    /// operation.
+    pub fn new(base_url: &str, token: Option<String>, opts: &BackendOptions) -> Result<Self, StorageError> {
+        let bad = |why: &str| StorageError::Backend { detail: format!("vger-server URL `{base_url}`: {why}") };
+        let url = Url::parse(base_url).map_err(|e| bad(&format!("not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be https:// (or http:// with allow_insecure_http)"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("put the access token in `access_token`, not in the URL"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("no query or fragment allowed"));
+        }
+        let path = url.path().trim_end_matches('/');
+        let repo = path.rsplit('/').next().unwrap_or_default();
+        if !is_valid_repo_name(repo) {
+            return Err(bad("expected https://HOST[:PORT]/REPOSITORY; the repository name is [A-Za-z0-9._-]"));
+        }
+        let mut base = url.clone();
+        base.set_path(&format!("{path}/"));
+        if let Some(token) = &token {
+            if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(bad("the access token must be printable ASCII without spaces"));
+            }
+        }
+        let connections = opts.connections.max(1);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(opts.timeout))
+            .timeout_send_request(Some(opts.timeout))
+            .timeout_recv_response(Some(opts.timeout))
+            .max_idle_connections(connections * 2)
+            .max_idle_connections_per_host(connections * 2)
+            .build()
+            .into();
+        Ok(RestStorage {
+            agent,
+            base: base.to_string(),
+            authorization: token.map(|t| format!("Bearer {t}")),
+            timeout: opts.timeout,
+        })
+    }
+
+    fn body_time(&self, bytes: u64) -> Duration {
+        self.timeout + Duration::from_secs(bytes / SLOWEST_BYTES_PER_SEC)
+    }
+
+    /// Sends a request; an HTTP error status is not an `Err` here.
+    /// `expect_bytes` sizes the receive timeout (`None`: no limit).
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+        expect_bytes: Option<u64>,
+    ) -> Result<Response<Body>, StorageError> {
+        let mut builder = http::Request::builder().method(method).uri(url);
+        if let Some(auth) = &self.authorization {
+            builder = builder.header("authorization", auth.as_str());
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        let request = builder
+            .body(body)
+            .map_err(|e| StorageError::Backend { detail: format!("building a vger-server request: {e}") })?;
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_send_body(Some(self.body_time(body.len() as u64)))
+            .timeout_recv_body(expect_bytes.map(|n| self.body_time(n.max(1 << 20))))
+            .build();
+        self.agent.run(request).map_err(from_ureq)
+    }
+
+    /// Sends and reads the whole reply.
+    fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+        expect_bytes: u64,
+    ) -> Result<Reply, StorageError> {
+        let response = self.send(method, url, headers, body, Some(expect_bytes))?;
+        let status = response.status().as_u16();
+        let (parts, mut body) = response.into_parts();
+        let mut data = Vec::with_capacity(expect_bytes.min(1 << 30) as usize);
+        body.as_reader()
+            .read_to_end(&mut data)
+            .map_err(|e| StorageError::Transient { detail: format!("reading a vger-server reply: {e}") })?;
+        Ok(Reply { status, headers: parts.headers, body: data })
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        // Valid keys need no escaping: [A-Za-z0-9._-/] only.
+        format!("{}{key}", self.base)
+    }
+
+    fn query_url(&self, query: &str) -> String {
+        format!("{}?{query}", self.base)
+    }
+
+    fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        let reply = self.exchange(Method::HEAD, &self.object_url(key), &[], &[], 0)?;
+        match reply.status {
+            404 => Ok(None),
+            _ if reply.is_success() => {
+                let length = reply.header("content-length").and_then(|v| v.parse().ok());
+                length.map(Some).ok_or_else(|| StorageError::Backend {
+                    detail: format!("vger-server HEAD `{key}`: reply without a Content-Length"),
+                })
+            }
+            _ => Err(error_from_reply(&reply, "HEAD", key)),
+        }
+    }
+
+    fn put_object(&self, key: &str, data: &[u8], if_absent: bool) -> Result<(), StorageError> {
+        let mut headers = vec![
+            (BLAKE3_HEADER, blake3::hash(data).to_hex().to_string()),
+            ("content-type", "application/octet-stream".to_owned()),
+        ];
+        if if_absent {
+            headers.push(("if-none-match", "*".to_owned()));
+        }
+        let reply = self.exchange(Method::PUT, &self.object_url(key), &headers, data, 0)?;
+        if reply.is_success() {
+            Ok(())
+        } else {
+            Err(error_from_reply(&reply, "PUT", key))
+        }
+    }
+
+    /// Asks the server to build a pack from byte ranges of existing packs
+    /// followed by `trailer` (a sealed trailer envelope whose offsets the
+    /// caller computed as 16 + the lengths before each blob). Needs an
+    /// `append` token or better. Returns the new pack's id and size.
+    pub fn repack(&self, blobs: &[RepackBlob], trailer: &[u8]) -> Result<RepackResponse, StorageError> {
+        let request =
+            RepackRequest { blobs: blobs.to_vec(), trailer: base64::engine::general_purpose::STANDARD.encode(trailer) };
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| StorageError::Backend { detail: format!("encoding a repack plan: {e}") })?;
+        let total: u64 = blobs.iter().map(|b| b.length).sum();
+        let headers = [("content-type", "application/json".to_owned())];
+        let url = self.query_url(QUERY_REPACK);
+        // The server copies `total` bytes before it answers.
+        let response = self.send(Method::POST, &url, &headers, &body, Some(total))?;
+        let reply = read_reply(response)?;
+        if !reply.is_success() {
+            return Err(error_from_reply(&reply, "repack", "packs/"));
+        }
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| StorageError::Backend { detail: format!("vger-server repack: unreadable reply: {e}") })
+    }
+
+    /// Asks the server to verify packs (keys `packs/xx/<id>` or bare ids;
+    /// `None` for all): BLAKE3 against the name, header and footer. The
+    /// server reads every byte; nothing is downloaded.
+    pub fn verify_packs(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError> {
+        let request = VerifyPacksRequest { packs: packs.map(<[String]>::to_vec) };
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| StorageError::Backend { detail: format!("encoding a verify request: {e}") })?;
+        let headers = [("content-type", "application/json".to_owned())];
+        let response = self.send(Method::POST, &self.query_url(QUERY_VERIFY_PACKS), &headers, &body, None)?;
+        if !response.status().is_success() {
+            return Err(error_from_reply(&read_reply(response)?, "verify-packs", "packs/"));
+        }
+        let mut results = Vec::new();
+        read_lines(response, "verify-packs", |line| match serde_json::from_str::<VerifyLine>(line) {
+            Ok(VerifyLine::Pack(result)) => {
+                results.push(result);
+                Ok(None)
+            }
+            Ok(VerifyLine::End { count, .. }) => Ok(Some(count)),
+            Ok(VerifyLine::Error { error }) => Err(StorageError::Backend { detail: format!("vger-server: {error}") }),
+            Err(e) => Err(unreadable("verify-packs", &e)),
+        })?;
+        Ok(results)
+    }
+
+    /// Size, counts, quota and newest snapshot time, as the server sees them.
+    pub fn stats(&self) -> Result<RepoStats, StorageError> {
+        let reply = self.exchange(Method::GET, &self.query_url(QUERY_STATS), &[], &[], 1 << 16)?;
+        if !reply.is_success() {
+            return Err(error_from_reply(&reply, "stats", ""));
+        }
+        serde_json::from_slice(&reply.body).map_err(|e| unreadable("stats", &e))
+    }
+}
+
+fn read_reply(response: Response<Body>) -> Result<Reply, StorageError> {
+    let status = response.status().as_u16();
+    let (parts, mut body) = response.into_parts();
+    let mut data = Vec::new();
+    body.as_reader()
+        .read_to_end(&mut data)
+        .map_err(|e| StorageError::Transient { detail: format!("reading a vger-server reply: {e}") })?;
+    Ok(Reply { status, headers: parts.headers, body: data })
+}
+
+fn unreadable(what: &str, e: &serde_json::Error) -> StorageError {
+    StorageError::Backend { detail: format!("vger-server {what}: unreadable reply line: {e}") }
+}
+
+/// Reads a JSON-lines reply one line at a time; `parse` returns
+/// `Some(count)` for the end line, whose count must equal the lines before it.
+fn read_lines(
+    response: Response<Body>,
+    what: &str,
+    mut parse: impl FnMut(&str) -> Result<Option<u64>, StorageError>,
+) -> Result<(), StorageError> {
+    let (_, mut body) = response.into_parts();
+    let reader = BufReader::with_capacity(256 << 10, body.as_reader());
+    let mut seen = 0u64;
+    for line in reader.lines() {
+        let line = line.map_err(|e| StorageError::Transient { detail: format!("vger-server {what} cut off: {e}") })?;
+        if line.is_empty() {
+            continue;
+        }
+        match parse(&line)? {
+            None => seen += 1,
+            Some(count) if count == seen => return Ok(()),
+            Some(count) => {
+                return Err(StorageError::Backend {
+                    detail: format!("vger-server {what}: the reply announced {count} entries but sent {seen}"),
+                })
+            }
+        }
+    }
+    Err(StorageError::Transient { detail: format!("vger-server {what} ended without its end line (cut off)") })
+}
+
+/// Total size from `Content-Range: bytes a-b/total` or `bytes */total`.
+fn total_from_content_range(reply: &Reply) -> Option<u64> {
+    reply.header("content-range")?.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+impl Storage for RestStorage {
+    fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        validate_key(key)?;
+        let reply = self.exchange(Method::GET, &self.object_url(key), &[], &[], 64 << 20)?;
+        if !reply.is_success() {
+            return Err(error_from_reply(&reply, "GET", key));
+        }
+        let announced = reply.header("content-length").and_then(|v| v.parse::<u64>().ok());
+        match announced {
+            Some(len) if len != reply.body.len() as u64 => Err(StorageError::Transient {
+                detail: format!("vger-server GET `{key}`: {} of {len} bytes received", reply.body.len()),
+            }),
+            _ => Ok(reply.body),
+        }
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+        validate_key(key)?;
+        let out_of_bounds = |size| StorageError::RangeOutOfBounds { key: key.to_owned(), offset, len, size };
+        let last = match len.checked_sub(1).and_then(|l| offset.checked_add(l)) {
+            Some(last) => last,
+            None => {
+                // Empty or overflowing range: only the size can tell.
+                let size = self.head(key)?.ok_or_else(|| StorageError::NotFound { key: key.to_owned() })?;
+                return match offset.checked_add(len) {
+                    Some(end) if end <= size => Ok(Vec::new()),
+                    _ => Err(out_of_bounds(size)),
+                };
+            }
+        };
+        let headers = [("range", format!("bytes={offset}-{last}"))];
+        let reply = self.exchange(Method::GET, &self.object_url(key), &headers, &[], len)?;
+        match reply.status {
+            206 if reply.body.len() as u64 == len => Ok(reply.body),
+            // The server clamps a range past the end (RFC 9110).
+            206 => Err(out_of_bounds(total_from_content_range(&reply).unwrap_or(offset + reply.body.len() as u64))),
+            416 => {
+                let size = match total_from_content_range(&reply) {
+                    Some(size) => size,
+                    None => self.head(key)?.ok_or_else(|| StorageError::NotFound { key: key.to_owned() })?,
+                };
+                Err(out_of_bounds(size))
+            }
+            // A proxy that drops `Range` sends the whole object.
+            200 => {
+                let size = reply.body.len() as u64;
+                match (usize::try_from(offset), usize::try_from(last + 1)) {
+                    (Ok(start), Ok(end)) if last < size => {
+                        Ok(reply.body.get(start..end).map(<[u8]>::to_vec).unwrap_or_default())
+                    }
+                    _ => Err(out_of_bounds(size)),
+                }
+            }
+            _ => Err(error_from_reply(&reply, "ranged GET", key)),
+        }
+    }
+
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        validate_key(key)?;
+        self.put_object(key, data, false)
+    }
+
+    fn put_new(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        validate_key(key)?;
+        self.put_object(key, data, true)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        validate_key(key)?;
+        let reply = self.exchange(Method::DELETE, &self.object_url(key), &[], &[], 0)?;
+        match reply.status {
+            404 => Ok(()),
+            _ if reply.is_success() => Ok(()),
+            _ => Err(error_from_reply(&reply, "DELETE", key)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        validate_prefix(prefix)?;
+        // Valid prefixes need no escaping in a query.
+        let url = self.query_url(&format!("{QUERY_LIST}&{QUERY_PREFIX}={prefix}"));
+        let response = self.send(Method::GET, &url, &[], &[], None)?;
+        if !response.status().is_success() {
+            return Err(error_from_reply(&read_reply(response)?, "list", prefix));
+        }
+        let mut objects = Vec::new();
+        read_lines(response, "list", |line| match serde_json::from_str::<ListLine>(line) {
+            Ok(ListLine::Object(entry)) => {
+                // A hostile server's bad names are no objects.
+                if validate_key(&entry.key).is_ok() && entry.key.starts_with(prefix) {
+                    objects.push(ObjectInfo { key: entry.key, size: entry.size, modified: Some(entry.modified) });
+                }
+                Ok(None)
+            }
+            Ok(ListLine::End { count, .. }) => Ok(Some(count)),
+            Ok(ListLine::Error { error }) => {
+                Err(StorageError::Transient { detail: format!("vger-server list: {error}") })
+            }
+            Err(e) => Err(unreadable("list", &e)),
+        })?;
+        Ok(objects)
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        validate_key(key)?;
+        self.head(key)
+    }
+
+    fn describe(&self) -> String {
+        self.base.trim_end_matches('/').to_owned()
+    }
+}
+
+/// Network-level failures: most are worth retrying, a bad name or TLS
+/// setup is not.
+fn from_ureq(err: ureq::Error) -> StorageError {
+    use std::io::ErrorKind;
+    let detail = format!("vger-server request failed: {err}");
+    match &err {
+        ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Protocol(_)
+        | ureq::Error::BodyStalled => StorageError::Transient { detail },
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::TimedOut
+            | ErrorKind::Interrupted
+            | ErrorKind::WouldBlock => StorageError::Transient { detail },
+            _ => StorageError::Backend { detail },
+        },
+        ureq::Error::HostNotFound => {
+            StorageError::Backend { detail: format!("{detail}; check the host name in the repository URL") }
+        }
+        _ => StorageError::Backend { detail },
+    }
+}
+
+/// Maps an unsuccessful reply for `key` onto the error the engine acts on.
+fn error_from_reply(reply: &Reply, what: &str, key: &str) -> StorageError {
+    let message: String = String::from_utf8_lossy(&reply.body).trim().chars().take(300).collect();
+    let code = reply.header(ERROR_HEADER).and_then(ErrorCode::parse);
+    let detail = format!("vger-server {what} `{key}`: HTTP {} {message}", reply.status).trim_end().to_owned();
+    let key = key.to_owned();
+    match (reply.status, code) {
+        (401, _) => StorageError::PermissionDenied {
+            key,
+            detail: format!("the access token is missing or wrong ({detail}); check access_token"),
+        },
+        (403, _) => StorageError::PermissionDenied {
+            key,
+            detail: format!("the token may not do this (append-only?) ({detail})"),
+        },
+        (404, _) => StorageError::NotFound { key },
+        (412, _) => StorageError::AlreadyExists { key },
+        (507, Some(ErrorCode::NoSpace)) => StorageError::NoSpace { key, detail },
+        (507, _) => StorageError::QuotaExceeded { detail },
+        (400, Some(ErrorCode::HashMismatch)) => StorageError::Transient { detail },
+        (400, Some(ErrorCode::InvalidKey)) => StorageError::invalid_key(&key, "refused by vger-server"),
+        (408 | 429 | 500..=599, _) => StorageError::Transient { detail },
+        _ => StorageError::Backend { detail },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, code: Option<ErrorCode>) -> Reply {
+        let mut headers = http::HeaderMap::new();
+        if let Some(code) = code {
+            headers.insert(ERROR_HEADER, http::HeaderValue::from_static(code.as_str()));
+        }
+        Reply { status, headers, body: b"server says no\n".to_vec() }
+    }
+
+    #[test]
+    fn status_mapping() {
+        let map = |status, code| error_from_reply(&reply(status, code), "PUT", "snapshots/ab");
+        assert!(map(401, None).to_string().contains("access token is missing or wrong"));
+        assert!(map(403, Some(ErrorCode::Immutable)).to_string().contains("append-only"));
+        assert!(map(404, None).is_not_found());
+        assert!(matches!(map(412, None), StorageError::AlreadyExists { .. }));
+        let quota = map(507, Some(ErrorCode::QuotaExceeded));
+        assert!(matches!(quota, StorageError::QuotaExceeded { .. }) && quota.to_string().contains("server says no"));
+        assert!(matches!(map(507, Some(ErrorCode::NoSpace)), StorageError::NoSpace { .. }));
+        for (status, code) in [(500, None), (503, None), (429, None), (400, Some(ErrorCode::HashMismatch))] {
+            assert!(map(status, code).is_transient(), "{status}");
+        }
+        assert!(!map(400, None).is_transient());
+    }
+
+    #[test]
+    fn urls() {
+        let opts = BackendOptions::default();
+        let s = RestStorage::new("https://backup.example:8585/laptop", None, &opts).ok();
+        assert_eq!(s.map(|s| s.describe()), Some("https://backup.example:8585/laptop".to_owned()));
+        let s = RestStorage::new("https://proxy.example/vger/laptop/", None, &opts).ok();
+        assert_eq!(s.map(|s| s.object_url("config")), Some("https://proxy.example/vger/laptop/config".to_owned()));
+        for bad in [
+            "https://host",
+            "https://host/",
+            "ftp://host/r",
+            "https://u:p@host/r",
+            "https://host/r?x",
+            "https://host/.r",
+        ] {
+            assert!(RestStorage::new(bad, None, &opts).is_err(), "{bad}");
+        }
+    }
+}
