@@ -90,7 +90,7 @@ fn lifecycle(backend: &str) {
     let snaps = env.list_json();
     assert_eq!(snaps.len(), 3, "{snaps:?}");
     for (label, dir) in [("a", &a), ("b", &b)] {
-        let latest = snaps.iter().filter(|s| s["source_label"] == label).last().unwrap();
+        let latest = snaps.iter().rfind(|s| s["source_label"] == label).unwrap();
         let dest = env.path(&format!("out-{label}"));
         env.run(["restore".as_ref(), latest["id"].as_str().unwrap().as_ref(), dest.as_os_str()]).ok();
         assert_diff_clean(dir, &dest, &[]);
