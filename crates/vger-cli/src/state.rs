@@ -1,6 +1,6 @@
 //! Small per-repository state kept between runs: consecutive failures
 //! (for hooks that alert after N failures in a row) and when the last full
-//! check ran. Stored as JSON under `cache_dir` or `$XDG_STATE_HOME/vger`.
+//! check ran, and the daemon's last and next run. Stored as JSON under `cache_dir` or `$XDG_STATE_HOME/vger`.
 
 use std::path::PathBuf;
 
@@ -17,6 +17,12 @@ pub struct RepoState {
     pub last_failure: Option<String>,
     #[serde(default)]
     pub last_full_check: Option<String>,
+    /// When `vger daemon` last started a cycle here (to catch up a run missed while it was down).
+    #[serde(default)]
+    pub daemon_last_run: Option<String>,
+    /// When it plans the next one.
+    #[serde(default)]
+    pub daemon_next_run: Option<String>,
 }
 
 fn state_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {

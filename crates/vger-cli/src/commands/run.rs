@@ -26,6 +26,9 @@ pub struct StepResult {
 pub struct RepoSummary {
     pub repository: String,
     pub steps: Vec<StepResult>,
+    /// The backup report of each source that got a snapshot (as `vger --json backup` prints it).
+    #[serde(skip)]
+    pub snapshots: Vec<serde_json::Value>,
 }
 
 fn timed(step: &'static str, f: impl FnOnce() -> Result<Outcome>) -> StepResult {
@@ -163,7 +166,7 @@ pub fn cycle(ctx: &Context, repo: &RepositoryConfig) -> RepoSummary {
             steps.push(c);
         }
     }
-    RepoSummary { repository: repo.label().to_string(), steps }
+    RepoSummary { repository: repo.label().to_string(), steps, snapshots: json }
 }
 
 fn compact(ctx: &Context, repo: &RepositoryConfig) -> Result<Outcome> {

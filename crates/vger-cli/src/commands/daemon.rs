@@ -1,0 +1,65 @@
+//! `vger daemon`: checks that it can run unattended, takes the scheduler
+//! lock, starts the monitoring server and hands over to the scheduler
+//! (see `crate::daemon`). Exits 0 after SIGTERM/SIGINT once the running
+//! cycle has finished.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::context::Context;
+use crate::daemon::lock::SchedulerLock;
+use crate::daemon::log::{say, LogTail};
+use crate::daemon::scheduler::Scheduler;
+use crate::daemon::signals::SignalFlags;
+use crate::daemon::status::{DaemonStatus, StatusBoard};
+use crate::daemon::{http, preflight};
+use crate::Outcome;
+
+#[derive(Debug, Args, Clone)]
+pub struct DaemonArgs {
+    /// Serve a status page, /api/status.json, /healthz and /metrics here (e.g. 127.0.0.1:7575).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<String>,
+    /// Allow --http-listen on an address other than loopback (the page has no authentication).
+    #[arg(long)]
+    pub http_allow_public: bool,
+}
+
+pub fn run(ctx: &Context, args: &DaemonArgs) -> Result<Outcome> {
+    let mut ctx = ctx.clone();
+    ctx.quiet = true;
+    ctx.json = false;
+    let listen = match &args.http_listen {
+        Some(listen) => Some(http::check_listen(listen, args.http_allow_public)?),
+        None => None,
+    };
+    let scheduled = preflight::scheduled_repositories(&ctx)?;
+    let lock = SchedulerLock::acquire(&ctx.config_path, ctx.config.cache_dir.as_ref())?;
+    let signals = SignalFlags::install()?;
+    let board = StatusBoard::new(DaemonStatus {
+        version: env!("CARGO_PKG_VERSION"),
+        pid: std::process::id(),
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+        config: ctx.config_path.display().to_string(),
+        started_at: chrono::Utc::now(),
+        running: None,
+        cycles: 0,
+        reloads: 0,
+        last_reload_error: None,
+        repositories: Vec::new(),
+    });
+    let tail = LogTail::capture();
+    say(format!(
+        "started (PID {}) with {}; lock {}",
+        std::process::id(),
+        ctx.config_path.display(),
+        lock.path.display()
+    ));
+    if let Some(addrs) = listen {
+        let bound = http::serve(&addrs, board.clone())?;
+        say(format!("status page at http://{bound}/"));
+    }
+    let outcome = Scheduler::new(ctx, scheduled, signals, board, tail).run();
+    drop(lock);
+    Ok(outcome)
+}

@@ -1,0 +1,86 @@
+//! One scheduler per config: an exclusive `flock` on a file named after a
+//! hash of the config's path, in `$XDG_RUNTIME_DIR/vger`, `/run/vger` (as
+//! root) or the state folder. The file holds the owner's PID; the kernel
+//! releases the lock when the process ends, however it ends.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+
+pub struct SchedulerLock {
+    file: File,
+    pub path: PathBuf,
+}
+
+impl SchedulerLock {
+    /// Takes the lock for `config_path`, or says which process holds it.
+    pub fn acquire(config_path: &Path, cache_dir: Option<&PathBuf>) -> Result<SchedulerLock> {
+        let canonical = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+        let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
+        let dir = lock_dir(cache_dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create the lock folder {}", dir.display()))?;
+        let path = dir.join(format!("daemon-{}.lock", hash.get(..16).unwrap_or_default()));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let pid = holder.lines().next().unwrap_or("").trim();
+            let pid = if pid.is_empty() { "unknown".to_string() } else { pid.to_string() };
+            bail!(
+                "another vger daemon (PID {pid}) is already running for {} (lock file {})",
+                canonical.display(),
+                path.display()
+            );
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}\n{}", std::process::id(), canonical.display())?;
+        file.flush()?;
+        Ok(SchedulerLock { file, path })
+    }
+}
+
+impl Drop for SchedulerLock {
+    fn drop(&mut self) {
+        // The file stays (removing a flock file races with a new owner); the PID goes.
+        let _ = self.file.set_len(0);
+        // SAFETY: unlocking our own descriptor; closing it would release it too.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+fn lock_dir(cache_dir: Option<&PathBuf>) -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("vger");
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 && Path::new("/run").is_dir() {
+        return PathBuf::from("/run/vger");
+    }
+    if let Some(d) = cache_dir {
+        return d.join("state");
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("vger");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/state/vger"),
+        None => std::env::temp_dir().join("vger"),
+    }
+}
