@@ -48,6 +48,10 @@ pub fn run(ctx: &Context, args: &DaemonArgs) -> Result<Outcome> {
         last_reload_error: None,
         repositories: Vec::new(),
     });
+    let bound = match listen {
+        Some(addrs) => Some(http::serve(&addrs, board.clone())?),
+        None => None,
+    };
     let tail = LogTail::capture();
     say(format!(
         "started (PID {}) with {}; lock {}",
@@ -55,8 +59,7 @@ pub fn run(ctx: &Context, args: &DaemonArgs) -> Result<Outcome> {
         ctx.config_path.display(),
         lock.path.display()
     ));
-    if let Some(addrs) = listen {
-        let bound = http::serve(&addrs, board.clone())?;
+    if let Some(bound) = bound {
         say(format!("status page at http://{bound}/"));
     }
     let outcome = Scheduler::new(ctx, scheduled, signals, board, tail).run();

@@ -60,7 +60,7 @@ pub fn render(status: &DaemonStatus, now: DateTime<Utc>) -> String {
     for repo in &status.repositories {
         repository(&mut html, repo, now);
     }
-    let _ = write!(html, "<p class=\"muted\">Configuration: {}</p></main></body></html>\n", esc(&status.config));
+    let _ = writeln!(html, "<p class=\"muted\">Configuration: {}</p></main></body></html>", esc(&status.config));
     html
 }
 
