@@ -8,13 +8,14 @@
 //! | `s3+http://ENDPOINT/BUCKET/PREFIX` | S3 over plain HTTP, only with `allow_insecure_http` |
 //! | `sftp://[user@]host[:port]/absolute/path` | [`SftpStorage`] |
 //! | `sftp://[user@]host[:port]/~/path` | SFTP, path relative to the login directory |
-//! | `http(s)://...` | vger-server REST (not yet) |
+//! | `https://HOST[:PORT]/REPO` | vger-server; `http://` only with `allow_insecure_http` |
 
 use std::path::Path;
 use std::sync::Arc;
 
 use url::Url;
 
+use crate::rest::RestStorage;
 use crate::s3::{S3Location, S3Storage};
 use crate::sftp::{SftpLocation, SftpStorage};
 use crate::{layers, BackendOptions, LocalStorage, Storage, StorageError};
@@ -40,8 +41,16 @@ pub fn open_url(url: &str, opts: &BackendOptions, create: bool) -> Result<Arc<dy
             ))
         }
         Some(("sftp", _)) => Arc::new(SftpStorage::connect(&sftp_location(url)?, opts, create)?),
-        Some(("http" | "https", _)) => {
-            return Err(bad_url(url, "vger-server (REST) repositories are not supported yet by this build"))
+        Some(("https", _)) => Arc::new(RestStorage::new(url, opts.access_token.clone(), opts)?),
+        Some(("http", _)) if opts.allow_insecure_http => {
+            Arc::new(RestStorage::new(url, opts.access_token.clone(), opts)?)
+        }
+        Some(("http", _)) => {
+            return Err(bad_url(
+                url,
+                "plain HTTP sends the access token and data unencrypted; set `allow_insecure_http: true` in the \
+                 repository configuration to allow it (for a server on this machine), or use https://",
+            ))
         }
         Some((scheme, _)) => {
             return Err(bad_url(
@@ -160,8 +169,8 @@ mod tests {
 
     #[test]
     fn rest_and_unknown_schemes_are_refused_clearly() {
-        let err = open_url("https://host/repo", &BackendOptions::default(), false).unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        let err = open_url("http://host/repo", &BackendOptions::default(), false).unwrap_err();
+        assert!(err.to_string().contains("allow_insecure_http: true"), "{err}");
         let err = open_url("ftp://host/repo", &BackendOptions::default(), false).unwrap_err();
         assert!(err.to_string().contains("unknown scheme"), "{err}");
     }

@@ -424,6 +424,11 @@ impl Storage for RestStorage {
     fn describe(&self) -> String {
         self.base.trim_end_matches('/').to_owned()
     }
+
+    /// vger-server records when it received each object; clients cannot set it.
+    fn receipt_times_trusted(&self) -> bool {
+        true
+    }
 }
 
 /// Network-level failures: most are worth retrying, a bad name or TLS

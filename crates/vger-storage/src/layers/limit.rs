@@ -81,4 +81,8 @@ impl Storage for ConnectionLimit {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn receipt_times_trusted(&self) -> bool {
+        self.inner.receipt_times_trusted()
+    }
 }

@@ -91,6 +91,10 @@ impl Storage for RetryingStorage {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn receipt_times_trusted(&self) -> bool {
+        self.inner.receipt_times_trusted()
+    }
 }
 
 #[cfg(test)]

@@ -151,4 +151,8 @@ impl Storage for ThrottledStorage {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn receipt_times_trusted(&self) -> bool {
+        self.inner.receipt_times_trusted()
+    }
 }

@@ -1,0 +1,85 @@
+//! What every request handler shares.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::log::Logger;
+use crate::metrics::Metrics;
+use crate::quota::Usage;
+use crate::tokens::TokenSet;
+
+/// Server settings fixed at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// Caps every token at `append`.
+    pub append_only: bool,
+    /// Default cap on each repository's size, bytes.
+    pub quota: Option<u64>,
+    /// `/metrics` without a token.
+    pub metrics_public: bool,
+    pub tokens_file: Option<PathBuf>,
+    /// `VGER_SERVER_TOKEN` as read at start (kept across reloads).
+    pub env_token: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub settings: Settings,
+    tokens: RwLock<Arc<TokenSet>>,
+    pub usage: Usage,
+    pub metrics: Metrics,
+    pub log: Logger,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(settings: Settings, tokens: TokenSet, log: Logger) -> Self {
+        AppState(Arc::new(Shared {
+            settings,
+            tokens: RwLock::new(Arc::new(tokens)),
+            usage: Usage::default(),
+            metrics: Metrics::default(),
+            log,
+        }))
+    }
+}
+
+impl Shared {
+    pub fn tokens(&self) -> Arc<TokenSet> {
+        self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn set_tokens(&self, tokens: TokenSet) {
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tokens);
+    }
+
+    /// Reads the tokens again (SIGHUP); on error the old ones stay.
+    pub fn reload_tokens(&self) -> Result<usize, String> {
+        let s = &self.settings;
+        let tokens = TokenSet::load(s.env_token.as_deref(), s.tokens_file.as_deref())?;
+        for warning in &tokens.warnings {
+            self.log.event("warn", warning, &[]);
+        }
+        let count = tokens.len();
+        self.set_tokens(tokens);
+        Ok(count)
+    }
+
+    pub fn repo_dir(&self, repo: &str) -> PathBuf {
+        self.settings.data_dir.join(repo)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.settings.data_dir
+    }
+}

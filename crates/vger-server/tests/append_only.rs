@@ -1,0 +1,233 @@
+//! A compromised client holding an `append` token (or any token on an
+//! `--append-only` server) tries every way to destroy or hide committed
+//! objects; every one is refused and the objects stay byte-identical.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use common::{Options, RawReply, Server, ADMIN, APPEND, FULL, OTHER_REPO, READ};
+use vger_storage::{Storage, StorageError};
+
+const REPO: &str = "repo";
+const PACK: &str = "packs/ab/ab00000000000000000000000000000000000000000000000000000000000000";
+
+fn committed() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("config", b"config bytes".to_vec()),
+        ("keys/k1", b"key slot".to_vec()),
+        (PACK, vec![7u8; 5000]),
+        ("index/i1", b"index segment".to_vec()),
+        ("snapshots/s1", b"snapshot one".to_vec()),
+        ("snapshots/s2", b"snapshot two".to_vec()),
+    ]
+}
+
+fn setup(server: &Server) {
+    let full = server.client(REPO, FULL);
+    for (key, data) in committed() {
+        full.put(key, &data).unwrap();
+    }
+    full.put("locks/l1", b"lock").unwrap();
+}
+
+/// The committed objects are still there, byte for byte, on disk and
+/// through the API.
+fn assert_intact(server: &Server) {
+    let full = server.client(REPO, FULL);
+    for (key, data) in committed() {
+        assert_eq!(full.get(key).unwrap(), data, "{key} changed");
+        assert_eq!(std::fs::read(server.data_dir().join(REPO).join(key)).unwrap(), data, "{key} changed on disk");
+    }
+}
+
+fn assert_status(reply: &RawReply, want: u16, what: &str) {
+    assert_eq!(reply.status, want, "{what}: {} {}", reply.head, reply.text());
+}
+
+#[test]
+fn append_token_cannot_delete_or_overwrite_committed_objects() {
+    let server = Server::start();
+    setup(&server);
+    let attacker = server.client(REPO, APPEND);
+    for (key, data) in committed() {
+        // Delete.
+        assert_status(&server.raw("DELETE", &format!("/{REPO}/{key}"), Some(APPEND), &[], b""), 403, key);
+        let err = attacker.delete(key).unwrap_err();
+        assert!(matches!(err, StorageError::PermissionDenied { .. }), "{err}");
+        assert!(err.to_string().contains("append-only"), "{err}");
+        // Overwrite, with and without If-None-Match.
+        assert_status(&server.put(REPO, key, APPEND, b"evil", &[]), 403, key);
+        assert_status(&server.put(REPO, key, APPEND, b"evil", &[("If-None-Match", "*")]), 412, key);
+        assert!(matches!(attacker.put(key, b"evil"), Err(StorageError::PermissionDenied { .. })));
+        assert!(matches!(attacker.put_new(key, b"evil"), Err(StorageError::AlreadyExists { .. })));
+        // Truncate.
+        assert_status(&server.put(REPO, key, APPEND, b"", &[]), 403, key);
+        // A retried upload of the very same bytes is harmless and succeeds.
+        assert_status(&server.put(REPO, key, APPEND, &data, &[]), 200, key);
+    }
+    // "Rename": one snapshot's content under another's key.
+    let s1 = attacker.get("snapshots/s1").unwrap();
+    assert_status(&server.put(REPO, "snapshots/s2", APPEND, &s1, &[]), 403, "rename");
+    // Deleting what does not exist is refused too (no probing, no races).
+    assert_status(&server.raw("DELETE", &format!("/{REPO}/snapshots/none"), Some(APPEND), &[], b""), 403, "absent");
+    // A wrong hash header cannot sneak a body past the check.
+    let reply = server.raw(
+        "PUT",
+        &format!("/{REPO}/snapshots/s1"),
+        Some(APPEND),
+        &[("x-vger-blake3", blake3::hash(b"snapshot one").to_hex().as_ref())],
+        b"EVIL",
+    );
+    assert_status(&reply, 400, "hash mismatch");
+    assert_intact(&server);
+
+    // What a backup needs still works: new objects, and locks.
+    attacker.put_new("snapshots/s3", b"new snapshot").unwrap();
+    attacker.put("index/i2", b"new segment").unwrap();
+    attacker.put("locks/l1", b"refreshed").unwrap();
+    attacker.delete("locks/l1").unwrap();
+    assert_eq!(attacker.get("snapshots/s3").unwrap(), b"new snapshot");
+    // ...and the new snapshot is immutable at once.
+    assert_status(&server.put(REPO, "snapshots/s3", APPEND, b"x", &[]), 403, "new snapshot");
+}
+
+#[test]
+fn append_only_flag_caps_every_token() {
+    let server = Server::start_with(Options {
+        tokens: Some(common::default_tokens()),
+        args: vec!["--append-only".into()],
+        ..Options::default()
+    });
+    setup(&server);
+    for token in [FULL, ADMIN] {
+        for (key, _) in committed() {
+            assert_status(&server.raw("DELETE", &format!("/{REPO}/{key}"), Some(token), &[], b""), 403, key);
+            assert_status(&server.put(REPO, key, token, b"evil", &[]), 403, key);
+        }
+    }
+    assert_intact(&server);
+}
+
+#[test]
+fn traversal_is_refused_and_nothing_escapes_the_data_dir() {
+    let server = Server::start();
+    setup(&server);
+    let before: Vec<_> = common::all_files(server.root.path());
+    let targets = [
+        format!("/{REPO}/../outside"),
+        format!("/{REPO}/../../outside"),
+        format!("/{REPO}/%2e%2e/outside"),
+        format!("/{REPO}/%2E%2E/%2e%2e/outside"),
+        format!("/{REPO}/snapshots%2F..%2F..%2Foutside"),
+        format!("/{REPO}/snapshots/%2F..%2Foutside"),
+        format!("/{REPO}/a%5C..%5Coutside"),
+        format!("/{REPO}/a\\..\\outside"),
+        format!("/{REPO}/a%00b"),
+        format!("/{REPO}//etc/passwd"),
+        format!("/{REPO}/%2Fetc%2Fpasswd"),
+        format!("/{REPO}/.tmp-123"),
+        format!("/{REPO}/snapshots/.hidden"),
+        "/../outside".to_owned(),
+        "/%2e%2e/outside".to_owned(),
+        "/%2e%2e%2foutside/x".to_owned(),
+        "/.hidden/x".to_owned(),
+        "/..%2Foutside/x".to_owned(),
+    ];
+    for target in &targets {
+        for token in [APPEND, FULL] {
+            let hash = blake3::hash(b"evil").to_hex().to_string();
+            let reply = server.raw("PUT", target, Some(token), &[("x-vger-blake3", &hash)], b"evil");
+            assert_status(&reply, 400, &format!("PUT {target}"));
+            assert_status(&server.raw("GET", target, Some(token), &[], b""), 400, &format!("GET {target}"));
+            assert_status(&server.raw("DELETE", target, Some(token), &[], b""), 400, &format!("DELETE {target}"));
+        }
+    }
+    // Absolute-form request targets.
+    for target in
+        [format!("http://{}/{REPO}/../outside", server.addr), format!("http://{}/%2e%2e/outside", server.addr)]
+    {
+        let hash = blake3::hash(b"evil").to_hex().to_string();
+        let reply = server.raw("PUT", &target, Some(FULL), &[("x-vger-blake3", &hash)], b"evil");
+        assert!(reply.status == 400, "PUT {target}: {}", reply.head);
+    }
+    assert_eq!(common::all_files(server.root.path()), before, "a file appeared or vanished");
+    assert_intact(&server);
+}
+
+#[test]
+fn tokens_are_checked() {
+    let server = Server::start();
+    setup(&server);
+    let key = format!("/{REPO}/snapshots/s1");
+    // Missing, wrong, malformed.
+    assert_status(&server.raw("GET", &key, None, &[], b""), 401, "missing");
+    let reply = server.raw("GET", &key, Some("wrong-token-0123456789abcdef"), &[], b"");
+    assert_status(&reply, 401, "wrong");
+    assert!(reply.header("www-authenticate").is_some());
+    for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "bearer", FULL, "Bearer  ", "Token abc"] {
+        let reply = server.raw("GET", &key, None, &[("Authorization", header)], b"");
+        assert_status(&reply, 401, header);
+    }
+    let truncated = &FULL[..FULL.len() - 1];
+    assert_status(&server.raw("GET", &key, Some(truncated), &[], b""), 401, "prefix of a token");
+    let longer = format!("{FULL}x");
+    assert_status(&server.raw("DELETE", &key, Some(&longer), &[], b""), 401, "token plus a byte");
+    // Lower-case scheme is fine.
+    let reply = server.raw("GET", &key, None, &[("Authorization", &format!("bearer {FULL}"))], b"");
+    assert_status(&reply, 200, "bearer in lower case");
+
+    // A token for another repository.
+    assert_status(&server.raw("GET", &key, Some(OTHER_REPO), &[], b""), 403, "other repo");
+    assert_status(&server.put(REPO, "snapshots/new", OTHER_REPO, b"x", &[]), 403, "other repo put");
+    assert_status(&server.put("newrepo", "config", OTHER_REPO, b"x", &[]), 403, "creating another repo");
+    assert!(!server.data_dir().join("newrepo").exists());
+    assert_status(&server.put("other", "config", OTHER_REPO, b"x", &[]), 201, "own repo");
+
+    // A read token may read, not write.
+    assert_status(&server.raw("GET", &key, Some(READ), &[], b""), 200, "read get");
+    assert_status(&server.put(REPO, "snapshots/new", READ, b"x", &[]), 403, "read put");
+    assert_status(&server.raw("DELETE", &key, Some(READ), &[], b""), 403, "read delete");
+    let reader = server.client(REPO, READ);
+    assert!(matches!(reader.put("snapshots/x", b"x"), Err(StorageError::PermissionDenied { .. })));
+    let err = server.client(REPO, "wrong-token-0123456789abcdef").get("config").unwrap_err();
+    assert!(err.to_string().contains("the access token is missing or wrong"), "{err}");
+    // Admin-only server statistics.
+    assert_status(&server.raw("GET", "/?stats", Some(FULL), &[], b""), 403, "stats as full");
+    assert_status(&server.raw("GET", "/?stats", Some(ADMIN), &[], b""), 200, "stats as admin");
+    // The token never reaches the log.
+    let log = server.log_text();
+    for token in [FULL, APPEND, READ, ADMIN, OTHER_REPO] {
+        assert!(!log.contains(token), "token in the log");
+    }
+    assert!(log.contains("token=full"), "{log}");
+    assert_intact(&server);
+}
+
+#[test]
+fn refuses_to_start_without_tokens() {
+    let root = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vger-server"))
+        .arg("--data-dir")
+        .arg(root.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("VGER_SERVER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("VGER_SERVER_TOKEN") && stderr.contains("--tokens"), "{stderr}");
+    // And there is no option to pass a token on the command line.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vger-server")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(!help.contains("--token "), "{help}");
+}
+
+#[test]
+fn env_token_has_full_access() {
+    let server =
+        Server::start_with(Options { env_token: Some("env-token-0123456789abcdef".into()), ..Options::default() });
+    let client = server.client(REPO, "env-token-0123456789abcdef");
+    client.put("config", b"c").unwrap();
+    client.delete("config").unwrap();
+    assert!(matches!(server.client(REPO, FULL).get("x"), Err(StorageError::PermissionDenied { .. })));
+}
