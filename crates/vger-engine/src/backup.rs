@@ -143,7 +143,13 @@ pub fn backup(
 ) -> Result<BackupReport> {
     let start_time = opts.time.unwrap_or_else(chrono::Utc::now);
     let lock = Arc::new(RepoLock::shared(repo, "backup")?);
-    let index = ChunkIndex::load(repo)?;
+    let (index, unreadable) = ChunkIndex::load_lenient(repo)?;
+    for (id, why) in &unreadable {
+        progress.warn(format!(
+            "index segment {} is unreadable ({why}); continuing without it: run `vger check --repair`",
+            id.short()
+        ));
+    }
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
     let walker = Walker::new(source.roots.clone(), source.walk.clone())?;
 

@@ -175,6 +175,44 @@ impl ChunkIndex {
     }
 }
 
+/// Segments that could not be read, with the reason.
+pub type UnreadableSegments = Vec<(SegmentId, String)>;
+
+impl ChunkIndex {
+    /// Like [`ChunkIndex::load`], but skips segments that cannot be read
+    /// and returns them: reading snapshots and backing up stay possible
+    /// with a damaged segment (a backup re-uploads what it cannot find;
+    /// a restore fails only for files whose chunks were in it). Maintenance
+    /// uses the strict `load`.
+    pub fn load_lenient(repo: &Repository) -> Result<(Self, UnreadableSegments)> {
+        let ids: Vec<SegmentId> = repo
+            .storage()
+            .list(INDEX_PREFIX)?
+            .into_iter()
+            .filter_map(|o| SegmentId::from_storage_key(&o.key))
+            .collect();
+        let results = crate::parallel::map(ids, 8, |id| Ok((id, read_segment(repo, id))))?;
+        let mut segments = Vec::new();
+        let mut bad = Vec::new();
+        for (id, r) in results {
+            match r {
+                Ok(seg) => segments.push((id, seg)),
+                Err(e) => bad.push((id, e.to_string())),
+            }
+        }
+        Ok((Self::from_segments(&segments), bad))
+    }
+}
+
+fn read_segment(repo: &Repository, id: SegmentId) -> Result<IndexSegment> {
+    let key = id.storage_key();
+    let what = format!("index segment {}", id.short());
+    let bytes = repo.storage().get(&key)?;
+    let segment: IndexSegment = open_object(repo.envelope(), ObjectType::IndexSegment, key.as_bytes(), &what, bytes)?;
+    check_version(&what, segment.version, INDEX_SEGMENT_VERSION)?;
+    Ok(segment)
+}
+
 /// Fetches and decrypts all segments, several at a time.
 pub fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
     let keys: Vec<SegmentId> =

@@ -13,6 +13,7 @@ pub struct Progress {
     /// Expected total bytes, when known (restore knows it up front).
     pub total_bytes: AtomicU64,
     current: Mutex<String>,
+    warnings: Mutex<Vec<String>>,
 }
 
 impl Progress {
@@ -41,6 +42,18 @@ impl Progress {
 
     pub fn current(&self) -> String {
         self.current.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// A warning for the front end to show (not a failure).
+    pub fn warn(&self, msg: String) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(msg);
+        }
+    }
+
+    /// Takes the warnings collected so far.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default()
     }
 
     pub fn get(&self, counter: &AtomicU64) -> u64 {

@@ -75,7 +75,13 @@ pub fn restore(
     progress: &Progress,
 ) -> Result<RestoreReport> {
     let _lock = crate::lock::RepoLock::shared(repo, "restore")?;
-    let index = ChunkIndex::load(repo)?;
+    let (index, unreadable) = ChunkIndex::load_lenient(repo)?;
+    for (id, why) in &unreadable {
+        progress.warn(format!(
+            "index segment {} is unreadable ({why}); continuing without it: run `vger check --repair`",
+            id.short()
+        ));
+    }
     let mut target = RestoreTarget::new(dest, opts.fs)?;
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),

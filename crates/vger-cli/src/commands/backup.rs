@@ -98,6 +98,9 @@ pub fn backup_repository(
                     let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
                     let result = backup(&repo, &prepared, &opts, &progress);
                     drop(display);
+                    for w in progress.take_warnings() {
+                        eprintln!("vger: warning: {w}");
+                    }
                     Ok(result?)
                 });
             let report = match result {

@@ -33,6 +33,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
         let display = ProgressDisplay::start(progress.clone(), "restore", ctx.quiet);
         let result = restore(&repo, &snap, &args.dest, &opts, &progress);
         drop(display);
+        for w in progress.take_warnings() {
+            eprintln!("vger: warning: {w}");
+        }
         let report = result?;
         for f in &report.failures {
             eprintln!("vger: error: could not restore {f}");
