@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use vger_crypto::{Envelope, ObjectType};
 use vger_format::id::ChunkId;
 use vger_format::index::PackEntry;
@@ -26,6 +26,11 @@ use crate::{EngineError, Result};
 const CHECKPOINT_PACKS: usize = 8;
 /// ... or this long since the last checkpoint, whichever comes first.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+/// How often the assembler looks at the clock while no blob arrives.
+const CHECKPOINT_TICK: Duration = Duration::from_millis(250);
+/// A pack being filled is closed early for a checkpoint at most this often
+/// (so `--checkpoint 0` does not make a pack per chunk).
+const MIN_EARLY_CLOSE: Duration = Duration::from_secs(1);
 
 /// A chunk ready to go into a pack.
 #[derive(Debug)]
@@ -85,12 +90,35 @@ impl Shared {
                 Vec::new()
             }
         };
-        if !due.is_empty() {
+        self.write_checkpoint(due)
+    }
+
+    fn write_checkpoint(&self, packs: Vec<PackEntry>) -> Result<()> {
+        if !packs.is_empty() {
             self.check_lock()?;
-            write_segment(&self.storage, &self.envelope, due)?;
+            write_segment(&self.storage, &self.envelope, packs)?;
             self.segments.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Whether the checkpoint interval has passed since the last one.
+    fn checkpoint_due(&self) -> bool {
+        lock(&self.unindexed).1.elapsed() >= self.checkpoint_interval
+    }
+
+    /// Indexes the stored packs now if the interval passed without a new
+    /// pack being stored (a backup that finds little new data).
+    fn checkpoint_if_due(&self) -> Result<()> {
+        let due = {
+            let mut guard = lock(&self.unindexed);
+            if guard.0.is_empty() || guard.1.elapsed() < self.checkpoint_interval {
+                return Ok(());
+            }
+            guard.1 = Instant::now();
+            std::mem::take(&mut guard.0)
+        };
+        self.write_checkpoint(due)
     }
 }
 
@@ -199,11 +227,41 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<FinishedPack>
             }
         }
     };
-    for blob in rx.iter() {
+    // A checkpoint must fire on time even when packs fill slowly: a pack
+    // open for a whole interval is closed early (its store then writes the
+    // segment), and stored packs are indexed when no new pack comes.
+    let mut opened = Instant::now();
+    loop {
+        let blob = match rx.recv_timeout(CHECKPOINT_TICK) {
+            Ok(blob) => Some(blob),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         if shared.failed.load(Ordering::SeqCst) {
             return; // Dropping `rx` makes the producers' sends fail.
         }
-        let b = builder.get_or_insert_with(|| PackBuilder::with_capacity(target + (1 << 20)));
+        let open_long = opened.elapsed() >= shared.checkpoint_interval.max(MIN_EARLY_CLOSE);
+        if open_long && shared.checkpoint_due() {
+            match builder.take() {
+                Some(partial) if !partial.is_empty() => {
+                    opened = Instant::now();
+                    if !close(partial) {
+                        return;
+                    }
+                }
+                _ => {
+                    if let Err(e) = shared.checkpoint_if_due() {
+                        shared.fail(e);
+                        return;
+                    }
+                }
+            }
+        }
+        let Some(blob) = blob else { continue };
+        let b = builder.get_or_insert_with(|| {
+            opened = Instant::now();
+            PackBuilder::with_capacity(target + (1 << 20))
+        });
         b.add(blob.id, blob.ty, blob.raw_length, &blob.bytes);
         shared.blobs.fetch_add(1, Ordering::Relaxed);
         if b.len() >= target {

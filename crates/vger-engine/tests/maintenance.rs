@@ -67,7 +67,7 @@ fn run_backup(repo: &Repository, src: &Path, time: &str) -> vger_engine::backup:
 }
 
 fn check_clean(repo: &Repository, verify: bool) {
-    let r = check(repo, &CheckOptions { verify_data: verify, max_percent: None }, &Progress::default()).unwrap();
+    let r = check(repo, &CheckOptions { verify_data: verify, ..Default::default() }, &Progress::default()).unwrap();
     assert!(r.is_ok(), "check found problems: {:?}", r.errors);
 }
 
@@ -242,4 +242,38 @@ fn repair_rebuilds_a_lost_index() {
     assert!(fixed.index_rebuilt && fixed.damaged.is_empty(), "{fixed:?}");
     check_clean(&repo, true);
     restore_equals(&repo, "latest", &src, &dir.path().join("out"));
+}
+
+/// A checkpoint fires on time although no pack fills: the pack being
+/// assembled is closed early and indexed, so a backup that finds new data
+/// slowly still leaves a resume point every interval.
+#[test]
+fn checkpoint_fires_on_time_when_packs_fill_slowly() {
+    use vger_crypto::ObjectType;
+    use vger_engine::blob::seal_chunk;
+    use vger_engine::pack_writer::{PackWriter, SealedBlob};
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    let interval = Duration::from_secs(1);
+    // Packs of 32 MiB: one small chunk never fills one.
+    let writer = PackWriter::start(repo.storage().clone(), repo.envelope().clone(), 32 << 20, 1, None, interval);
+    let tx = writer.sender().unwrap();
+    let data = noise(100 << 10, 9);
+    let id = vger_format::id::ChunkId(repo.chunk_id_key().chunk_id(&data));
+    let bytes = seal_chunk(repo.envelope(), repo.default_compression(), ObjectType::DataChunk, &id, &data).unwrap();
+    tx.send(SealedBlob { id, ty: ObjectType::DataChunk, raw_length: data.len() as u32, bytes }).unwrap();
+    let count = |prefix: &str| repo.storage().list(prefix).unwrap().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count("index/") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(count("index/"), 1, "no checkpoint segment within 10 s of a 1 s interval");
+    assert_eq!(count("packs/"), 1);
+    // The writer is still open: the chunk is indexed for a resumed backup.
+    let index = vger_engine::index::ChunkIndex::load(&repo).unwrap();
+    assert!(index.contains(&id));
+    drop(tx);
+    let stats = writer.finish().unwrap();
+    assert_eq!((stats.packs, stats.segments), (1, 1), "{stats:?}");
 }
