@@ -26,6 +26,12 @@ pub struct Context {
 impl Context {
     pub fn load(cli: &Cli) -> Result<Self> {
         let loaded = Config::load(cli.config.as_deref())?;
+        tracing::info!(
+            "config {}: {} repositories, {} sources",
+            loaded.path.display(),
+            loaded.config.repositories.len(),
+            loaded.config.sources().len()
+        );
         Ok(Self {
             config: loaded.config,
             config_path: loaded.path,
@@ -61,15 +67,13 @@ impl Context {
         };
         let started = std::time::Instant::now();
         let repo = Repository::open(storage, &ask)?;
-        crate::output::verbose(1, || {
-            format!(
-                "opened repository `{}` ({}, encryption {}) in {:.0} ms",
-                repo_cfg.label(),
-                repo.location(),
-                repo.config().encryption,
-                started.elapsed().as_secs_f64() * 1000.0
-            )
-        });
+        tracing::info!(
+            "opened repository `{}` ({}, encryption {}) in {:.0} ms",
+            repo_cfg.label(),
+            repo.location(),
+            repo.config().encryption,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
         Ok(repo)
     }
 
@@ -177,7 +181,9 @@ pub fn open_storage_with(
         }
         let storage: Arc<dyn Storage> =
             if create { Arc::new(LocalStorage::create(&path)?) } else { Arc::new(LocalStorage::open(&path)?) };
-        return Ok(storage);
+        // Local errors are never transient, so this layer only logs each
+        // request (`-vv`); no bandwidth or connection limits on local disks.
+        return Ok(Arc::new(vger_storage::layers::RetryingStorage::new(storage, opts.retry)));
     }
     vger_storage::open_url(url, &opts, create).with_context(|| format!("repository `{}`", repo.label()))
 }

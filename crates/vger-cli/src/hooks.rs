@@ -61,7 +61,10 @@ fn run_one(template: &str, values: &HookValues, kind: &str) -> Result<()> {
     for (_, var, value) in &pairs {
         command.env(var, value);
     }
+    tracing::info!("running {kind} hook: {cmd}");
+    let started = std::time::Instant::now();
     let status = command.status().map_err(|e| anyhow!("{kind} hook `{template}` could not start: {e}"))?;
+    tracing::debug!("{kind} hook ended ({status}) after {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     if !status.success() {
         return Err(anyhow!("{kind} hook `{template}` failed ({status})"));
     }

@@ -57,11 +57,32 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
     out.replace('\n', " ")
 }
 
+/// `-v` shows what vger does (info), `-vv` also every storage request and
+/// hook detail (debug), `-vvv` everything (trace, with the module). Logs go
+/// to stderr so that `--json` output on stdout stays clean.
+fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    let level = match verbose {
+        // Without -v, problems reach the user as warnings and errors of
+        // the command itself, never as log lines.
+        0 => return,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(verbose >= 3)
+        .try_init();
+}
+
 fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     if cli.json && cli.progress {
         progress::JSON_LINES.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    output::VERBOSE.store(cli.verbose, std::sync::atomic::Ordering::Relaxed);
+    init_logging(cli.verbose);
     if let Some(Command::Config(args)) = &cli.command {
         return commands::config::run(args);
     }

@@ -1,18 +1,6 @@
 //! Human-readable sizes, times and JSON printing.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use anyhow::Result;
-
-/// `-v` count.
-pub static VERBOSE: AtomicU8 = AtomicU8::new(0);
-
-/// Prints a line on stderr when `-v` was given at least `level` times.
-pub fn verbose(level: u8, msg: impl FnOnce() -> String) {
-    if VERBOSE.load(Ordering::Relaxed) >= level {
-        eprintln!("vger: {}", msg());
-    }
-}
 use serde::Serialize;
 
 pub fn bytes(n: u64) -> String {

@@ -287,6 +287,57 @@ fn notifications_reach_a_webhook_and_a_dead_one_is_harmless() {
     assert_eq!(snapshot_count(&env, "good"), 1);
 }
 
+/// A repository's own `notify` list replaces the top-level one (`[]`
+/// silences it), and the default run (`vger` without a command, as run
+/// from a systemd timer or cron) notifies like the daemon does.
+#[test]
+fn per_repository_notify_and_the_default_run_notifies() {
+    let env = TestEnv::new();
+    let src = make_source(&env, "src");
+    let hook = Webhook::start();
+    let p = hook.port;
+    let mut y = format!("cache_dir: \"{}\"\nrepositories:\n", env.path("cache").display());
+    y.push_str(&repo_yaml("global", &env.path("r-global"), ""));
+    y.push_str(&repo_yaml(
+        "own",
+        &env.path("r-own"),
+        &format!("    notify:\n      - url: \"http://127.0.0.1:{p}/own/{{event}}/{{label}}\"\n"),
+    ));
+    y.push_str(&repo_yaml("quiet", &env.path("r-quiet"), "    notify: []\n"));
+    y.push_str(&repo_yaml("broken", &env.path("missing-repository"), ""));
+    y.push_str(&format!("sources:\n  - label: docs\n    path: \"{}\"\n", src.display()));
+    y.push_str(&format!("notify:\n  - url: \"http://127.0.0.1:{p}/global/{{event}}/{{label}}\"\n"));
+    write_config(&env, &y);
+    for label in ["global", "own", "quiet"] {
+        init(&env, label);
+    }
+
+    // The broken repository fails its backup, so the run exits 1.
+    env.run(Vec::<&str>::new()).code(1);
+    let got = hook.received();
+    let mut paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "/global/failure/broken",
+            "/global/start/broken",
+            "/global/start/global",
+            "/global/success/global",
+            "/own/start/own",
+            "/own/success/own",
+        ],
+        "{got:#?}"
+    );
+    let success = got.iter().find(|r| r.path == "/own/success/own").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&success.body).unwrap();
+    assert_eq!((doc["outcome"].as_str(), doc["reason"].as_str()), (Some("ok"), Some("run")), "{doc:#}");
+    assert_eq!(doc["snapshots"][0]["source"], "docs", "{doc:#}");
+    let failure = got.iter().find(|r| r.path == "/global/failure/broken").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&failure.body).unwrap();
+    assert_eq!((doc["outcome"].as_str(), doc["consecutive_failures"].as_u64()), (Some("failed"), Some(1)), "{doc:#}");
+}
+
 /// The state file of a repository (see `state.rs`): label and a hash of its url.
 fn state_file(env: &TestEnv, label: &str, url: &Path) -> PathBuf {
     let hash = blake3::hash(url.display().to_string().as_bytes()).to_hex();

@@ -186,3 +186,37 @@ fn the_default_run_backs_up_prunes_compacts_and_checks() {
     assert_eq!(steps[..3], ["failed", "skipped", "skipped"], "{v}");
     assert_eq!(env.list_json().len(), 2, "prune ran after a failed backup");
 }
+
+/// `-v` logs what vger does, `-vv` every storage request, both on stderr
+/// so that `--json` on stdout stays parseable; without `-v` nothing is logged.
+#[test]
+fn verbosity_levels_log_to_stderr_only() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), b"hello").unwrap();
+    env.config_with(&[("docs", &src)], "hooks:\n  before_backup: \"true\"\n");
+    env.init();
+
+    let quiet = env.run(["--json", "backup"]).ok();
+    assert!(quiet.stderr.trim().is_empty(), "no -v, no log: {}", quiet.stderr);
+
+    let v = env.run(["-v", "--json", "backup"]).ok();
+    v.json();
+    for needle in [
+        "config ",
+        "opened repository `local`",
+        "repository lock taken for `backup`",
+        "source `docs`: backing up",
+        "running before hook: true",
+    ] {
+        assert!(v.stderr.contains(needle), "-v lacks {needle:?}: {}", v.stderr);
+    }
+    assert!(!v.stderr.contains("storage PUT"), "-v shows no requests: {}", v.stderr);
+
+    let vv = env.run(["-vv", "--json", "backup"]).ok();
+    vv.json();
+    for needle in ["storage PUT", "storage LIST", "repository lock released"] {
+        assert!(vv.stderr.contains(needle), "-vv lacks {needle:?}: {}", vv.stderr);
+    }
+}

@@ -4,7 +4,7 @@
 use crate::compression::Compression;
 use crate::error::ConfigError;
 use crate::model::{Config, RepositoryConfig, SourceConfig};
-use crate::sections::{EncryptionConfig, LimitsConfig, RetentionConfig};
+use crate::sections::{EncryptionConfig, LimitsConfig, NotifyConfig, RetentionConfig};
 
 impl Config {
     /// Repository fields override top level ones field by field; the mode is
@@ -18,6 +18,12 @@ impl Config {
             passphrase: own.passphrase.or_else(|| top.passphrase.clone()),
             passcommand: own.passcommand.or_else(|| top.passcommand.clone()),
         }
+    }
+
+    /// The repository's own `notify` list when it has one (even empty),
+    /// else the top-level list.
+    pub fn effective_notify<'a>(&'a self, repo: &'a RepositoryConfig) -> &'a [NotifyConfig] {
+        repo.notify.as_deref().unwrap_or(&self.notify)
     }
 
     /// The repository's codec, else the top level one, else lz4.

@@ -67,6 +67,9 @@ pub struct RepositoryConfig {
     pub hooks: Option<HooksConfig>,
     pub schedule: Option<ScheduleConfig>,
     pub check: Option<CheckConfig>,
+    /// Notification targets for this repository; replaces the top-level
+    /// `notify` list when written (`notify: []` silences this repository).
+    pub notify: Option<Vec<NotifyConfig>>,
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,

@@ -206,6 +206,7 @@ impl RepoLock {
             lock.release_now();
             return Err(e);
         }
+        tracing::info!(lock = %lock.key, ?kind, lease_secs = lease.as_secs(), "repository lock taken for `{command}`");
         lock.start_heartbeat(record);
         Ok(lock)
     }
@@ -224,6 +225,7 @@ impl RepoLock {
                 )));
             };
             if record.is_stale(now) {
+                tracing::info!(lock = %key, "removing a stale lock: {}", record.describe());
                 let _ = repo.storage().delete(&key);
                 continue;
             }
@@ -302,7 +304,10 @@ impl RepoLock {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let _ = self.storage.delete(&self.key);
+        match self.storage.delete(&self.key) {
+            Ok(()) => tracing::debug!(lock = %self.key, "repository lock released"),
+            Err(e) => tracing::info!(lock = %self.key, "could not remove our lock (it expires with its lease): {e}"),
+        }
     }
 
     pub fn release(mut self) {

@@ -80,11 +80,18 @@ pub fn backup_repository(
             source_values.source_label = label.clone();
             source_values.source_path =
                 source.all_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
+            let source_paths = source_values.source_path.clone();
             let hooks = source.hooks.clone().unwrap_or_default().for_command(HookCommand::Backup);
             let base = values.consecutive_failures;
             let result =
                 crate::hooks::scoped(&hooks, &mut source_values, &mut |v| v.consecutive_failures = base + 1, |_| {
                     let prepared = prepare(ctx, source)?;
+                    tracing::info!(
+                        "source `{label}`: backing up {} ({} threads{})",
+                        source_paths,
+                        if threads == 0 { "auto".to_string() } else { threads.to_string() },
+                        read_limit.map(|r| format!(", reads capped at {} MiB/s", r / 1_048_576)).unwrap_or_default()
+                    );
                     let opts = BackupOptions {
                         compression,
                         time,
@@ -113,9 +120,9 @@ pub fn backup_repository(
             for w in &report.warnings {
                 eprintln!("vger: warning: {w}");
             }
-            crate::output::verbose(1, || {
+            {
                 let s = &report.snapshot.stats;
-                format!(
+                tracing::info!(
                     "source `{label}`: {} packs written, {} new chunks, {} stored, parent {}",
                     report.packs_written,
                     s.added_chunks,
@@ -125,8 +132,8 @@ pub fn backup_repository(
                         .parent
                         .map(|p| vger_engine::snapshots::short_id(&p))
                         .unwrap_or_else(|| "none".into())
-                )
-            });
+                );
+            }
             if !report.warnings.is_empty() {
                 worst = Outcome::Partial;
             }

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
-use vger_config::{HookCommand, PeriodUnit, RepositoryConfig};
+use vger_config::{HookCommand, NotifyEvent, PeriodUnit, RepositoryConfig};
 
 use crate::cli::{BackupArgs, CheckArgs, PruneArgs};
 use crate::context::Context;
+use crate::daemon::notify::{one_line_summary, snapshot_digest, Notifier, Report};
 use crate::Outcome;
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +75,13 @@ fn check_due(ctx: &Context, repo: &RepositoryConfig) -> Option<CheckArgs> {
         let due = last
             .is_none_or(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default() >= every);
         if due {
-            return Some(CheckArgs { verify_data: true, max_percent: None, repair: false, yes: false });
+            return Some(CheckArgs {
+                verify_data: true,
+                max_percent: None,
+                repair: false,
+                yes: false,
+                distrust_server: false,
+            });
         }
     }
     check.max_percent.map(|p| CheckArgs {
@@ -82,6 +89,7 @@ fn check_due(ctx: &Context, repo: &RepositoryConfig) -> Option<CheckArgs> {
         max_percent: Some(f64::from(p)),
         repair: false,
         yes: false,
+        distrust_server: false,
     })
 }
 
@@ -93,9 +101,25 @@ pub fn run(ctx: &Context) -> Result<Outcome> {
         let mut steps_ctx = ctx.clone();
         steps_ctx.json = false;
         let _redirect = if ctx.json { crate::output::StdoutToStderr::start() } else { None };
-        for repo in ctx.repositories()? {
+        let repos = ctx.repositories()?;
+        let notifier = repos.iter().any(|r| !ctx.config.effective_notify(r).is_empty()).then(Notifier::start);
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        for repo in repos {
             steps_ctx.heading(repo, 2);
-            summaries.push(cycle(&steps_ctx, repo));
+            let targets = ctx.config.effective_notify(repo);
+            if let Some(n) = &notifier {
+                let start = Report::new(repo, &hostname, "running", String::new(), serde_json::json!({}));
+                n.send(targets, NotifyEvent::Start, &start);
+            }
+            let clock = Instant::now();
+            let summary = cycle(&steps_ctx, repo);
+            if let Some(n) = &notifier {
+                n.send(targets, finished_event(&summary), &finished_report(ctx, repo, &hostname, &summary, clock));
+            }
+            summaries.push(summary);
+        }
+        if let Some(n) = notifier {
+            n.finish(NOTIFY_GRACE);
         }
     }
     let statuses: Vec<&str> = summaries.iter().flat_map(|s| s.steps.iter().map(|st| st.status)).collect();
@@ -167,6 +191,37 @@ pub fn cycle(ctx: &Context, repo: &RepositoryConfig) -> RepoSummary {
         }
     }
     RepoSummary { repository: repo.label().to_string(), steps, snapshots: json }
+}
+
+/// How long the default run waits for notifications still queued at its end.
+const NOTIFY_GRACE: Duration = Duration::from_secs(40);
+
+fn finished_event(summary: &RepoSummary) -> NotifyEvent {
+    if crate::daemon::status::outcome(&summary.steps) == "failed" {
+        NotifyEvent::Failure
+    } else {
+        NotifyEvent::Success
+    }
+}
+
+/// The notification sent when a repository's cycle of the default run ends.
+fn finished_report(
+    ctx: &Context,
+    repo: &RepositoryConfig,
+    hostname: &str,
+    summary: &RepoSummary,
+    clock: Instant,
+) -> Report {
+    let outcome = crate::daemon::status::outcome(&summary.steps);
+    let failures = crate::state::load(ctx.config.cache_dir.as_ref(), repo).consecutive_failures;
+    let document = serde_json::json!({
+        "reason": "run",
+        "duration_seconds": clock.elapsed().as_secs_f64(),
+        "consecutive_failures": failures,
+        "steps": summary.steps,
+        "snapshots": snapshot_digest(summary),
+    });
+    Report::new(repo, hostname, outcome, one_line_summary(repo.label(), summary), document)
 }
 
 fn compact(ctx: &Context, repo: &RepositoryConfig) -> Result<Outcome> {

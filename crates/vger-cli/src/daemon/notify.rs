@@ -16,7 +16,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use vger_config::{NotifyConfig, NotifyEvent};
+use vger_config::{NotifyConfig, NotifyEvent, RepositoryConfig};
+
+use crate::commands::run::RepoSummary;
 
 use super::log::say;
 
@@ -36,6 +38,69 @@ pub struct Report {
     pub summary: String,
     /// The whole JSON document sent when no `body` template is written.
     pub document: serde_json::Value,
+}
+
+impl Report {
+    /// A report about `repo`; `extra` is merged into the JSON document.
+    pub fn new(
+        repo: &RepositoryConfig,
+        hostname: &str,
+        outcome: &str,
+        summary: String,
+        extra: serde_json::Value,
+    ) -> Report {
+        let mut document = serde_json::json!({
+            "repository": repo.label(),
+            "url": repo.url,
+            "hostname": hostname,
+            "outcome": outcome,
+            "summary": summary,
+            "time": chrono::Utc::now().to_rfc3339(),
+        });
+        if let (Some(doc), serde_json::Value::Object(more)) = (document.as_object_mut(), extra) {
+            doc.extend(more);
+        }
+        Report {
+            label: repo.label().to_string(),
+            repository: repo.url.clone(),
+            hostname: hostname.to_string(),
+            outcome: outcome.to_string(),
+            summary,
+            document,
+        }
+    }
+}
+
+/// `local: backup ok 1.2s, prune skipped, compact ok 0.1s, check skipped`.
+pub fn one_line_summary(label: &str, summary: &RepoSummary) -> String {
+    let steps: Vec<String> = summary
+        .steps
+        .iter()
+        .map(|s| match s.status {
+            "skipped" => format!("{} skipped", s.step),
+            _ => format!("{} {} {:.1}s", s.step, s.status, s.seconds),
+        })
+        .collect();
+    format!("{label}: {}", steps.join(", "))
+}
+
+/// The snapshots a cycle made, as a notification lists them.
+pub fn snapshot_digest(summary: &RepoSummary) -> Vec<serde_json::Value> {
+    summary
+        .snapshots
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "source": s["source_label"],
+                "id": s["short_id"],
+                "time": s["time"],
+                "files": s["stats"]["files"],
+                "bytes": s["stats"]["bytes"],
+                "added_bytes": s["stats"]["added_bytes"],
+                "errors": s["stats"]["errors"],
+            })
+        })
+        .collect()
 }
 
 struct Request {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use vger_config::{Config, NotifyEvent, RepositoryConfig};
 
 use super::log::{say, LogTail};
-use super::notify::{Notifier, Report};
+use super::notify::{one_line_summary, snapshot_digest, Notifier, Report};
 use super::plan::{Job, Plan, RunReason};
 use super::schedule::Schedule;
 use super::signals::SignalFlags;
@@ -121,7 +121,7 @@ impl Scheduler {
         state.daemon_last_run = Some(started_at.to_rfc3339());
         crate::state::save(cache.as_ref(), &job.repo, &state);
         let start_report = self.report(&job.repo, "running", String::new(), serde_json::json!({}));
-        self.notifier.send(&self.ctx.config.notify, NotifyEvent::Start, &start_report);
+        self.notifier.send(self.ctx.config.effective_notify(&job.repo), NotifyEvent::Start, &start_report);
 
         let mark = self.tail.mark();
         let clock = Instant::now();
@@ -163,29 +163,11 @@ impl Scheduler {
         let document = cycle_document(&run, &summary, state.consecutive_failures, &log_tail);
         let report = self.report(&job.repo, outcome, one_line_summary(&label, &summary), document);
         let event = if outcome == "failed" { NotifyEvent::Failure } else { NotifyEvent::Success };
-        self.notifier.send(&self.ctx.config.notify, event, &report);
+        self.notifier.send(self.ctx.config.effective_notify(&job.repo), event, &report);
     }
 
     fn report(&self, repo: &RepositoryConfig, outcome: &str, summary: String, extra: serde_json::Value) -> Report {
-        let mut document = serde_json::json!({
-            "repository": repo.label(),
-            "url": repo.url,
-            "hostname": self.hostname,
-            "outcome": outcome,
-            "summary": summary,
-            "time": Utc::now().to_rfc3339(),
-        });
-        if let (Some(doc), serde_json::Value::Object(more)) = (document.as_object_mut(), extra) {
-            doc.extend(more);
-        }
-        Report {
-            label: repo.label().to_string(),
-            repository: repo.url.clone(),
-            hostname: self.hostname.clone(),
-            outcome: outcome.to_string(),
-            summary,
-            document,
-        }
+        Report::new(repo, &self.hostname, outcome, summary, extra)
     }
 
     /// SIGHUP: a config that does not load or would not let the daemon
@@ -286,36 +268,9 @@ fn reason_text(reason: RunReason) -> &'static str {
     }
 }
 
-/// `local: backup ok 1.2s, prune skipped, compact ok 0.1s, check skipped`.
-fn one_line_summary(label: &str, summary: &RepoSummary) -> String {
-    let steps: Vec<String> = summary
-        .steps
-        .iter()
-        .map(|s| match s.status {
-            "skipped" => format!("{} skipped", s.step),
-            _ => format!("{} {} {:.1}s", s.step, s.status, s.seconds),
-        })
-        .collect();
-    format!("{label}: {}", steps.join(", "))
-}
-
 /// The JSON a notification carries about a finished cycle.
 fn cycle_document(run: &RunRecord, summary: &RepoSummary, failures: u64, log_tail: &str) -> serde_json::Value {
-    let snapshots: Vec<serde_json::Value> = summary
-        .snapshots
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "source": s["source_label"],
-                "id": s["short_id"],
-                "time": s["time"],
-                "files": s["stats"]["files"],
-                "bytes": s["stats"]["bytes"],
-                "added_bytes": s["stats"]["added_bytes"],
-                "errors": s["stats"]["errors"],
-            })
-        })
-        .collect();
+    let snapshots = snapshot_digest(summary);
     serde_json::json!({
         "reason": run.reason,
         "scheduled_for": run.scheduled_for,
