@@ -143,24 +143,19 @@ impl Fixture {
         self.env.list().into_iter().map(|(id, _)| id).collect()
     }
 
-    /// After a repair removed snapshots 2 and 3: `check` passes, snapshot 1
+    /// After a repair removed snapshots 2 and 3: pack B is gone, `check`
+    /// and `check --verify-data` pass before and after compact, snapshot 1
     /// restores, and a backup (the files still exist) re-uploads b1.bin and
     /// restores completely.
     #[track_caller]
-    /// With `unreadable_orphan`, pack B stays in storage unindexed (its
-    /// trailer is unreadable): compact leaves it alone and says so.
-    fn healed_after_losing_b(&self, unreadable_orphan: bool) {
+    fn healed_after_losing_b(&self) {
         assert_eq!(self.listed(), vec![self.s1.id.clone()], "only snapshot 1 survives");
+        assert!(!self.pack_b.exists(), "the damaged pack B is still stored after repair");
         self.restores(&self.s1);
         self.env.run(["check"]).ok();
-        let compact = self.env.run(["compact", "--grace", "0s"]).ok();
-        let verify = self.env.run(["check", "--verify-data"]).ok();
-        if unreadable_orphan {
-            compact.says(&[&short_name(&self.pack_b), "left alone"]);
-            verify.says(&["1 pack(s) are not in the index"]);
-        } else {
-            verify.never_says(&["not in the index"]);
-        }
+        self.env.run(["check", "--verify-data"]).ok().never_says(&["not in the index", "warning"]);
+        self.env.run(["compact", "--grace", "0s"]).ok();
+        self.env.run(["check", "--verify-data"]).ok().never_says(&["not in the index"]);
         self.restores(&self.s1);
         let (r, _) = self.env.backup(&[]);
         assert!(r["stats"]["added_bytes"].as_u64().unwrap() >= 3 << 20, "b1.bin must be uploaded again: {r}");
@@ -184,24 +179,23 @@ fn damaged_pack_content(case: &str, damage: impl FnOnce(&Path)) {
         .never_says(&["a/a1.bin", "a/a2.txt", "c.txt"]);
     let restore = f.restore_fails_for_b_only();
     let repair = f.env.run(["check", "--verify-data", "--repair", "--yes"]).ok().says(&[
+        "salvaged 1 damaged pack",
         f.s2.short(),
         f.s3.short(),
         "removed 2 damaged snapshots",
     ]);
     assert!(!repair.stdout.contains(f.s1.short()), "snapshot 1 is intact: {}", repair.describe());
-    // Before compact the damaged pack is still stored (its good chunks are
-    // indexed): record what verify-data says then.
-    let lingering = f.env.run(["check", "--verify-data"]);
-    f.healed_after_losing_b(false);
+    let salvaged = repair.stdout.lines().find(|l| l.starts_with("salvaged")).unwrap_or_default().to_string();
+    f.healed_after_losing_b();
     row(
         case,
         &format!("exit 0: {}", check.stdout.lines().last().unwrap_or_default()),
         &gist(&verify),
         &restore,
         &format!(
-            "--verify-data --repair --yes: damaged chunk dropped from the rebuilt index, s2+s3 removed, s1 intact; \
-             verify-data right after repair: {}; after compact: exit 0; next backup re-uploads b1.bin",
-            gist(&lingering)
+            "--verify-data --repair --yes: {}; s2+s3 removed, s1 intact; verify-data right after repair: exit 0; \
+             next backup re-uploads b1.bin",
+            crashkit::shorten(&salvaged, 70)
         ),
     );
 }
@@ -217,7 +211,7 @@ fn zero_filled_range_in_a_pack() {
 }
 
 /// Pack B cut short or gone: the structure check sees it.
-fn lost_pack(case: &str, damage: impl FnOnce(&Path), needles: &[&str], unreadable_orphan: bool) {
+fn lost_pack(case: &str, damage: impl FnOnce(&Path), needles: &[&str], salvaged: bool) {
     let f = fixture();
     damage(&f.pack_b);
     let b = short_name(&f.pack_b);
@@ -233,20 +227,21 @@ fn lost_pack(case: &str, damage: impl FnOnce(&Path), needles: &[&str], unreadabl
         f.s3.short(),
         "removed 2 damaged snapshots",
     ]);
-    f.healed_after_losing_b(unreadable_orphan);
-    let first = |r: &Run| r.stdout.lines().find(|l| l.starts_with("index rebuilt")).unwrap_or_default().to_string();
+    let repair = if salvaged { repair.says(&["salvaged 1 damaged pack"]) } else { repair };
+    f.healed_after_losing_b();
+    let first = |r: &Run, what: &str| r.stdout.lines().find(|l| l.starts_with(what)).unwrap_or_default().to_string();
     row(
         case,
         &gist(&check),
         &gist(&verify),
         &restore,
         &format!(
-            "--repair --yes: {}; s2+s3 removed; s1 restores; {}; next backup re-uploads b1.bin",
-            crashkit::shorten(&first(&repair), 60),
-            if unreadable_orphan {
-                "the cut pack stays unindexed: compact leaves it alone, check keeps warning (and says compact removes it)"
+            "--repair --yes: {}{}; s2+s3 removed; s1 restores; verify-data clean; next backup re-uploads b1.bin",
+            crashkit::shorten(&first(&repair, "index rebuilt"), 60),
+            if salvaged {
+                format!(", {} (the cut pack is deleted)", crashkit::shorten(&first(&repair, "salvaged"), 70))
             } else {
-                "compact clears the rest"
+                String::new()
             }
         ),
     );
@@ -523,13 +518,13 @@ fn damaged_key_slot() {
 /// backup would deduplicate against the damaged chunk and commit a snapshot
 /// that cannot be restored.
 #[test]
-#[ignore = "bug: a second `check --verify-data --repair --yes` re-indexes the damaged chunk from the pack trailer; \
-            the next backup dedups against it (added_bytes 0) and its new snapshot cannot be restored"]
 fn repeated_repair_does_not_reindex_a_damaged_chunk() {
     let f = fixture();
     flip_byte(&f.pack_b, file_len(&f.pack_b) as usize / 2);
-    f.env.run(["check", "--verify-data", "--repair", "--yes"]).ok();
-    f.env.run(["check", "--verify-data", "--repair", "--yes"]).ok();
+    f.env.run(["check", "--verify-data", "--repair", "--yes"]).ok().says(&["salvaged 1 damaged pack"]);
+    assert!(!f.pack_b.exists(), "the damaged pack was salvaged and deleted");
+    // Nothing is left to repair: the second run changes nothing.
+    f.env.run(["check", "--verify-data", "--repair", "--yes"]).ok().never_says(&["salvaged", "index rebuilt"]);
     let (r, _) = f.env.backup(&[]);
     let healed = Snap { id: r["id"].as_str().unwrap().to_string(), manifest: manifest(&f.src) };
     let diffs = f.env.restore_diff(&healed.id, &healed.manifest);

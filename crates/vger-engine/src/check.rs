@@ -69,6 +69,8 @@ pub(crate) struct RepoState {
     pub bad_packs: HashSet<PackId>,
     /// Chunks found damaged by data verification.
     pub bad_chunks: IdSet,
+    /// Packs whose content does not match their id (data verification).
+    pub damaged_packs: HashSet<PackId>,
 }
 
 pub fn check(repo: &Repository, opts: &CheckOptions, progress: &Progress) -> Result<CheckReport> {
@@ -133,7 +135,15 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
             "{orphans} pack(s) are not in the index (left by an interrupted backup or compact); `vger compact` adopts or removes them"
         ));
     }
-    Ok(RepoState { segments, all_segment_ids, index, stored, bad_packs, bad_chunks: IdSet::default() })
+    Ok(RepoState {
+        segments,
+        all_segment_ids,
+        index,
+        stored,
+        bad_packs,
+        bad_chunks: IdSet::default(),
+        damaged_packs: HashSet::new(),
+    })
 }
 
 /// Picks `percent` of `items` at random (all when `None`).
@@ -185,6 +195,7 @@ fn verify_packs(
         report.packs_verified += 1;
         if let Err(e) = parse_pack(repo.envelope(), &pack_id, &bytes) {
             report.errors.push(format!("pack {} is damaged: {e}", pack_id.short()));
+            state.damaged_packs.insert(pack_id);
         }
         for (id, loc) in blobs {
             let start = loc.offset as usize;

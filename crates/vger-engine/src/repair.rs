@@ -1,7 +1,15 @@
-//! `check --repair`: rebuilds the index from the packs and removes
-//! snapshots whose data is gone (after a plan is confirmed).
+//! `check --repair`: salvages damaged packs, rebuilds the index from the
+//! packs and removes snapshots whose data is gone (after a plan is
+//! confirmed).
+//!
+//! Order of writes: salvage packs, then one merged segment naming every
+//! readable pack except the damaged ones, then deletion of the old
+//! segments and of the damaged packs. A crash at any point leaves every
+//! intact chunk indexed or in a pack the next repair or compact adopts.
 
-use std::collections::HashMap;
+mod salvage;
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use vger_format::id::{PackId, SnapshotId};
@@ -22,6 +30,11 @@ pub struct RepairReport {
     pub index_rebuilt: bool,
     pub packs_indexed: usize,
     pub packs_unreadable: Vec<String>,
+    /// Damaged packs whose intact chunks were copied into new packs and
+    /// which were then deleted.
+    pub packs_salvaged: usize,
+    pub chunks_rescued: u64,
+    pub chunks_lost: u64,
     /// Snapshots whose data is gone, with their first damaged paths.
     pub damaged: Vec<DamagedSnapshot>,
     pub removed: Vec<String>,
@@ -50,9 +63,18 @@ pub fn repair(
     if opts.verify_data {
         crate::check::verify_packs_for_repair(repo, &mut state, &mut check, progress)?;
     }
+    let damaged = salvage::damaged_packs(repo, &state, opts.verify_data)?;
+    let salvaged = salvage::salvage(repo, &lock, &mut state, &damaged, &mut out.packs_unreadable)?;
+    out.packs_salvaged = salvaged.replaced.len();
+    out.chunks_rescued = salvaged.chunks_rescued;
+    out.chunks_lost = salvaged.chunks_lost;
     let index_broken = !check.errors.is_empty() || state.index.packs().len() != state.stored.len();
-    if index_broken {
-        rebuild_index(repo, &lock, &mut state, &mut out)?;
+    if index_broken || !salvaged.replaced.is_empty() {
+        rebuild_index(repo, &lock, &mut state, &salvaged, &mut out)?;
+    }
+    for id in &salvaged.replaced {
+        lock.check_alive()?;
+        repo.storage().delete(&id.storage_key())?;
     }
     for id in snapshots::list_ids(repo)? {
         let damaged = match snapshots::load(repo, id) {
@@ -88,17 +110,30 @@ pub fn repair(
     Ok(out)
 }
 
-/// Writes one segment naming every readable pack (minus damaged chunks),
-/// superseding all current segments, then deletes those.
-fn rebuild_index(repo: &Repository, lock: &RepoLock, state: &mut RepoState, out: &mut RepairReport) -> Result<()> {
+/// Writes one segment naming every readable pack (minus damaged chunks and
+/// the salvaged packs, plus the packs salvage wrote), superseding all
+/// current segments, then deletes those.
+fn rebuild_index(
+    repo: &Repository,
+    lock: &RepoLock,
+    state: &mut RepoState,
+    salvaged: &salvage::Salvage,
+    out: &mut RepairReport,
+) -> Result<()> {
     let created: HashMap<PackId, u64> = state.index.packs().iter().map(|p| (p.id, p.created)).collect();
-    let mut packs = Vec::new();
+    let mut packs = salvaged.new_packs.clone();
     let mut stored: Vec<(PackId, u64)> = state.stored.iter().map(|(k, v)| (*k, *v)).collect();
     stored.sort();
+    let new: HashSet<PackId> = salvaged.new_packs.iter().map(|p| p.id).collect();
     for (id, size) in stored {
+        if salvaged.replaced.contains(&id) || new.contains(&id) {
+            continue;
+        }
         match read_trailer(repo, &id, size) {
             Ok(mut blobs) => {
-                blobs.retain(|b| !state.bad_chunks.contains(&b.id));
+                if salvaged.unverified.contains(&id) {
+                    blobs.retain(|b| !state.bad_chunks.contains(&b.id));
+                }
                 let created = created.get(&id).copied().filter(|c| *c > 0).unwrap_or_else(unix_now);
                 packs.push(PackEntry { id, size, blobs, created });
             }
@@ -120,6 +155,11 @@ fn rebuild_index(repo: &Repository, lock: &RepoLock, state: &mut RepoState, out:
     state.all_segment_ids = vec![new_id];
     state.index = ChunkIndex::from_segments(&state.segments);
     state.bad_packs.clear();
+    state.damaged_packs.clear();
+    // A damaged chunk with an intact copy elsewhere is indexed there; the
+    // others are simply missing now.
+    let index = &state.index;
+    state.bad_chunks.retain(|id| !index.contains(id));
     out.index_rebuilt = true;
     Ok(())
 }

@@ -62,6 +62,12 @@ pub fn check_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig,
         if ctx.json {
             crate::output::print_json(&r)?;
         } else {
+            if r.packs_salvaged > 0 {
+                println!(
+                    "salvaged {} damaged pack(s): {} intact chunks copied into new packs, {} lost; the damaged packs were deleted",
+                    r.packs_salvaged, r.chunks_rescued, r.chunks_lost
+                );
+            }
             if r.index_rebuilt {
                 println!("index rebuilt from {} packs", r.packs_indexed);
             }
