@@ -20,7 +20,7 @@ use std::iter::Peekable;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use vger_chunker::ChunkReader;
 use vger_crypto::ObjectType;
 use vger_format::compress::Codec;
@@ -31,7 +31,7 @@ use vger_format::snapshot::{Snapshot, SnapshotStats, SNAPSHOT_VERSION};
 use vger_fs::{WalkOptions, WalkRoot, Walker};
 
 use crate::blob::{seal_chunk, BlobReader};
-use crate::index::{ChunkIndex, IdSet};
+use crate::index::ChunkIndex;
 use crate::lock::RepoLock;
 use crate::pack_writer::{PackWriter, SealedBlob};
 use crate::progress::Progress;
@@ -39,6 +39,9 @@ use crate::repository::{hostname, now_rfc3339, username, Repository};
 use crate::snapshots::{latest_for, SnapshotInfo};
 use crate::tree::{TreeReader, TreeWriter};
 use crate::{EngineError, Result};
+
+mod chunk_sink;
+use chunk_sink::{ChunkSink, Dedup, Job};
 
 /// How to tell that a file did not change since the parent snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,50 +93,6 @@ pub struct BackupReport {
     pub packs_written: u64,
 }
 
-struct Job {
-    id: ChunkId,
-    ty: ObjectType,
-    data: Vec<u8>,
-}
-
-/// Deduplicates chunks and queues new ones for sealing.
-struct ChunkSink<'a> {
-    index: &'a ChunkIndex,
-    seen: IdSet,
-    jobs: Sender<Job>,
-    repo: &'a Repository,
-    added_bytes: u64,
-    added_chunks: u64,
-    read_limit: Option<std::sync::Arc<crate::throttle::RateLimiter>>,
-    /// The chunk reader's buffer, reused from file to file.
-    read_buffer: Vec<u8>,
-    /// IDs of all-zero chunks by length (sparse files and zeroed regions
-    /// are common; hashing them again is wasted work).
-    zero_ids: std::collections::HashMap<usize, ChunkId>,
-}
-
-impl ChunkSink<'_> {
-    fn chunk_id(&mut self, ty: ObjectType, data: &[u8]) -> ChunkId {
-        if ty == ObjectType::DataChunk && data.len() >= 64 << 10 && vger_fs::is_all_zero(data) {
-            let key = self.repo.chunk_id_key();
-            return *self.zero_ids.entry(data.len()).or_insert_with(|| ChunkId(key.chunk_id(data)));
-        }
-        ChunkId(self.repo.chunk_id_key().chunk_id(data))
-    }
-
-    fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
-        let id = self.chunk_id(ty, data);
-        if !self.index.contains(&id) && self.seen.insert(id) {
-            self.added_bytes += data.len() as u64;
-            self.added_chunks += 1;
-            self.jobs
-                .send(Job { id, ty, data: data.to_vec() })
-                .map_err(|_| EngineError::Other("the pack writer stopped".into()))?;
-        }
-        Ok(id)
-    }
-}
-
 /// Runs one backup and commits its snapshot.
 pub fn backup(
     repo: &Repository,
@@ -168,6 +127,7 @@ pub fn backup(
     );
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
     let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+    let dedup = Dedup::new(&index);
 
     let result = std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -188,21 +148,36 @@ pub fn backup(
             });
         }
         drop(blob_tx);
-        let mut sink = ChunkSink {
-            index: &index,
-            seen: IdSet::default(),
-            jobs: job_tx,
-            repo,
-            added_bytes: 0,
-            added_chunks: 0,
-            read_limit: opts.read_limit.map(crate::throttle::RateLimiter::new),
-            read_buffer: Vec::new(),
-            zero_ids: Default::default(),
-        };
-        let walked = walk_and_store(repo, &index, walker, parent.as_ref(), source, &mut sink, progress, &writer);
-        let (added_bytes, added_chunks) = (sink.added_bytes, sink.added_chunks);
-        drop(sink); // Closes the job channel: sealers drain and exit.
-        walked.map(|w| (w, added_bytes, added_chunks))
+        let read_limit = opts.read_limit.map(crate::throttle::RateLimiter::new);
+        // Reading threads: each reads, chunks and hashes whole files, so
+        // several files are in flight while the main thread walks ahead.
+        let (file_tx, file_rx) = bounded::<FileJob>(threads);
+        for _ in 0..threads {
+            let rx = file_rx.clone();
+            let mut sink = ChunkSink::new(&dedup, job_tx.clone(), repo.chunk_id_key(), read_limit.clone());
+            scope.spawn(move || {
+                for mut job in rx.iter() {
+                    let result = if sink.stopped() {
+                        Err(FileError::Fatal(EngineError::Other("the backup stopped".into())))
+                    } else {
+                        read_file(&job.abs, &mut job.entry, repo, &mut sink, progress)
+                    };
+                    let _ = job.done.send(FileDone { entry: job.entry, result });
+                }
+            });
+        }
+        drop(file_rx);
+        let mut sink = ChunkSink::new(&dedup, job_tx, repo.chunk_id_key(), read_limit);
+        let ctx = WalkContext { repo, index: &index, source, progress, writer: &writer, files: file_tx };
+        let walked = walk_and_store(ctx, walker, parent.as_ref(), &mut sink);
+        if walked.is_err() {
+            dedup.stop();
+        }
+        drop(sink); // With the readers' copies gone, sealers drain and exit.
+        walked.map(|w| {
+            let (bytes, chunks) = dedup.added();
+            (w, bytes, chunks)
+        })
     });
     let (walked, added_bytes, added_chunks) = match result {
         Ok(r) => r,
@@ -247,85 +222,183 @@ struct Walked {
     warnings: Vec<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn walk_and_store(
-    repo: &Repository,
-    index: &ChunkIndex,
-    walker: Walker,
-    parent: Option<&SnapshotInfo>,
-    source: &BackupSource,
-    sink: &mut ChunkSink<'_>,
-    progress: &Progress,
-    writer: &PackWriter,
-) -> Result<Walked> {
-    let mut tree = TreeWriter::new(repo.tree_chunker_params())?;
-    let mut stats = SnapshotStats::default();
-    let mut warnings = Vec::new();
-    let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
-    // First names of hard-linked files that were skipped -> the name that
-    // now holds the data (None until a later name is read).
-    let mut lost_links: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> = Default::default();
-    let store_tree = |sink: &mut ChunkSink<'_>, data: &[u8]| sink.store(ObjectType::TreeChunk, data);
+/// A file for a reading thread; the result comes back on `done`.
+struct FileJob {
+    abs: PathBuf,
+    entry: Entry,
+    done: Sender<FileDone>,
+}
 
-    for item in walker {
-        if writer.failed() {
-            break; // The writer's error is reported by finish().
-        }
-        let item = match item {
-            Ok(i) => i,
-            Err(e) => {
-                warnings.push(e.to_string());
-                progress.add_error();
-                continue;
+struct FileDone {
+    entry: Entry,
+    result: std::result::Result<(), FileError>,
+}
+
+/// Walk items waiting, in walk order, to go into the tree.
+enum Pending {
+    /// Needs no reading (directories, links, unchanged files); the path
+    /// is kept for a hard link that may have to be read after all.
+    Ready(Box<Entry>, PathBuf),
+    /// A reading thread has it.
+    Reading(Receiver<FileDone>),
+    /// The walk could not list or stat something.
+    Warning(String),
+}
+
+/// Items queued ahead of the tree before the walk waits for the oldest.
+const MAX_PENDING: usize = 256;
+
+struct WalkContext<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    source: &'a BackupSource,
+    progress: &'a Progress,
+    writer: &'a PackWriter,
+    files: Sender<FileJob>,
+}
+
+/// Turns finished walk items into tree entries, in walk order.
+struct TreeAssembler<'a> {
+    repo: &'a Repository,
+    progress: &'a Progress,
+    tree: TreeWriter,
+    stats: SnapshotStats,
+    warnings: Vec<String>,
+    /// First names of hard-linked files that were skipped -> the name that
+    /// now holds the data (None until a later name is read).
+    lost_links: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl TreeAssembler<'_> {
+    fn add(&mut self, item: Pending, sink: &mut ChunkSink<'_>) -> Result<()> {
+        let (mut entry, abs, read) = match item {
+            Pending::Warning(w) => {
+                self.warnings.push(w);
+                self.progress.add_error();
+                return Ok(());
+            }
+            Pending::Ready(entry, abs) => (*entry, Some(abs), Ok(())),
+            Pending::Reading(rx) => {
+                let done = rx.recv().map_err(|_| EngineError::Other("a file reading thread stopped".into()))?;
+                (done.entry, None, done.result)
             }
         };
-        let mut entry = item.entry;
         // A further name of a file whose first name could not be read: store
         // this name as the file instead (and point later names at it).
+        let mut read = read;
         if entry.kind == EntryKind::Hardlink {
-            if let Some(target) = entry.target.as_ref().and_then(|t| lost_links.get(t)) {
+            if let Some(target) = entry.target.as_ref().and_then(|t| self.lost_links.get(t)) {
                 match target {
                     Some(replacement) => entry.target = Some(replacement.clone()),
                     None => {
                         let first = entry.target.clone().unwrap_or_default();
                         entry.kind = EntryKind::File;
                         entry.target = None;
-                        lost_links.insert(first, Some(entry.path.clone()));
+                        self.lost_links.insert(first, Some(entry.path.clone()));
+                        read = match &abs {
+                            Some(abs) => read_file(abs, &mut entry, self.repo, sink, self.progress),
+                            None => Err(FileError::Skip(format!("skipped {}: cannot locate it", entry.display_path()))),
+                        };
                     }
                 }
             }
         }
         match entry.kind {
-            EntryKind::Dir => stats.dirs += 1,
+            EntryKind::Dir => self.stats.dirs += 1,
             EntryKind::File => {
-                let reused = parent_entries
-                    .as_mut()
-                    .and_then(|p| p.unchanged(&entry, source.change_detection, index).transpose())
-                    .transpose()?;
-                match reused {
-                    Some(chunks) => {
-                        entry.chunks = chunks;
-                        progress.add_bytes(entry.size);
+                match read {
+                    Ok(()) => {}
+                    Err(FileError::Skip(msg)) => {
+                        self.lost_links.insert(entry.path.clone(), None);
+                        self.warnings.push(msg);
+                        self.progress.add_error();
+                        return Ok(());
                     }
-                    None => match read_file(&item.abs, &mut entry, repo, sink, progress) {
-                        Ok(()) => {}
-                        Err(FileError::Skip(msg)) => {
-                            lost_links.insert(entry.path.clone(), None);
-                            warnings.push(msg);
-                            progress.add_error();
-                            continue;
-                        }
-                        Err(FileError::Fatal(e)) => return Err(e),
-                    },
+                    Err(FileError::Fatal(e)) => return Err(e),
                 }
-                stats.files += 1;
-                stats.bytes += entry.size;
-                progress.add_files(1);
+                self.stats.files += 1;
+                self.stats.bytes += entry.size;
+                self.progress.add_files(1);
             }
-            _ => stats.files += 1,
+            _ => self.stats.files += 1,
         }
-        tree.add(&entry, &mut |data| store_tree(sink, data))?;
+        self.tree.add(&entry, &mut |data| sink.store(ObjectType::TreeChunk, data))
     }
+}
+
+fn walk_and_store(
+    ctx: WalkContext<'_>,
+    walker: Walker,
+    parent: Option<&SnapshotInfo>,
+    sink: &mut ChunkSink<'_>,
+) -> Result<Walked> {
+    let WalkContext { repo, index, source, progress, writer, files } = ctx;
+    let mut out = TreeAssembler {
+        repo,
+        progress,
+        tree: TreeWriter::new(repo.tree_chunker_params())?,
+        stats: SnapshotStats::default(),
+        warnings: Vec::new(),
+        lost_links: Default::default(),
+    };
+    let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
+    let mut pending = std::collections::VecDeque::new();
+
+    for item in walker {
+        if writer.failed() {
+            break; // The writer's error is reported by finish().
+        }
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                pending.push_back(Pending::Warning(e.to_string()));
+                continue;
+            }
+        };
+        let mut entry = item.entry;
+        let next = if entry.kind == EntryKind::File {
+            let reused = parent_entries
+                .as_mut()
+                .and_then(|p| p.unchanged(&entry, source.change_detection, index).transpose())
+                .transpose()?;
+            match reused {
+                Some(chunks) => {
+                    entry.chunks = chunks;
+                    progress.add_bytes(entry.size);
+                    Pending::Ready(Box::new(entry), item.abs)
+                }
+                None => {
+                    let (done, rx) = bounded(1);
+                    files
+                        .send(FileJob { abs: item.abs, entry, done })
+                        .map_err(|_| EngineError::Other("the file reading threads stopped".into()))?;
+                    Pending::Reading(rx)
+                }
+            }
+        } else {
+            Pending::Ready(Box::new(entry), item.abs)
+        };
+        pending.push_back(next);
+        // Hand finished items to the tree; wait for the oldest when too many queue up.
+        while let Some(front) = pending.front() {
+            let ready = match front {
+                Pending::Reading(rx) => !rx.is_empty(),
+                Pending::Ready(..) | Pending::Warning(_) => true,
+            };
+            if !ready && pending.len() < MAX_PENDING {
+                break;
+            }
+            if let Some(front) = pending.pop_front() {
+                out.add(front, sink)?;
+            }
+        }
+    }
+    drop(files);
+    while let Some(front) = pending.pop_front() {
+        out.add(front, sink)?;
+    }
+    let store_tree = |sink: &mut ChunkSink<'_>, data: &[u8]| sink.store(ObjectType::TreeChunk, data);
+    let TreeAssembler { mut tree, mut stats, warnings, .. } = out;
     if !source.dumps.is_empty() {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
         tree.add(&crate::dump::dumps_dir_entry(now), &mut |data| store_tree(sink, data))?;

@@ -1,0 +1,114 @@
+//! Deduplication for the backup's threads: each thread hashes its chunks
+//! and queues only those that neither the index nor this backup already
+//! holds for sealing. The set of chunks seen in this backup is shared, so
+//! two threads meeting the same chunk store it once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Sender;
+use vger_crypto::{ChunkIdKey, ObjectType};
+use vger_format::id::ChunkId;
+
+use crate::index::{ChunkIndex, IdSet};
+use crate::parallel::lock;
+use crate::throttle::RateLimiter;
+use crate::{EngineError, Result};
+
+/// A new chunk on its way to a sealer thread.
+pub(crate) struct Job {
+    pub id: ChunkId,
+    pub ty: ObjectType,
+    pub data: Vec<u8>,
+}
+
+/// What all threads of one backup share.
+pub(crate) struct Dedup<'a> {
+    index: &'a ChunkIndex,
+    seen: Mutex<IdSet>,
+    added_bytes: AtomicU64,
+    added_chunks: AtomicU64,
+    /// Set when the backup stops early: reading threads skip queued files.
+    stop: AtomicBool,
+}
+
+impl<'a> Dedup<'a> {
+    pub fn new(index: &'a ChunkIndex) -> Self {
+        Self {
+            index,
+            seen: Mutex::new(IdSet::default()),
+            added_bytes: AtomicU64::new(0),
+            added_chunks: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// New bytes and chunks queued so far.
+    pub fn added(&self) -> (u64, u64) {
+        (self.added_bytes.load(Ordering::Relaxed), self.added_chunks.load(Ordering::Relaxed))
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// True if `id` is new to the repository and to this backup (and is
+    /// now counted as seen).
+    fn claim(&self, id: ChunkId) -> bool {
+        !self.index.contains(&id) && lock(&self.seen).insert(id)
+    }
+}
+
+/// One thread's way into [`Dedup`], with the buffers it reuses.
+pub(crate) struct ChunkSink<'a> {
+    dedup: &'a Dedup<'a>,
+    jobs: Sender<Job>,
+    key: &'a ChunkIdKey,
+    pub read_limit: Option<Arc<RateLimiter>>,
+    /// The chunk reader's buffer, reused from file to file.
+    pub read_buffer: Vec<u8>,
+    /// IDs of all-zero chunks by length (sparse files and zeroed regions
+    /// are common; hashing them again is wasted work).
+    zero_ids: HashMap<usize, ChunkId>,
+}
+
+impl<'a> ChunkSink<'a> {
+    pub fn new(
+        dedup: &'a Dedup<'a>,
+        jobs: Sender<Job>,
+        key: &'a ChunkIdKey,
+        read_limit: Option<Arc<RateLimiter>>,
+    ) -> Self {
+        Self { dedup, jobs, key, read_limit, read_buffer: Vec::new(), zero_ids: HashMap::new() }
+    }
+
+    fn chunk_id(&mut self, ty: ObjectType, data: &[u8]) -> ChunkId {
+        if ty == ObjectType::DataChunk && data.len() >= 64 << 10 && vger_fs::is_all_zero(data) {
+            let key = self.key;
+            return *self.zero_ids.entry(data.len()).or_insert_with(|| ChunkId(key.chunk_id(data)));
+        }
+        ChunkId(self.key.chunk_id(data))
+    }
+
+    /// Hashes `data` and queues it for sealing if it is new.
+    pub fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
+        let id = self.chunk_id(ty, data);
+        if self.dedup.claim(id) {
+            self.dedup.added_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+            self.dedup.added_chunks.fetch_add(1, Ordering::Relaxed);
+            self.jobs
+                .send(Job { id, ty, data: data.to_vec() })
+                .map_err(|_| EngineError::Other("the pack writer stopped".into()))?;
+        }
+        Ok(id)
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.dedup.stopped()
+    }
+}
