@@ -88,6 +88,10 @@ pub struct CompactArgs {
     /// Report only.
     #[arg(long)]
     pub dry_run: bool,
+    /// On vger-server: download and repack here instead of having the
+    /// server copy the chunks.
+    #[arg(long)]
+    pub distrust_server: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -104,6 +108,10 @@ pub struct CheckArgs {
     /// With --repair: do not ask before removing damaged snapshots.
     #[arg(long)]
     pub yes: bool,
+    /// On vger-server: download the packs and check their hashes here
+    /// instead of asking the server to.
+    #[arg(long)]
+    pub distrust_server: bool,
 }
 
 #[derive(Debug, Args)]

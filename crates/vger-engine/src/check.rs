@@ -4,7 +4,9 @@
 //! with the size the index says; every snapshot reads; every tree chunk
 //! reads; every data chunk a snapshot references is in the index and in a
 //! pack that exists. Pack contents are not downloaded for this, only the
-//! small tree chunks.
+//! small tree chunks. On vger-server the server also hashes every pack
+//! against its id and checks its framing (`server_side`); with
+//! `distrust_server` the client downloads each pack to do that itself.
 //!
 //! With `verify_data`: every pack (or `max_percent` of them) is downloaded
 //! once, its hash checked against its id, its trailer compared with the
@@ -27,6 +29,7 @@ use crate::lock::RepoLock;
 use crate::packs::stored_packs;
 use crate::progress::Progress;
 use crate::repository::Repository;
+use crate::server_side::pack_problems;
 use crate::snapshots::{self, SnapshotInfo};
 use crate::Result;
 
@@ -38,6 +41,9 @@ pub struct CheckOptions {
     pub verify_data: bool,
     /// Check only this share of packs and snapshots (randomly chosen).
     pub max_percent: Option<f64>,
+    /// Check pack hashes and framing here instead of asking vger-server
+    /// (downloads every pack; implied by `verify_data`).
+    pub distrust_server: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -79,6 +85,8 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &Progress) -> Res
     let mut state = scan_structure(repo, &mut report)?;
     if opts.verify_data {
         verify_packs(repo, &mut state, opts.max_percent, &mut report, progress)?;
+    } else {
+        verify_pack_hashes(repo, &mut state, opts, &mut report, progress)?;
     }
     check_snapshots(repo, &state, opts.max_percent, &mut report, progress)?;
     Ok(report)
@@ -217,6 +225,31 @@ fn verify_packs(
             state.bad_chunks.len()
         ));
     }
+    Ok(())
+}
+
+/// Pack hashes and framing without decrypting chunks: by the server when
+/// it offers it, here with `distrust_server`, not at all on plain storage.
+fn verify_pack_hashes(
+    repo: &Repository,
+    state: &mut RepoState,
+    opts: &CheckOptions,
+    report: &mut CheckReport,
+    progress: &Progress,
+) -> Result<()> {
+    let service = repo.storage().pack_service().filter(|_| !opts.distrust_server);
+    if service.is_none() && !opts.distrust_server {
+        return Ok(());
+    }
+    let candidates: Vec<(PackId, u64)> =
+        state.index.packs().iter().filter(|p| !state.bad_packs.contains(&p.id)).map(|p| (p.id, p.size)).collect();
+    let packs = sample(candidates, opts.max_percent);
+    progress.total_bytes.store(packs.iter().map(|p| p.1).sum(), std::sync::atomic::Ordering::Relaxed);
+    for (id, problem) in pack_problems(repo, service, &packs, progress)? {
+        report.errors.push(format!("pack {} is damaged: {problem}", id.short()));
+        state.bad_packs.insert(id);
+    }
+    report.packs_verified += packs.len();
     Ok(())
 }
 

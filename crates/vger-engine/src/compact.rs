@@ -5,7 +5,10 @@
 //! date; then packs whose chunks are all unused are deleted, and packs
 //! whose unused share passes the threshold are repacked by copying their
 //! live chunks as they are stored (encrypted pass-through, no decryption).
-//! Packs younger than the grace period are never touched. Order of writes:
+//! Packs younger than the grace period are never touched. When the storage
+//! offers server-side pack work (vger-server), the server copies the
+//! chunks from a plan (`server_side`) and nothing is downloaded; the
+//! order of writes is the same. Order of writes:
 //! new packs, a merged index segment that supersedes all current segments,
 //! then deletion of old packs and old segments, so a crash at any point
 //! leaves every live chunk indexed.
@@ -23,7 +26,9 @@ use crate::index::{load_segments, write_merged_segment, ChunkIndex};
 use crate::live::live_chunks;
 use crate::lock::{unix_now, RepoLock};
 use crate::packs::{pack_entry, stored_packs};
+use crate::progress::Progress;
 use crate::repository::Repository;
+use crate::server_side::{pack_problems, ServerRepacker};
 use crate::{snapshots, EngineError, Result};
 
 #[derive(Debug, Clone)]
@@ -35,11 +40,19 @@ pub struct CompactOptions {
     pub dry_run: bool,
     /// Packs younger than this are left alone.
     pub grace: Duration,
+    /// Repack here even when the storage could do it (vger-server).
+    pub distrust_server: bool,
 }
 
 impl Default for CompactOptions {
     fn default() -> Self {
-        Self { threshold_pct: 10, max_repack_bytes: None, dry_run: false, grace: Duration::from_secs(3 * 3600) }
+        Self {
+            threshold_pct: 10,
+            max_repack_bytes: None,
+            dry_run: false,
+            grace: Duration::from_secs(3 * 3600),
+            distrust_server: false,
+        }
     }
 }
 
@@ -161,19 +174,46 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     let mut new_packs: Vec<PackEntry> = Vec::new();
     let mut rescued: HashSet<PackId> = HashSet::new();
     let mut builder = PackBuilder::with_capacity(repo.pack_target_size() as usize + (1 << 20));
+    let service = repo.storage().pack_service().filter(|_| !opts.distrust_server);
+    let mut server = service.map(|s| ServerRepacker::new(repo, &lock, s));
+    let sources: Vec<(PackId, u64)> =
+        entries.iter().zip(&plans).filter(|(_, p)| matches!(p, Plan::Repack(_))).map(|(e, _)| (e.id, e.size)).collect();
+    let damaged: HashSet<PackId> = match service {
+        Some(s) => {
+            pack_problems(repo, Some(s), &sources, &Progress::default())?.into_iter().map(|(id, _)| id).collect()
+        }
+        None => HashSet::new(),
+    };
     for (e, plan) in entries.iter().zip(&plans) {
         match plan {
             Plan::Keep => kept.push(e.clone()),
             Plan::Delete => {}
             Plan::Repack(copy) => {
-                let bytes = repo.storage().get(&e.id.storage_key())?;
-                if blake3::hash(&bytes).as_bytes() != &e.id.0 {
-                    // Never spread damage: leave a corrupt pack for `check` to report.
+                // Never spread damage: leave a corrupt pack for `check` to report.
+                let leave_damaged = |report: &mut CompactReport, kept: &mut Vec<PackEntry>| {
                     report.warnings.push(format!(
                         "pack {} is damaged (content does not match its id); not repacked, run `vger check`",
                         e.id.short()
                     ));
                     kept.push(e.clone());
+                };
+                if let Some(server) = &mut server {
+                    if damaged.contains(&e.id) {
+                        leave_damaged(&mut report, &mut kept);
+                        rescued.insert(e.id);
+                        continue;
+                    }
+                    for b in copy.iter().filter_map(|i| e.blobs.get(*i)) {
+                        if let Some(pack) = server.add(&e.id, b)? {
+                            report.bytes_written += pack.size;
+                            new_packs.push(pack);
+                        }
+                    }
+                    continue;
+                }
+                let bytes = repo.storage().get(&e.id.storage_key())?;
+                if blake3::hash(&bytes).as_bytes() != &e.id.0 {
+                    leave_damaged(&mut report, &mut kept);
                     rescued.insert(e.id);
                     continue;
                 }
@@ -200,6 +240,10 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     }
     if !builder.is_empty() {
         new_packs.push(store_pack(repo, &lock, builder, &mut report)?);
+    }
+    if let Some(pack) = server.map(ServerRepacker::finish).transpose()?.flatten() {
+        report.bytes_written += pack.size;
+        new_packs.push(pack);
     }
     report.packs_written = new_packs.len();
 

@@ -42,6 +42,7 @@ pub mod repair;
 pub mod repository;
 pub mod restore;
 pub mod retention;
+pub(crate) mod server_side;
 pub mod snapshots;
 pub mod throttle;
 pub mod tree;

@@ -79,6 +79,13 @@ impl PackBuilder {
     }
 }
 
+/// The sealed trailer listing `blobs`, for a pack assembled elsewhere (by
+/// vger-server from ranges of other packs): the caller frames it with the
+/// header and footer exactly as [`PackBuilder::finish`] does.
+pub fn seal_trailer(envelope: &Envelope, blobs: Vec<BlobEntry>) -> Result<Vec<u8>, FormatError> {
+    seal_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", &PackTrailer { blobs })
+}
+
 /// Checks the pack header (the first 16 bytes).
 pub fn check_pack_header(header: &[u8]) -> Result<(), FormatError> {
     if header.len() < PACK_HEADER_LEN || &header[..8] != PACK_MAGIC {

@@ -54,6 +54,7 @@ pub use options::{BackendOptions, RetryPolicy};
 pub use rest::RestStorage;
 pub use s3::S3Storage;
 pub use sftp::SftpStorage;
+pub use vger_protocol::{PackVerification, RepackBlob, RepackResponse};
 
 /// A key-value store of whole objects, shaped like an object store.
 ///
@@ -97,6 +98,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn receipt_times_trusted(&self) -> bool {
         false
     }
+
+    /// Pack work the storage itself can do (vger-server), so maintenance
+    /// need not download packs; `None` for plain storage. Layers forward it.
+    fn pack_service(&self) -> Option<&dyn PackService> {
+        None
+    }
+}
+
+/// Work on packs that a server holding them can do without a key: the
+/// packs are encrypted, but their framing and BLAKE3 names are not.
+pub trait PackService: Send + Sync {
+    /// Checks packs (keys `packs/xx/<id>` or bare ids; `None` for all):
+    /// BLAKE3 against the id in the name, header and footer. One result
+    /// per pack asked for.
+    fn verify_packs(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError>;
+
+    /// Builds a new pack from byte ranges of existing packs followed by
+    /// `trailer` (sealed by the caller, whose blob offsets are 16 plus the
+    /// lengths before each blob) and stores it create-only.
+    fn repack(&self, blobs: &[RepackBlob], trailer: &[u8]) -> Result<RepackResponse, StorageError>;
 }
 
 /// One object found by [`Storage::list`].
@@ -141,6 +162,9 @@ macro_rules! forward_storage {
             }
             fn receipt_times_trusted(&self) -> bool {
                 (**self).receipt_times_trusted()
+            }
+            fn pack_service(&self) -> Option<&dyn PackService> {
+                (**self).pack_service()
             }
         }
     )*};

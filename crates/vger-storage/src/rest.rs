@@ -30,7 +30,7 @@ use vger_protocol::{
 };
 
 use crate::keys::{validate_key, validate_prefix};
-use crate::{BackendOptions, ObjectInfo, Storage, StorageError};
+use crate::{BackendOptions, ObjectInfo, PackService, Storage, StorageError};
 
 /// Throughput below which a transfer counts as stalled, used to size the
 /// body timeouts: `timeout` plus this long per byte.
@@ -428,6 +428,20 @@ impl Storage for RestStorage {
     /// vger-server records when it received each object; clients cannot set it.
     fn receipt_times_trusted(&self) -> bool {
         true
+    }
+
+    fn pack_service(&self) -> Option<&dyn PackService> {
+        Some(self)
+    }
+}
+
+impl PackService for RestStorage {
+    fn verify_packs(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError> {
+        RestStorage::verify_packs(self, packs)
+    }
+
+    fn repack(&self, blobs: &[RepackBlob], trailer: &[u8]) -> Result<RepackResponse, StorageError> {
+        RestStorage::repack(self, blobs, trailer)
     }
 }
 

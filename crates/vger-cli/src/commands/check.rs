@@ -50,7 +50,11 @@ fn confirm_removal(damaged: &[DamagedSnapshot], yes: bool, json: bool) -> bool {
 
 /// One repository, without hooks (the default run adds them).
 pub fn check_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig, args: &CheckArgs) -> Result<Outcome> {
-    let opts = CheckOptions { verify_data: args.verify_data, max_percent: args.max_percent };
+    let opts = CheckOptions {
+        verify_data: args.verify_data,
+        max_percent: args.max_percent,
+        distrust_server: args.distrust_server,
+    };
     let repo = ctx.open(repo_cfg)?;
     let progress = Arc::new(Progress::default());
     let display = ProgressDisplay::start(progress.clone(), "check", ctx.quiet);

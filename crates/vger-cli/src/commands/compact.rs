@@ -15,7 +15,13 @@ pub fn run(ctx: &Context, args: &CompactArgs) -> Result<Outcome> {
         Some(s) => Some(vger_config::parse_size(s).map_err(|e| anyhow!("--max-repack-size {s}: {e}"))?),
         None => None,
     };
-    let opts = CompactOptions { threshold_pct: args.threshold, max_repack_bytes, dry_run: args.dry_run, grace };
+    let opts = CompactOptions {
+        threshold_pct: args.threshold,
+        max_repack_bytes,
+        dry_run: args.dry_run,
+        grace,
+        distrust_server: args.distrust_server,
+    };
     super::each_repository(ctx, |repo_cfg| {
         super::with_hooks(ctx, repo_cfg, vger_config::HookCommand::Compact, false, |_| {
             compact_repository(ctx, repo_cfg, &opts)

@@ -1,6 +1,8 @@
 //! Starts a real `vger-server` process for a test and talks to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
+pub mod cli;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

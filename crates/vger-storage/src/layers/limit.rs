@@ -85,4 +85,8 @@ impl Storage for ConnectionLimit {
     fn receipt_times_trusted(&self) -> bool {
         self.inner.receipt_times_trusted()
     }
+
+    fn pack_service(&self) -> Option<&dyn crate::PackService> {
+        self.inner.pack_service()
+    }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::random::random_up_to;
-use crate::{ObjectInfo, RetryPolicy, Storage, StorageError};
+use crate::{
+    ObjectInfo, PackService, PackVerification, RepackBlob, RepackResponse, RetryPolicy, Storage, StorageError,
+};
 
 /// Wraps a storage and retries its transient failures.
 #[derive(Debug)]
@@ -94,6 +96,31 @@ impl Storage for RetryingStorage {
 
     fn receipt_times_trusted(&self) -> bool {
         self.inner.receipt_times_trusted()
+    }
+
+    /// The inner service, its transient failures retried like any call.
+    fn pack_service(&self) -> Option<&dyn PackService> {
+        self.inner.pack_service().map(|_| self as &dyn PackService)
+    }
+}
+
+/// Both calls are idempotent: verifying reads only, and a repack stores a
+/// pack named by its content, create-only (the same pack again is `Ok`).
+impl PackService for RetryingStorage {
+    fn verify_packs(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError> {
+        self.run(|_| self.inner_pack_service()?.verify_packs(packs))
+    }
+
+    fn repack(&self, blobs: &[RepackBlob], trailer: &[u8]) -> Result<RepackResponse, StorageError> {
+        self.run(|_| self.inner_pack_service()?.repack(blobs, trailer))
+    }
+}
+
+impl RetryingStorage {
+    fn inner_pack_service(&self) -> Result<&dyn PackService, StorageError> {
+        self.inner.pack_service().ok_or_else(|| StorageError::Backend {
+            detail: format!("{} does not offer server-side pack work", self.inner.describe()),
+        })
     }
 }
 

@@ -1,0 +1,195 @@
+//! `vger compact` and `vger check` use the server's pack work: compaction
+//! sends a plan and downloads no pack data (the server's request log and
+//! `/metrics` say how many bytes it sent), and the repository then passes
+//! `check --verify-data` and restores byte for byte; `check` finds a pack
+//! damaged on the server's disk whether or not it trusts the server.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cli::{config, ok, text, vger, vger_bin};
+use common::*;
+use vger_storage::testsuite::pattern;
+
+const MIB: u64 = 1 << 20;
+
+fn json_server() -> Server {
+    Server::start_with(Options {
+        tokens: Some(default_tokens()),
+        args: vec!["--log-format".into(), "json".into()],
+        ..Options::default()
+    })
+}
+
+/// The request log lines after the first `from`.
+fn requests(server: &Server, from: usize) -> Vec<serde_json::Value> {
+    let lines = server.log.lock().unwrap().clone();
+    lines
+        .iter()
+        .skip(from)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["msg"] == "request")
+        .collect()
+}
+
+/// Whether a request `method path` was logged after the first `from` lines.
+fn logged(server: &Server, from: usize, method: &str, path: &str) -> bool {
+    requests(server, from).iter().any(|v| v["method"] == method && v["path"] == path)
+}
+
+/// Bytes the server sent in bodies of GETs of pack objects after the
+/// first `from` log lines.
+fn pack_bytes_sent(server: &Server, from: usize) -> u64 {
+    requests(server, from)
+        .iter()
+        .filter(|v| v["method"] == "GET" && v["path"].as_str().unwrap_or_default().starts_with("/laptop/packs/"))
+        .map(|v| v["bytes_out"].as_u64().unwrap())
+        .sum()
+}
+
+fn log_len(server: &Server) -> usize {
+    server.log.lock().unwrap().len()
+}
+
+/// `vger_server_sent_bytes_total` of repository `laptop`.
+fn metric_sent_bytes(server: &Server) -> u64 {
+    let metrics = server.raw("GET", "/metrics", Some(FULL), &[], b"").text();
+    let line = metrics.lines().find(|l| l.starts_with("vger_server_sent_bytes_total{repo=\"laptop\"}")).unwrap();
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A server (logging JSON) and a repository on it.
+struct Fixture {
+    server: Server,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    cfg: PathBuf,
+    src: PathBuf,
+}
+
+/// A repository whose first snapshot (keep.bin and drop.bin, 6 MiB of
+/// incompressible data each) was deleted after a second snapshot without
+/// drop.bin: half of its big pack is garbage. `None`: no `vger` binary.
+fn half_garbage() -> Option<Fixture> {
+    let bin = vger_bin()?;
+    let server = json_server();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("keep.bin"), pattern(1, 6 * MIB as usize)).unwrap();
+    std::fs::write(src.join("drop.bin"), pattern(2, 6 * MIB as usize)).unwrap();
+    let cfg = config(dir.path(), &server.addr, FULL, &src);
+    ok(vger(&bin, &cfg, &["init"]));
+    ok(vger(&bin, &cfg, &["backup"]));
+    std::fs::remove_file(src.join("drop.bin")).unwrap();
+    ok(vger(&bin, &cfg, &["backup"]));
+    let out = ok(vger(&bin, &cfg, &["--json", "list"]));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = list.as_array().unwrap().iter().min_by_key(|s| s["time"].as_str().unwrap().to_owned()).unwrap();
+    ok(vger(&bin, &cfg, &["snapshot", "delete", first["id"].as_str().unwrap()]));
+    Some(Fixture { server, dir, bin, cfg, src })
+}
+
+fn compact_report(bin: &Path, cfg: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json", "compact", "--grace", "0s"];
+    args.extend_from_slice(extra);
+    let out = ok(vger(bin, cfg, &args));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["report"].clone()
+}
+
+#[test]
+fn compact_repacks_on_the_server_without_downloading_packs() {
+    let Some(Fixture { server, dir, bin, cfg, src }) = half_garbage() else { return };
+    let packs_before: Vec<String> = server.files().into_iter().filter(|f| f.starts_with("laptop/packs/")).collect();
+
+    let (log_from, sent_from) = (log_len(&server), metric_sent_bytes(&server));
+    let report = compact_report(&bin, &cfg, &[]);
+    let (pack_bytes, sent) = (pack_bytes_sent(&server, log_from), metric_sent_bytes(&server) - sent_from);
+    // The big pack and the second backup's small one, into one new pack.
+    assert_eq!((&report["packs_repacked"], &report["packs_written"]), (&2.into(), &1.into()), "{report}");
+    let written = report["bytes_written"].as_u64().unwrap();
+    assert!(written > 6 * MIB && written < 7 * MIB, "the live 6 MiB were copied: {report}");
+    // What the client read of packs: tree chunks and the new pack's trailer.
+    assert!(pack_bytes < 256 << 10, "compact downloaded {pack_bytes} bytes of packs");
+    assert!(sent < MIB, "the server sent {sent} bytes during compact");
+    assert!(logged(&server, log_from, "POST", "/laptop/?repack"), "no repack request in\n{}", server.log_text());
+    let packs_after: Vec<String> = server.files().into_iter().filter(|f| f.starts_with("laptop/packs/")).collect();
+    assert_eq!((packs_before.len(), packs_after.len()), (2, 1), "{packs_before:?} {packs_after:?}");
+    assert!(!packs_before.contains(&packs_after[0]));
+
+    let out = ok(vger(&bin, &cfg, &["check", "--verify-data"]));
+    assert!(text(&out).contains("no problems found"), "{}", text(&out));
+    let dest = dir.path().join("out");
+    ok(vger(&bin, &cfg, &["restore", "latest", dest.to_str().unwrap()]));
+    assert_eq!(std::fs::read(dest.join("keep.bin")).unwrap(), std::fs::read(src.join("keep.bin")).unwrap());
+    assert!(!dest.join("drop.bin").exists());
+    // Nothing left to do.
+    assert_eq!(compact_report(&bin, &cfg, &[])["packs_repacked"], 0);
+}
+
+/// The same repository compacted with `--distrust-server`: the client
+/// downloads the pack (so the measurement above can fail).
+#[test]
+fn compact_distrusting_the_server_downloads_the_pack() {
+    let Some(Fixture { server, bin, cfg, dir: _dir, .. }) = half_garbage() else { return };
+    let log_from = log_len(&server);
+    let report = compact_report(&bin, &cfg, &["--distrust-server"]);
+    assert_eq!(report["packs_written"], 1, "{report}");
+    assert!(pack_bytes_sent(&server, log_from) > 12 * MIB);
+    assert!(!logged(&server, log_from, "POST", "/laptop/?repack"));
+    ok(vger(&bin, &cfg, &["check", "--verify-data"]));
+}
+
+#[test]
+fn check_finds_a_pack_damaged_on_the_server_with_and_without_trusting_it() {
+    let Some(bin) = vger_bin() else { return };
+    let server = json_server();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("data.bin"), pattern(3, 3 * MIB as usize)).unwrap();
+    // Checking takes a shared lock, which an append token may write.
+    let cfg = config(dir.path(), &server.addr, APPEND, &src);
+    let full = config(dir.path(), &server.addr, FULL, &src);
+    ok(vger(&bin, &full, &["init"]));
+    ok(vger(&bin, &full, &["backup"]));
+
+    // Intact: both ways pass; only the distrusting one downloads packs.
+    let from = log_len(&server);
+    ok(vger(&bin, &cfg, &["check"]));
+    assert!(pack_bytes_sent(&server, from) < 256 << 10);
+    assert!(logged(&server, from, "POST", "/laptop/?verify-packs"));
+    let from = log_len(&server);
+    ok(vger(&bin, &cfg, &["check", "--distrust-server"]));
+    assert!(pack_bytes_sent(&server, from) > 3 * MIB);
+
+    // One bit flipped in the middle of the biggest pack; its size is unchanged.
+    let pack = server
+        .files()
+        .into_iter()
+        .filter(|f| f.starts_with("laptop/packs/"))
+        .map(|f| server.data_dir().join(f))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&pack, &bytes).unwrap();
+    let id = pack.file_name().unwrap().to_str().unwrap()[..8].to_owned();
+
+    let trusted = vger(&bin, &cfg, &["check"]);
+    assert!(!trusted.status.success(), "check missed the damaged pack:\n{}", text(&trusted));
+    let said = text(&trusted);
+    assert!(said.contains(&format!("pack {id}")) && said.contains("the server reports"), "{said}");
+
+    let distrusted = vger(&bin, &cfg, &["check", "--distrust-server"]);
+    assert!(!distrusted.status.success(), "check --distrust-server missed it:\n{}", text(&distrusted));
+    let said = text(&distrusted);
+    assert!(said.contains(&format!("pack {id}")) && !said.contains("the server reports"), "{said}");
+
+    let verified = vger(&bin, &cfg, &["check", "--verify-data"]);
+    assert!(!verified.status.success(), "{}", text(&verified));
+}
