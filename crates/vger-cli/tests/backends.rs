@@ -1,15 +1,18 @@
 //! One lifecycle suite, run unchanged against a local repository, S3 (the
-//! server started by scripts/servers/s3-start) and SFTP (OpenSSH sshd from
-//! scripts/servers/sftp-start): init, backup, list, restore, a second
-//! client backing up in parallel, prune, compact, check --verify-data.
-//! Under CI a missing server fails the test instead of skipping it.
+//! server started by scripts/servers/s3-start), SFTP (OpenSSH sshd from
+//! scripts/servers/sftp-start) and vger-server (a process started here):
+//! init, backup, list, restore, a second client backing up in parallel,
+//! prune, compact, check --verify-data. Under CI a missing server fails
+//! the test instead of skipping it.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
 mod common;
 
 use std::fs;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 
 use common::*;
 
@@ -22,9 +25,58 @@ fn unique(what: &str) -> String {
     format!("{what}-{}-{nanos}", std::process::id())
 }
 
-/// The repository section for a backend, or None to skip (outside CI).
-fn repository_yaml(backend: &str, env: &TestEnv) -> Option<String> {
-    let missing = |what: &str| -> Option<String> {
+/// A `vger-server` process serving a temporary data dir with one `full`
+/// token from `VGER_SERVER_TOKEN`; killed on drop.
+struct VgerServer {
+    child: Child,
+    addr: String,
+}
+
+const SERVER_TOKEN: &str = "lifecycle-token-0123456789abcdef";
+
+impl VgerServer {
+    /// The binary `cargo test --workspace` builds beside `vger` (a test
+    /// only gets `CARGO_BIN_EXE_*` of its own package's binaries).
+    fn binary() -> Option<PathBuf> {
+        let path = std::path::Path::new(vger_bin()).with_file_name("vger-server");
+        path.exists().then_some(path)
+    }
+
+    fn start(binary: &std::path::Path, data_dir: &std::path::Path) -> VgerServer {
+        fs::create_dir_all(data_dir).unwrap();
+        let mut child = Command::new(binary)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("VGER_SERVER_TOKEN", SERVER_TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
+            .unwrap_or_else(|| panic!("vger-server did not say where it listens"));
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        VgerServer { child, addr }
+    }
+}
+
+impl Drop for VgerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The repository section for a backend, or None to skip (outside CI);
+/// for `rest`, also the server, which must outlive the test.
+fn repository_yaml(backend: &str, env: &TestEnv) -> Option<(String, Option<VgerServer>)> {
+    let missing = |what: &str| -> Option<(String, Option<VgerServer>)> {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set but the {backend} test server is not ({what} unset): scripts/test starts it");
         }
@@ -33,7 +85,8 @@ fn repository_yaml(backend: &str, env: &TestEnv) -> Option<String> {
         );
         None
     };
-    Some(match backend {
+    let mut server = None;
+    let yaml = match backend {
         "local" => format!("  - label: repo\n    url: \"{}\"\n", env.repo().display()),
         "s3" => {
             let Some(endpoint) = var("VGER_TEST_S3_ENDPOINT") else { return missing("VGER_TEST_S3_ENDPOINT") };
@@ -56,13 +109,26 @@ fn repository_yaml(backend: &str, env: &TestEnv) -> Option<String> {
                 var("VGER_TEST_SFTP_KNOWN_HOSTS").unwrap_or_default(),
             )
         }
+        "rest" => {
+            let Some(binary) = VgerServer::binary() else {
+                return missing("the vger-server binary (built by `cargo test --workspace`)");
+            };
+            let started = VgerServer::start(&binary, &env.path("server-data"));
+            let yaml = format!(
+                "  - label: repo\n    url: \"http://{}/lifecycle\"\n    access_token: \"{SERVER_TOKEN}\"\n    allow_insecure_http: true\n",
+                started.addr
+            );
+            server = Some(started);
+            yaml
+        }
         other => panic!("unknown backend {other}"),
-    })
+    };
+    Some((yaml, server))
 }
 
 fn lifecycle(backend: &str) {
     let env = TestEnv::new();
-    let Some(repo) = repository_yaml(backend, &env) else { return };
+    let Some((repo, _server)) = repository_yaml(backend, &env) else { return };
     let a = env.path("a");
     let b = env.path("b");
     fs::create_dir_all(a.join("sub")).unwrap();
@@ -116,4 +182,9 @@ fn lifecycle_s3() {
 #[test]
 fn lifecycle_sftp() {
     lifecycle("sftp");
+}
+
+#[test]
+fn lifecycle_rest() {
+    lifecycle("rest");
 }
