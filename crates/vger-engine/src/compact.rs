@@ -31,6 +31,10 @@ use crate::repository::Repository;
 use crate::server_side::{pack_problems, ServerRepacker};
 use crate::{snapshots, EngineError, Result};
 
+/// Temporary files younger than this are never removed, whatever the grace
+/// period: a writer updates its file's mtime with every write.
+pub const TEMP_FILE_MIN_AGE: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
     /// Repack a pack once this percentage of it is unused.
@@ -70,6 +74,8 @@ pub struct CompactReport {
     pub bytes_written: u64,
     pub dry_run: bool,
     pub warnings: Vec<String>,
+    /// Temporary files of crashed writers removed (local storage).
+    pub temp_files_removed: usize,
 }
 
 impl CompactReport {
@@ -87,11 +93,18 @@ enum Plan {
 
 pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport> {
     let lock = RepoLock::exclusive(repo, "compact")?;
+    let temp_files_removed = if opts.dry_run {
+        0
+    } else {
+        // No backup holds a live lock now, but one whose lease lapsed may
+        // still be writing: only files untouched for long are taken.
+        repo.storage().remove_stale_temp_files(opts.grace.max(TEMP_FILE_MIN_AGE))?
+    };
     let segments = load_segments(repo)?;
     let all_segment_ids: Vec<SegmentId> = segments.iter().map(|(id, _)| *id).collect();
     let index = ChunkIndex::from_segments(&segments);
     drop(segments);
-    let mut report = CompactReport { dry_run: opts.dry_run, ..Default::default() };
+    let mut report = CompactReport { dry_run: opts.dry_run, temp_files_removed, ..Default::default() };
 
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
     let mut entries: Vec<PackEntry> = index.pack_entries().into_iter().filter(|p| stored.contains_key(&p.id)).collect();

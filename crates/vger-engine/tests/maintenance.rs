@@ -66,6 +66,17 @@ fn run_backup(repo: &Repository, src: &Path, time: &str) -> vger_engine::backup:
     backup(repo, &source(src, "data"), &opts, &Progress::default()).unwrap()
 }
 
+/// A repository holding one snapshot of one random file of `len` bytes.
+fn one_backup(len: usize) -> (tempfile::TempDir, Repository, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = init(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(len, 5)).unwrap();
+    run_backup(&repo, &src, "2026-10-01T12:00:00Z");
+    (dir, repo, src)
+}
+
 fn check_clean(repo: &Repository, verify: bool) {
     let r = check(repo, &CheckOptions { verify_data: verify, ..Default::default() }, &Progress::default()).unwrap();
     assert!(r.is_ok(), "check found problems: {:?}", r.errors);
@@ -227,12 +238,7 @@ fn concurrent_backups_all_commit() {
 
 #[test]
 fn repair_rebuilds_a_lost_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = init(dir.path());
-    let src = dir.path().join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("a.bin"), noise(3 << 20, 5)).unwrap();
-    run_backup(&repo, &src, "2026-10-01T12:00:00Z");
+    let (dir, repo, src) = one_backup(3 << 20);
     for e in std::fs::read_dir(dir.path().join("repo/index")).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
@@ -276,4 +282,33 @@ fn checkpoint_fires_on_time_when_packs_fill_slowly() {
     drop(tx);
     let stats = writer.finish().unwrap();
     assert_eq!((stats.packs, stats.segments), (1, 1), "{stats:?}");
+}
+
+/// `.tmp-*` files of killed writers are removed by compact once they are
+/// old; a fresh one (a writer may still be at work) stays.
+#[test]
+fn compact_removes_old_temp_files_of_crashed_writers() {
+    let (dir, repo, src) = one_backup(2 << 20);
+    let pack_dir = std::fs::read_dir(dir.path().join("repo/packs")).unwrap().next().unwrap().unwrap().path();
+    let old = pack_dir.join(".tmp-killedwriter0001");
+    let old_index = dir.path().join("repo/index/.tmp-killedwriter0002");
+    let fresh = pack_dir.join(".tmp-runningwriter");
+    for p in [&old, &old_index, &fresh] {
+        std::fs::write(p, noise(4096, 1)).unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for p in [&old, &old_index] {
+        std::fs::File::options().write(true).open(p).unwrap().set_modified(two_hours_ago).unwrap();
+    }
+    // A dry run touches nothing.
+    let dry = compact(&repo, &CompactOptions { dry_run: true, grace: Duration::ZERO, ..Default::default() }).unwrap();
+    assert_eq!(dry.temp_files_removed, 0);
+    assert!(old.exists());
+    // Grace 0 s does not make a live writer's file fair game: the floor is an hour.
+    let r = compact(&repo, &CompactOptions { grace: Duration::ZERO, ..Default::default() }).unwrap();
+    assert_eq!(r.temp_files_removed, 2, "{r:?}");
+    assert!(!old.exists() && !old_index.exists(), "old temp files are still there");
+    assert!(fresh.exists(), "a fresh temp file (a running writer's) was removed");
+    check_clean(&repo, true);
+    restore_equals(&repo, "latest", &src, &dir.path().join("out"));
 }

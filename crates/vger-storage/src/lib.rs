@@ -104,6 +104,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn pack_service(&self) -> Option<&dyn PackService> {
         None
     }
+
+    /// Removes temporary objects left by writers that crashed (a killed
+    /// `put` of the local backend leaves a `.tmp-*` file), if their last
+    /// change is older than `older_than`; returns how many. Only for
+    /// storages with such leftovers; the default does nothing. Pick hours,
+    /// not seconds: a temp file of a writer still running must stay.
+    fn remove_stale_temp_files(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 /// Work on packs that a server holding them can do without a key: the
@@ -165,6 +175,9 @@ macro_rules! forward_storage {
             }
             fn pack_service(&self) -> Option<&dyn PackService> {
                 (**self).pack_service()
+            }
+            fn remove_stale_temp_files(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
+                (**self).remove_stale_temp_files(older_than)
             }
         }
     )*};

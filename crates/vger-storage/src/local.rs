@@ -214,6 +214,10 @@ impl Storage for LocalStorage {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
+
+    fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, StorageError> {
+        self.clean_temp_files(older_than)
+    }
 }
 
 /// Like [`StorageError::from_io`], but a path through a file (`ENOTDIR`)

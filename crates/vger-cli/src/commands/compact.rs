@@ -77,5 +77,8 @@ pub fn compact_repository(
             String::new()
         }
     );
+    if r.temp_files_removed > 0 {
+        println!("removed {} temporary files left by interrupted writers", r.temp_files_removed);
+    }
     Ok(Outcome::Ok)
 }

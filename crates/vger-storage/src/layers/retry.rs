@@ -102,6 +102,11 @@ impl Storage for RetryingStorage {
     fn pack_service(&self) -> Option<&dyn PackService> {
         self.inner.pack_service().map(|_| self as &dyn PackService)
     }
+
+    /// Local only, so no retries.
+    fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, StorageError> {
+        self.inner.remove_stale_temp_files(older_than)
+    }
 }
 
 /// Both calls are idempotent: verifying reads only, and a repack stores a

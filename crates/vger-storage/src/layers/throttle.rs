@@ -159,4 +159,8 @@ impl Storage for ThrottledStorage {
     fn pack_service(&self) -> Option<&dyn crate::PackService> {
         self.inner.pack_service()
     }
+
+    fn remove_stale_temp_files(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
+        self.inner.remove_stale_temp_files(older_than)
+    }
 }
