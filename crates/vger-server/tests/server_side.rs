@@ -193,3 +193,64 @@ fn check_finds_a_pack_damaged_on_the_server_with_and_without_trusting_it() {
     let verified = vger(&bin, &cfg, &["check", "--verify-data"]);
     assert!(!verified.status.success(), "{}", text(&verified));
 }
+
+/// `vger compact` killed (SIGKILL) at each step of its commit, seen in
+/// the server's request log: while the server repacks, after the new pack
+/// is stored, after the merged index segment, after the first old pack
+/// and the first old segment are deleted. Every time the repository still
+/// passes `check` and `check --verify-data`, restores byte for byte, and a
+/// later compact finishes the job without leaving orphans.
+#[test]
+fn compact_killed_at_each_step_leaves_a_repository_that_checks() {
+    let Some(Fixture { server, dir, bin, cfg, src }) = half_garbage() else { return };
+    let repo = server.data_dir().join("laptop");
+    let pristine = dir.path().join("pristine");
+    copy_dir(&repo, &pristine);
+    let steps = [
+        ("POST", "/laptop/?verify-packs"),
+        ("POST", "/laptop/?repack"),
+        ("PUT", "/laptop/index/"),
+        ("DELETE", "/laptop/packs/"),
+        ("DELETE", "/laptop/index/"),
+    ];
+    for (method, path) in steps {
+        std::fs::remove_dir_all(&repo).unwrap();
+        copy_dir(&pristine, &repo);
+        let from = log_len(&server);
+        let mut child = std::process::Command::new(&bin)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["compact", "--grace", "0s"])
+            .env("VGER_PASSPHRASE", "correct horse battery staple")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let seen = |v: &serde_json::Value| v["method"] == method && v["path"].as_str().unwrap().starts_with(path);
+        while !requests(&server, from).iter().any(seen) {
+            assert!(child.try_wait().unwrap().is_none(), "compact ended before {method} {path}");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let after = format!("killed after {method} {path}");
+        let out = vger(&bin, &cfg, &["check"]);
+        assert!(out.status.success(), "{after}: {}", text(&out));
+        let out = vger(&bin, &cfg, &["check", "--verify-data"]);
+        assert!(out.status.success(), "{after}: {}", text(&out));
+        let dest = dir.path().join(format!("out-{}", log_len(&server)));
+        ok(vger(&bin, &cfg, &["restore", "latest", dest.to_str().unwrap()]));
+        assert_eq!(std::fs::read(dest.join("keep.bin")).unwrap(), std::fs::read(src.join("keep.bin")).unwrap());
+        compact_report(&bin, &cfg, &[]);
+        let out = ok(vger(&bin, &cfg, &["check"]));
+        assert!(!text(&out).contains("not in the index"), "{after}: compact left orphans: {}", text(&out));
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for file in all_files(from) {
+        let dest = to.join(&file);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&file), dest).unwrap();
+    }
+}
