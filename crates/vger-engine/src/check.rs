@@ -67,7 +67,6 @@ impl CheckReport {
 
 /// What a structural pass learned, reused by repair.
 pub(crate) struct RepoState {
-    pub segments: Vec<(SegmentId, IndexSegment)>,
     pub all_segment_ids: Vec<SegmentId>,
     pub index: ChunkIndex,
     pub stored: HashMap<PackId, u64>,
@@ -144,7 +143,6 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
         ));
     }
     Ok(RepoState {
-        segments,
         all_segment_ids,
         index,
         stored,
@@ -178,24 +176,32 @@ fn verify_packs(
     report: &mut CheckReport,
     progress: &Progress,
 ) -> Result<()> {
-    let mut by_pack: HashMap<PackId, Vec<(ChunkId, crate::index::BlobLocation)>> = HashMap::new();
+    // The chunk ids of each pack, by the pack's position in the index: the
+    // locations are looked up again when the pack is read.
+    let mut by_pack: Vec<Vec<ChunkId>> = vec![Vec::new(); state.index.packs().len()];
     for (id, loc) in state.index.blobs() {
-        if let Some(p) = state.index.packs().get(loc.pack as usize) {
-            by_pack.entry(p.id).or_default().push((*id, *loc));
+        if let Some(ids) = by_pack.get_mut(loc.pack as usize) {
+            ids.push(*id);
         }
     }
-    let candidates: Vec<PackId> =
-        state.index.packs().iter().map(|p| p.id).filter(|id| !state.bad_packs.contains(id)).collect();
-    let total: u64 = candidates.iter().filter_map(|id| state.stored.get(id)).sum();
+    let candidates: Vec<(usize, PackId)> = state
+        .index
+        .packs()
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !state.bad_packs.contains(&p.id))
+        .map(|(i, p)| (i, p.id))
+        .collect();
+    let total: u64 = candidates.iter().filter_map(|(_, id)| state.stored.get(id)).sum();
     progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
     let cap = repo.chunker_params().max_size.max(repo.tree_chunker_params().max_size) as usize;
-    for pack_id in sample(candidates, percent) {
-        let blobs = by_pack.remove(&pack_id).unwrap_or_default();
+    for (position, pack_id) in sample(candidates, percent) {
+        let blobs = by_pack.get_mut(position).map(std::mem::take).unwrap_or_default();
         let bytes = match repo.storage().get(&pack_id.storage_key()) {
             Ok(b) => b,
             Err(e) => {
                 report.errors.push(format!("pack {} cannot be read: {e}", pack_id.short()));
-                state.bad_chunks.extend(blobs.iter().map(|b| b.0));
+                state.bad_chunks.extend(blobs);
                 continue;
             }
         };
@@ -205,7 +211,8 @@ fn verify_packs(
             report.errors.push(format!("pack {} is damaged: {e}", pack_id.short()));
             state.damaged_packs.insert(pack_id);
         }
-        for (id, loc) in blobs {
+        for id in blobs {
+            let Some((_, loc)) = state.index.get(&id) else { continue };
             let start = loc.offset as usize;
             let ty = ObjectType::from_tag(loc.blob_type).unwrap_or(ObjectType::DataChunk);
             let ok = bytes

@@ -151,9 +151,8 @@ fn rebuild_index(
         packs,
         supersedes: Vec::new(),
     };
-    state.segments = vec![(new_id, segment)];
     state.all_segment_ids = vec![new_id];
-    state.index = ChunkIndex::from_segments(&state.segments);
+    state.index = ChunkIndex::from_segments(&[(new_id, segment)]);
     state.bad_packs.clear();
     state.damaged_packs.clear();
     // A damaged chunk with an intact copy elsewhere is indexed there; the
