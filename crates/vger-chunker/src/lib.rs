@@ -129,7 +129,11 @@ impl<R: Read> ChunkReader<R> {
     /// nearly half the CPU time of a backup of many small files.
     pub fn with_buffer(source: R, chunker: Chunker, mut buf: Vec<u8>, buffer_size: usize) -> Self {
         let cap = buffer_size.max(2 * chunker.max);
-        if buf.len() < cap {
+        if buf.is_empty() {
+            // Zeroed by the allocator (fresh pages): memory is only touched
+            // as far as reads fill it, which keeps small files cheap.
+            buf = vec![0; cap];
+        } else if buf.len() < cap {
             buf.resize(cap, 0);
         }
         Self { source, chunker, buf, start: 0, end: 0, at_end: false }

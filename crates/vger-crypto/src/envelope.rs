@@ -96,7 +96,21 @@ impl Envelope {
     /// is reused). Fails on any mismatch of version, type, algorithm,
     /// identity or content.
     pub fn open(&self, ty: ObjectType, identity: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
-        let header = parse_header(&sealed)?;
+        let n = self.open_in_place(ty, identity, &mut sealed)?.len();
+        sealed.copy_within(ENVELOPE_HEADER_LEN..ENVELOPE_HEADER_LEN + n, 0);
+        sealed.truncate(n);
+        Ok(sealed)
+    }
+
+    /// Like [`Envelope::open`], but decrypts inside `sealed` (a slice of a
+    /// larger read, for example) and returns the plaintext part of it.
+    pub fn open_in_place<'b>(
+        &self,
+        ty: ObjectType,
+        identity: &[u8],
+        sealed: &'b mut [u8],
+    ) -> Result<&'b [u8], CryptoError> {
+        let header = parse_header(sealed)?;
         if header[1] != ty as u8 {
             return Err(CryptoError::WrongType { expected: ty as u8, found: header[1] });
         }
@@ -108,10 +122,9 @@ impl Envelope {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[4..ENVELOPE_HEADER_LEN]);
         let aad = aad(&sealed[..ENVELOPE_HEADER_LEN], identity);
-        let n = self.cipher.open(&nonce, &aad, &mut sealed[ENVELOPE_HEADER_LEN..])?;
-        sealed.copy_within(ENVELOPE_HEADER_LEN..ENVELOPE_HEADER_LEN + n, 0);
-        sealed.truncate(n);
-        Ok(sealed)
+        let (_, body) = sealed.split_at_mut(ENVELOPE_HEADER_LEN);
+        let n = self.cipher.open(&nonce, &aad, body)?;
+        Ok(&body[..n])
     }
 }
 

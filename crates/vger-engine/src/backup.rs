@@ -126,7 +126,7 @@ pub fn backup(
         opts.checkpoint_interval.unwrap_or(crate::pack_writer::DEFAULT_CHECKPOINT_INTERVAL),
     );
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
-    let (job_tx, job_rx) = bounded::<Job>(threads * 2);
+    let (job_tx, job_rx) = bounded::<Job>(threads);
     let dedup = Dedup::new(&index);
 
     let result = std::thread::scope(|scope| {

@@ -14,10 +14,13 @@ use std::path::Path;
 use crossbeam_channel::bounded;
 use serde::Serialize;
 use vger_crypto::ObjectType;
+use vger_format::compress::decompress_ref;
 use vger_format::entry::{Entry, EntryKind};
+use vger_format::id::ChunkId;
+use vger_format::FormatError;
 use vger_fs::{FileWriter, RestoreTarget};
 
-use crate::blob::{open_chunk, BlobReader};
+use crate::blob::BlobReader;
 use crate::index::ChunkIndex;
 use crate::parallel::lock;
 use crate::progress::Progress;
@@ -200,16 +203,20 @@ fn write_chunks(
 ) -> Result<()> {
     let cap = BlobReader::new(repo, index).cap(ObjectType::DataChunk);
     let context = || entry.display_path();
+    let write_err = |e| EngineError::io(format!("writing {}", context()), e);
     let mut file_offset = 0u64;
     let mut i = 0;
-    // The last chunk written, to reuse for runs of identical chunks (holes).
-    let mut last: Option<(vger_format::id::ChunkId, Vec<u8>)> = None;
+    // Decompressed chunks land here; stored ones are written from the read.
+    let mut scratch = Vec::new();
+    // The last chunk written, kept only when the next one is the same
+    // (runs of identical chunks: holes, zeroed regions).
+    let mut last: Option<(ChunkId, Vec<u8>)> = None;
     while i < entry.chunks.len() {
         // Group chunks that are contiguous in the same pack.
         let first = &entry.chunks[i];
         if let Some((id, data)) = &last {
             if id == first.id() {
-                writer.write_at(file_offset, data).map_err(|e| EngineError::io(format!("writing {}", context()), e))?;
+                writer.write_at(file_offset, data).map_err(write_err)?;
                 file_offset += data.len() as u64;
                 progress.add_bytes(data.len() as u64);
                 i += 1;
@@ -237,20 +244,43 @@ fn write_chunks(
                 _ => break,
             }
         }
-        let bytes = repo.storage().get_range(&pack.id.storage_key(), start, end - start)?;
-        for (id, offset, length) in group {
+        let mut bytes = repo.storage().get_range(&pack.id.storage_key(), start, end - start)?;
+        last = None;
+        for (k, (id, offset, length)) in group.into_iter().enumerate() {
             let at = (offset - start) as usize;
             let sealed = bytes
-                .get(at..at + length as usize)
-                .ok_or_else(|| EngineError::Other("short read from pack".into()))?
-                .to_vec();
-            let data = open_chunk(repo.envelope(), repo.chunk_id_key(), ObjectType::DataChunk, &id, sealed, cap)?;
-            writer.write_at(file_offset, &data).map_err(|e| EngineError::io(format!("writing {}", context()), e))?;
+                .get_mut(at..at + length as usize)
+                .ok_or_else(|| EngineError::Other("short read from pack".into()))?;
+            let data = open_chunk_in_place(repo, &id, sealed, cap, &mut scratch)?;
+            writer.write_at(file_offset, data).map_err(write_err)?;
             file_offset += data.len() as u64;
             progress.add_bytes(data.len() as u64);
-            last = Some((id, data));
+            if entry.chunks.get(i + k + 1).is_some_and(|c| *c.id() == id) {
+                last = Some((id, data.to_vec()));
+            }
         }
         i = j;
     }
     Ok(())
+}
+
+/// Decrypts a chunk inside the buffer it was read into, decompresses it if
+/// it was compressed, and checks that it hashes to its ID.
+fn open_chunk_in_place<'a>(
+    repo: &Repository,
+    id: &ChunkId,
+    sealed: &'a mut [u8],
+    cap: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8]> {
+    let what = || format!("chunk {}", id.short());
+    let payload = repo
+        .envelope()
+        .open_in_place(ObjectType::DataChunk, &id.0, sealed)
+        .map_err(|e| FormatError::crypto(what(), e))?;
+    let data = decompress_ref(payload, cap, scratch)?;
+    if repo.chunk_id_key().chunk_id(data) != id.0 {
+        return Err(FormatError::corrupt(what(), "its content does not hash to its id").into());
+    }
+    Ok(data)
 }

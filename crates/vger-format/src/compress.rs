@@ -135,6 +135,36 @@ pub fn uncompressed_len(payload: &[u8], cap: usize) -> Result<usize, FormatError
     Ok(len)
 }
 
+/// The plaintext of a payload made by [`compress_into`] without copying a
+/// stored (uncompressed) body: borrowed from `payload` then, otherwise
+/// decompressed into `scratch` (reused across calls). Never produces more
+/// than `cap` bytes, whatever the input claims.
+pub fn decompress_ref<'a>(payload: &'a [u8], cap: usize, scratch: &'a mut Vec<u8>) -> Result<&'a [u8], FormatError> {
+    let len = uncompressed_len(payload, cap)?;
+    let body = &payload[CODEC_HEADER_LEN..];
+    let out: &[u8] = match payload[0] {
+        0 => body,
+        1 => {
+            scratch.resize(len, 0);
+            let n =
+                lz4_flex::block::decompress_into(body, scratch).map_err(|e| FormatError::corrupt("lz4 payload", e))?;
+            scratch.truncate(n);
+            scratch
+        }
+        _ => {
+            *scratch = decompress(payload, cap)?;
+            scratch
+        }
+    };
+    if out.len() != len {
+        return Err(FormatError::corrupt(
+            "compressed payload",
+            format!("decompressed to {} bytes, header says {len}", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
 /// Decompresses a payload made by [`compress_into`]. Never produces more
 /// than `cap` bytes, whatever the input claims.
 pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {

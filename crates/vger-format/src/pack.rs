@@ -39,7 +39,14 @@ pub struct FinishedPack {
 
 impl PackBuilder {
     pub fn with_capacity(capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
+        Self::with_buffer(Vec::new(), capacity)
+    }
+
+    /// Builds into `buf` (the bytes of a pack already stored, say), so a
+    /// writer can reuse its memory instead of faulting in fresh pages.
+    pub fn with_buffer(mut buf: Vec<u8>, capacity: usize) -> Self {
+        buf.clear();
+        buf.reserve(capacity);
         buf.extend_from_slice(PACK_MAGIC);
         buf.push(PACK_VERSION);
         buf.extend_from_slice(&[0u8; 7]);
