@@ -56,7 +56,13 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Ok(response) => response,
         Err(err) => {
             info.error = Some(err.message.clone());
-            if parts.method == Method::PUT || parts.method == Method::POST {
+            // Reading the rest of a refused body lets a client that sends
+            // it all before reading the reply see the error; a body
+            // announced larger than the drain limit is not worth waiting for.
+            let announced = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+            if (parts.method == Method::PUT || parts.method == Method::POST)
+                && announced.is_none_or(|length: u64| length <= DRAIN_LIMIT)
+            {
                 drain(&mut body).await;
             }
             err.into_response()

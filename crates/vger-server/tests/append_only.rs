@@ -91,6 +91,34 @@ fn append_token_cannot_delete_or_overwrite_committed_objects() {
     assert_status(&server.put(REPO, "snapshots/s3", APPEND, b"x", &[]), 403, "new snapshot");
 }
 
+/// A request announcing a body of `length` bytes, of which none is sent:
+/// the server must answer from the headers alone.
+fn announce_huge_body(server: &Server, key: &str, length: u64) -> RawReply {
+    let request = format!(
+        "PUT /{REPO}/{key} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {APPEND}\r\n\
+         x-vger-blake3: {}\r\nContent-Length: {length}\r\n\r\n",
+        blake3::hash(b"").to_hex()
+    );
+    server.try_raw(request.as_bytes()).unwrap()
+}
+
+#[test]
+fn huge_bodies_are_refused_before_a_byte_is_read() {
+    let server = Server::start();
+    setup(&server);
+    let started = std::time::Instant::now();
+    for (key, _) in committed() {
+        assert_status(&announce_huge_body(&server, key, 1 << 50), 403, key);
+    }
+    // A new object larger than the free disk space (no quota set).
+    let reply = announce_huge_body(&server, "snapshots/huge", 1 << 50);
+    assert_status(&reply, 507, "larger than the disk");
+    assert_eq!(reply.header("x-vger-error").as_deref(), Some("no-space"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the server waited for bodies");
+    assert!(server.files().iter().all(|f| !f.contains(".tmp-") && !f.ends_with("huge")), "{:?}", server.files());
+    assert_intact(&server);
+}
+
 #[test]
 fn append_only_flag_caps_every_token() {
     let server = Server::start_with(Options {
