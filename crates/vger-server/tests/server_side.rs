@@ -159,7 +159,8 @@ fn check_finds_a_pack_damaged_on_the_server_with_and_without_trusting_it() {
 
     // Intact: both ways pass; only the distrusting one downloads packs.
     let from = log_len(&server);
-    ok(vger(&bin, &cfg, &["check"]));
+    let out = ok(vger(&bin, &cfg, &["check"]));
+    assert!(text(&out).contains("packs verified by the server"), "{}", text(&out));
     assert!(pack_bytes_sent(&server, from) < 256 << 10);
     assert!(logged(&server, from, "POST", "/laptop/?verify-packs"));
     let from = log_len(&server);

@@ -104,6 +104,9 @@ pub fn check_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig,
             r.packs,
             if args.verify_data {
                 format!(", verified {} chunks in {} packs", r.chunks_verified, r.packs_verified)
+            } else if r.packs_verified > 0 {
+                let by = if args.distrust_server { "here" } else { "by the server" };
+                format!(", hashes of {} packs verified {by}", r.packs_verified)
             } else {
                 String::new()
             }
