@@ -259,3 +259,19 @@ fn env_token_has_full_access() {
     client.delete("config").unwrap();
     assert!(matches!(server.client(REPO, FULL).get("x"), Err(StorageError::PermissionDenied { .. })));
 }
+
+#[test]
+fn a_tokens_file_may_hold_only_hashes() {
+    // printf %s hashed-token-0123456789abcdef | sha256sum
+    let hash = "d3af0778a1fb6ddef0b9b43dbd80f29d1b737ba942f1aca95368cb42eb5d9703";
+    let tokens = format!("- token_sha256: {hash}\n  permissions: append\n  repos: [{REPO}]\n");
+    let server = Server::start_with(Options { tokens: Some(tokens), ..Options::default() });
+    let client = server.client(REPO, "hashed-token-0123456789abcdef");
+    client.put_new("snapshots/s1", b"s").unwrap();
+    assert!(matches!(client.delete("snapshots/s1"), Err(StorageError::PermissionDenied { .. })), "append only");
+    let wrong = server.client(REPO, "hashed-token-0123456789abcdeX");
+    assert!(matches!(wrong.get("snapshots/s1"), Err(StorageError::PermissionDenied { .. })));
+    // Logged by the first digits of its hash, never by the token.
+    let log = server.log_text();
+    assert!(log.contains("sha256:d3af0778") && !log.contains("hashed-token"), "{log}");
+}
