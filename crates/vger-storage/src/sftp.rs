@@ -41,6 +41,10 @@ const FX_FILE_ALREADY_EXISTS: i32 = 11;
 const FX_NO_SPACE_ON_FILESYSTEM: i32 = 14;
 const FX_QUOTA_EXCEEDED: i32 = 15;
 
+/// The buffer of a `get`'s first read: index segments, snapshots and
+/// locks fit, packs take more reads.
+const FIRST_READ: usize = 256 << 10;
+
 /// Where a repository lives on an SFTP server, as parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SftpLocation {
@@ -247,7 +251,11 @@ impl Storage for SftpStorage {
         // the read fails is the path looked at (a directory is no object).
         self.pool.with(|conn| {
             let mut file = conn.sftp.open(self.path(key)).map_err(|e| map_error("open", key, &e))?;
-            let mut data = Vec::new();
+            // Room for a whole small object up front: `read_to_end` on an
+            // empty buffer first reads 32 bytes, which costs a round trip
+            // of its own; a large first read lets libssh2 ask for all of it
+            // at once.
+            let mut data = Vec::with_capacity(FIRST_READ);
             match file.read_to_end(&mut data) {
                 Ok(_) => Ok(data),
                 Err(e) => match conn.sftp.stat(&self.path(key)) {
