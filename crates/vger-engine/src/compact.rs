@@ -128,19 +128,16 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     report.packs_before = entries.len();
 
     let snaps = snapshots::list(repo)?;
-    let live = live_chunks(repo, &index, &snaps)?;
+    let mut live = live_chunks(repo, &index, &snaps)?;
+    // The index was only needed to read the trees: free it before copying.
+    drop(index);
     let grace = opts.grace.as_secs();
     let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
     let mut plans = Vec::with_capacity(entries.len());
-    // Each live chunk is kept in exactly one pack: the first one the plan meets.
-    let mut placed = crate::index::IdSet::default();
+    // Each live chunk is kept in exactly one pack, the first one the plan
+    // meets: placing it removes it from `live` (one set instead of two).
     for e in &entries {
-        let live_bytes: u64 = e
-            .blobs
-            .iter()
-            .filter(|b| live.contains(&b.id) && !placed.contains(&b.id))
-            .map(|b| u64::from(b.length))
-            .sum();
+        let live_bytes: u64 = e.blobs.iter().filter(|b| live.contains(&b.id)).map(|b| u64::from(b.length)).sum();
         let young = now.saturating_sub(e.created) < grace;
         let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / e.size.max(1));
         let plan = if young {
@@ -152,15 +149,15 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
             Plan::Delete
         } else if unused_pct >= u64::from(opts.threshold_pct) && e.size <= repack_budget {
             repack_budget -= e.size;
-            let copy = (0..e.blobs.len())
-                .filter(|i| live.contains(&e.blobs[*i].id) && !placed.contains(&e.blobs[*i].id))
-                .collect();
+            let copy = (0..e.blobs.len()).filter(|i| live.contains(&e.blobs[*i].id)).collect();
             Plan::Repack(copy)
         } else {
             Plan::Keep
         };
         if !matches!(plan, Plan::Delete) {
-            placed.extend(e.blobs.iter().filter(|b| live.contains(&b.id)).map(|b| b.id));
+            for b in &e.blobs {
+                live.remove(&b.id);
+            }
         }
         plans.push(plan);
     }
@@ -182,8 +179,9 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
         return Ok(report);
     }
 
+    drop(live);
+
     // Copy live chunks of the packs to repack into new packs.
-    let mut kept: Vec<PackEntry> = Vec::new();
     let mut new_packs: Vec<PackEntry> = Vec::new();
     let mut rescued: HashSet<PackId> = HashSet::new();
     let mut builder = PackBuilder::with_capacity(repo.pack_target_size() as usize + (1 << 20));
@@ -199,20 +197,18 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     };
     for (e, plan) in entries.iter().zip(&plans) {
         match plan {
-            Plan::Keep => kept.push(e.clone()),
-            Plan::Delete => {}
+            Plan::Keep | Plan::Delete => {}
             Plan::Repack(copy) => {
                 // Never spread damage: leave a corrupt pack for `check` to report.
-                let leave_damaged = |report: &mut CompactReport, kept: &mut Vec<PackEntry>| {
+                let leave_damaged = |report: &mut CompactReport| {
                     report.warnings.push(format!(
                         "pack {} is damaged (content does not match its id); not repacked, run `vger check`",
                         e.id.short()
                     ));
-                    kept.push(e.clone());
                 };
                 if let Some(server) = &mut server {
                     if damaged.contains(&e.id) {
-                        leave_damaged(&mut report, &mut kept);
+                        leave_damaged(&mut report);
                         rescued.insert(e.id);
                         continue;
                     }
@@ -226,7 +222,7 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
                 }
                 let bytes = repo.storage().get(&e.id.storage_key())?;
                 if blake3::hash(&bytes).as_bytes() != &e.id.0 {
-                    leave_damaged(&mut report, &mut kept);
+                    leave_damaged(&mut report);
                     rescued.insert(e.id);
                     continue;
                 }
@@ -260,19 +256,58 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     }
     report.packs_written = new_packs.len();
 
-    lock.check_alive()?;
+    let gone = |e: &PackEntry, plan: &Plan| !matches!(plan, Plan::Keep) && !rescued.contains(&e.id);
+    let doomed: Vec<PackId> = entries.iter().zip(&plans).filter(|(e, p)| gone(e, p)).map(|(e, _)| e.id).collect();
+    // Moved, not copied: the blob lists of a large index are its bulk.
+    let mut kept: Vec<PackEntry> =
+        entries.into_iter().zip(&plans).filter(|(e, p)| !gone(e, p)).map(|(e, _)| e).collect();
     kept.extend(new_packs);
-    write_merged_segment(repo.storage(), repo.envelope(), kept, all_segment_ids.clone())?;
-    for (e, plan) in entries.iter().zip(&plans) {
-        if !matches!(plan, Plan::Keep) && !rescued.contains(&e.id) {
-            lock.check_alive()?;
-            repo.storage().delete(&e.id.storage_key())?;
-        }
+    write_replacement_segments(repo, &lock, kept, all_segment_ids.clone())?;
+    for id in doomed {
+        lock.check_alive()?;
+        repo.storage().delete(&id.storage_key())?;
     }
     for id in all_segment_ids {
         repo.storage().delete(&id.storage_key())?;
     }
     Ok(report)
+}
+
+/// Blobs per segment written by maintenance, so that no single segment
+/// (and its encoding in memory) grows with the repository.
+const SEGMENT_MAX_BLOBS: usize = 100_000;
+
+/// Writes `packs` as segments of at most [`SEGMENT_MAX_BLOBS`] blobs; the
+/// last one written supersedes `old`. A crash before it leaves the old
+/// segments in force beside the new ones (duplicate entries are valid),
+/// so no chunk is ever unindexed. Returns the new segments' ids.
+pub(crate) fn write_replacement_segments(
+    repo: &Repository,
+    lock: &RepoLock,
+    packs: Vec<PackEntry>,
+    old: Vec<SegmentId>,
+) -> Result<Vec<SegmentId>> {
+    let mut groups: Vec<Vec<PackEntry>> = vec![Vec::new()];
+    let mut blobs = 0;
+    for p in packs {
+        if blobs > 0 && blobs + p.blobs.len() > SEGMENT_MAX_BLOBS {
+            groups.push(Vec::new());
+            blobs = 0;
+        }
+        blobs += p.blobs.len();
+        if let Some(g) = groups.last_mut() {
+            g.push(p);
+        }
+    }
+    let last = groups.len() - 1;
+    let mut old = Some(old);
+    let mut ids = Vec::with_capacity(groups.len());
+    for (i, group) in groups.into_iter().enumerate() {
+        lock.check_alive()?;
+        let supersedes = if i == last { old.take().unwrap_or_default() } else { Vec::new() };
+        ids.push(write_merged_segment(repo.storage(), repo.envelope(), group, supersedes)?);
+    }
+    Ok(ids)
 }
 
 fn store_pack(
@@ -288,4 +323,61 @@ fn store_pack(
     let mut entry = pack.entry;
     entry.created = unix_now();
     Ok(entry)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use vger_format::id::{ChunkId, PackId, INDEX_PREFIX};
+    use vger_format::index::{BlobEntry, PackEntry};
+
+    use super::{write_replacement_segments, SEGMENT_MAX_BLOBS};
+    use crate::index::{write_segment, ChunkIndex};
+    use crate::lock::RepoLock;
+    use crate::repository::{InitOptions, Repository};
+
+    fn id(n: u64, salt: u8) -> [u8; 32] {
+        let mut b = [salt; 32];
+        b[..8].copy_from_slice(&n.to_le_bytes());
+        b
+    }
+
+    /// A large index is written as several bounded segments; the last one
+    /// supersedes the old segments and every chunk stays indexed.
+    #[test]
+    fn replacement_segments_are_bounded_and_supersede_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(vger_storage::LocalStorage::create(dir.path()).unwrap());
+        let opts = InitOptions { kdf: vger_crypto::KdfParams::insecure_fast(), ..InitOptions::default() };
+        let repo = Repository::init(storage, Some(b"pw".to_vec()), opts).unwrap();
+        let per_pack = 1000u64;
+        let packs: Vec<PackEntry> = (0..250u64)
+            .map(|p| PackEntry {
+                id: PackId(id(p, 1)),
+                size: per_pack * 100,
+                created: 1,
+                blobs: (0..per_pack)
+                    .map(|i| BlobEntry {
+                        id: ChunkId(id(p * per_pack + i, 2)),
+                        blob_type: 1,
+                        offset: i * 100,
+                        length: 100,
+                        raw_length: 60,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let old = write_segment(repo.storage(), repo.envelope(), packs[..3].to_vec()).unwrap();
+        let lock = RepoLock::exclusive(&repo, "test").unwrap();
+        let new = write_replacement_segments(&repo, &lock, packs, vec![old]).unwrap();
+        let blobs = 250 * per_pack as usize;
+        assert_eq!(new.len(), blobs.div_ceil(SEGMENT_MAX_BLOBS), "segments: {new:?}");
+        assert_eq!(repo.storage().list(INDEX_PREFIX).unwrap().len(), new.len() + 1);
+        let index = ChunkIndex::load(&repo).unwrap();
+        assert_eq!(index.len(), blobs);
+        assert!(!index.segments().contains(&old), "the old segment is superseded");
+        assert_eq!(index.segments().len(), new.len());
+    }
 }

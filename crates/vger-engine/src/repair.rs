@@ -16,7 +16,8 @@ use vger_format::id::{PackId, SnapshotId};
 use vger_format::index::PackEntry;
 
 use crate::check::{scan_structure, snapshot_problems, CheckOptions, CheckReport, RepoState};
-use crate::index::{write_merged_segment, ChunkIndex};
+use crate::compact::write_replacement_segments;
+use crate::index::ChunkIndex;
 use crate::lock::{unix_now, RepoLock};
 use crate::packs::read_trailer;
 use crate::progress::Progress;
@@ -141,18 +142,16 @@ fn rebuild_index(
         }
     }
     out.packs_indexed = packs.len();
-    lock.check_alive()?;
-    let new_id = write_merged_segment(repo.storage(), repo.envelope(), packs.clone(), state.all_segment_ids.clone())?;
-    for id in &state.all_segment_ids {
+    let mut index = ChunkIndex::default();
+    for p in &packs {
+        index.add_pack(p);
+    }
+    let old = std::mem::take(&mut state.all_segment_ids);
+    state.all_segment_ids = write_replacement_segments(repo, lock, packs, old.clone())?;
+    for id in &old {
         repo.storage().delete(&id.storage_key())?;
     }
-    let segment = vger_format::index::IndexSegment {
-        version: vger_format::index::INDEX_SEGMENT_VERSION,
-        packs,
-        supersedes: Vec::new(),
-    };
-    state.all_segment_ids = vec![new_id];
-    state.index = ChunkIndex::from_segments(&[(new_id, segment)]);
+    state.index = index;
     state.bad_packs.clear();
     state.damaged_packs.clear();
     // A damaged chunk with an intact copy elsewhere is indexed there; the
