@@ -82,6 +82,10 @@ impl ChunkIndex {
     pub fn from_segments(segments: &[(SegmentId, IndexSegment)]) -> Self {
         let mut index = ChunkIndex::default();
         let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
+        // One allocation of the right size: growing by doubling would hold
+        // the old and the new table at once.
+        let live = segments.iter().filter(|(id, _)| !superseded.contains(id));
+        index.blobs.reserve(live.flat_map(|(_, s)| &s.packs).map(|p| p.blobs.len()).sum());
         for (id, segment) in segments {
             if superseded.contains(id) {
                 continue;
