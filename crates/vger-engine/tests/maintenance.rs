@@ -19,7 +19,7 @@ use vger_engine::restore::{restore, RestoreOptions};
 use vger_engine::retention::RetentionPolicy;
 use vger_engine::snapshots;
 use vger_fs::{WalkOptions, WalkRoot};
-use vger_storage::LocalStorage;
+use vger_storage::{LocalStorage, Storage};
 
 fn init(dir: &Path) -> Repository {
     let storage = Arc::new(LocalStorage::create(&dir.join("repo")).unwrap());
@@ -311,4 +311,73 @@ fn compact_removes_old_temp_files_of_crashed_writers() {
     assert!(fresh.exists(), "a fresh temp file (a running writer's) was removed");
     check_clean(&repo, true);
     restore_equals(&repo, "latest", &src, &dir.path().join("out"));
+}
+
+/// Local storage that counts the bytes read from `packs/`.
+#[derive(Debug)]
+struct CountingStorage {
+    inner: LocalStorage,
+    pack_bytes_read: std::sync::atomic::AtomicU64,
+}
+
+impl CountingStorage {
+    fn count(&self, key: &str, n: usize) {
+        if key.starts_with("packs/") {
+            self.pack_bytes_read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl Storage for CountingStorage {
+    fn get(&self, key: &str) -> Result<Vec<u8>, vger_storage::StorageError> {
+        let data = self.inner.get(key)?;
+        self.count(key, data.len());
+        Ok(data)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, vger_storage::StorageError> {
+        let data = self.inner.get_range(key, offset, len)?;
+        self.count(key, data.len());
+        Ok(data)
+    }
+    fn put(&self, key: &str, data: &[u8]) -> Result<(), vger_storage::StorageError> {
+        self.inner.put(key, data)
+    }
+    fn put_new(&self, key: &str, data: &[u8]) -> Result<(), vger_storage::StorageError> {
+        self.inner.put_new(key, data)
+    }
+    fn delete(&self, key: &str) -> Result<(), vger_storage::StorageError> {
+        self.inner.delete(key)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<vger_storage::ObjectInfo>, vger_storage::StorageError> {
+        self.inner.list(prefix)
+    }
+    fn size(&self, key: &str) -> Result<Option<u64>, vger_storage::StorageError> {
+        self.inner.size(key)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// `check` without `--verify-data` reads the index, the snapshots and the
+/// small tree chunks, never the packs' data; `--verify-data` reads them all.
+#[test]
+fn check_without_verify_data_does_not_read_pack_contents() {
+    let (dir, _, _) = one_backup(8 << 20);
+    let packs_total: u64 = LocalStorage::open(&dir.path().join("repo"))
+        .unwrap()
+        .list("packs/")
+        .map(|l| l.iter().map(|o| o.size).sum())
+        .unwrap();
+    let storage = Arc::new(CountingStorage {
+        inner: LocalStorage::open(&dir.path().join("repo")).unwrap(),
+        pack_bytes_read: Default::default(),
+    });
+    let repo = Repository::open(storage.clone(), &|| Ok(b"pw".to_vec())).unwrap();
+    let read = || storage.pack_bytes_read.swap(0, std::sync::atomic::Ordering::Relaxed);
+    check_clean(&repo, false);
+    let structure = read();
+    assert!(structure * 100 < packs_total, "check read {structure} of {packs_total} pack bytes");
+    check_clean(&repo, true);
+    assert!(read() >= packs_total, "verify-data reads every pack");
 }
