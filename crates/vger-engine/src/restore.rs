@@ -70,6 +70,19 @@ fn selected(entry: &Entry, filters: &[Vec<u8>]) -> Option<bool> {
     parent.then_some(false)
 }
 
+/// Whether the tree stream, sorted as the walk emits it, can hold nothing
+/// more for `filters` once it reached `path`: it lies after every filter
+/// and outside its subtree. Command dumps are appended after the walk, out
+/// of that order, so a filter naming them never stops the read early.
+fn past_all(path: &[u8], filters: &[Vec<u8>]) -> bool {
+    let dumps = crate::dump::DUMPS_DIR.as_bytes();
+    !filters.is_empty()
+        && filters.iter().all(|f| {
+            let under = path.len() > f.len() && path.starts_with(f) && path[f.len()] == b'/';
+            !f.starts_with(dumps) && !under && vger_fs::cmp_paths(path, f) == std::cmp::Ordering::Greater
+        })
+}
+
 pub fn restore(
     repo: &Repository,
     snap: &SnapshotInfo,
@@ -120,6 +133,9 @@ pub fn restore(
         let entries = TreeReader::new(BlobReader::new(repo, &index), snap.snapshot.tree.clone());
         for entry in entries {
             let entry = entry?;
+            if past_all(&entry.path, &opts.paths) {
+                break; // Nothing later in the stream is selected: stop reading it.
+            }
             match selected(&entry, &opts.paths) {
                 None => continue,
                 Some(false) => {
@@ -283,4 +299,21 @@ fn open_chunk_in_place<'a>(
         return Err(FormatError::corrupt(what(), "its content does not hash to its id").into());
     }
     Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::past_all;
+
+    #[test]
+    fn a_filtered_restore_stops_only_past_every_filter_and_its_subtree() {
+        let filters = vec![b"b/c".to_vec(), b"d".to_vec()];
+        assert!(!past_all(b"a", &filters));
+        assert!(!past_all(b"b/c/x/y", &filters));
+        assert!(!past_all(b"b/d", &filters), "after b/c but before d");
+        assert!(!past_all(b"d/e", &filters));
+        assert!(past_all(b"e", &filters));
+        assert!(!past_all(b"e", &[]), "no filter: everything is restored");
+        assert!(!past_all(b"zzz", &[b"vger-dumps/db".to_vec()]), "dumps come after the walk");
+    }
 }
