@@ -527,6 +527,32 @@ mod tests {
         assert!(!map(400, None).is_transient());
     }
 
+    /// Every layer passes the service through; the retry layer retries it.
+    #[test]
+    #[allow(clippy::panic)] // Tests fail by panicking.
+    fn layers_pass_the_pack_service_through() {
+        use std::sync::Arc;
+        let opts = BackendOptions {
+            upload_bytes_per_sec: Some(1 << 20),
+            retry: crate::RetryPolicy {
+                max_retries: 2,
+                delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(5),
+            },
+            ..BackendOptions::default()
+        };
+        // Nothing listens on port 9 of loopback: connections are refused.
+        let Ok(rest) = RestStorage::new("http://127.0.0.1:9/r", None, &opts) else { panic!("valid URL") };
+        let layered = crate::layers::wrap(Arc::new(rest), &opts);
+        let Some(service) = layered.pack_service() else { panic!("the layers hid the pack service") };
+        let err = service.verify_packs(None).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("gave up after 2 retries"), "{err}");
+        let dir = std::env::temp_dir().join(format!("vger-rest-layers-{}", std::process::id()));
+        let Ok(local) = crate::LocalStorage::create(&dir) else { panic!("temp dir") };
+        assert!(crate::layers::wrap(Arc::new(local), &opts).pack_service().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn urls() {
         let opts = BackendOptions::default();
