@@ -145,6 +145,7 @@ pub fn backup(
                         Err(_) => return, // Only fails on RNG failure; the writer sees a short count.
                     };
                     let blob = SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
+                    drop(job); // Not held while the send below waits.
                     if tx.send(blob).is_err() {
                         return;
                     }

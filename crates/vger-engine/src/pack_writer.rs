@@ -267,6 +267,7 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<FinishedPack>
             PackBuilder::with_capacity(target + (1 << 20))
         });
         b.add(blob.id, blob.ty, blob.raw_length, &blob.bytes);
+        drop(blob); // Not held while a full pack waits for an uploader.
         shared.blobs.fetch_add(1, Ordering::Relaxed);
         if b.len() >= target {
             if let Some(full) = builder.take() {
