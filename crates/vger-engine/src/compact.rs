@@ -102,13 +102,30 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     };
     let segments = load_segments(repo)?;
     let all_segment_ids: Vec<SegmentId> = segments.iter().map(|(id, _)| *id).collect();
-    let index = ChunkIndex::from_segments(&segments);
-    drop(segments);
     let mut report = CompactReport { dry_run: opts.dry_run, temp_files_removed, ..Default::default() };
 
+    // The segments' pack lists are moved into the plan as they are; only the
+    // tree chunks (a small share) go into an index, to read the snapshots.
+    // A full chunk index beside the pack lists would double the memory.
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
-    let mut entries: Vec<PackEntry> = index.pack_entries().into_iter().filter(|p| stored.contains_key(&p.id)).collect();
-    let known: HashSet<PackId> = index.packs().iter().map(|p| p.id).collect();
+    let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
+    let mut known: HashSet<PackId> = HashSet::new();
+    let mut entries: Vec<PackEntry> = Vec::new();
+    let mut trees = ChunkIndex::default();
+    for (id, segment) in segments {
+        if superseded.contains(&id) {
+            continue;
+        }
+        for pack in segment.packs {
+            // A pack named twice keeps its first entry, as in the index.
+            if !known.insert(pack.id) || !stored.contains_key(&pack.id) {
+                continue;
+            }
+            let tree_blobs = pack.blobs.iter().filter(|b| b.blob_type == ObjectType::TreeChunk as u8).copied();
+            trees.add_pack(&PackEntry { blobs: tree_blobs.collect(), ..pack });
+            entries.push(pack);
+        }
+    }
     let now = unix_now();
     for (id, size) in &stored {
         if known.contains(id) {
@@ -128,9 +145,8 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     report.packs_before = entries.len();
 
     let snaps = snapshots::list(repo)?;
-    let mut live = live_chunks(repo, &index, &snaps)?;
-    // The index was only needed to read the trees: free it before copying.
-    drop(index);
+    let mut live = live_chunks(repo, &trees, &snaps)?;
+    drop(trees);
     let grace = opts.grace.as_secs();
     let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
     let mut plans = Vec::with_capacity(entries.len());
