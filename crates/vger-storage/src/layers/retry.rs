@@ -26,12 +26,33 @@ impl RetryingStorage {
         RetryingStorage { inner, policy }
     }
 
-    fn run<T>(&self, mut op: impl FnMut(u32) -> Result<T, StorageError>) -> Result<T, StorageError> {
+    /// `what` and `key` name the request in the logs (`-vv` shows every
+    /// request, `-v` every retry).
+    fn run<T>(
+        &self,
+        what: &str,
+        key: &str,
+        mut op: impl FnMut(u32) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
         let mut attempt = 0;
         loop {
-            match op(attempt) {
+            let started = std::time::Instant::now();
+            let result = op(attempt);
+            tracing::debug!(
+                "storage {what} {key}: {} in {:.1} ms",
+                if result.is_ok() { "ok" } else { "failed" },
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            match result {
                 Err(e) if e.is_transient() && attempt < self.policy.max_retries => {
-                    std::thread::sleep(backoff(&self.policy, attempt));
+                    let wait = backoff(&self.policy, attempt);
+                    tracing::info!(
+                        "storage {what} {key}: transient error, retry {} of {} in {} ms: {e}",
+                        attempt + 1,
+                        self.policy.max_retries,
+                        wait.as_millis()
+                    );
+                    std::thread::sleep(wait);
                     attempt += 1;
                 }
                 Err(StorageError::Transient { detail }) if attempt > 0 => {
@@ -55,15 +76,15 @@ pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
 
 impl Storage for RetryingStorage {
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        self.run(|_| self.inner.get(key))
+        self.run("GET", key, |_| self.inner.get(key))
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
-        self.run(|_| self.inner.get_range(key, offset, len))
+        self.run("GET range", key, |_| self.inner.get_range(key, offset, len))
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
-        self.run(|_| self.inner.put(key, data))
+        self.run("PUT", key, |_| self.inner.put(key, data))
     }
 
     /// A retried `put_new` can meet its own earlier try: the request
@@ -72,22 +93,22 @@ impl Storage for RetryingStorage {
     /// call won (vger's `put_new` payloads name their writer, so another
     /// writer's object never has the same bytes).
     fn put_new(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
-        self.run(|attempt| match self.inner.put_new(key, data) {
+        self.run("PUT (create)", key, |attempt| match self.inner.put_new(key, data) {
             Err(StorageError::AlreadyExists { .. }) if attempt > 0 && self.inner.get(key)? == data => Ok(()),
             other => other,
         })
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.run(|_| self.inner.delete(key))
+        self.run("DELETE", key, |_| self.inner.delete(key))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
-        self.run(|_| self.inner.list(prefix))
+        self.run("LIST", prefix, |_| self.inner.list(prefix))
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        self.run(|_| self.inner.size(key))
+        self.run("HEAD", key, |_| self.inner.size(key))
     }
 
     fn describe(&self) -> String {
@@ -113,11 +134,11 @@ impl Storage for RetryingStorage {
 /// pack named by its content, create-only (the same pack again is `Ok`).
 impl PackService for RetryingStorage {
     fn verify_packs(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError> {
-        self.run(|_| self.inner_pack_service()?.verify_packs(packs))
+        self.run("verify-packs", "packs/", |_| self.inner_pack_service()?.verify_packs(packs))
     }
 
     fn repack(&self, blobs: &[RepackBlob], trailer: &[u8]) -> Result<RepackResponse, StorageError> {
-        self.run(|_| self.inner_pack_service()?.repack(blobs, trailer))
+        self.run("repack", "packs/", |_| self.inner_pack_service()?.repack(blobs, trailer))
     }
 }
 
