@@ -381,3 +381,21 @@ fn check_without_verify_data_does_not_read_pack_contents() {
     check_clean(&repo, true);
     assert!(read() >= packs_total, "verify-data reads every pack");
 }
+
+/// A cut pack that neither the index nor its own trailer describes cannot
+/// be salvaged: repair reports it and leaves it, it never deletes it.
+#[test]
+fn repair_leaves_a_pack_it_cannot_read_at_all() {
+    let (dir, repo, _) = one_backup(3 << 20);
+    for e in std::fs::read_dir(dir.path().join("repo/index")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let (key, size) = repo.storage().list("packs/").unwrap().into_iter().map(|o| (o.key, o.size)).next().unwrap();
+    let path = dir.path().join("repo").join(&key);
+    std::fs::File::options().write(true).open(&path).unwrap().set_len(size / 3).unwrap();
+    let opts = CheckOptions { verify_data: true, ..Default::default() };
+    let r = repair(&repo, &opts, &Progress::default(), &|_| true).unwrap();
+    assert!(r.packs_unreadable.iter().any(|p| p.contains("left as it is")), "{r:?}");
+    assert_eq!(r.packs_salvaged, 0, "{r:?}");
+    assert!(path.exists(), "repair deleted a pack it could not read");
+}

@@ -97,7 +97,15 @@ pub(super) fn salvage(
         let mut blobs = listed.remove(id).unwrap_or_default();
         if blobs.is_empty() {
             // Not indexed: the trailer in the bytes is the only list.
-            blobs = trailer_of(repo, &bytes).unwrap_or_default();
+            match trailer_of(repo, &bytes) {
+                Ok(list) => blobs = list,
+                Err(e) => {
+                    // Nothing says where its chunks are: keep it for a
+                    // human rather than delete what cannot be read.
+                    unreadable.push(format!("pack {}: no index entry and {e}; left as it is", id.short()));
+                    continue;
+                }
+            }
         }
         for b in blobs {
             if placed.contains(&b.id) {
