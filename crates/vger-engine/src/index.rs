@@ -1,9 +1,16 @@
 //! The chunk index: which chunk lives in which pack, built from the
 //! repository's index segments (docs/format.md, section 7).
 //!
-//! Held in memory as one hash map keyed by chunk ID with compact values
-//! (about 60 bytes a chunk with the map's overhead). Chunk IDs are keyed
-//! hashes no client can steer, so the map hashes by their first 8 bytes.
+//! Held in memory as one sorted array of fixed-size entries (52 bytes a
+//! chunk: the 32-byte ID and its location) with a table of where each
+//! 16-bit ID prefix starts, so a lookup is one table read and a binary
+//! search over about `chunks / 65536` neighbouring entries. A hash map of
+//! the same entries costs twice that (hashbrown sizes its table to a power
+//! of two above 8/7 of the entries: 111 MiB at one million chunks against
+//! 50 MiB here). Chunks added after loading (repair, compaction) go to a
+//! small hash map beside it. Chunk IDs are keyed hashes no client can
+//! steer, so their leading bytes are uniform: the buckets stay even, and
+//! the map hashes by the first 8 bytes.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -63,45 +70,99 @@ pub struct PackInfo {
     pub created: u64,
 }
 
+/// One chunk of the sorted array.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: ChunkId,
+    loc: BlobLocation,
+}
+
+/// Bits of ID prefix in the bucket table (65,536 buckets, 256 KiB).
+const PREFIX_BITS: u32 = 16;
+
+fn prefix(id: &ChunkId) -> usize {
+    usize::from(u16::from_be_bytes([id.0[0], id.0[1]])) >> (16 - PREFIX_BITS)
+}
+
 #[derive(Debug, Default)]
 pub struct ChunkIndex {
     packs: Vec<PackInfo>,
     pack_positions: HashMap<PackId, u32>,
-    blobs: IdMap<BlobLocation>,
+    /// Sorted by ID, one entry per ID.
+    sorted: Vec<Entry>,
+    /// `starts[p]..starts[p + 1]` is the range of `sorted` whose IDs begin
+    /// with prefix `p`; empty until the array is built.
+    starts: Vec<u32>,
+    /// Chunks added after the array was built; never an ID of `sorted`.
+    extra: IdMap<BlobLocation>,
     segments: Vec<SegmentId>,
 }
 
 impl ChunkIndex {
     /// Reads every index segment of the repository.
     pub fn load(repo: &Repository) -> Result<Self> {
-        let segments = load_segments(repo)?;
-        Ok(Self::from_segments(&segments))
+        Ok(Self::from_owned_segments(load_segments(repo)?))
     }
 
     /// Builds the index from loaded segments (superseded ones are skipped).
     pub fn from_segments(segments: &[(SegmentId, IndexSegment)]) -> Self {
-        let mut index = ChunkIndex::default();
         let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
-        // One allocation of the right size: growing by doubling would hold
-        // the old and the new table at once.
-        let live = segments.iter().filter(|(id, _)| !superseded.contains(id));
-        index.blobs.reserve(live.flat_map(|(_, s)| &s.packs).map(|p| p.blobs.len()).sum());
-        for (id, segment) in segments {
-            if superseded.contains(id) {
-                continue;
-            }
+        let mut index = ChunkIndex::default();
+        let live: Vec<&(SegmentId, IndexSegment)> =
+            segments.iter().filter(|(id, _)| !superseded.contains(id)).collect();
+        index.sorted.reserve_exact(live.iter().flat_map(|(_, s)| &s.packs).map(|p| p.blobs.len()).sum());
+        for (id, segment) in live {
             index.segments.push(*id);
             for pack in &segment.packs {
-                index.add_pack(pack);
+                index.push_pack(pack);
             }
         }
+        index.build();
         index
     }
 
-    /// Adds (or re-adds) a pack's blobs. A chunk already known keeps its
-    /// first location.
-    pub fn add_pack(&mut self, pack: &PackEntry) {
-        let pos = match self.pack_positions.get(&pack.id) {
+    /// Like [`from_segments`](Self::from_segments), freeing each segment as
+    /// soon as its entries are copied, so that the decoded segments and the
+    /// finished array are not both whole in memory at the peak.
+    pub fn from_owned_segments(segments: Vec<(SegmentId, IndexSegment)>) -> Self {
+        let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
+        let mut index = ChunkIndex::default();
+        // An exact reservation: its pages are touched only as entries land.
+        index.sorted.reserve_exact(
+            segments
+                .iter()
+                .filter(|(id, _)| !superseded.contains(id))
+                .flat_map(|(_, s)| &s.packs)
+                .map(|p| p.blobs.len())
+                .sum(),
+        );
+        for (id, segment) in segments {
+            if superseded.contains(&id) {
+                continue;
+            }
+            index.segments.push(id);
+            for pack in segment.packs {
+                index.push_pack(&pack);
+            }
+        }
+        index.build();
+        index
+    }
+
+    /// Appends a pack's blobs to the unsorted array (while building).
+    fn push_pack(&mut self, pack: &PackEntry) {
+        let pos = self.pack_position(pack);
+        for b in &pack.blobs {
+            // Packs are below 4 GiB (pack_target_size is capped at 1 GiB).
+            let Ok(offset) = u32::try_from(b.offset) else { continue };
+            let loc =
+                BlobLocation { pack: pos, offset, length: b.length, raw_length: b.raw_length, blob_type: b.blob_type };
+            self.sorted.push(Entry { id: b.id, loc });
+        }
+    }
+
+    fn pack_position(&mut self, pack: &PackEntry) -> u32 {
+        match self.pack_positions.get(&pack.id) {
             Some(p) => *p,
             None => {
                 let p = self.packs.len() as u32;
@@ -109,12 +170,54 @@ impl ChunkIndex {
                 self.pack_positions.insert(pack.id, p);
                 p
             }
-        };
-        self.blobs.reserve(pack.blobs.len());
+        }
+    }
+
+    /// Sorts the array (a stable sort: of several locations of one chunk,
+    /// the first pushed stays, as segment order decides), drops repeated
+    /// IDs and fills the prefix table.
+    fn build(&mut self) {
+        self.sorted.sort_by_key(|e| e.id);
+        self.sorted.dedup_by(|later, earlier| later.id == earlier.id);
+        if self.sorted.len() + self.sorted.len() / 8 < self.sorted.capacity() {
+            self.sorted.shrink_to_fit();
+        }
+        let buckets = 1usize << PREFIX_BITS;
+        let mut starts = vec![0u32; buckets + 1];
+        for e in &self.sorted {
+            starts[prefix(&e.id) + 1] += 1;
+        }
+        for p in 0..buckets {
+            starts[p + 1] += starts[p];
+        }
+        self.starts = starts;
+    }
+
+    fn find_sorted(&self, id: &ChunkId) -> Option<&BlobLocation> {
+        if self.starts.is_empty() {
+            return None;
+        }
+        let p = prefix(id);
+        let (lo, hi) = (self.starts[p] as usize, self.starts[p + 1] as usize);
+        let bucket = self.sorted.get(lo..hi)?;
+        bucket.binary_search_by(|e| e.id.cmp(id)).ok().map(|i| &bucket[i].loc)
+    }
+
+    fn location(&self, id: &ChunkId) -> Option<&BlobLocation> {
+        self.find_sorted(id).or_else(|| self.extra.get(id))
+    }
+
+    /// Adds (or re-adds) a pack's blobs. A chunk already known keeps its
+    /// first location.
+    pub fn add_pack(&mut self, pack: &PackEntry) {
+        let pos = self.pack_position(pack);
         for b in &pack.blobs {
             // Packs are below 4 GiB (pack_target_size is capped at 1 GiB).
             let Ok(offset) = u32::try_from(b.offset) else { continue };
-            self.blobs.entry(b.id).or_insert(BlobLocation {
+            if self.find_sorted(&b.id).is_some() {
+                continue;
+            }
+            self.extra.entry(b.id).or_insert(BlobLocation {
                 pack: pos,
                 offset,
                 length: b.length,
@@ -125,21 +228,21 @@ impl ChunkIndex {
     }
 
     pub fn contains(&self, id: &ChunkId) -> bool {
-        self.blobs.contains_key(id)
+        self.location(id).is_some()
     }
 
     pub fn get(&self, id: &ChunkId) -> Option<(PackInfo, BlobLocation)> {
-        let loc = self.blobs.get(id)?;
+        let loc = self.location(id)?;
         let pack = self.packs.get(loc.pack as usize)?;
         Some((*pack, *loc))
     }
 
     pub fn len(&self) -> usize {
-        self.blobs.len()
+        self.sorted.len() + self.extra.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.len() == 0
     }
 
     pub fn packs(&self) -> &[PackInfo] {
@@ -150,8 +253,9 @@ impl ChunkIndex {
         &self.segments
     }
 
+    /// Every chunk: the sorted ones in ID order, then those added since.
     pub fn blobs(&self) -> impl Iterator<Item = (&ChunkId, &BlobLocation)> {
-        self.blobs.iter()
+        self.sorted.iter().map(|e| (&e.id, &e.loc)).chain(self.extra.iter())
     }
 
     /// The index as one list of packs with their blobs (for merged segments).
@@ -161,7 +265,7 @@ impl ChunkIndex {
             .iter()
             .map(|p| PackEntry { id: p.id, size: p.size, blobs: Vec::new(), created: p.created })
             .collect();
-        for (id, loc) in &self.blobs {
+        for (id, loc) in self.blobs() {
             if let Some(p) = out.get_mut(loc.pack as usize) {
                 p.blobs.push(BlobEntry {
                     id: *id,
@@ -204,7 +308,7 @@ impl ChunkIndex {
                 Err(e) => bad.push((id, e.to_string())),
             }
         }
-        Ok((Self::from_segments(&segments), bad))
+        Ok((Self::from_owned_segments(segments), bad))
     }
 }
 
@@ -255,4 +359,67 @@ pub fn write_merged_segment(
     let bytes = seal_object(envelope, ObjectType::IndexSegment, key.as_bytes(), "index segment", &segment)?;
     storage.put_new(&key, &bytes)?;
     Ok(id)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail by panicking.
+mod tests {
+    use super::*;
+
+    fn id(n: u64) -> ChunkId {
+        // Spread over the prefixes like real keyed hashes.
+        ChunkId(*blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    fn pack(tag: u8, ids: &[u64]) -> PackEntry {
+        PackEntry {
+            id: PackId([tag; 32]),
+            size: 1000,
+            created: 0,
+            blobs: ids
+                .iter()
+                .enumerate()
+                .map(|(i, n)| BlobEntry { id: id(*n), blob_type: 1, offset: i as u64 * 10, length: 10, raw_length: 9 })
+                .collect(),
+        }
+    }
+
+    fn segment(packs: Vec<PackEntry>, supersedes: Vec<SegmentId>) -> IndexSegment {
+        IndexSegment { version: INDEX_SEGMENT_VERSION, packs, supersedes }
+    }
+
+    #[test]
+    fn lookups_in_the_sorted_array_and_the_additions() {
+        let many: Vec<u64> = (0..200_000).collect();
+        let segments = vec![
+            (SegmentId([1; 32]), segment(vec![pack(1, &many[..100_000]), pack(2, &[5, 7])], vec![])),
+            (SegmentId([2; 32]), segment(vec![pack(3, &many[100_000..])], vec![])),
+            // Superseded: its pack must not appear.
+            (SegmentId([3; 32]), segment(vec![pack(9, &[1_000_000])], vec![])),
+            (SegmentId([4; 32]), segment(vec![], vec![SegmentId([3; 32])])),
+        ];
+        let borrowed = ChunkIndex::from_segments(&segments);
+        let index = ChunkIndex::from_owned_segments(segments);
+        for ix in [&borrowed, &index] {
+            assert_eq!(ix.len(), 200_000);
+            assert_eq!(ix.segments().len(), 3);
+            for n in (0..200_000).step_by(997) {
+                assert!(ix.contains(&id(n)), "{n}");
+            }
+            assert!(!ix.contains(&id(1_000_000)), "a superseded segment's chunk");
+            assert!(!ix.contains(&id(5_000_000)));
+            // Chunk 5 is in pack 1 first, then pack 2: the first location stays.
+            let (p, loc) = ix.get(&id(5)).unwrap();
+            assert_eq!((p.id, loc.offset), (PackId([1; 32]), 50));
+        }
+        let mut index = index;
+        index.add_pack(&pack(4, &[7, 300_000, 300_001]));
+        assert_eq!(index.len(), 200_002);
+        assert_eq!(index.get(&id(7)).unwrap().0.id, PackId([1; 32]), "known chunks keep their place");
+        assert_eq!(index.get(&id(300_001)).unwrap().0.id, PackId([4; 32]));
+        assert_eq!(index.blobs().count(), 200_002);
+        let entries = index.pack_entries();
+        assert_eq!(entries.iter().map(|p| p.blobs.len()).sum::<usize>(), 200_002);
+        assert!(ChunkIndex::default().get(&id(1)).is_none());
+    }
 }

@@ -44,8 +44,12 @@ pub fn open_object<T: DeserializeOwned>(
     what: &str,
     sealed: Vec<u8>,
 ) -> Result<T, FormatError> {
-    let payload = envelope.open(ty, identity, sealed).map_err(|e| FormatError::crypto(what, e))?;
-    let raw = decompress(&payload, METADATA_CAP)?;
+    let raw = {
+        let payload = envelope.open(ty, identity, sealed).map_err(|e| FormatError::crypto(what, e))?;
+        // The compressed payload is freed before the decode: for a large
+        // index segment, three copies at once would set the peak memory.
+        decompress(&payload, METADATA_CAP)?
+    };
     from_msgpack(what, &raw)
 }
 
