@@ -99,58 +99,40 @@ pub struct ChunkIndex {
 }
 
 impl ChunkIndex {
-    /// Reads every index segment of the repository.
+    /// Reads every index segment of the repository, a batch at a time:
+    /// each batch is copied into the array and freed before the next is
+    /// read, so memory holds the array and one batch, not every decoded
+    /// segment at once.
     pub fn load(repo: &Repository) -> Result<Self> {
-        Ok(Self::from_owned_segments(load_segments(repo)?))
+        let mut builder = Builder::default();
+        for_each_segment(repo, |id, segment| {
+            builder.add(id, segment?);
+            Ok(())
+        })?;
+        Ok(builder.finish())
     }
 
     /// Builds the index from loaded segments (superseded ones are skipped).
     pub fn from_segments(segments: &[(SegmentId, IndexSegment)]) -> Self {
-        let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
-        let mut index = ChunkIndex::default();
-        let live: Vec<&(SegmentId, IndexSegment)> =
-            segments.iter().filter(|(id, _)| !superseded.contains(id)).collect();
-        index.sorted.reserve_exact(live.iter().flat_map(|(_, s)| &s.packs).map(|p| p.blobs.len()).sum());
-        for (id, segment) in live {
-            index.segments.push(*id);
-            for pack in &segment.packs {
-                index.push_pack(pack);
-            }
+        let mut builder = Builder::default();
+        for (id, segment) in segments {
+            builder.add_ref(*id, segment);
         }
-        index.build();
-        index
+        builder.finish()
     }
 
     /// Like [`from_segments`](Self::from_segments), freeing each segment as
-    /// soon as its entries are copied, so that the decoded segments and the
-    /// finished array are not both whole in memory at the peak.
+    /// soon as its entries are copied.
     pub fn from_owned_segments(segments: Vec<(SegmentId, IndexSegment)>) -> Self {
-        let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
-        let mut index = ChunkIndex::default();
-        // An exact reservation: its pages are touched only as entries land.
-        index.sorted.reserve_exact(
-            segments
-                .iter()
-                .filter(|(id, _)| !superseded.contains(id))
-                .flat_map(|(_, s)| &s.packs)
-                .map(|p| p.blobs.len())
-                .sum(),
-        );
+        let mut builder = Builder::default();
         for (id, segment) in segments {
-            if superseded.contains(&id) {
-                continue;
-            }
-            index.segments.push(id);
-            for pack in segment.packs {
-                index.push_pack(&pack);
-            }
+            builder.add(id, segment);
         }
-        index.build();
-        index
+        builder.finish()
     }
 
     /// Appends a pack's blobs to the unsorted array (while building).
-    fn push_pack(&mut self, pack: &PackEntry) {
+    fn push_pack(&mut self, pack: &PackEntry) -> u32 {
         let pos = self.pack_position(pack);
         for b in &pack.blobs {
             // Packs are below 4 GiB (pack_target_size is capped at 1 GiB).
@@ -159,6 +141,7 @@ impl ChunkIndex {
                 BlobLocation { pack: pos, offset, length: b.length, raw_length: b.raw_length, blob_type: b.blob_type };
             self.sorted.push(Entry { id: b.id, loc });
         }
+        pos
     }
 
     fn pack_position(&mut self, pack: &PackEntry) -> u32 {
@@ -283,6 +266,95 @@ impl ChunkIndex {
     }
 }
 
+/// Collects segments in listing order into the unsorted array, then drops
+/// what superseded segments brought and sorts (see [`ChunkIndex::load`]).
+#[derive(Default)]
+struct Builder {
+    index: ChunkIndex,
+    spans: Vec<Span>,
+}
+
+/// What one segment brought: its ID, the range of the array it filled,
+/// the pack positions it named and the segments it supersedes.
+struct Span {
+    id: SegmentId,
+    entries: std::ops::Range<usize>,
+    packs: Vec<u32>,
+    supersedes: Vec<SegmentId>,
+}
+
+impl Builder {
+    fn add(&mut self, id: SegmentId, segment: IndexSegment) {
+        self.add_ref(id, &segment);
+    }
+
+    fn add_ref(&mut self, id: SegmentId, segment: &IndexSegment) {
+        let start = self.index.sorted.len();
+        let packs = segment.packs.iter().map(|p| self.index.push_pack(p)).collect();
+        let end = self.index.sorted.len();
+        self.spans.push(Span { id, entries: start..end, packs, supersedes: segment.supersedes.clone() });
+    }
+
+    fn finish(mut self) -> ChunkIndex {
+        let superseded: HashSet<SegmentId> = self.spans.iter().flat_map(|s| s.supersedes.iter().copied()).collect();
+        let live: Vec<bool> = self.spans.iter().map(|s| !superseded.contains(&s.id)).collect();
+        if live.iter().any(|l| !l) {
+            // Drop the entries of superseded segments.
+            let mut span = 0;
+            let mut i = 0;
+            let spans = &self.spans;
+            self.index.sorted.retain(|_| {
+                while span < spans.len() && i >= spans[span].entries.end {
+                    span += 1;
+                }
+                i += 1;
+                live.get(span).copied().unwrap_or(true)
+            });
+            // Forget packs that only superseded segments named.
+            let mut named = vec![false; self.index.packs.len()];
+            for (span, _) in self.spans.iter().zip(&live).filter(|(_, l)| **l) {
+                for p in &span.packs {
+                    if let Some(n) = named.get_mut(*p as usize) {
+                        *n = true;
+                    }
+                }
+            }
+            if named.iter().any(|n| !n) {
+                let mut remap = vec![u32::MAX; named.len()];
+                let old = std::mem::take(&mut self.index.packs);
+                self.index.pack_positions.clear();
+                for (pos, info) in old.into_iter().enumerate() {
+                    if named[pos] {
+                        remap[pos] = self.index.packs.len() as u32;
+                        self.index.pack_positions.insert(info.id, remap[pos]);
+                        self.index.packs.push(info);
+                    }
+                }
+                for e in &mut self.index.sorted {
+                    e.loc.pack = remap[e.loc.pack as usize];
+                }
+            }
+        }
+        self.index.segments = self.spans.iter().zip(&live).filter(|(_, l)| **l).map(|(s, _)| s.id).collect();
+        self.index.build();
+        self.index
+    }
+}
+
+/// Reads and decrypts the segments eight at a time and hands each to `f`
+/// in listing order (a segment that cannot be read as its error).
+fn for_each_segment(repo: &Repository, mut f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>) -> Result<()> {
+    let ids: Vec<SegmentId> =
+        repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect();
+    for batch in ids.chunks(8) {
+        let read = crate::parallel::map(batch.to_vec(), 8, |id| Ok((id, read_segment(repo, id))))?;
+        for (id, segment) in read {
+            f(id, segment)?;
+        }
+    }
+    Ok(())
+}
+
 /// Segments that could not be read, with the reason.
 pub type UnreadableSegments = Vec<(SegmentId, String)>;
 
@@ -293,22 +365,16 @@ impl ChunkIndex {
     /// a restore fails only for files whose chunks were in it). Maintenance
     /// uses the strict `load`.
     pub fn load_lenient(repo: &Repository) -> Result<(Self, UnreadableSegments)> {
-        let ids: Vec<SegmentId> = repo
-            .storage()
-            .list(INDEX_PREFIX)?
-            .into_iter()
-            .filter_map(|o| SegmentId::from_storage_key(&o.key))
-            .collect();
-        let results = crate::parallel::map(ids, 8, |id| Ok((id, read_segment(repo, id))))?;
-        let mut segments = Vec::new();
+        let mut builder = Builder::default();
         let mut bad = Vec::new();
-        for (id, r) in results {
-            match r {
-                Ok(seg) => segments.push((id, seg)),
+        for_each_segment(repo, |id, segment| {
+            match segment {
+                Ok(segment) => builder.add(id, segment),
                 Err(e) => bad.push((id, e.to_string())),
             }
-        }
-        Ok((Self::from_owned_segments(segments), bad))
+            Ok(())
+        })?;
+        Ok((builder.finish(), bad))
     }
 }
 
@@ -393,9 +459,9 @@ mod tests {
         let many: Vec<u64> = (0..200_000).collect();
         let segments = vec![
             (SegmentId([1; 32]), segment(vec![pack(1, &many[..100_000]), pack(2, &[5, 7])], vec![])),
+            // Superseded: neither its chunks nor its pack may appear.
+            (SegmentId([3; 32]), segment(vec![pack(9, &[1_000_000, 1_000_001]), pack(1, &[2_000_000])], vec![])),
             (SegmentId([2; 32]), segment(vec![pack(3, &many[100_000..])], vec![])),
-            // Superseded: its pack must not appear.
-            (SegmentId([3; 32]), segment(vec![pack(9, &[1_000_000])], vec![])),
             (SegmentId([4; 32]), segment(vec![], vec![SegmentId([3; 32])])),
         ];
         let borrowed = ChunkIndex::from_segments(&segments);
@@ -407,6 +473,12 @@ mod tests {
                 assert!(ix.contains(&id(n)), "{n}");
             }
             assert!(!ix.contains(&id(1_000_000)), "a superseded segment's chunk");
+            assert!(!ix.contains(&id(2_000_000)), "a superseded segment's chunk in a live pack");
+            assert_eq!(ix.packs().len(), 3, "pack 9 was named only by the superseded segment");
+            assert!(ix.packs().iter().all(|p| p.id != PackId([9; 32])));
+            assert_eq!(ix.get(&id(150_000)).unwrap().0.id, PackId([3; 32]));
+            assert_eq!(ix.get(&id(99_999)).unwrap().0.id, PackId([1; 32]));
+            assert_eq!(ix.segments(), [SegmentId([1; 32]), SegmentId([2; 32]), SegmentId([4; 32])]);
             assert!(!ix.contains(&id(5_000_000)));
             // Chunk 5 is in pack 1 first, then pack 2: the first location stays.
             let (p, loc) = ix.get(&id(5)).unwrap();
