@@ -156,11 +156,15 @@ impl ChunkIndex {
         }
     }
 
-    /// Sorts the array (a stable sort: of several locations of one chunk,
-    /// the first pushed stays, as segment order decides), drops repeated
-    /// IDs and fills the prefix table.
+    /// Sorts the array in place (an unstable sort needs no scratch memory;
+    /// a stable one would take half the array again at the peak), drops
+    /// repeated IDs and fills the prefix table. Of several locations of one
+    /// chunk the one in the pack listed first stays (pack positions follow
+    /// listing order), then the lowest offset: a deterministic choice.
     fn build(&mut self) {
-        self.sorted.sort_by_key(|e| e.id);
+        self.sorted.sort_unstable_by(|a, b| {
+            a.id.cmp(&b.id).then(a.loc.pack.cmp(&b.loc.pack)).then(a.loc.offset.cmp(&b.loc.offset))
+        });
         self.sorted.dedup_by(|later, earlier| later.id == earlier.id);
         if self.sorted.len() + self.sorted.len() / 8 < self.sorted.capacity() {
             self.sorted.shrink_to_fit();
