@@ -102,6 +102,33 @@ impl StorageError {
     }
 }
 
+/// A failed HTTP exchange of `service` (S3, vger-server) at the network
+/// level: most such failures are worth retrying; a bad host name (fix
+/// `host_hint`) or a TLS setup error is not.
+pub(crate) fn from_ureq(err: ureq::Error, service: &str, host_hint: &str) -> StorageError {
+    use std::io::ErrorKind;
+    let detail = format!("{service} request failed: {err}");
+    match &err {
+        ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Protocol(_)
+        | ureq::Error::BodyStalled => StorageError::Transient { detail },
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::TimedOut
+            | ErrorKind::Interrupted
+            | ErrorKind::WouldBlock => StorageError::Transient { detail },
+            _ => StorageError::Backend { detail },
+        },
+        ureq::Error::HostNotFound => StorageError::Backend { detail: format!("{detail}; check {host_hint}") },
+        _ => StorageError::Backend { detail },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,7 +148,9 @@ impl RestStorage {
             .timeout_send_body(Some(self.body_time(body.len() as u64)))
             .timeout_recv_body(expect_bytes.map(|n| self.body_time(n.max(1 << 20))))
             .build();
-        self.agent.run(request).map_err(from_ureq)
+        self.agent
+            .run(request)
+            .map_err(|e| crate::error::from_ureq(e, "vger-server", "the host name in the repository URL"))
     }
 
     /// Sends and reads the whole reply.
@@ -442,34 +444,6 @@ impl PackService for RestStorage {
 
     fn repack(&self, blobs: &[RepackBlob], trailer: &[u8]) -> Result<RepackResponse, StorageError> {
         RestStorage::repack(self, blobs, trailer)
-    }
-}
-
-/// Network-level failures: most are worth retrying, a bad name or TLS
-/// setup is not.
-fn from_ureq(err: ureq::Error) -> StorageError {
-    use std::io::ErrorKind;
-    let detail = format!("vger-server request failed: {err}");
-    match &err {
-        ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::Protocol(_)
-        | ureq::Error::BodyStalled => StorageError::Transient { detail },
-        ureq::Error::Io(io) => match io.kind() {
-            ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
-            | ErrorKind::ConnectionRefused
-            | ErrorKind::BrokenPipe
-            | ErrorKind::UnexpectedEof
-            | ErrorKind::TimedOut
-            | ErrorKind::Interrupted
-            | ErrorKind::WouldBlock => StorageError::Transient { detail },
-            _ => StorageError::Backend { detail },
-        },
-        ureq::Error::HostNotFound => {
-            StorageError::Backend { detail: format!("{detail}; check the host name in the repository URL") }
-        }
-        _ => StorageError::Backend { detail },
     }
 }
 

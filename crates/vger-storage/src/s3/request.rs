@@ -58,41 +58,15 @@ pub(super) fn send(agent: &ureq::Agent, timeout: Duration, exchange: Exchange<'_
         .timeout_send_body(Some(body_time(exchange.body.len() as u64)))
         .timeout_recv_body(Some(body_time(exchange.expect_bytes.unwrap_or(64 << 20).max(64 << 20))))
         .build();
-    let response: Response<Body> = agent.run(request).map_err(from_ureq)?;
+    let response: Response<Body> = agent
+        .run(request)
+        .map_err(|e| crate::error::from_ureq(e, "S3", "the endpoint's host name in the repository URL"))?;
     let status = response.status().as_u16();
     let (parts, mut body) = response.into_parts();
     let mut data = Vec::with_capacity(exchange.expect_bytes.unwrap_or(0).min(1 << 30) as usize);
     std::io::Read::read_to_end(&mut body.as_reader(), &mut data)
         .map_err(|e| StorageError::Transient { detail: format!("reading an S3 response body: {e}") })?;
     Ok(Reply { status, headers: parts.headers, body: data })
-}
-
-/// Network-level failures: most are worth retrying, a bad name or TLS
-/// setup is not.
-fn from_ureq(err: ureq::Error) -> StorageError {
-    use std::io::ErrorKind;
-    let detail = format!("S3 request failed: {err}");
-    match &err {
-        ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::Protocol(_)
-        | ureq::Error::BodyStalled => StorageError::Transient { detail },
-        ureq::Error::Io(io) => match io.kind() {
-            ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
-            | ErrorKind::ConnectionRefused
-            | ErrorKind::BrokenPipe
-            | ErrorKind::UnexpectedEof
-            | ErrorKind::TimedOut
-            | ErrorKind::Interrupted
-            | ErrorKind::WouldBlock => StorageError::Transient { detail },
-            _ => StorageError::Backend { detail },
-        },
-        ureq::Error::HostNotFound => {
-            StorageError::Backend { detail: format!("{detail}; check the endpoint's host name in the repository URL") }
-        }
-        _ => StorageError::Backend { detail },
-    }
 }
 
 /// The `<Code>` and `<Message>` of an S3 error body, if it has them.
