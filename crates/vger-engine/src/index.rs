@@ -393,18 +393,12 @@ fn read_segment(repo: &Repository, id: SegmentId) -> Result<IndexSegment> {
 
 /// Fetches and decrypts all segments, several at a time.
 pub fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
-    let keys: Vec<SegmentId> =
-        repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect();
-    let storage = repo.storage().clone();
-    let envelope = repo.envelope().clone();
-    crate::parallel::map(keys, 8, move |id| {
-        let key = id.storage_key();
-        let bytes = storage.get(&key)?;
-        let segment: IndexSegment =
-            open_object(&envelope, ObjectType::IndexSegment, key.as_bytes(), "index segment", bytes)?;
-        check_version("index segment", segment.version, INDEX_SEGMENT_VERSION)?;
-        Ok((id, segment))
-    })
+    let mut segments = Vec::new();
+    for_each_segment(repo, |id, segment| {
+        segments.push((id, segment?));
+        Ok(())
+    })?;
+    Ok(segments)
 }
 
 /// Writes a new index segment naming `packs`.
