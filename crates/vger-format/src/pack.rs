@@ -22,11 +22,70 @@ struct PackTrailer {
     blobs: Vec<BlobEntry>,
 }
 
+/// The bookkeeping of a pack being written: blob offsets, the blob list and
+/// the running BLAKE3 hash of its bytes (the pack's id). Where the bytes go
+/// is the writer's business: memory ([`PackBuilder`]) or, on local storage,
+/// straight into a file, so a pack never has to be held whole in memory.
+#[derive(Debug)]
+pub struct PackLayout {
+    hasher: blake3::Hasher,
+    len: u64,
+    blobs: Vec<BlobEntry>,
+}
+
+impl PackLayout {
+    /// Starts a pack; the returned header must be written first.
+    pub fn start() -> (Self, [u8; PACK_HEADER_LEN]) {
+        let mut header = [0u8; PACK_HEADER_LEN];
+        header[..8].copy_from_slice(PACK_MAGIC);
+        header[8] = PACK_VERSION;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&header);
+        (Self { hasher, len: PACK_HEADER_LEN as u64, blobs: Vec::new() }, header)
+    }
+
+    /// Records a sealed blob (an envelope of type data or tree chunk); the
+    /// caller writes `sealed` next.
+    pub fn add(&mut self, id: ChunkId, blob_type: ObjectType, raw_length: u32, sealed: &[u8]) {
+        self.hasher.update(sealed);
+        let offset = self.len;
+        self.len += sealed.len() as u64;
+        self.blobs.push(BlobEntry { id, blob_type: blob_type as u8, offset, length: sealed.len() as u32, raw_length });
+    }
+
+    /// Bytes so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Seals the trailer. Returns the bytes to write last (trailer and
+    /// footer), the pack's id and its index entry.
+    pub fn finish(mut self, envelope: &Envelope) -> Result<(Vec<u8>, PackEntry), FormatError> {
+        let trailer = PackTrailer { blobs: self.blobs };
+        let mut tail = seal_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", &trailer)?;
+        let trailer_len = tail.len() as u32;
+        tail.extend_from_slice(&trailer_len.to_le_bytes());
+        tail.extend_from_slice(PACK_END_MAGIC);
+        self.hasher.update(&tail);
+        let id = PackId(*self.hasher.finalize().as_bytes());
+        let size = self.len + tail.len() as u64;
+        Ok((tail, PackEntry { id, size, blobs: trailer.blobs, created: 0 }))
+    }
+}
+
 /// Collects sealed blobs into one pack in memory.
 #[derive(Debug)]
 pub struct PackBuilder {
     buf: Vec<u8>,
-    blobs: Vec<BlobEntry>,
+    layout: PackLayout,
 }
 
 /// A finished pack, ready to store under `id.storage_key()`.
@@ -45,19 +104,17 @@ impl PackBuilder {
     /// Builds into `buf` (the bytes of a pack already stored, say), so a
     /// writer can reuse its memory instead of faulting in fresh pages.
     pub fn with_buffer(mut buf: Vec<u8>, capacity: usize) -> Self {
+        let (layout, header) = PackLayout::start();
         buf.clear();
         buf.reserve(capacity);
-        buf.extend_from_slice(PACK_MAGIC);
-        buf.push(PACK_VERSION);
-        buf.extend_from_slice(&[0u8; 7]);
-        Self { buf, blobs: Vec::new() }
+        buf.extend_from_slice(&header);
+        Self { buf, layout }
     }
 
     /// Appends a sealed blob (an envelope of type data or tree chunk).
     pub fn add(&mut self, id: ChunkId, blob_type: ObjectType, raw_length: u32, sealed: &[u8]) {
-        let offset = self.buf.len() as u64;
+        self.layout.add(id, blob_type, raw_length, sealed);
         self.buf.extend_from_slice(sealed);
-        self.blobs.push(BlobEntry { id, blob_type: blob_type as u8, offset, length: sealed.len() as u32, raw_length });
     }
 
     /// Bytes written so far.
@@ -66,23 +123,18 @@ impl PackBuilder {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.blobs.is_empty()
+        self.layout.is_empty()
     }
 
     pub fn blob_count(&self) -> usize {
-        self.blobs.len()
+        self.layout.blob_count()
     }
 
     /// Appends the trailer and computes the pack id.
     pub fn finish(mut self, envelope: &Envelope) -> Result<FinishedPack, FormatError> {
-        let trailer = PackTrailer { blobs: self.blobs };
-        let sealed = seal_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", &trailer)?;
-        self.buf.extend_from_slice(&sealed);
-        self.buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(PACK_END_MAGIC);
-        let id = PackId(*blake3::hash(&self.buf).as_bytes());
-        let size = self.buf.len() as u64;
-        Ok(FinishedPack { id, bytes: self.buf, entry: PackEntry { id, size, blobs: trailer.blobs, created: 0 } })
+        let (tail, entry) = self.layout.finish(envelope)?;
+        self.buf.extend_from_slice(&tail);
+        Ok(FinishedPack { id: entry.id, bytes: self.buf, entry })
     }
 }
 

@@ -114,6 +114,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         let _ = older_than;
         Ok(0)
     }
+
+    /// Starts an object written piece by piece and named only once complete
+    /// (a pack's name is the hash of its bytes), for storages that take
+    /// such writes without holding the object in memory: the local one.
+    /// `dir` is the key prefix it will be stored under (`"packs/"`).
+    /// `None` means: build the object in memory and [`Storage::put`] it.
+    fn stage(&self, dir: &str) -> Result<Option<Box<dyn StagedObject>>, StorageError> {
+        let _ = dir;
+        Ok(None)
+    }
+}
+
+/// An object being written by [`Storage::stage`]. Dropped without
+/// [`StagedObject::commit`], it leaves nothing visible behind.
+pub trait StagedObject: Send {
+    fn write(&mut self, data: &[u8]) -> Result<(), StorageError>;
+
+    /// Stores what was written under `key`, with [`Storage::put`]'s promise:
+    /// atomic create-or-replace, durable on return.
+    fn commit(self: Box<Self>, key: &str) -> Result<(), StorageError>;
 }
 
 /// Work on packs that a server holding them can do without a key: the
@@ -178,6 +198,9 @@ macro_rules! forward_storage {
             }
             fn remove_stale_temp_files(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
                 (**self).remove_stale_temp_files(older_than)
+            }
+            fn stage(&self, dir: &str) -> Result<Option<Box<dyn StagedObject>>, StorageError> {
+                (**self).stage(dir)
             }
         }
     )*};

@@ -167,16 +167,17 @@ fn clean_temp_files_removes_only_stale_ones() {
 }
 
 /// Unmounts the tmpfs when the test ends, even on failure.
-struct Mount<'a>(&'a Path);
+struct Mount(std::path::PathBuf);
 
-impl Drop for Mount<'_> {
+impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
+        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 
-#[test]
-fn full_disk_is_no_space_and_leaves_nothing() {
+/// A 1 MiB tmpfs to fill up, or `None` (with a note) where mounting needs
+/// root. The mount goes away with the guard, before the directory.
+fn tiny_tmpfs() -> Option<(TempDir, Mount)> {
     let dir = tempfile::tempdir().unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
@@ -185,9 +186,15 @@ fn full_disk_is_no_space_and_leaves_nothing() {
         .is_ok_and(|out| out.status.success());
     if !mounted {
         eprintln!("note: skipping the ENOSPC test: cannot mount a tmpfs here (needs root)");
-        return;
+        return None;
     }
-    let _mount = Mount(dir.path());
+    let mount = Mount(dir.path().to_path_buf());
+    Some((dir, mount))
+}
+
+#[test]
+fn full_disk_is_no_space_and_leaves_nothing() {
+    let Some((dir, _mount)) = tiny_tmpfs() else { return };
     let storage = LocalStorage::open(dir.path()).unwrap();
     storage.put("small", b"fits").unwrap();
     let err = storage.put("packs/ab/big", &pattern(7, 3 << 20)).unwrap_err();
@@ -199,4 +206,47 @@ fn full_disk_is_no_space_and_leaves_nothing() {
     assert_eq!(all_files(dir.path()), ["small"]);
     // Space is back once the failed writes are gone.
     storage.put("packs/ab/fits", &pattern(9, 100 << 10)).unwrap();
+}
+
+/// A staged object (how the backup writes packs to a local repository):
+/// written in pieces, invisible until committed, then an ordinary object;
+/// dropped uncommitted, it leaves no file behind.
+#[test]
+fn staged_objects_appear_only_on_commit() {
+    let f = fresh();
+    let data = pattern(3, 300 << 10);
+    let mut staged = f.storage.stage("packs/").unwrap().expect("local storage stages objects");
+    for piece in data.chunks(70_000) {
+        staged.write(piece).unwrap();
+    }
+    assert!(f.storage.list("").unwrap().is_empty(), "nothing visible before the commit");
+    staged.commit("packs/ab/abcdef").unwrap();
+    assert_eq!(f.storage.get("packs/ab/abcdef").unwrap(), data);
+    assert_eq!(all_files(f.dir.path()), ["packs/ab/abcdef"]);
+
+    let mut dropped = f.storage.stage("packs/").unwrap().unwrap();
+    dropped.write(b"half a pack").unwrap();
+    drop(dropped);
+    assert_eq!(all_files(f.dir.path()), ["packs/ab/abcdef"]);
+
+    // Into a fresh repository: the directories are made on the way.
+    let g = fresh();
+    let mut staged = g.storage.stage("packs/").unwrap().unwrap();
+    staged.write(b"x").unwrap();
+    staged.commit("packs/cd/cdef").unwrap();
+    assert_eq!(g.storage.get("packs/cd/cdef").unwrap(), b"x");
+    assert!(g.storage.stage("../outside/").is_err(), "prefixes are validated");
+}
+
+/// A full disk while a staged object is written is `NoSpace`, and the
+/// partial file goes away with the writer.
+#[test]
+fn full_disk_while_staging_leaves_nothing() {
+    let Some((dir, _mount)) = tiny_tmpfs() else { return };
+    let storage = LocalStorage::open(dir.path()).unwrap();
+    let mut staged = storage.stage("packs/").unwrap().unwrap();
+    let err = (0..8).try_for_each(|i| staged.write(&pattern(i, 512 << 10))).unwrap_err();
+    assert!(matches!(err, StorageError::NoSpace { .. }), "{err:?}");
+    drop(staged);
+    assert!(all_files(dir.path()).is_empty(), "{:?}", all_files(dir.path()));
 }

@@ -93,4 +93,9 @@ impl Storage for ConnectionLimit {
     fn remove_stale_temp_files(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
         self.inner.remove_stale_temp_files(older_than)
     }
+
+    /// Only local storage stages objects: there is no connection to hold.
+    fn stage(&self, dir: &str) -> Result<Option<Box<dyn crate::StagedObject>>, StorageError> {
+        self.inner.stage(dir)
+    }
 }

@@ -128,6 +128,12 @@ impl Storage for RetryingStorage {
     fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, StorageError> {
         self.inner.remove_stale_temp_files(older_than)
     }
+
+    /// Local only (its errors are a full or failing disk, not transient),
+    /// so no retries: the writer fails and the next run resumes.
+    fn stage(&self, dir: &str) -> Result<Option<Box<dyn crate::StagedObject>>, StorageError> {
+        self.inner.stage(dir)
+    }
 }
 
 /// Both calls are idempotent: verifying reads only, and a repack stores a

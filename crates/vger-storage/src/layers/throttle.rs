@@ -163,4 +163,9 @@ impl Storage for ThrottledStorage {
     fn remove_stale_temp_files(&self, older_than: std::time::Duration) -> Result<usize, StorageError> {
         self.inner.remove_stale_temp_files(older_than)
     }
+
+    /// Not forwarded: objects go through `put`, which pays the budget.
+    fn stage(&self, _dir: &str) -> Result<Option<Box<dyn crate::StagedObject>>, StorageError> {
+        Ok(None)
+    }
 }
