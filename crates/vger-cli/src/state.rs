@@ -35,6 +35,12 @@ fn state_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/vger"))
 }
 
+/// Where backups keep their resume journals (docs/format.md, section 9):
+/// `resume/` in the state folder.
+pub fn resume_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
+    state_dir(cache_dir).map(|d| d.join("resume"))
+}
+
 /// One file per repository: its label (readable) and a hash of its URL
 /// (two configs may use the same label for different repositories).
 fn file(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig) -> Option<PathBuf> {

@@ -12,7 +12,8 @@
 //! encryption) runs on `threads` sealer threads. Channels are bounded, so
 //! memory is bounded by a few chunks per thread plus the packs in flight.
 //! Unchanged files (same size, mtime, ctime and inode as in the parent
-//! snapshot, or size and mtime in `mtime-size` mode) are not read again.
+//! snapshot, or size and mtime in `mtime-size` mode) are not read again,
+//! nor are the files an interrupted earlier run finished ([`resume`]).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::io::ErrorKind;
@@ -20,7 +21,7 @@ use std::iter::Peekable;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use vger_chunker::ChunkReader;
 use vger_crypto::ObjectType;
 use vger_format::compress::Codec;
@@ -41,7 +42,9 @@ use crate::tree::{TreeReader, TreeWriter};
 use crate::{EngineError, Result};
 
 mod chunk_sink;
+pub mod resume;
 use chunk_sink::{ChunkSink, Dedup, Job};
+use resume::{EarlierRuns, JournalWriter};
 
 /// How to tell that a file did not change since the parent snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +84,9 @@ pub struct BackupOptions {
     pub checkpoint_interval: Option<std::time::Duration>,
     /// Cap on the rate of reading source files, bytes per second.
     pub read_limit: Option<u64>,
+    /// Where to keep the journal that lets an interrupted backup resume
+    /// without reading its finished files again; none: no journal.
+    pub resume_dir: Option<PathBuf>,
 }
 
 /// What a backup did.
@@ -91,6 +97,13 @@ pub struct BackupReport {
     /// Files that could not be read (skipped), one line each.
     pub warnings: Vec<String>,
     pub packs_written: u64,
+    /// Bytes read from source files (files skipped as unchanged or resumed
+    /// are not read).
+    pub read_bytes: u64,
+    /// Files (and their bytes) whose chunk lists came from the journal of
+    /// an interrupted earlier run instead of reading them.
+    pub resumed_files: u64,
+    pub resumed_bytes: u64,
 }
 
 /// Runs one backup and commits its snapshot.
@@ -132,8 +145,18 @@ pub fn backup(
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
     let (job_tx, job_rx) = bounded::<Job>(threads);
     let dedup = Dedup::new(&index);
+    let (mut earlier, journal) = open_journals(repo, source, opts);
 
     let result = std::thread::scope(|scope| {
+        // Writes the journal's pending files every second while the walk runs.
+        let (_stop_ticks, ticks) = bounded::<()>(0);
+        if let Some(journal) = &journal {
+            scope.spawn(move || {
+                while matches!(ticks.recv_timeout(resume::FLUSH_INTERVAL), Err(RecvTimeoutError::Timeout)) {
+                    journal.flush_if_due();
+                }
+            });
+        }
         for _ in 0..threads {
             let rx = job_rx.clone();
             let tx = blob_tx.clone();
@@ -173,7 +196,16 @@ pub fn backup(
         }
         drop(file_rx);
         let mut sink = ChunkSink::new(&dedup, job_tx, repo.chunk_id_key(), read_limit);
-        let ctx = WalkContext { repo, index: &index, source, progress, writer: &writer, files: file_tx };
+        let ctx = WalkContext {
+            repo,
+            index: &index,
+            source,
+            progress,
+            writer: &writer,
+            files: file_tx,
+            earlier: &mut earlier,
+            journal: journal.as_ref(),
+        };
         let walked = walk_and_store(ctx, walker, parent.as_ref(), &mut sink);
         if walked.is_err() {
             dedup.stop();
@@ -184,6 +216,7 @@ pub fn backup(
             (w, bytes, chunks)
         })
     });
+    earlier.close();
     let (walked, added_bytes, added_chunks) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -192,6 +225,13 @@ pub fn backup(
             return Err(e);
         }
     };
+    // The walk is complete: this run's journal now holds every file the
+    // earlier ones did that is still of use.
+    if let Some(j) = &journal {
+        if j.flush_and_sync() {
+            earlier.files().iter().for_each(|p| resume::remove_journal(p));
+        }
+    }
     let written = writer.finish()?;
 
     let mut stats = walked.stats;
@@ -218,7 +258,47 @@ pub fn backup(
     lock.check_alive()?;
     repo.storage().put_new(&key, &bytes)?;
     drop(lock);
-    Ok(BackupReport { snapshot_id: id, snapshot, warnings: walked.warnings, packs_written: written.packs })
+    if let Some(j) = journal {
+        j.remove();
+    }
+    earlier.files().iter().for_each(|p| resume::remove_journal(p));
+    Ok(BackupReport {
+        snapshot_id: id,
+        snapshot,
+        warnings: walked.warnings,
+        packs_written: written.packs,
+        read_bytes: dedup.read_bytes(),
+        resumed_files: walked.resumed_files,
+        resumed_bytes: walked.resumed_bytes,
+    })
+}
+
+/// The journals of interrupted earlier runs of this source (unused with
+/// `no_parent`, which reads every file) and this run's new journal.
+fn open_journals(
+    repo: &Repository,
+    source: &BackupSource,
+    opts: &BackupOptions,
+) -> (EarlierRuns, Option<JournalWriter>) {
+    let Some(dir) = &opts.resume_dir else { return (EarlierRuns::default(), None) };
+    let binding = resume::Binding {
+        repository: hex::encode(repo.repository_id()),
+        source_label: source.label.clone(),
+        hostname: hostname(),
+        paths: source.paths.clone(),
+    };
+    let mut earlier = EarlierRuns::open(dir, &binding, repo.envelope());
+    if opts.no_parent {
+        earlier.close();
+    }
+    let journal = match JournalWriter::create(dir, &binding, repo.envelope().clone()) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::info!("{e}; backing up without a resume journal");
+            None
+        }
+    };
+    (earlier, journal)
 }
 
 /// Chunk buffers (0.5-8 MiB) are allocated by one thread and freed by
@@ -238,6 +318,8 @@ struct Walked {
     tree: Vec<ChunkId>,
     stats: SnapshotStats,
     warnings: Vec<String>,
+    resumed_files: u64,
+    resumed_bytes: u64,
 }
 
 /// A file for a reading thread; the result comes back on `done`.
@@ -257,8 +339,11 @@ enum Pending {
     /// Needs no reading (directories, links, unchanged files); the path
     /// is kept for a hard link that may have to be read after all.
     Ready(Box<Entry>, PathBuf),
-    /// A reading thread has it.
-    Reading(Receiver<FileDone>),
+    /// A file whose chunk list an interrupted earlier run's journal gave;
+    /// that run began reading it at the time given (ns).
+    Resumed(Box<Entry>, PathBuf, i64),
+    /// A reading thread has it; it was handed over at the time given (ns).
+    Reading(Receiver<FileDone>, i64),
     /// The walk could not list or stat something.
     Warning(String),
 }
@@ -273,6 +358,8 @@ struct WalkContext<'a> {
     progress: &'a Progress,
     writer: &'a PackWriter,
     files: Sender<FileJob>,
+    earlier: &'a mut EarlierRuns,
+    journal: Option<&'a JournalWriter>,
 }
 
 /// Turns finished walk items into tree entries, in walk order.
@@ -285,20 +372,24 @@ struct TreeAssembler<'a> {
     /// First names of hard-linked files that were skipped -> the name that
     /// now holds the data (None until a later name is read).
     lost_links: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Where each file read (or resumed) goes, for a later run to resume.
+    journal: Option<&'a JournalWriter>,
 }
 
 impl TreeAssembler<'_> {
     fn add(&mut self, item: Pending, sink: &mut ChunkSink<'_>) -> Result<()> {
-        let (mut entry, abs, read) = match item {
+        // `read_at`: the file's chunk list is complete as of then (journaled).
+        let (mut entry, abs, read, mut read_at) = match item {
             Pending::Warning(w) => {
                 self.warnings.push(w);
                 self.progress.add_error();
                 return Ok(());
             }
-            Pending::Ready(entry, abs) => (*entry, Some(abs), Ok(())),
-            Pending::Reading(rx) => {
+            Pending::Ready(entry, abs) => (*entry, Some(abs), Ok(()), None),
+            Pending::Resumed(entry, abs, at) => (*entry, Some(abs), Ok(()), Some(at)),
+            Pending::Reading(rx, at) => {
                 let done = rx.recv().map_err(|_| EngineError::Other("a file reading thread stopped".into()))?;
-                (done.entry, None, done.result)
+                (done.entry, None, done.result, Some(at))
             }
         };
         // A further name of a file whose first name could not be read: store
@@ -313,6 +404,7 @@ impl TreeAssembler<'_> {
                         entry.kind = EntryKind::File;
                         entry.target = None;
                         self.lost_links.insert(first, Some(entry.path.clone()));
+                        read_at = Some(resume::now_ns());
                         read = match &abs {
                             Some(abs) => read_file(abs, &mut entry, self.repo, sink, self.progress),
                             None => Err(FileError::Skip(format!("skipped {}: cannot locate it", entry.display_path()))),
@@ -337,6 +429,9 @@ impl TreeAssembler<'_> {
                 self.stats.files += 1;
                 self.stats.bytes += entry.size;
                 self.progress.add_files(1);
+                if let (Some(journal), Some(at)) = (self.journal, read_at) {
+                    journal.append(&entry, at);
+                }
             }
             _ => self.stats.files += 1,
         }
@@ -350,7 +445,7 @@ fn walk_and_store(
     parent: Option<&SnapshotInfo>,
     sink: &mut ChunkSink<'_>,
 ) -> Result<Walked> {
-    let WalkContext { repo, index, source, progress, writer, files } = ctx;
+    let WalkContext { repo, index, source, progress, writer, files, earlier, journal } = ctx;
     let mut out = TreeAssembler {
         repo,
         progress,
@@ -358,7 +453,9 @@ fn walk_and_store(
         stats: SnapshotStats::default(),
         warnings: Vec::new(),
         lost_links: Default::default(),
+        journal,
     };
+    let (mut resumed_files, mut resumed_bytes) = (0u64, 0u64);
     let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
     let mut pending = std::collections::VecDeque::new();
 
@@ -379,18 +476,32 @@ fn walk_and_store(
                 .as_mut()
                 .and_then(|p| p.unchanged(&entry, source.change_detection, index).transpose())
                 .transpose()?;
-            match reused {
-                Some(chunks) => {
+            let resumed = match reused {
+                Some(_) => None,
+                None => earlier.lookup(&entry, source.change_detection, index),
+            };
+            match (reused, resumed) {
+                (Some(chunks), _) => {
                     entry.chunks = chunks;
                     progress.add_bytes(entry.size);
                     Pending::Ready(Box::new(entry), item.abs)
                 }
-                None => {
+                (None, Some(resumed)) => {
+                    entry.chunks = resumed.chunks;
+                    progress.add_bytes(entry.size);
+                    resumed_files += 1;
+                    resumed_bytes += entry.size;
+                    Pending::Resumed(Box::new(entry), item.abs, resumed.read_at)
+                }
+                (None, None) => {
                     let (done, rx) = bounded(1);
+                    // Taken before the read starts: an mtime from after it
+                    // cannot look older than the read.
+                    let read_at = resume::now_ns();
                     files
                         .send(FileJob { abs: item.abs, entry, done })
                         .map_err(|_| EngineError::Other("the file reading threads stopped".into()))?;
-                    Pending::Reading(rx)
+                    Pending::Reading(rx, read_at)
                 }
             }
         } else {
@@ -400,8 +511,8 @@ fn walk_and_store(
         // Hand finished items to the tree; wait for the oldest when too many queue up.
         while let Some(front) = pending.front() {
             let ready = match front {
-                Pending::Reading(rx) => !rx.is_empty(),
-                Pending::Ready(..) | Pending::Warning(_) => true,
+                Pending::Reading(rx, _) => !rx.is_empty(),
+                Pending::Ready(..) | Pending::Resumed(..) | Pending::Warning(_) => true,
             };
             if !ready && pending.len() < MAX_PENDING {
                 break;
@@ -434,7 +545,7 @@ fn walk_and_store(
         }
     }
     let tree = tree.finish(&mut |data| store_tree(sink, data))?;
-    Ok(Walked { tree, stats, warnings })
+    Ok(Walked { tree, stats, warnings, resumed_files, resumed_bytes })
 }
 
 enum FileError {
@@ -473,6 +584,7 @@ fn read_file(
             Err(e) => return Err(skip("read failed", e)),
         };
         let id = sink.store(ObjectType::DataChunk, chunk).map_err(FileError::Fatal)?;
+        sink.count_read(chunk.len() as u64);
         size += chunk.len() as u64;
         progress.add_bytes(chunk.len() as u64);
         chunks.push(ChunkRef(id, chunk.len() as u32));

@@ -100,6 +100,7 @@ pub fn backup_repository(
                         no_parent: args.no_parent,
                         checkpoint_interval: Some(std::time::Duration::from_secs(args.checkpoint)),
                         read_limit,
+                        resume_dir: crate::state::resume_dir(ctx.config.cache_dir.as_ref()),
                     };
                     let progress = Arc::new(Progress::default());
                     let display = ProgressDisplay::start(progress.clone(), "backup", ctx.quiet);
@@ -123,7 +124,8 @@ pub fn backup_repository(
             {
                 let s = &report.snapshot.stats;
                 tracing::info!(
-                    "source `{label}`: {} packs written, {} new chunks, {} stored, parent {}",
+                    "source `{label}`: {} read, {} packs written, {} new chunks, {} stored, parent {}",
+                    bytes(report.read_bytes),
                     report.packs_written,
                     s.added_chunks,
                     bytes(s.added_stored),
@@ -133,6 +135,13 @@ pub fn backup_repository(
                         .map(|p| vger_engine::snapshots::short_id(&p))
                         .unwrap_or_else(|| "none".into())
                 );
+                if report.resumed_files > 0 {
+                    tracing::info!(
+                        "source `{label}`: resumed an interrupted backup: {} files ({}) not read again",
+                        report.resumed_files,
+                        bytes(report.resumed_bytes)
+                    );
+                }
             }
             if !report.warnings.is_empty() {
                 worst = Outcome::Partial;
@@ -147,6 +156,9 @@ pub fn backup_repository(
                 "time": report.snapshot.time,
                 "end_time": report.snapshot.end_time,
                 "stats": s,
+                "read_bytes": report.read_bytes,
+                "resumed_files": report.resumed_files,
+                "resumed_bytes": report.resumed_bytes,
                 "warnings": report.warnings,
             }));
             if !ctx.json {

@@ -29,6 +29,8 @@ pub(crate) struct Dedup<'a> {
     seen: Mutex<IdSet>,
     added_bytes: AtomicU64,
     added_chunks: AtomicU64,
+    /// Bytes read from source files (not counting files skipped as unchanged).
+    read_bytes: AtomicU64,
     /// Set when the backup stops early: reading threads skip queued files.
     stop: AtomicBool,
 }
@@ -40,6 +42,7 @@ impl<'a> Dedup<'a> {
             seen: Mutex::new(IdSet::default()),
             added_bytes: AtomicU64::new(0),
             added_chunks: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         }
     }
@@ -47,6 +50,11 @@ impl<'a> Dedup<'a> {
     /// New bytes and chunks queued so far.
     pub fn added(&self) -> (u64, u64) {
         (self.added_bytes.load(Ordering::Relaxed), self.added_chunks.load(Ordering::Relaxed))
+    }
+
+    /// Bytes read from source files so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.read_bytes.load(Ordering::Relaxed)
     }
 
     pub fn stop(&self) {
@@ -110,5 +118,10 @@ impl<'a> ChunkSink<'a> {
 
     pub fn stopped(&self) -> bool {
         self.dedup.stopped()
+    }
+
+    /// Counts `n` bytes read from a source file.
+    pub fn count_read(&self, n: u64) {
+        self.dedup.read_bytes.fetch_add(n, Ordering::Relaxed);
     }
 }
