@@ -72,9 +72,9 @@ pub struct PackInfo {
 
 /// One chunk of the sorted array.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    id: ChunkId,
-    loc: BlobLocation,
+pub(crate) struct Entry {
+    pub(crate) id: ChunkId,
+    pub(crate) loc: BlobLocation,
 }
 
 /// Bits of ID prefix in the bucket table (65,536 buckets, 256 KiB).
@@ -103,13 +103,11 @@ impl ChunkIndex {
     /// each batch is copied into the array and freed before the next is
     /// read, so memory holds the array and one batch, not every decoded
     /// segment at once.
+    ///
+    /// With a cache folder set on the repository, the index comes from the
+    /// local cache plus the segments added since (see [`crate::index_cache`]).
     pub fn load(repo: &Repository) -> Result<Self> {
-        let mut builder = Builder::default();
-        for_each_segment(repo, |id, segment| {
-            builder.add(id, segment?);
-            Ok(())
-        })?;
-        Ok(builder.finish())
+        Ok(crate::index_cache::load(repo, false)?.0)
     }
 
     /// Builds the index from loaded segments (superseded ones are skipped).
@@ -169,6 +167,10 @@ impl ChunkIndex {
         if self.sorted.len() + self.sorted.len() / 8 < self.sorted.capacity() {
             self.sorted.shrink_to_fit();
         }
+        self.fill_prefix_table();
+    }
+
+    fn fill_prefix_table(&mut self) {
         let buckets = 1usize << PREFIX_BITS;
         let mut starts = vec![0u32; buckets + 1];
         for e in &self.sorted {
@@ -299,7 +301,11 @@ impl Builder {
         self.spans.push(Span { id, entries: start..end, packs, supersedes: segment.supersedes.clone() });
     }
 
-    fn finish(mut self) -> ChunkIndex {
+    fn finish(self) -> ChunkIndex {
+        self.finish_with_provenance().0
+    }
+
+    fn finish_with_provenance(mut self) -> (ChunkIndex, Provenance) {
         let superseded: HashSet<SegmentId> = self.spans.iter().flat_map(|s| s.supersedes.iter().copied()).collect();
         let live: Vec<bool> = self.spans.iter().map(|s| !superseded.contains(&s.id)).collect();
         if live.iter().any(|l| !l) {
@@ -341,15 +347,38 @@ impl Builder {
         }
         self.index.segments = self.spans.iter().zip(&live).filter(|(_, l)| **l).map(|(s, _)| s.id).collect();
         self.index.build();
-        self.index
+        let mut superseded: Vec<SegmentId> = superseded.into_iter().collect();
+        superseded.sort_unstable();
+        let provenance = Provenance { read: self.spans.iter().map(|s| s.id).collect(), superseded };
+        (self.index, provenance)
     }
 }
 
 /// Reads and decrypts the segments eight at a time and hands each to `f`
 /// in listing order (a segment that cannot be read as its error).
-fn for_each_segment(repo: &Repository, mut f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>) -> Result<()> {
-    let ids: Vec<SegmentId> =
-        repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect();
+fn for_each_segment(repo: &Repository, f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>) -> Result<()> {
+    let ids: Vec<SegmentId> = list_segments(repo)?.into_iter().map(|s| s.id).collect();
+    for_each_listed(repo, &ids, f)
+}
+
+/// The repository's index segments with their sizes, in listing order.
+pub(crate) fn list_segments(repo: &Repository) -> Result<Vec<crate::index_cache::SeenSegment>> {
+    Ok(repo
+        .storage()
+        .list(INDEX_PREFIX)?
+        .into_iter()
+        .filter_map(|o| {
+            SegmentId::from_storage_key(&o.key).map(|id| crate::index_cache::SeenSegment { id, size: o.size })
+        })
+        .collect())
+}
+
+/// Like [`for_each_segment`] for the segments `ids`.
+pub(crate) fn for_each_listed(
+    repo: &Repository,
+    ids: &[SegmentId],
+    mut f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>,
+) -> Result<()> {
     for batch in ids.chunks(8) {
         let read = crate::parallel::map(batch.to_vec(), 8, |id| Ok((id, read_segment(repo, id))))?;
         for (id, segment) in read {
@@ -369,17 +398,90 @@ impl ChunkIndex {
     /// a restore fails only for files whose chunks were in it). Maintenance
     /// uses the strict `load`.
     pub fn load_lenient(repo: &Repository) -> Result<(Self, UnreadableSegments)> {
+        crate::index_cache::load(repo, true)
+    }
+
+    /// Reads the listed segments (strictly, or skipping and returning the
+    /// unreadable ones when `lenient`) and builds the index; also returns
+    /// the segments it read, superseded ones included, and what they
+    /// supersede.
+    pub(crate) fn load_listed(
+        repo: &Repository,
+        listed: &[SegmentId],
+        lenient: bool,
+    ) -> Result<(Self, UnreadableSegments, Provenance)> {
         let mut builder = Builder::default();
         let mut bad = Vec::new();
-        for_each_segment(repo, |id, segment| {
+        for_each_listed(repo, listed, |id, segment| {
             match segment {
                 Ok(segment) => builder.add(id, segment),
-                Err(e) => bad.push((id, e.to_string())),
+                Err(e) if lenient => bad.push((id, e.to_string())),
+                Err(e) => return Err(e),
             }
             Ok(())
         })?;
-        Ok((builder.finish(), bad))
+        let (index, provenance) = builder.finish_with_provenance();
+        Ok((index, bad, provenance))
     }
+
+    /// An index from an array already sorted by ID with one entry per ID
+    /// (from the local cache), and the live segments it holds.
+    pub(crate) fn from_sorted(packs: Vec<PackInfo>, sorted: Vec<Entry>, segments: Vec<SegmentId>) -> Self {
+        let pack_positions = packs.iter().enumerate().map(|(i, p)| (p.id, i as u32)).collect();
+        let mut index = ChunkIndex { packs, pack_positions, sorted, segments, ..Default::default() };
+        index.fill_prefix_table();
+        index
+    }
+
+    /// Notes a live segment whose packs were added with [`add_pack`](Self::add_pack).
+    pub(crate) fn push_segment(&mut self, id: SegmentId) {
+        self.segments.push(id);
+    }
+
+    /// Chunks added since the array was built.
+    pub(crate) fn additions(&self) -> usize {
+        self.extra.len()
+    }
+
+    /// Moves the additions into the sorted array: they are sorted apart
+    /// and merged in from the back, so the array grows by only their
+    /// number (no second copy of it).
+    pub(crate) fn merge_additions(&mut self) {
+        if self.extra.is_empty() {
+            return;
+        }
+        let mut add: Vec<Entry> = self.extra.drain().map(|(id, loc)| Entry { id, loc }).collect();
+        add.sort_unstable_by_key(|a| a.id);
+        let old = self.sorted.len();
+        let Some(filler) = add.first().copied() else { return };
+        self.sorted.resize(old + add.len(), filler);
+        let (mut i, mut j, mut w) = (old, add.len(), old + add.len());
+        // `extra` never holds an ID of `sorted`, so there are no ties.
+        while j > 0 {
+            w -= 1;
+            if i > 0 && self.sorted[i - 1].id > add[j - 1].id {
+                self.sorted[w] = self.sorted[i - 1];
+                i -= 1;
+            } else {
+                self.sorted[w] = add[j - 1];
+                j -= 1;
+            }
+        }
+        self.fill_prefix_table();
+    }
+
+    /// The sorted array, for the local cache (additions not included).
+    pub(crate) fn sorted_entries(&self) -> &[Entry] {
+        &self.sorted
+    }
+}
+
+/// The segments an index was built from: every one read (superseded ones
+/// included) and every segment they supersede.
+#[derive(Debug, Default)]
+pub(crate) struct Provenance {
+    pub read: Vec<SegmentId>,
+    pub superseded: Vec<SegmentId>,
 }
 
 fn read_segment(repo: &Repository, id: SegmentId) -> Result<IndexSegment> {

@@ -5,6 +5,7 @@
 //!
 //! - [`repository`]: init and open (keys, config), the object envelope.
 //! - [`index`]: the in-memory chunk index built from index segments.
+//! - [`index_cache`]: its local, authenticated copy per repository.
 //! - [`pack_writer`]: assembles sealed chunks into packs, uploads them and
 //!   checkpoints index segments.
 //! - [`tree`]: writes and reads a snapshot's file-tree stream.
@@ -29,6 +30,7 @@ pub mod delete;
 pub mod dump;
 mod error;
 pub mod index;
+pub mod index_cache;
 pub mod info;
 pub mod keys;
 pub mod live;

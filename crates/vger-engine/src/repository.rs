@@ -1,6 +1,7 @@
 //! Creating and opening repositories: the `config` object, key slots and the
 //! envelope every other module seals objects with.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vger_chunker::ChunkerParams;
@@ -60,6 +61,9 @@ pub struct Repository {
     chunker: ChunkerParams,
     tree_chunker: ChunkerParams,
     compression: Codec,
+    /// Where the local chunk-index cache lives; none: no cache.
+    index_cache_dir: Option<PathBuf>,
+    index_cache_threshold: crate::index_cache::CacheThreshold,
 }
 
 impl std::fmt::Debug for Repository {
@@ -202,7 +206,32 @@ impl Repository {
             chunker,
             tree_chunker,
             compression,
+            index_cache_dir: None,
+            index_cache_threshold: crate::index_cache::CacheThreshold::DEFAULT,
         })
+    }
+
+    /// Keeps a local copy of the chunk index in `dir` (one file per
+    /// repository, see `index_cache`), so that loading the index fetches
+    /// only the segments added since; `None` loads every segment.
+    pub fn with_index_cache(mut self, dir: Option<PathBuf>) -> Self {
+        self.index_cache_dir = dir;
+        self
+    }
+
+    pub fn index_cache_dir(&self) -> Option<&Path> {
+        self.index_cache_dir.as_deref()
+    }
+
+    /// Caches the index of even the smallest repository (tests).
+    #[doc(hidden)]
+    pub fn with_index_cache_always(mut self) -> Self {
+        self.index_cache_threshold = crate::index_cache::CacheThreshold { segments: 0, chunks: 0 };
+        self
+    }
+
+    pub(crate) fn index_cache_threshold(&self) -> crate::index_cache::CacheThreshold {
+        self.index_cache_threshold
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
