@@ -66,7 +66,8 @@ impl Context {
                 .ok_or_else(|| EngineError::PassphraseRequired { location: repo.url.clone() })
         };
         let started = std::time::Instant::now();
-        let repo = Repository::open(storage, &ask)?;
+        let repo = Repository::open(storage, &ask)?
+            .with_index_cache(crate::state::index_cache_dir(self.config.cache_dir.as_ref()));
         tracing::info!(
             "opened repository `{}` ({}, encryption {}) in {:.0} ms",
             repo_cfg.label(),

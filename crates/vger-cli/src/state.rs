@@ -1,6 +1,7 @@
 //! Small per-repository state kept between runs: consecutive failures
 //! (for hooks that alert after N failures in a row) and when the last full
 //! check ran, and the daemon's last and next run. Stored as JSON under `cache_dir` or `$XDG_STATE_HOME/vger`.
+//! Also where the engine keeps its chunk-index cache ([`index_cache_dir`]).
 
 use std::path::PathBuf;
 
@@ -33,6 +34,23 @@ fn state_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
         return Some(PathBuf::from(d).join("vger"));
     }
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/vger"))
+}
+
+/// Where the engine caches chunk indexes (one file per repository id):
+/// `cache_dir/index`, else `$XDG_CACHE_HOME/vger/index` or
+/// `~/.cache/vger/index`; none when `VGER_NO_INDEX_CACHE` is set (to
+/// anything but empty or `0`).
+pub fn index_cache_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
+    if std::env::var_os("VGER_NO_INDEX_CACHE").is_some_and(|v| !v.is_empty() && v != "0") {
+        return None;
+    }
+    if let Some(d) = cache_dir {
+        return Some(d.join("index"));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("vger/index"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vger/index"))
 }
 
 /// Where backups keep their resume journals (docs/format.md, section 9):
