@@ -100,22 +100,28 @@ impl Cipher {
         Ok(Self { key: Some(LessSafeKey::new(unbound)) })
     }
 
-    /// Encrypts `in_out` in place and appends the 16-byte tag (or checksum).
-    pub(crate) fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], in_out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    /// Encrypts `in_out` in place and returns the 16-byte tag (or checksum)
+    /// to append: a slice, so the caller encrypts inside a larger buffer
+    /// (behind the envelope header) with no copy.
+    #[must_use = "the tag must be stored with the ciphertext"]
+    pub(crate) fn seal(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        in_out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
         match &self.key {
-            None => {
-                let sum = checksum(aad, in_out);
-                in_out.extend_from_slice(&sum);
-            }
+            None => Ok(checksum(aad, in_out)),
             Some(key) => {
                 let nonce = Nonce::assume_unique_for_key(*nonce);
                 let tag = key
                     .seal_in_place_separate_tag(nonce, Aad::from(aad), in_out)
                     .map_err(|_| CryptoError::Authentication)?;
-                in_out.extend_from_slice(tag.as_ref());
+                let mut out = [0u8; TAG_LEN];
+                out.copy_from_slice(tag.as_ref());
+                Ok(out)
             }
         }
-        Ok(())
     }
 
     /// Decrypts `in_out` (ciphertext followed by the tag) in place and

@@ -77,9 +77,8 @@ impl Envelope {
         buf[..4].copy_from_slice(&[ENVELOPE_VERSION, ty as u8, self.algo.tag(), 0]);
         buf[4..ENVELOPE_HEADER_LEN].copy_from_slice(&nonce);
         let aad = aad(&buf[..ENVELOPE_HEADER_LEN], identity);
-        let mut body = buf.split_off(ENVELOPE_HEADER_LEN);
-        self.cipher.seal(&nonce, &aad, &mut body)?;
-        buf.append(&mut body);
+        let tag = self.cipher.seal(&nonce, &aad, &mut buf[ENVELOPE_HEADER_LEN..])?;
+        buf.extend_from_slice(&tag);
         Ok(())
     }
 

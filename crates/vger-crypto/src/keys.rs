@@ -138,7 +138,8 @@ pub fn wrap_master_key(
     let kek = wrap_key(passphrase, &salt, params)?;
     let cipher = Cipher::new(Algorithm::Chacha20Poly1305, &kek)?;
     let mut buf = key.bytes.to_vec();
-    cipher.seal(&nonce, &slot_aad(repository_id), &mut buf)?;
+    let tag = cipher.seal(&nonce, &slot_aad(repository_id), &mut buf)?;
+    buf.extend_from_slice(&tag);
     Ok(WrappedKey { params, salt, nonce, wrapped: buf })
 }
 
@@ -159,4 +160,21 @@ pub fn unwrap_master_key(
     bytes.copy_from_slice(&buf[..MASTER_KEY_LEN]);
     buf.fill(0);
     Ok(MasterKey::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_wrapped_key_opens_with_its_passphrase_only() {
+        let key = MasterKey::generate().unwrap();
+        let repo = [7u8; 32];
+        let slot = wrap_master_key(&key, b"right", &repo, KdfParams::insecure_fast()).unwrap();
+        let back = unwrap_master_key(&slot, b"right", &repo).unwrap();
+        assert_eq!(back.bytes, key.bytes);
+        assert!(matches!(unwrap_master_key(&slot, b"wrong", &repo), Err(CryptoError::WrongPassphrase)));
+        assert!(matches!(unwrap_master_key(&slot, b"right", &[8u8; 32]), Err(CryptoError::WrongPassphrase)));
+    }
 }

@@ -3,7 +3,7 @@
 //! that the plaintext hashes to the ID it was stored under.
 
 use vger_crypto::{ChunkIdKey, Envelope, ObjectType, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD};
-use vger_format::compress::{compress_into, decompress, Codec, CODEC_HEADER_LEN};
+use vger_format::compress::{compress_into, decompress, max_compressed_len, Codec};
 use vger_format::id::ChunkId;
 use vger_format::FormatError;
 
@@ -11,7 +11,8 @@ use crate::Result;
 
 /// Compresses `data` straight into an envelope buffer and seals it.
 pub fn seal_chunk(envelope: &Envelope, codec: Codec, ty: ObjectType, id: &ChunkId, data: &[u8]) -> Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(ENVELOPE_OVERHEAD + CODEC_HEADER_LEN + data.len());
+    // Room for the worst case: growing the buffer mid-way would copy it.
+    let mut buf = Vec::with_capacity(ENVELOPE_OVERHEAD + max_compressed_len(codec, data.len()));
     buf.resize(ENVELOPE_HEADER_LEN, 0);
     compress_into(codec, data, &mut buf);
     envelope.seal_buffer(ty, &id.0, &mut buf).map_err(|e| FormatError::crypto(format!("chunk {}", id.short()), e))?;

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use vger_crypto::{Envelope, ObjectType};
 use vger_format::id::ChunkId;
+use vger_format::id::PACKS_PREFIX;
 use vger_format::index::PackEntry;
-use vger_format::pack::{FinishedPack, PackBuilder};
-use vger_storage::Storage;
+use vger_format::pack::{FinishedPack, PackBuilder, PackLayout};
+use vger_storage::{StagedObject, Storage};
 
 use crate::index::write_segment;
 use crate::lock::RepoLock;
@@ -162,7 +163,7 @@ impl PackWriter {
         // Two: the sealers' output waits here while a pack is handed on.
         let (tx, rx) = bounded::<SealedBlob>(2);
         // Rendezvous: at most one pack waits while the uploaders hold theirs.
-        let (pack_tx, pack_rx) = bounded::<FinishedPack>(0);
+        let (pack_tx, pack_rx) = bounded::<ReadyPack>(0);
         let mut threads = Vec::new();
         {
             let shared = shared.clone();
@@ -222,13 +223,76 @@ impl Drop for PackWriter {
     }
 }
 
-fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<FinishedPack>, target: usize) {
-    let mut builder: Option<PackBuilder> = None;
-    let close = |b: PackBuilder| -> bool {
+/// A pack being filled: in memory, or (on storage that stages objects, the
+/// local one) written blob by blob straight into its file, which keeps two
+/// 32 MiB packs out of the backup's memory and saves copying every byte
+/// into a buffer.
+enum OpenPack {
+    Memory(PackBuilder),
+    Staged { layout: PackLayout, object: Box<dyn StagedObject> },
+}
+
+impl OpenPack {
+    fn open(shared: &Shared, target: usize) -> Result<Self> {
+        if let Some(mut object) = shared.storage.stage(PACKS_PREFIX)? {
+            let (layout, header) = PackLayout::start();
+            object.write(&header)?;
+            return Ok(OpenPack::Staged { layout, object });
+        }
+        let spare = lock(&shared.spare_buffer).take().unwrap_or_default();
+        Ok(OpenPack::Memory(PackBuilder::with_buffer(spare, target + (1 << 20))))
+    }
+
+    fn add(&mut self, blob: &SealedBlob) -> Result<()> {
+        match self {
+            OpenPack::Memory(b) => b.add(blob.id, blob.ty, blob.raw_length, &blob.bytes),
+            OpenPack::Staged { layout, object } => {
+                layout.add(blob.id, blob.ty, blob.raw_length, &blob.bytes);
+                object.write(&blob.bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            OpenPack::Memory(b) => b.len(),
+            OpenPack::Staged { layout, .. } => layout.len() as usize,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            OpenPack::Memory(b) => b.is_empty(),
+            OpenPack::Staged { layout, .. } => layout.is_empty(),
+        }
+    }
+
+    fn finish(self, envelope: &Envelope) -> Result<ReadyPack> {
+        Ok(match self {
+            OpenPack::Memory(b) => ReadyPack::Memory(b.finish(envelope)?),
+            OpenPack::Staged { layout, mut object } => {
+                let (tail, entry) = layout.finish(envelope)?;
+                object.write(&tail)?;
+                ReadyPack::Staged { entry, object }
+            }
+        })
+    }
+}
+
+/// A complete pack for an uploader to store (or, staged, to commit).
+enum ReadyPack {
+    Memory(FinishedPack),
+    Staged { entry: PackEntry, object: Box<dyn StagedObject> },
+}
+
+fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<ReadyPack>, target: usize) {
+    let mut builder: Option<OpenPack> = None;
+    let close = |b: OpenPack| -> bool {
         match b.finish(&shared.envelope) {
             Ok(pack) => out.send(pack).is_ok(),
             Err(e) => {
-                shared.fail(e.into());
+                shared.fail(e);
                 false
             }
         }
@@ -264,12 +328,21 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<FinishedPack>
             }
         }
         let Some(blob) = blob else { continue };
-        let b = builder.get_or_insert_with(|| {
+        if builder.is_none() {
             opened = Instant::now();
-            let spare = lock(&shared.spare_buffer).take().unwrap_or_default();
-            PackBuilder::with_buffer(spare, target + (1 << 20))
-        });
-        b.add(blob.id, blob.ty, blob.raw_length, &blob.bytes);
+            match OpenPack::open(shared, target) {
+                Ok(b) => builder = Some(b),
+                Err(e) => {
+                    shared.fail(e);
+                    return;
+                }
+            }
+        }
+        let Some(b) = builder.as_mut() else { continue };
+        if let Err(e) = b.add(&blob) {
+            shared.fail(e);
+            return;
+        }
         drop(blob); // Not held while a full pack waits for an uploader.
         shared.blobs.fetch_add(1, Ordering::Relaxed);
         if b.len() >= target {
@@ -287,19 +360,26 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<FinishedPack>
     }
 }
 
-fn upload(shared: &Shared, rx: Receiver<FinishedPack>) {
+fn upload(shared: &Shared, rx: Receiver<ReadyPack>) {
     for pack in rx.iter() {
         if shared.failed.load(Ordering::SeqCst) {
             return;
         }
-        let size = pack.bytes.len() as u64;
-        let result =
-            shared.storage.put(&pack.id.storage_key(), &pack.bytes).map_err(EngineError::from).and_then(|()| {
-                lock(&shared.spare_buffer).get_or_insert(pack.bytes);
-                let mut entry = pack.entry;
-                entry.created = crate::lock::unix_now();
-                shared.stored(entry)
-            });
+        let (stored, mut entry) = match pack {
+            ReadyPack::Memory(pack) => {
+                let stored = shared.storage.put(&pack.id.storage_key(), &pack.bytes);
+                if stored.is_ok() {
+                    lock(&shared.spare_buffer).get_or_insert(pack.bytes);
+                }
+                (stored, pack.entry)
+            }
+            ReadyPack::Staged { entry, object } => (object.commit(&entry.id.storage_key()), entry),
+        };
+        let size = entry.size;
+        let result = stored.map_err(EngineError::from).and_then(|()| {
+            entry.created = crate::lock::unix_now();
+            shared.stored(entry)
+        });
         match result {
             Ok(()) => {
                 shared.packs.fetch_add(1, Ordering::Relaxed);

@@ -58,6 +58,17 @@ impl FromStr for Codec {
     }
 }
 
+/// The most [`compress_into`] appends for `len` bytes of data: reserve it
+/// up front so that compressing never moves the buffer.
+pub fn max_compressed_len(codec: Codec, len: usize) -> usize {
+    let bound = match codec {
+        Codec::None => len,
+        Codec::Lz4 => lz4_flex::block::get_maximum_output_size(len),
+        Codec::Zstd(_) => zstd::zstd_safe::compress_bound(len),
+    };
+    CODEC_HEADER_LEN + bound.max(len)
+}
+
 /// Appends the codec header and the compressed `data` to `out`. Stores the
 /// data uncompressed when compression does not make it smaller.
 pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
