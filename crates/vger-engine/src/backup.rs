@@ -175,6 +175,9 @@ pub fn backup(
                 }
             });
         }
+        // Only the sealers receive: once they stop (the pack writer failed),
+        // a thread queueing a chunk gets an error instead of waiting forever.
+        drop(job_rx);
         drop(blob_tx);
         let read_limit = opts.read_limit.map(crate::throttle::RateLimiter::new);
         // Reading threads: each reads, chunks and hashes whole files, so
@@ -220,9 +223,9 @@ pub fn backup(
     let (walked, added_bytes, added_chunks) = match result {
         Ok(r) => r,
         Err(e) => {
-            // Still wait for the writer: what was stored stays usable. If
-            // it failed (a full disk), that is the cause worth reporting.
-            return Err(writer.finish().err().unwrap_or(e));
+            // Still wait for the writer: what was stored stays usable.
+            let _ = writer.finish();
+            return Err(e);
         }
     };
     // The walk is complete: this run's journal now holds every file the
