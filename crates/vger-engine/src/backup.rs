@@ -223,9 +223,9 @@ pub fn backup(
     let (walked, added_bytes, added_chunks) = match result {
         Ok(r) => r,
         Err(e) => {
-            // Still wait for the writer: what was stored stays usable.
-            let _ = writer.finish();
-            return Err(e);
+            // Still wait for the writer: what was stored stays usable. If
+            // it failed (a full disk), that is the cause worth reporting.
+            return Err(writer.finish().err().unwrap_or(e));
         }
     };
     // The walk is complete: this run's journal now holds every file the
