@@ -130,7 +130,7 @@ pub fn backup(
         n => n,
     };
     let codec = opts.compression.unwrap_or(repo.default_compression());
-    one_malloc_arena();
+    let _heap = one_malloc_arena();
     // A local store takes a pack in milliseconds: one uploader keeps up and
     // holds one 32 MiB pack less in memory. Remote ones overlap two requests.
     let uploaders = if repo.storage().describe().contains("://") { 2 } else { 1 };
@@ -308,12 +308,37 @@ fn open_journals(
 /// another; with glibc's per-thread arenas the freed memory piles up in
 /// each arena. One arena measured 166 MiB peak RSS for a fresh backup of
 /// 1 GiB where the default reached 217-232 MiB, at the same speed.
-fn one_malloc_arena() {
+///
+/// Those buffers also come from the heap rather than from fresh mappings
+/// (threshold 32 MiB, glibc's highest), and up to 128 MiB of freed heap
+/// stays mapped: otherwise every chunk's buffers are new pages, faulted in
+/// and zeroed by the kernel. Measured on a fresh 2 GiB backup: 100-120k
+/// page faults down to ~30k, system time 3.1 s down to 2.2-2.6 s, peak RSS
+/// unchanged (87-104 MiB against 93-96).
+///
+/// The returned guard gives the freed heap back to the system when the
+/// backup ends, so a long-lived process (the daemon) does not keep it.
+fn one_malloc_arena() -> HeapTrim {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; threads created later
     // share the main arena.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+    HeapTrim
+}
+
+struct HeapTrim;
+
+impl Drop for HeapTrim {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 
