@@ -439,24 +439,64 @@ impl ChunkIndex {
     }
 
     /// Chunks added since the array was built.
+    #[cfg(test)]
     pub(crate) fn additions(&self) -> usize {
         self.extra.len()
     }
 
-    /// Moves the additions into the sorted array: they are sorted apart
-    /// and merged in from the back, so the array grows by only their
-    /// number (no second copy of it).
-    pub(crate) fn merge_additions(&mut self) {
-        if self.extra.is_empty() {
+    /// Appends to `tail` the chunks of `pack` that the array does not hold
+    /// (52 bytes each: a backup after a large one may bring a million).
+    pub(crate) fn collect_new(&mut self, pack: &PackEntry, tail: &mut Vec<Entry>) {
+        let pos = self.pack_position(pack);
+        for b in &pack.blobs {
+            // Packs are below 4 GiB (pack_target_size is capped at 1 GiB).
+            let Ok(offset) = u32::try_from(b.offset) else { continue };
+            if self.find_sorted(&b.id).is_none() {
+                let loc = BlobLocation {
+                    pack: pos,
+                    offset,
+                    length: b.length,
+                    raw_length: b.raw_length,
+                    blob_type: b.blob_type,
+                };
+                tail.push(Entry { id: b.id, loc });
+            }
+        }
+    }
+
+    /// Adds what [`collect_new`](Self::collect_new) gathered: merged into
+    /// the sorted array when `merge`, else into the small map beside it.
+    /// Of several locations of one chunk the first-listed pack's stays, as
+    /// in a fresh build.
+    pub(crate) fn add_collected(&mut self, mut tail: Vec<Entry>, merge: bool) {
+        tail.sort_unstable_by(|a, b| {
+            a.id.cmp(&b.id).then(a.loc.pack.cmp(&b.loc.pack)).then(a.loc.offset.cmp(&b.loc.offset))
+        });
+        tail.dedup_by(|later, earlier| later.id == earlier.id);
+        if !merge {
+            self.extra.reserve(tail.len());
+            for e in tail {
+                self.extra.entry(e.id).or_insert(e.loc);
+            }
             return;
         }
-        let mut add: Vec<Entry> = self.extra.drain().map(|(id, loc)| Entry { id, loc }).collect();
-        add.sort_unstable_by_key(|a| a.id);
+        let mut add = tail;
+        // Anything in the map joins the merge too (the array then holds all).
+        if !self.extra.is_empty() {
+            add.extend(self.extra.drain().map(|(id, loc)| Entry { id, loc }));
+            add.sort_unstable_by_key(|e| e.id);
+            add.dedup_by(|later, earlier| later.id == earlier.id);
+        }
+        self.merge_sorted(add);
+    }
+
+    /// Merges `add` (sorted, no ID of the array) into the array from the
+    /// back, so the array grows by only its length (no second copy).
+    fn merge_sorted(&mut self, add: Vec<Entry>) {
         let old = self.sorted.len();
         let Some(filler) = add.first().copied() else { return };
         self.sorted.resize(old + add.len(), filler);
         let (mut i, mut j, mut w) = (old, add.len(), old + add.len());
-        // `extra` never holds an ID of `sorted`, so there are no ties.
         while j > 0 {
             w -= 1;
             if i > 0 && self.sorted[i - 1].id > add[j - 1].id {
@@ -484,7 +524,7 @@ pub(crate) struct Provenance {
     pub superseded: Vec<SegmentId>,
 }
 
-fn read_segment(repo: &Repository, id: SegmentId) -> Result<IndexSegment> {
+pub(crate) fn read_segment(repo: &Repository, id: SegmentId) -> Result<IndexSegment> {
     let key = id.storage_key();
     let what = format!("index segment {}", id.short());
     let bytes = repo.storage().get(&key)?;

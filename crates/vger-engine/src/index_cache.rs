@@ -360,8 +360,9 @@ pub(crate) fn load(repo: &Repository, lenient: bool) -> Result<(ChunkIndex, Unre
         return Ok((index, bad));
     };
     let path = cache.path().display();
+    let started = std::time::Instant::now();
     match cache.read() {
-        Ok(Some(cached)) => match extend(repo, &cache, cached, &listed, lenient)? {
+        Ok(Some(cached)) => match extend(repo, &cache, cached, &listed, lenient, started)? {
             Ok(loaded) => return Ok(loaded),
             Err(why) => tracing::info!("index cache {path}: {why}; rebuilding it from the repository"),
         },
@@ -397,6 +398,7 @@ fn extend(
     cached: CachedIndex,
     listed: &[SeenSegment],
     lenient: bool,
+    started: std::time::Instant,
 ) -> Result<Result<(ChunkIndex, UnreadableSegments), String>> {
     let CachedIndex { mut seen, superseded, packs, entries } = cached;
     let sizes: HashMap<SegmentId, u64> = listed.iter().map(|s| (s.id, s.size)).collect();
@@ -423,6 +425,7 @@ fn extend(
     let mut bad = Vec::new();
     let mut added = Vec::new();
     let mut new_supersedes = Vec::new();
+    let mut tail = Vec::new();
     let mut stale = None;
     for batch in new.chunks(8) {
         for_each_listed(repo, batch, |id, segment| {
@@ -443,7 +446,7 @@ fn extend(
                 return Ok(());
             }
             for pack in &segment.packs {
-                index.add_pack(pack);
+                index.collect_new(pack, &mut tail);
             }
             index.push_segment(id);
             added.push(SeenSegment { id, size: sizes.get(&id).copied().unwrap_or(0) });
@@ -457,15 +460,18 @@ fn extend(
     if added.iter().any(|s| new_supersedes.contains(&s.id)) {
         return Ok(Err("new segments supersede one another".into()));
     }
+    let new_chunks = tail.len();
+    let rewrite =
+        new_chunks > 0 && (added.len() >= REWRITE_AFTER_SEGMENTS || new_chunks >= (cached_chunks / 16).max(1));
+    index.add_collected(tail, rewrite);
     tracing::debug!(
-        "index: {cached_chunks} chunks from the cache {}, {} from {} new segments",
+        "index: {cached_chunks} chunks from the cache {} in {:.0} ms, {new_chunks} from {} new segments{}",
         cache.path().display(),
-        index.additions(),
-        added.len()
+        started.elapsed().as_secs_f64() * 1000.0,
+        added.len(),
+        if rewrite { "; rewriting the cache" } else { "" }
     );
-    let additions = index.additions();
-    if additions > 0 && (added.len() >= REWRITE_AFTER_SEGMENTS || additions >= (cached_chunks / 16).max(1)) {
-        index.merge_additions();
+    if rewrite {
         seen.extend(added);
         let mut superseded = superseded;
         superseded.extend(new_supersedes);

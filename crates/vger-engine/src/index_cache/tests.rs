@@ -144,13 +144,17 @@ fn many_new_segments_are_merged_into_the_rewritten_cache() {
         let first = 1000 + u64::from(i) * 50;
         f.segment(vec![pack(10 + i, first..first + 50)]);
     }
+    // Chunks already named by another new segment: one location stays,
+    // the first-listed pack's, as in a fresh load.
+    f.segment(vec![pack(60, 1000..1010)]);
     let loaded = ChunkIndex::load(&f.cached()).unwrap();
     assert_eq!(loaded.additions(), 0, "merged into the sorted array");
+    assert_eq!(loaded.len(), 2100);
     assert_eq!(canonical(&loaded), canonical(&fresh(&f)));
     assert!(std::fs::metadata(f.cache_file()).unwrap().len() > before + 2000 * ENTRY_LEN);
     let cached = CacheFile::for_repository(&f.cached()).unwrap().read().unwrap().unwrap();
     assert_eq!(cached.entries.len(), 2100);
-    assert_eq!(cached.seen.len(), 41);
+    assert_eq!(cached.seen.len(), 42);
 }
 
 /// Damages the cache with `damage`, then checks that the next load ignores
