@@ -16,16 +16,14 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use vger_crypto::ObjectType;
-use vger_format::id::{ChunkId, PackId, SegmentId, INDEX_PREFIX};
-use vger_format::index::IndexSegment;
-use vger_format::object::{check_version, open_object};
-use vger_format::pack::parse_pack;
+use vger_format::id::{ChunkId, PackId, SegmentId};
 
 use crate::blob::open_chunk;
+use crate::chunk_table::{list_segment_ids, read_segment, ChunkTable, TableBuilder};
 use crate::index::{ChunkIndex, IdSet};
 use crate::live::for_each_entry;
 use crate::lock::RepoLock;
+use crate::pack_stream::stream_pack;
 use crate::packs::stored_packs;
 use crate::progress::Progress;
 use crate::repository::Repository;
@@ -68,7 +66,9 @@ impl CheckReport {
 /// What a structural pass learned, reused by repair.
 pub(crate) struct RepoState {
     pub all_segment_ids: Vec<SegmentId>,
-    pub index: ChunkIndex,
+    pub index: ChunkTable,
+    /// The tree chunks of `index`, to read snapshots' trees.
+    pub trees: ChunkIndex,
     pub stored: HashMap<PackId, u64>,
     /// Packs the index names that are missing or of the wrong size.
     pub bad_packs: HashSet<PackId>,
@@ -94,19 +94,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &Progress) -> Res
 /// Reads every segment on its own (one bad segment does not hide the
 /// others) and compares the index with the packs in storage.
 pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Result<RepoState> {
-    let mut segments = Vec::new();
-    let mut all_segment_ids = Vec::new();
-    for obj in repo.storage().list(INDEX_PREFIX)? {
-        let Some(id) = SegmentId::from_storage_key(&obj.key) else { continue };
-        all_segment_ids.push(id);
-        let read = repo.storage().get(&obj.key).map_err(crate::EngineError::from).and_then(|bytes| {
-            let seg: IndexSegment =
-                open_object(repo.envelope(), ObjectType::IndexSegment, obj.key.as_bytes(), "index segment", bytes)?;
-            check_version("index segment", seg.version, vger_format::index::INDEX_SEGMENT_VERSION)?;
-            Ok(seg)
-        });
-        match read {
-            Ok(seg) => segments.push((id, seg)),
+    // One segment at a time: each is copied into the table and freed.
+    let all_segment_ids = list_segment_ids(repo)?;
+    let mut builder = TableBuilder::default();
+    for id in &all_segment_ids {
+        match read_segment(repo, *id) {
+            Ok(seg) => builder.add_segment(*id, seg, |_| true),
             Err(e) => report.errors.push(format!(
                 "index segment {} is unreadable: {e} (`vger check --repair` rebuilds the index)",
                 id.short()
@@ -114,7 +107,7 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
         }
     }
     report.segments = all_segment_ids.len();
-    let index = ChunkIndex::from_segments(&segments);
+    let index = builder.finish();
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
     report.packs = stored.len();
     let mut bad_packs = HashSet::new();
@@ -144,6 +137,7 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
     }
     Ok(RepoState {
         all_segment_ids,
+        trees: index.tree_index(),
         index,
         stored,
         bad_packs,
@@ -176,13 +170,15 @@ fn verify_packs(
     report: &mut CheckReport,
     progress: &Progress,
 ) -> Result<()> {
-    // The chunk ids of each pack, by the pack's position in the index: the
-    // locations are looked up again when the pack is read.
-    let mut by_pack: Vec<Vec<ChunkId>> = vec![Vec::new(); state.index.packs().len()];
-    for (id, loc) in state.index.blobs() {
-        if let Some(ids) = by_pack.get_mut(loc.pack as usize) {
-            ids.push(*id);
+    // Positions grouped by pack (4 bytes a chunk), not lists of IDs.
+    let order = state.index.positions_by_pack();
+    let mut runs: Vec<Option<std::ops::Range<usize>>> = vec![None; state.index.packs().len()];
+    let mut start = 0;
+    for run in order.chunk_by(|a, b| pack_at(&state.index, *a) == pack_at(&state.index, *b)) {
+        if let Some(r) = run.first().and_then(|p| pack_at(&state.index, *p)).and_then(|p| runs.get_mut(p as usize)) {
+            *r = Some(start..start + run.len());
         }
+        start += run.len();
     }
     let candidates: Vec<(usize, PackId)> = state
         .index
@@ -196,35 +192,43 @@ fn verify_packs(
     progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
     let cap = repo.chunker_params().max_size.max(repo.tree_chunker_params().max_size) as usize;
     for (position, pack_id) in sample(candidates, percent) {
-        let blobs = by_pack.get_mut(position).map(std::mem::take).unwrap_or_default();
-        let bytes = match repo.storage().get(&pack_id.storage_key()) {
-            Ok(b) => b,
+        let run = runs.get(position).cloned().flatten().and_then(|r| order.get(r)).unwrap_or_default();
+        let rows = run.iter().filter_map(|p| state.index.row(*p as usize));
+        let size = state.stored.get(&pack_id).copied().unwrap_or_default();
+        let mut bad = Vec::new();
+        let mut verified = 0;
+        let streamed = stream_pack(
+            repo,
+            &pack_id,
+            size,
+            rows.clone(),
+            |row, sealed| {
+                let ok = sealed.is_some_and(|sealed| {
+                    let (key, ty) = (repo.chunk_id_key(), row.object_type());
+                    open_chunk(repo.envelope(), key, ty, &row.id, sealed.to_vec(), cap).is_ok()
+                });
+                verified += 1;
+                if !ok {
+                    bad.push(row.id);
+                }
+            },
+            |n| progress.add_bytes(n),
+        );
+        match streamed {
             Err(e) => {
                 report.errors.push(format!("pack {} cannot be read: {e}", pack_id.short()));
-                state.bad_chunks.extend(blobs);
+                state.bad_chunks.extend(rows.map(|r| r.id));
                 continue;
             }
-        };
-        progress.add_bytes(bytes.len() as u64);
-        report.packs_verified += 1;
-        if let Err(e) = parse_pack(repo.envelope(), &pack_id, &bytes) {
-            report.errors.push(format!("pack {} is damaged: {e}", pack_id.short()));
-            state.damaged_packs.insert(pack_id);
-        }
-        for id in blobs {
-            let Some((_, loc)) = state.index.get(&id) else { continue };
-            let start = loc.offset as usize;
-            let ty = ObjectType::from_tag(loc.blob_type).unwrap_or(ObjectType::DataChunk);
-            let ok = bytes
-                .get(start..start + loc.length as usize)
-                .map(|sealed| open_chunk(repo.envelope(), repo.chunk_id_key(), ty, &id, sealed.to_vec(), cap))
-                .map(|r| r.is_ok())
-                .unwrap_or(false);
-            report.chunks_verified += 1;
-            if !ok {
-                state.bad_chunks.insert(id);
+            Ok(Some(e)) => {
+                report.errors.push(format!("pack {} is damaged: {e}", pack_id.short()));
+                state.damaged_packs.insert(pack_id);
             }
+            Ok(None) => {}
         }
+        report.packs_verified += 1;
+        report.chunks_verified += verified;
+        state.bad_chunks.extend(bad);
     }
     if !state.bad_chunks.is_empty() {
         report.errors.push(format!(
@@ -233,6 +237,10 @@ fn verify_packs(
         ));
     }
     Ok(())
+}
+
+fn pack_at(index: &ChunkTable, position: u32) -> Option<u32> {
+    index.row(position as usize).map(|r| r.pack)
 }
 
 /// Pack hashes and framing without decrypting chunks: by the server when
@@ -316,9 +324,9 @@ fn check_snapshots(
 pub(crate) fn snapshot_problems(repo: &Repository, state: &RepoState, snap: &SnapshotInfo) -> Vec<String> {
     let mut problems = Vec::new();
     let chunk_state = |id: &ChunkId| -> Option<&'static str> {
-        match state.index.get(id) {
+        match state.index.get(id).map(|(_, row)| state.index.pack_of(row)) {
             None => Some("missing from the index"),
-            Some((p, _)) if state.bad_packs.contains(&p.id) => Some("in a missing or damaged pack"),
+            Some(Some(p)) if state.bad_packs.contains(&p.id) => Some("in a missing or damaged pack"),
             Some(_) if state.bad_chunks.contains(id) => Some("damaged"),
             Some(_) => None,
         }
@@ -329,7 +337,7 @@ pub(crate) fn snapshot_problems(repo: &Repository, state: &RepoState, snap: &Sna
             return problems;
         }
     }
-    let walked = for_each_entry(repo, &state.index, snap, |e| {
+    let walked = for_each_entry(repo, &state.trees, snap, |e| {
         if let Some(why) = e.chunks.iter().find_map(|c| chunk_state(c.id())) {
             problems.push(format!("{}: data {why}", e.display_path()));
         }

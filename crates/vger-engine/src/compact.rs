@@ -22,8 +22,9 @@ use vger_format::id::{PackId, SegmentId};
 use vger_format::index::PackEntry;
 use vger_format::pack::PackBuilder;
 
-use crate::index::{load_segments, write_merged_segment, ChunkIndex};
-use crate::live::live_chunks;
+use crate::chunk_table::{list_segment_ids, read_segment, Row, TableBuilder};
+use crate::index::write_merged_segment;
+use crate::live::live_positions;
 use crate::lock::{unix_now, RepoLock};
 use crate::packs::{pack_entry, stored_packs};
 use crate::progress::Progress;
@@ -87,8 +88,8 @@ impl CompactReport {
 enum Plan {
     Keep,
     Delete,
-    /// Copy these blobs (by position in the pack's blob list).
-    Repack(Vec<usize>),
+    /// Copy the live chunks whose location is this pack.
+    Repack,
 }
 
 pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport> {
@@ -100,33 +101,19 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
         // still be writing: only files untouched for long are taken.
         repo.storage().remove_stale_temp_files(opts.grace.max(TEMP_FILE_MIN_AGE))?
     };
-    let segments = load_segments(repo)?;
-    let all_segment_ids: Vec<SegmentId> = segments.iter().map(|(id, _)| *id).collect();
     let mut report = CompactReport { dry_run: opts.dry_run, temp_files_removed, ..Default::default() };
 
-    // The segments' pack lists are moved into the plan as they are; only the
-    // tree chunks (a small share) go into an index, to read the snapshots.
-    // A full chunk index beside the pack lists would double the memory.
+    // The chunk table of the stored packs, one segment at a time; packs no
+    // live segment names are adopted from their trailers, listed last.
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
-    let superseded: HashSet<SegmentId> = segments.iter().flat_map(|(_, s)| s.supersedes.iter().copied()).collect();
-    let mut known: HashSet<PackId> = HashSet::new();
-    let mut entries: Vec<PackEntry> = Vec::new();
-    let mut trees = ChunkIndex::default();
-    for (id, segment) in segments {
-        if superseded.contains(&id) {
-            continue;
-        }
-        for pack in segment.packs {
-            // A pack named twice keeps its first entry, as in the index.
-            if !known.insert(pack.id) || !stored.contains_key(&pack.id) {
-                continue;
-            }
-            let tree_blobs = pack.blobs.iter().filter(|b| b.blob_type == ObjectType::TreeChunk as u8).copied();
-            trees.add_pack(&PackEntry { blobs: tree_blobs.collect(), ..pack });
-            entries.push(pack);
-        }
+    let all_segment_ids = list_segment_ids(repo)?;
+    let mut builder = TableBuilder::default();
+    for id in &all_segment_ids {
+        builder.add_segment(*id, read_segment(repo, *id)?, |p| stored.contains_key(&p.id));
     }
+    let known = builder.named_packs();
     let now = unix_now();
+    let mut adopted: Vec<PackEntry> = Vec::new();
     for (id, size) in &stored {
         if known.contains(id) {
             continue;
@@ -134,7 +121,8 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
         match pack_entry(repo, *id, *size, now) {
             Ok(e) => {
                 report.packs_adopted += 1;
-                entries.push(e);
+                builder.add_pack(&e);
+                adopted.push(e);
             }
             Err(e) => report.warnings.push(format!(
                 "pack {} is not in the index and its trailer is unreadable ({e}); left alone",
@@ -142,143 +130,156 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
             )),
         }
     }
-    report.packs_before = entries.len();
+    drop(known);
+    let table = builder.finish();
+    report.packs_before = table.packs().len();
 
-    let snaps = snapshots::list(repo)?;
-    let mut live = live_chunks(repo, &trees, &snaps)?;
-    drop(trees);
+    // Each chunk has one row, in the first pack listed that holds it: the
+    // pack it is kept in. Copies in later packs count as unused there.
+    let live = live_positions(repo, &table, &snapshots::list(repo)?)?;
+    let mut live_bytes = vec![0u64; table.packs().len()];
+    for (pos, row) in table.rows().iter().enumerate() {
+        if let Some(b) = live_bytes.get_mut(row.pack as usize).filter(|_| live.get(pos)) {
+            *b += u64::from(row.length());
+        }
+    }
     let grace = opts.grace.as_secs();
     let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
-    let mut plans = Vec::with_capacity(entries.len());
-    // Each live chunk is kept in exactly one pack, the first one the plan
-    // meets: placing it removes it from `live` (one set instead of two).
-    for e in &entries {
-        let live_bytes: u64 = e.blobs.iter().filter(|b| live.contains(&b.id)).map(|b| u64::from(b.length)).sum();
-        let young = now.saturating_sub(e.created) < grace;
-        let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / e.size.max(1));
+    let mut plans = Vec::with_capacity(table.packs().len());
+    for (p, live_bytes) in table.packs().iter().zip(live_bytes) {
+        let young = now.saturating_sub(p.created) < grace;
+        let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / p.size.max(1));
         let plan = if young {
-            if live_bytes < e.size {
+            if live_bytes < p.size {
                 report.packs_too_young += 1;
             }
             Plan::Keep
         } else if live_bytes == 0 {
+            report.packs_deleted += 1;
+            report.bytes_removed += p.size;
             Plan::Delete
-        } else if unused_pct >= u64::from(opts.threshold_pct) && e.size <= repack_budget {
-            repack_budget -= e.size;
-            let copy = (0..e.blobs.len()).filter(|i| live.contains(&e.blobs[*i].id)).collect();
-            Plan::Repack(copy)
+        } else if unused_pct >= u64::from(opts.threshold_pct) && p.size <= repack_budget {
+            repack_budget -= p.size;
+            report.packs_repacked += 1;
+            report.bytes_removed += p.size;
+            Plan::Repack
         } else {
             Plan::Keep
         };
-        if !matches!(plan, Plan::Delete) {
-            for b in &e.blobs {
-                live.remove(&b.id);
-            }
-        }
         plans.push(plan);
-    }
-    for (e, plan) in entries.iter().zip(&plans) {
-        match plan {
-            Plan::Keep => {}
-            Plan::Delete => {
-                report.packs_deleted += 1;
-                report.bytes_removed += e.size;
-            }
-            Plan::Repack(_) => {
-                report.packs_repacked += 1;
-                report.bytes_removed += e.size;
-            }
-        }
     }
     let nothing_to_do = report.packs_deleted == 0 && report.packs_repacked == 0 && report.packs_adopted == 0;
     if opts.dry_run || nothing_to_do {
         return Ok(report);
     }
 
+    // What to copy, by pack and offset; the table is freed before packs
+    // are read and written.
+    let mut copy: Vec<Row> = table
+        .rows()
+        .iter()
+        .enumerate()
+        .filter(|(pos, row)| live.get(*pos) && matches!(plans.get(row.pack as usize), Some(Plan::Repack)))
+        .map(|(_, row)| *row)
+        .collect();
+    copy.sort_unstable_by_key(|row| (row.pack, row.offset));
+    let packs = table.packs().to_vec();
+    let live_segments = table.segments().to_vec();
     drop(live);
+    drop(table);
 
-    // Copy live chunks of the packs to repack into new packs.
-    let mut new_packs: Vec<PackEntry> = Vec::new();
+    // Copy live chunks of the packs to repack into new packs, whose index
+    // entries are written as segments fill (they supersede nothing yet).
+    let mut segments = SegmentWriter::new(repo, &lock, all_segment_ids.clone());
     let mut rescued: HashSet<PackId> = HashSet::new();
     let mut builder = PackBuilder::with_capacity(repo.pack_target_size() as usize + (1 << 20));
     let service = repo.storage().pack_service().filter(|_| !opts.distrust_server);
     let mut server = service.map(|s| ServerRepacker::new(repo, &lock, s));
     let sources: Vec<(PackId, u64)> =
-        entries.iter().zip(&plans).filter(|(_, p)| matches!(p, Plan::Repack(_))).map(|(e, _)| (e.id, e.size)).collect();
+        packs.iter().zip(&plans).filter(|(_, p)| matches!(p, Plan::Repack)).map(|(e, _)| (e.id, e.size)).collect();
     let damaged: HashSet<PackId> = match service {
         Some(s) => {
             pack_problems(repo, Some(s), &sources, &Progress::default())?.into_iter().map(|(id, _)| id).collect()
         }
         None => HashSet::new(),
     };
-    for (e, plan) in entries.iter().zip(&plans) {
-        match plan {
-            Plan::Keep | Plan::Delete => {}
-            Plan::Repack(copy) => {
-                // Never spread damage: leave a corrupt pack for `check` to report.
-                let leave_damaged = |report: &mut CompactReport| {
-                    report.warnings.push(format!(
-                        "pack {} is damaged (content does not match its id); not repacked, run `vger check`",
-                        e.id.short()
-                    ));
-                };
-                if let Some(server) = &mut server {
-                    if damaged.contains(&e.id) {
-                        leave_damaged(&mut report);
-                        rescued.insert(e.id);
-                        continue;
-                    }
-                    for b in copy.iter().filter_map(|i| e.blobs.get(*i)) {
-                        if let Some(pack) = server.add(&e.id, b)? {
-                            report.bytes_written += pack.size;
-                            new_packs.push(pack);
-                        }
-                    }
-                    continue;
+    for group in copy.chunk_by(|a, b| a.pack == b.pack) {
+        let Some(e) = group.first().and_then(|row| packs.get(row.pack as usize)) else { continue };
+        let blobs = group.iter().map(Row::blob_entry);
+        // Never spread damage: leave a corrupt pack for `check` to report.
+        let leave_damaged = |report: &mut CompactReport| {
+            report.warnings.push(format!(
+                "pack {} is damaged (content does not match its id); not repacked, run `vger check`",
+                e.id.short()
+            ));
+        };
+        if let Some(server) = &mut server {
+            if damaged.contains(&e.id) {
+                leave_damaged(&mut report);
+                rescued.insert(e.id);
+                continue;
+            }
+            for b in blobs {
+                if let Some(pack) = server.add(&e.id, &b)? {
+                    report.bytes_written += pack.size;
+                    report.packs_written += 1;
+                    segments.push(pack)?;
                 }
-                let bytes = repo.storage().get(&e.id.storage_key())?;
-                if blake3::hash(&bytes).as_bytes() != &e.id.0 {
-                    leave_damaged(&mut report);
-                    rescued.insert(e.id);
-                    continue;
-                }
-                for b in copy.iter().filter_map(|i| e.blobs.get(*i)) {
-                    let start = b.offset as usize;
-                    let sealed = bytes.get(start..start + b.length as usize).ok_or_else(|| {
-                        EngineError::Other(format!(
-                            "pack {} is shorter than its index says; run `vger check`",
-                            e.id.short()
-                        ))
-                    })?;
-                    let ty = ObjectType::from_tag(b.blob_type).unwrap_or(ObjectType::DataChunk);
-                    builder.add(b.id, ty, b.raw_length, sealed);
-                    if builder.len() as u64 >= repo.pack_target_size() {
-                        let full = std::mem::replace(
-                            &mut builder,
-                            PackBuilder::with_capacity(repo.pack_target_size() as usize),
-                        );
-                        new_packs.push(store_pack(repo, &lock, full, &mut report)?);
-                    }
-                }
+            }
+            continue;
+        }
+        let bytes = repo.storage().get(&e.id.storage_key())?;
+        if blake3::hash(&bytes).as_bytes() != &e.id.0 {
+            leave_damaged(&mut report);
+            rescued.insert(e.id);
+            continue;
+        }
+        for b in blobs {
+            let start = b.offset as usize;
+            let sealed = bytes.get(start..start + b.length as usize).ok_or_else(|| {
+                EngineError::Other(format!("pack {} is shorter than its index says; run `vger check`", e.id.short()))
+            })?;
+            let ty = ObjectType::from_tag(b.blob_type).unwrap_or(ObjectType::DataChunk);
+            builder.add(b.id, ty, b.raw_length, sealed);
+            if builder.len() as u64 >= repo.pack_target_size() {
+                let full =
+                    std::mem::replace(&mut builder, PackBuilder::with_capacity(repo.pack_target_size() as usize));
+                segments.push(store_pack(repo, &lock, full, &mut report)?)?;
             }
         }
     }
+    drop(copy);
     if !builder.is_empty() {
-        new_packs.push(store_pack(repo, &lock, builder, &mut report)?);
+        segments.push(store_pack(repo, &lock, builder, &mut report)?)?;
     }
     if let Some(pack) = server.map(ServerRepacker::finish).transpose()?.flatten() {
         report.bytes_written += pack.size;
-        new_packs.push(pack);
+        report.packs_written += 1;
+        segments.push(pack)?;
     }
-    report.packs_written = new_packs.len();
 
-    let gone = |e: &PackEntry, plan: &Plan| !matches!(plan, Plan::Keep) && !rescued.contains(&e.id);
-    let doomed: Vec<PackId> = entries.iter().zip(&plans).filter(|(e, p)| gone(e, p)).map(|(e, _)| e.id).collect();
-    // Moved, not copied: the blob lists of a large index are its bulk.
-    let mut kept: Vec<PackEntry> =
-        entries.into_iter().zip(&plans).filter(|(e, p)| !gone(e, p)).map(|(e, _)| e).collect();
-    kept.extend(new_packs);
-    write_replacement_segments(repo, &lock, kept, all_segment_ids.clone())?;
+    // Then the kept packs' entries as the live segments list them (read
+    // again, one at a time) and the adopted ones.
+    let gone = |plan: &Plan, id: &PackId| !matches!(plan, Plan::Keep) && !rescued.contains(id);
+    let doomed: Vec<PackId> =
+        packs.iter().zip(&plans).filter(|(p, plan)| gone(plan, &p.id)).map(|(p, _)| p.id).collect();
+    let mut kept: HashSet<PackId> =
+        packs.iter().zip(&plans).filter(|(p, plan)| !gone(plan, &p.id)).map(|(p, _)| p.id).collect();
+    drop(packs);
+    for id in live_segments {
+        for pack in read_segment(repo, id)?.packs {
+            // A pack named twice keeps its first entry, as in the table.
+            if kept.remove(&pack.id) {
+                segments.push(pack)?;
+            }
+        }
+    }
+    for pack in adopted {
+        if kept.remove(&pack.id) {
+            segments.push(pack)?;
+        }
+    }
+    segments.finish()?;
     for id in doomed {
         lock.check_alive()?;
         repo.storage().delete(&id.storage_key())?;
@@ -294,36 +295,64 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
 const SEGMENT_MAX_BLOBS: usize = 100_000;
 
 /// Writes `packs` as segments of at most [`SEGMENT_MAX_BLOBS`] blobs; the
-/// last one written supersedes `old`. A crash before it leaves the old
-/// segments in force beside the new ones (duplicate entries are valid),
-/// so no chunk is ever unindexed. Returns the new segments' ids.
+/// last one written supersedes `old`. Returns the new segments' ids.
 pub(crate) fn write_replacement_segments(
     repo: &Repository,
     lock: &RepoLock,
     packs: Vec<PackEntry>,
     old: Vec<SegmentId>,
 ) -> Result<Vec<SegmentId>> {
-    let mut groups: Vec<Vec<PackEntry>> = vec![Vec::new()];
-    let mut blobs = 0;
+    let mut writer = SegmentWriter::new(repo, lock, old);
     for p in packs {
-        if blobs > 0 && blobs + p.blobs.len() > SEGMENT_MAX_BLOBS {
-            groups.push(Vec::new());
-            blobs = 0;
-        }
-        blobs += p.blobs.len();
-        if let Some(g) = groups.last_mut() {
-            g.push(p);
-        }
+        writer.push(p)?;
     }
-    let last = groups.len() - 1;
-    let mut old = Some(old);
-    let mut ids = Vec::with_capacity(groups.len());
-    for (i, group) in groups.into_iter().enumerate() {
-        lock.check_alive()?;
-        let supersedes = if i == last { old.take().unwrap_or_default() } else { Vec::new() };
-        ids.push(write_merged_segment(repo.storage(), repo.envelope(), group, supersedes)?);
+    writer.finish()
+}
+
+/// Writes a replacement index as packs come, in segments of at most
+/// [`SEGMENT_MAX_BLOBS`] blobs, each stored as soon as it is full; the
+/// last one (written by `finish`) supersedes the old segments. A crash
+/// before it leaves the old segments in force beside the new ones
+/// (duplicate entries are valid), so no chunk is ever unindexed.
+pub(crate) struct SegmentWriter<'a> {
+    repo: &'a Repository,
+    lock: &'a RepoLock,
+    old: Vec<SegmentId>,
+    group: Vec<PackEntry>,
+    blobs: usize,
+    written: Vec<SegmentId>,
+}
+
+impl<'a> SegmentWriter<'a> {
+    pub fn new(repo: &'a Repository, lock: &'a RepoLock, old: Vec<SegmentId>) -> Self {
+        SegmentWriter { repo, lock, old, group: Vec::new(), blobs: 0, written: Vec::new() }
     }
-    Ok(ids)
+
+    pub fn push(&mut self, pack: PackEntry) -> Result<()> {
+        if self.blobs > 0 && self.blobs + pack.blobs.len() > SEGMENT_MAX_BLOBS {
+            let group = std::mem::take(&mut self.group);
+            self.write(group, Vec::new())?;
+            self.blobs = 0;
+        }
+        self.blobs += pack.blobs.len();
+        self.group.push(pack);
+        Ok(())
+    }
+
+    fn write(&mut self, group: Vec<PackEntry>, supersedes: Vec<SegmentId>) -> Result<()> {
+        self.lock.check_alive()?;
+        self.written.push(write_merged_segment(self.repo.storage(), self.repo.envelope(), group, supersedes)?);
+        Ok(())
+    }
+
+    /// Writes the last segment, which supersedes the old ones; returns the
+    /// ids of all segments written.
+    pub fn finish(mut self) -> Result<Vec<SegmentId>> {
+        let group = std::mem::take(&mut self.group);
+        let old = std::mem::take(&mut self.old);
+        self.write(group, old)?;
+        Ok(self.written)
+    }
 }
 
 fn store_pack(
@@ -336,6 +365,7 @@ fn store_pack(
     lock.check_alive()?;
     repo.storage().put(&pack.id.storage_key(), &pack.bytes)?;
     report.bytes_written += pack.bytes.len() as u64;
+    report.packs_written += 1;
     let mut entry = pack.entry;
     entry.created = unix_now();
     Ok(entry)

@@ -25,6 +25,7 @@
 pub mod backup;
 pub mod blob;
 pub mod check;
+pub(crate) mod chunk_table;
 pub mod compact;
 pub mod delete;
 pub mod dump;
@@ -35,6 +36,7 @@ pub mod info;
 pub mod keys;
 pub mod live;
 pub mod lock;
+pub(crate) mod pack_stream;
 pub mod pack_writer;
 pub mod packs;
 pub(crate) mod parallel;

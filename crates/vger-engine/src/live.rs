@@ -4,23 +4,31 @@ use vger_format::entry::Entry;
 use vger_format::id::ChunkId;
 
 use crate::blob::BlobReader;
-use crate::index::{ChunkIndex, IdSet};
+use crate::chunk_table::{Bits, ChunkTable};
+use crate::index::ChunkIndex;
 use crate::repository::Repository;
 use crate::snapshots::SnapshotInfo;
 use crate::tree::TreeReader;
 use crate::Result;
 
-/// Every tree and data chunk referenced by `snapshots`. Fails if a tree
-/// cannot be read: deciding what is garbage on partial knowledge would
-/// delete live data.
-pub fn live_chunks(repo: &Repository, index: &ChunkIndex, snapshots: &[SnapshotInfo]) -> Result<IdSet> {
-    let mut live = IdSet::default();
+/// Every tree and data chunk referenced by `snapshots`, as one bit per
+/// position of `table` (referenced chunks the table lacks are not
+/// marked). Fails if a tree cannot be read: deciding what is garbage on
+/// partial knowledge would delete live data.
+pub(crate) fn live_positions(repo: &Repository, table: &ChunkTable, snapshots: &[SnapshotInfo]) -> Result<Bits> {
+    let mut live = Bits::new(table.len());
+    let trees = table.tree_index();
+    let mut mark = |id: &ChunkId| {
+        if let Some(p) = table.position(id) {
+            live.set(p);
+        }
+    };
     for s in snapshots {
-        for_each_entry(repo, index, s, |e| {
-            live.extend(e.chunks.iter().map(|c| *c.id()));
+        for_each_entry(repo, &trees, s, |e| {
+            entry_chunks(e).for_each(&mut mark);
             Ok(())
         })?;
-        live.extend(s.snapshot.tree.iter().copied());
+        s.snapshot.tree.iter().for_each(&mut mark);
     }
     Ok(live)
 }

@@ -16,8 +16,8 @@ use vger_format::id::{PackId, SnapshotId};
 use vger_format::index::PackEntry;
 
 use crate::check::{scan_structure, snapshot_problems, CheckOptions, CheckReport, RepoState};
+use crate::chunk_table::TableBuilder;
 use crate::compact::write_replacement_segments;
-use crate::index::ChunkIndex;
 use crate::lock::{unix_now, RepoLock};
 use crate::packs::read_trailer;
 use crate::progress::Progress;
@@ -142,15 +142,17 @@ fn rebuild_index(
         }
     }
     out.packs_indexed = packs.len();
-    let mut index = ChunkIndex::default();
+    let mut builder = TableBuilder::default();
     for p in &packs {
-        index.add_pack(p);
+        builder.add_pack(p);
     }
+    let index = builder.finish();
     let old = std::mem::take(&mut state.all_segment_ids);
     state.all_segment_ids = write_replacement_segments(repo, lock, packs, old.clone())?;
     for id in &old {
         repo.storage().delete(&id.storage_key())?;
     }
+    state.trees = index.tree_index();
     state.index = index;
     state.bad_packs.clear();
     state.damaged_packs.clear();

@@ -399,3 +399,39 @@ fn repair_leaves_a_pack_it_cannot_read_at_all() {
     assert_eq!(r.packs_salvaged, 0, "{r:?}");
     assert!(path.exists(), "repair deleted a pack it could not read");
 }
+
+/// `--verify-data` reads a pack a window at a time: in a pack several
+/// windows long, with chunks across the windows' edges, every chunk is
+/// verified, and one flipped byte damages exactly the chunk holding it.
+#[test]
+fn verify_data_streams_large_packs_chunk_by_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(LocalStorage::create(&dir.path().join("repo")).unwrap());
+    let opts = InitOptions {
+        kdf: KdfParams::insecure_fast(),
+        chunker: vger_chunker::ChunkerParams { min_size: 256 << 10, avg_size: 1 << 20, max_size: 4 << 20 },
+        pack_target_size: 32 << 20,
+        ..InitOptions::default()
+    };
+    let repo = Repository::init(storage, Some(b"pw".to_vec()), opts).unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a.bin"), noise(13 << 20, 9)).unwrap();
+    run_backup(&repo, &src, "2026-10-01T12:00:00Z");
+    let packs = repo.storage().list("packs/").unwrap();
+    assert_eq!(packs.len(), 1, "one pack of several windows");
+    let chunks = vger_engine::index::ChunkIndex::load(&repo).unwrap().len() as u64;
+    let verify = CheckOptions { verify_data: true, ..Default::default() };
+    let r = check(&repo, &verify, &Progress::default()).unwrap();
+    assert!(r.is_ok(), "{:?}", r.errors);
+    assert_eq!((r.packs_verified, r.chunks_verified), (1, chunks));
+
+    let path = dir.path().join("repo").join(&packs[0].key);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(8 << 20) + 3] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let r = check(&repo, &verify, &Progress::default()).unwrap();
+    assert!(r.errors.iter().any(|e| e.contains("does not match its id")), "{:?}", r.errors);
+    assert!(r.errors.iter().any(|e| e.starts_with("1 chunk(s) are damaged")), "{:?}", r.errors);
+    assert_eq!(r.chunks_verified, chunks);
+}

@@ -73,9 +73,9 @@ pub(super) fn salvage(
     unreadable: &mut Vec<String>,
 ) -> Result<Salvage> {
     let mut out = Salvage::default();
-    for (id, loc) in state.index.blobs() {
-        if state.bad_chunks.contains(id) {
-            out.unverified.extend(state.index.packs().get(loc.pack as usize).map(|p| p.id));
+    for row in state.index.rows() {
+        if state.bad_chunks.contains(&row.id) {
+            out.unverified.extend(state.index.pack_of(row).map(|p| p.id));
         }
     }
     if packs.is_empty() {
@@ -140,16 +140,10 @@ pub(super) fn salvage(
 fn indexed_blobs(state: &RepoState, packs: &[(PackId, u64)]) -> HashMap<PackId, Vec<BlobEntry>> {
     let wanted: HashSet<PackId> = packs.iter().map(|p| p.0).collect();
     let mut out: HashMap<PackId, Vec<BlobEntry>> = HashMap::new();
-    for (id, loc) in state.index.blobs() {
-        let Some(pack) = state.index.packs().get(loc.pack as usize) else { continue };
+    for row in state.index.rows() {
+        let Some(pack) = state.index.pack_of(row) else { continue };
         if wanted.contains(&pack.id) {
-            out.entry(pack.id).or_default().push(BlobEntry {
-                id: *id,
-                blob_type: loc.blob_type,
-                offset: loc.offset.into(),
-                length: loc.length,
-                raw_length: loc.raw_length,
-            });
+            out.entry(pack.id).or_default().push(row.blob_entry());
         }
     }
     out

@@ -1,0 +1,375 @@
+//! The chunk table of maintenance (`check`, `compact`, `check --repair`):
+//! every chunk the index segments name, as one array of 48-byte rows sorted
+//! by ID, built one segment at a time.
+//!
+//! Unlike [`ChunkIndex`](crate::index::ChunkIndex), which serves lookups
+//! during backup and restore, the table gives each chunk a position
+//! (`0..len`), so that what maintenance learns per chunk (referenced,
+//! damaged) is one bit in a [`Bits`] instead of a 32-byte ID in a set, and
+//! the chunks of one pack are a sorted list of `u32` positions
+//! ([`ChunkTable::positions_by_pack`]) instead of a list of IDs. Lookups are
+//! a binary search over the whole array (about 20 steps at a million
+//! chunks): maintenance does one per referenced chunk, not per byte read.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use vger_crypto::ObjectType;
+use vger_format::id::{ChunkId, PackId, SegmentId, INDEX_PREFIX};
+use vger_format::index::{BlobEntry, IndexSegment, PackEntry};
+
+pub(crate) use crate::index::read_segment;
+use crate::index::{ChunkIndex, PackInfo};
+use crate::repository::Repository;
+use crate::Result;
+
+/// The top bit of [`Row::length_and_kind`]: the blob is a tree chunk.
+const TREE_BIT: u32 = 1 << 31;
+
+/// One chunk: its ID and where its envelope is. 48 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub id: ChunkId,
+    /// Position of the pack in [`ChunkTable::packs`].
+    pub pack: u32,
+    pub offset: u32,
+    /// Envelope length, with [`TREE_BIT`] set for tree chunks (envelopes
+    /// are far below 2 GiB: chunks are at most 16 MiB).
+    length_and_kind: u32,
+    pub raw_length: u32,
+}
+
+impl Row {
+    pub fn length(&self) -> u32 {
+        self.length_and_kind & !TREE_BIT
+    }
+
+    pub fn object_type(&self) -> ObjectType {
+        if self.length_and_kind & TREE_BIT != 0 {
+            ObjectType::TreeChunk
+        } else {
+            ObjectType::DataChunk
+        }
+    }
+
+    pub fn blob_entry(&self) -> BlobEntry {
+        BlobEntry {
+            id: self.id,
+            blob_type: self.object_type() as u8,
+            offset: self.offset.into(),
+            length: self.length(),
+            raw_length: self.raw_length,
+        }
+    }
+}
+
+/// A fixed-size set of positions, one bit each.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bits(Vec<u64>);
+
+impl Bits {
+    pub fn new(len: usize) -> Self {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+
+    pub fn set(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    pub fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ChunkTable {
+    packs: Vec<PackInfo>,
+    /// Sorted by ID, one row per ID.
+    rows: Vec<Row>,
+    /// `starts[p]..starts[p + 1]`: the rows whose ID begins with the 16-bit
+    /// prefix `p` (IDs are keyed hashes, so about `len / 65536` each): a
+    /// lookup searches one such run, not the whole array, which costs a
+    /// cache miss per step at a million rows.
+    starts: Vec<u32>,
+    /// The segments the table was built from, superseded ones excluded.
+    segments: Vec<SegmentId>,
+}
+
+impl ChunkTable {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn packs(&self) -> &[PackInfo] {
+        &self.packs
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    pub fn segments(&self) -> &[SegmentId] {
+        &self.segments
+    }
+
+    pub fn position(&self, id: &ChunkId) -> Option<usize> {
+        let p = prefix16(id);
+        let lo = *self.starts.get(p)? as usize;
+        let hi = *self.starts.get(p + 1)? as usize;
+        Some(lo + self.rows.get(lo..hi)?.binary_search_by(|r| r.id.cmp(id)).ok()?)
+    }
+
+    pub fn row(&self, position: usize) -> Option<&Row> {
+        self.rows.get(position)
+    }
+
+    pub fn pack_of(&self, row: &Row) -> Option<&PackInfo> {
+        self.packs.get(row.pack as usize)
+    }
+
+    /// Where chunk `id` is: its position and row.
+    pub fn get(&self, id: &ChunkId) -> Option<(usize, &Row)> {
+        let p = self.position(id)?;
+        Some((p, self.rows.get(p)?))
+    }
+
+    pub fn contains(&self, id: &ChunkId) -> bool {
+        self.position(id).is_some()
+    }
+
+    /// Every position, ordered by pack and then by offset in the pack: the
+    /// chunks of one pack are one run (4 bytes a chunk).
+    pub fn positions_by_pack(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.rows.len() as u32).collect();
+        order.sort_unstable_by_key(|p| self.rows.get(*p as usize).map(|r| (r.pack, r.offset)));
+        order
+    }
+
+    /// An index of the tree chunks only, to read snapshots' trees with
+    /// [`crate::live::for_each_entry`] (tree chunks are a small share).
+    pub fn tree_index(&self) -> ChunkIndex {
+        let mut trees: Vec<&Row> = self.rows.iter().filter(|r| r.object_type() == ObjectType::TreeChunk).collect();
+        trees.sort_unstable_by_key(|r| r.pack);
+        let mut index = ChunkIndex::default();
+        for group in trees.chunk_by(|a, b| a.pack == b.pack) {
+            let Some(pack) = group.first().and_then(|r| self.pack_of(r)) else { continue };
+            let blobs = group.iter().map(|r| r.blob_entry()).collect();
+            index.add_pack(&PackEntry { id: pack.id, size: pack.size, created: pack.created, blobs });
+        }
+        index
+    }
+}
+
+fn prefix16(id: &ChunkId) -> usize {
+    usize::from(u16::from_be_bytes([id.0[0], id.0[1]]))
+}
+
+/// What one segment brought: the rows it filled, the packs it named and
+/// the segments it supersedes.
+struct Span {
+    id: SegmentId,
+    rows: Range<usize>,
+    packs: Vec<u32>,
+    supersedes: Vec<SegmentId>,
+}
+
+/// Fills a [`ChunkTable`] segment by segment; each segment can be freed
+/// as soon as it is added.
+#[derive(Default)]
+pub(crate) struct TableBuilder {
+    table: ChunkTable,
+    pack_positions: HashMap<PackId, u32>,
+    spans: Vec<Span>,
+    /// Packs added outside any segment (adopted or rebuilt from trailers).
+    unsegmented: Vec<u32>,
+}
+
+impl TableBuilder {
+    /// Adds a segment's packs, skipping those `keep` refuses (packs that
+    /// are not in storage, for compact).
+    pub fn add_segment(&mut self, id: SegmentId, segment: IndexSegment, keep: impl Fn(&PackEntry) -> bool) {
+        let start = self.table.rows.len();
+        let packs = segment.packs.iter().filter(|p| keep(p)).map(|p| self.push_pack(p)).collect();
+        let end = self.table.rows.len();
+        self.spans.push(Span { id, rows: start..end, packs, supersedes: segment.supersedes });
+    }
+
+    /// The packs that segments not superseded by another name, so far.
+    pub fn named_packs(&self) -> HashSet<PackId> {
+        let superseded: HashSet<SegmentId> = self.spans.iter().flat_map(|s| s.supersedes.iter().copied()).collect();
+        let live = self.spans.iter().filter(|s| !superseded.contains(&s.id));
+        live.flat_map(|s| s.packs.iter()).filter_map(|p| self.table.packs.get(*p as usize)).map(|p| p.id).collect()
+    }
+
+    /// Adds a pack that no segment names.
+    pub fn add_pack(&mut self, pack: &PackEntry) {
+        let pos = self.push_pack(pack);
+        self.unsegmented.push(pos);
+    }
+
+    fn push_pack(&mut self, pack: &PackEntry) -> u32 {
+        let pos = *self.pack_positions.entry(pack.id).or_insert_with(|| {
+            self.table.packs.push(PackInfo { id: pack.id, size: pack.size, created: pack.created });
+            self.table.packs.len() as u32 - 1
+        });
+        for b in &pack.blobs {
+            // Packs stay below 4 GiB and envelopes below 2 GiB.
+            let (Ok(offset), true) = (u32::try_from(b.offset), b.length < TREE_BIT) else { continue };
+            let kind = if b.blob_type == ObjectType::TreeChunk as u8 { TREE_BIT } else { 0 };
+            self.table.rows.push(Row {
+                id: b.id,
+                pack: pos,
+                offset,
+                length_and_kind: b.length | kind,
+                raw_length: b.raw_length,
+            });
+        }
+        pos
+    }
+
+    /// Drops what superseded segments brought, sorts the rows and keeps one
+    /// per ID: of several locations, the pack listed first (then the lowest
+    /// offset), as the chunk index does.
+    pub fn finish(self) -> ChunkTable {
+        let TableBuilder { mut table, spans, unsegmented, .. } = self;
+        let superseded: HashSet<SegmentId> = spans.iter().flat_map(|s| s.supersedes.iter().copied()).collect();
+        let live: Vec<bool> = spans.iter().map(|s| !superseded.contains(&s.id)).collect();
+        if live.iter().any(|l| !l) {
+            let mut drop = Bits::new(table.rows.len());
+            for (span, _) in spans.iter().zip(&live).filter(|(_, l)| !**l) {
+                span.rows.clone().for_each(|i| drop.set(i));
+            }
+            let mut i = 0;
+            table.rows.retain(|_| {
+                i += 1;
+                !drop.get(i - 1)
+            });
+            // Forget packs that only superseded segments named.
+            let mut named = vec![false; table.packs.len()];
+            let live_packs = spans.iter().zip(&live).filter(|(_, l)| **l).flat_map(|(s, _)| s.packs.iter());
+            for p in live_packs.chain(&unsegmented) {
+                if let Some(n) = named.get_mut(*p as usize) {
+                    *n = true;
+                }
+            }
+            let mut remap = vec![u32::MAX; named.len()];
+            let old = std::mem::take(&mut table.packs);
+            for (pos, info) in old.into_iter().enumerate() {
+                if named.get(pos).copied().unwrap_or(false) {
+                    remap[pos] = table.packs.len() as u32;
+                    table.packs.push(info);
+                }
+            }
+            for r in &mut table.rows {
+                r.pack = remap.get(r.pack as usize).copied().unwrap_or(u32::MAX);
+            }
+        }
+        table.rows.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)).then(a.offset.cmp(&b.offset)));
+        table.rows.dedup_by(|later, earlier| later.id == earlier.id);
+        table.rows.shrink_to_fit();
+        let mut starts = vec![0u32; (1 << 16) + 1];
+        for r in &table.rows {
+            if let Some(n) = starts.get_mut(prefix16(&r.id) + 1) {
+                *n += 1;
+            }
+        }
+        for p in 1..starts.len() {
+            starts[p] += starts[p - 1];
+        }
+        table.starts = starts;
+        table.segments = spans.iter().zip(&live).filter(|(_, l)| **l).map(|(s, _)| s.id).collect();
+        table
+    }
+}
+
+/// The IDs of the repository's index segments, in listing order.
+pub(crate) fn list_segment_ids(repo: &Repository) -> Result<Vec<SegmentId>> {
+    Ok(repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail by panicking.
+mod tests {
+    use vger_format::index::INDEX_SEGMENT_VERSION;
+
+    use super::*;
+
+    fn id(n: u64) -> ChunkId {
+        ChunkId(*blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    #[test]
+    fn lookups_find_every_row_and_nothing_else() {
+        let mut b = TableBuilder::default();
+        b.add_segment(SegmentId([1; 32]), segment(vec![pack(1, &(0..200_000).collect::<Vec<_>>())], vec![]), |_| true);
+        let t = b.finish();
+        for n in (0..200_000).step_by(7) {
+            let (pos, row) = t.get(&id(n)).unwrap();
+            assert_eq!((t.row(pos).unwrap().id, row.id), (id(n), id(n)));
+        }
+        assert!(!t.contains(&id(200_000)));
+        assert!(!ChunkTable::default().contains(&id(1)));
+    }
+
+    fn pack(tag: u8, ids: &[u64]) -> PackEntry {
+        PackEntry {
+            id: PackId([tag; 32]),
+            size: 1000,
+            created: 0,
+            blobs: ids
+                .iter()
+                .enumerate()
+                .map(|(i, n)| BlobEntry {
+                    id: id(*n),
+                    blob_type: if *n == 7 { 2 } else { 1 },
+                    offset: 16 + i as u64 * 10,
+                    length: 10,
+                    raw_length: 9,
+                })
+                .collect(),
+        }
+    }
+
+    fn segment(packs: Vec<PackEntry>, supersedes: Vec<SegmentId>) -> IndexSegment {
+        IndexSegment { version: INDEX_SEGMENT_VERSION, packs, supersedes }
+    }
+
+    #[test]
+    fn rows_are_sorted_once_per_id_without_superseded_segments() {
+        let mut b = TableBuilder::default();
+        b.add_segment(SegmentId([1; 32]), segment(vec![pack(1, &[1, 2, 3]), pack(2, &[3, 7])], vec![]), |_| true);
+        // Superseded: neither its chunks nor its pack may appear.
+        b.add_segment(SegmentId([3; 32]), segment(vec![pack(9, &[100]), pack(1, &[200])], vec![]), |_| true);
+        b.add_segment(SegmentId([2; 32]), segment(vec![pack(3, &[4]), pack(8, &[5])], vec![]), |p| p.id.0[0] != 8);
+        b.add_segment(SegmentId([4; 32]), segment(vec![], vec![SegmentId([3; 32])]), |_| true);
+        b.add_pack(&pack(5, &[6, 1]));
+        let t = b.finish();
+        assert_eq!(t.len(), 6, "1, 2, 3, 4, 6, 7");
+        assert!(t.rows().windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(t.segments(), [SegmentId([1; 32]), SegmentId([2; 32]), SegmentId([4; 32])]);
+        let packs: Vec<PackId> = t.packs().iter().map(|p| p.id).collect();
+        assert_eq!(packs, [PackId([1; 32]), PackId([2; 32]), PackId([3; 32]), PackId([5; 32])]);
+        for gone in [100, 200, 5] {
+            assert!(!t.contains(&id(gone)), "{gone}");
+        }
+        // Chunk 3 is in pack 1 first, then pack 2; chunk 1 in pack 1, then the adopted pack 5.
+        let (_, r3) = t.get(&id(3)).unwrap();
+        assert_eq!(t.pack_of(r3).unwrap().id, PackId([1; 32]));
+        let (_, r1) = t.get(&id(1)).unwrap();
+        assert_eq!((t.pack_of(r1).unwrap().id, r1.offset), (PackId([1; 32]), 16));
+        let (_, r7) = t.get(&id(7)).unwrap();
+        assert_eq!((r7.object_type(), r7.length(), r7.blob_entry().blob_type), (ObjectType::TreeChunk, 10, 2));
+        let by_pack: Vec<(u32, u32)> =
+            t.positions_by_pack().iter().map(|p| t.row(*p as usize).unwrap()).map(|r| (r.pack, r.offset)).collect();
+        assert!(by_pack.windows(2).all(|w| w[0] < w[1]), "{by_pack:?}");
+        let trees = t.tree_index();
+        assert_eq!(trees.len(), 1);
+        assert_eq!(trees.get(&id(7)).unwrap().0.id, PackId([2; 32]));
+        let mut bits = Bits::new(t.len());
+        bits.set(5);
+        bits.set(700);
+        assert!(bits.get(5) && !bits.get(4) && !bits.get(700));
+    }
+}
