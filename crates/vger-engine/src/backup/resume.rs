@@ -49,6 +49,9 @@ const MAX_FRAME: u32 = 64 << 20;
 /// Journals of runs killed one after another are all read; past this many
 /// the oldest are deleted.
 const KEEP_JOURNALS: usize = 4;
+/// A journal of any source untouched this long is deleted: its repository
+/// may be gone or its source renamed, and nothing else would remove it.
+const ABANDONED_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 /// An mtime this close to when the file was read may hide a change made
 /// within the clock's granularity right after: such a file is read again
 /// (the same margin the parent snapshot gets).
@@ -425,11 +428,17 @@ impl EarlierRuns {
     /// deleted.
     pub fn open(dir: &Path, binding: &Binding, envelope: &Arc<Envelope>) -> Self {
         let Ok(listing) = std::fs::read_dir(dir) else { return Self::default() };
-        let mut found: Vec<(std::time::SystemTime, PathBuf)> = listing
-            .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|n| binding.is_journal_name(n)))
-            .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
-            .collect();
+        let mut found: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+        for e in listing.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_owned) else { continue };
+            let modified = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            if binding.is_journal_name(&name) {
+                found.push((modified, e.path()));
+            } else if name.ends_with(".journal") && modified.elapsed().is_ok_and(|age| age > ABANDONED_AFTER) {
+                tracing::info!("resume journal {}: untouched for 30 days; deleting it", e.path().display());
+                remove_journal(&e.path());
+            }
+        }
         found.sort_by_key(|f| std::cmp::Reverse(f.0));
         let mut out = Self::default();
         for (i, (_, path)) in found.into_iter().enumerate() {

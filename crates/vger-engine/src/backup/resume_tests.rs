@@ -224,3 +224,17 @@ fn frames_are_written_by_size_and_removed_on_commit() {
     j.remove();
     assert!(!path.exists());
 }
+
+#[test]
+fn journals_untouched_for_a_month_are_deleted_whatever_they_belong_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = envelope(1);
+    let other = Binding { source_label: "gone".into(), ..binding() };
+    let old = JournalWriter::create(dir.path(), &other, env.clone()).unwrap();
+    let recent = JournalWriter::create(dir.path(), &other, env.clone()).unwrap();
+    let month_ago = std::time::SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+    File::options().write(true).open(old.path()).unwrap().set_modified(month_ago).unwrap();
+    EarlierRuns::open(dir.path(), &binding(), &env);
+    assert!(!old.path().exists());
+    assert!(recent.path().exists());
+}
