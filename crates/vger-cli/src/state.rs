@@ -27,13 +27,25 @@ pub struct RepoState {
 }
 
 fn state_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
+    user_dir(cache_dir, "state", "XDG_STATE_HOME", "vger", ".local/state/vger")
+}
+
+/// `cache_dir/<under_cache_dir>` if configured, else `$<xdg_var>/<under_xdg>`
+/// (the XDG base directory), else `~/<under_home>`.
+fn user_dir(
+    cache_dir: Option<&PathBuf>,
+    under_cache_dir: &str,
+    xdg_var: &str,
+    under_xdg: &str,
+    under_home: &str,
+) -> Option<PathBuf> {
     if let Some(d) = cache_dir {
-        return Some(d.join("state"));
+        return Some(d.join(under_cache_dir));
     }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("vger"));
+    if let Some(d) = std::env::var_os(xdg_var).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join(under_xdg));
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/vger"))
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(under_home))
 }
 
 /// Where the engine caches chunk indexes (one file per repository id):
@@ -44,13 +56,7 @@ pub fn index_cache_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
     if std::env::var_os("VGER_NO_INDEX_CACHE").is_some_and(|v| !v.is_empty() && v != "0") {
         return None;
     }
-    if let Some(d) = cache_dir {
-        return Some(d.join("index"));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("vger/index"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vger/index"))
+    user_dir(cache_dir, "index", "XDG_CACHE_HOME", "vger/index", ".cache/vger/index")
 }
 
 /// Where backups keep their resume journals (docs/format.md, section 9):

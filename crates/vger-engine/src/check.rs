@@ -19,7 +19,7 @@ use serde::Serialize;
 use vger_format::id::{ChunkId, PackId, SegmentId};
 
 use crate::blob::open_chunk;
-use crate::chunk_table::{list_segment_ids, read_segment, ChunkTable, TableBuilder};
+use crate::chunk_table::{for_each_listed, list_segment_ids, ChunkTable, TableBuilder};
 use crate::index::{ChunkIndex, IdSet};
 use crate::live::for_each_entry;
 use crate::lock::RepoLock;
@@ -97,15 +97,16 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
     // One segment at a time: each is copied into the table and freed.
     let all_segment_ids = list_segment_ids(repo)?;
     let mut builder = TableBuilder::default();
-    for id in &all_segment_ids {
-        match read_segment(repo, *id) {
-            Ok(seg) => builder.add_segment(*id, seg, |_| true),
+    for_each_listed(repo, &all_segment_ids, |id, segment| {
+        match segment {
+            Ok(seg) => builder.add_segment(id, seg, |_| true),
             Err(e) => report.errors.push(format!(
                 "index segment {} is unreadable: {e} (`vger check --repair` rebuilds the index)",
                 id.short()
             )),
         }
-    }
+        Ok(())
+    })?;
     report.segments = all_segment_ids.len();
     let index = builder.finish();
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();

@@ -15,13 +15,11 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use vger_crypto::ObjectType;
-use vger_format::id::{ChunkId, PackId, SegmentId, INDEX_PREFIX};
+use vger_format::id::{ChunkId, PackId, SegmentId};
 use vger_format::index::{BlobEntry, IndexSegment, PackEntry};
 
-pub(crate) use crate::index::read_segment;
+pub(crate) use crate::index::{for_each_listed, list_segment_ids, read_segment};
 use crate::index::{ChunkIndex, PackInfo};
-use crate::repository::Repository;
-use crate::Result;
 
 /// The top bit of [`Row::length_and_kind`]: the blob is a tree chunk.
 const TREE_BIT: u32 = 1 << 31;
@@ -282,11 +280,6 @@ impl TableBuilder {
         table.segments = spans.iter().zip(&live).filter(|(_, l)| **l).map(|(s, _)| s.id).collect();
         table
     }
-}
-
-/// The IDs of the repository's index segments, in listing order.
-pub(crate) fn list_segment_ids(repo: &Repository) -> Result<Vec<SegmentId>> {
-    Ok(repo.storage().list(INDEX_PREFIX)?.into_iter().filter_map(|o| SegmentId::from_storage_key(&o.key)).collect())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use vger_format::id::{PackId, SegmentId};
 use vger_format::index::PackEntry;
 use vger_format::pack::PackBuilder;
 
-use crate::chunk_table::{list_segment_ids, read_segment, Row, TableBuilder};
+use crate::chunk_table::{for_each_listed, list_segment_ids, read_segment, Row, TableBuilder};
 use crate::index::write_merged_segment;
 use crate::live::live_positions;
 use crate::lock::{unix_now, RepoLock};
@@ -108,9 +108,10 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
     let all_segment_ids = list_segment_ids(repo)?;
     let mut builder = TableBuilder::default();
-    for id in &all_segment_ids {
-        builder.add_segment(*id, read_segment(repo, *id)?, |p| stored.contains_key(&p.id));
-    }
+    for_each_listed(repo, &all_segment_ids, |id, segment| {
+        builder.add_segment(id, segment?, |p| stored.contains_key(&p.id));
+        Ok(())
+    })?;
     let known = builder.named_packs();
     let now = unix_now();
     let mut adopted: Vec<PackEntry> = Vec::new();

@@ -386,8 +386,12 @@ impl Builder {
 /// Reads and decrypts the segments eight at a time and hands each to `f`
 /// in listing order (a segment that cannot be read as its error).
 fn for_each_segment(repo: &Repository, f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>) -> Result<()> {
-    let ids: Vec<SegmentId> = list_segments(repo)?.into_iter().map(|s| s.id).collect();
-    for_each_listed(repo, &ids, f)
+    for_each_listed(repo, &list_segment_ids(repo)?, f)
+}
+
+/// The IDs of the repository's index segments, in listing order.
+pub(crate) fn list_segment_ids(repo: &Repository) -> Result<Vec<SegmentId>> {
+    Ok(list_segments(repo)?.into_iter().map(|s| s.id).collect())
 }
 
 /// The repository's index segments with their sizes, in listing order.

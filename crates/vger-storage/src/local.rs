@@ -231,6 +231,9 @@ impl Storage for LocalStorage {
             other => other,
         }
         .map_err(|e| StorageError::from_io("create temporary file for", &what, e))?;
+        // Blobs of small files are a few hundred bytes: one write call each
+        // would cost more than the copy into this buffer. Large blobs skip it.
+        let file = io::BufWriter::with_capacity(STAGE_BUFFER, file);
         Ok(Some(Box::new(StagedFile { storage: self.clone(), what, temp, file })))
     }
 }
@@ -243,8 +246,11 @@ struct StagedFile {
     /// For messages until the key is known.
     what: String,
     temp: TempFile,
-    file: File,
+    file: io::BufWriter<File>,
 }
+
+/// Buffer of a staged write (see [`LocalStorage::stage`]).
+const STAGE_BUFFER: usize = 256 << 10;
 
 impl StagedObject for StagedFile {
     fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
@@ -254,6 +260,7 @@ impl StagedObject for StagedFile {
     fn commit(self: Box<Self>, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
         let StagedFile { storage, what: _, mut temp, file } = *self;
+        let file = file.into_inner().map_err(|e| StorageError::from_io("write", key, e.into_error()))?;
         file.sync_all().map_err(|e| StorageError::from_io("fsync", key, e))?;
         drop(file);
         let path = storage.path(key);
