@@ -26,6 +26,7 @@ mod aead;
 mod chunk_id;
 mod envelope;
 mod error;
+mod kdf_memory;
 mod keys;
 mod random;
 
