@@ -113,8 +113,9 @@ pub fn restore(
             let rx = rx.clone();
             let (index, report) = (&index, &report);
             scope.spawn(move || {
+                let mut buffers = Buffers::default();
                 for (writer, entry) in rx.iter() {
-                    match write_file(repo, index, writer, &entry, progress) {
+                    match write_file(repo, index, writer, &entry, progress, &mut buffers) {
                         Ok(()) => {
                             let mut r = lock(report);
                             r.files += 1;
@@ -192,6 +193,16 @@ pub fn restore(
     Ok(report)
 }
 
+/// A restore worker's buffers, reused from file to file so that reading
+/// and decompressing allocate (and zero) nothing once they have grown.
+#[derive(Default)]
+struct Buffers {
+    /// Sealed chunks as read from a pack, opened in place.
+    read: Vec<u8>,
+    /// Decompressed chunks; stored ones are written from `read`.
+    scratch: Vec<u8>,
+}
+
 /// Fetches a file's chunks (adjacent ones in one read) and writes them.
 fn write_file(
     repo: &Repository,
@@ -199,8 +210,9 @@ fn write_file(
     mut writer: FileWriter,
     entry: &Entry,
     progress: &Progress,
+    buffers: &mut Buffers,
 ) -> Result<()> {
-    let result = write_chunks(repo, index, &mut writer, entry, progress);
+    let result = write_chunks(repo, index, &mut writer, entry, progress, buffers);
     match result {
         Ok(()) => Ok(writer.finish(entry)?),
         Err(e) => {
@@ -216,14 +228,14 @@ fn write_chunks(
     writer: &mut FileWriter,
     entry: &Entry,
     progress: &Progress,
+    buffers: &mut Buffers,
 ) -> Result<()> {
     let cap = BlobReader::new(repo, index).cap(ObjectType::DataChunk);
     let context = || entry.display_path();
     let write_err = |e| EngineError::io(format!("writing {}", context()), e);
     let mut file_offset = 0u64;
     let mut i = 0;
-    // Decompressed chunks land here; stored ones are written from the read.
-    let mut scratch = Vec::new();
+    let Buffers { read: bytes, scratch } = buffers;
     // The last chunk written, kept only when the next one is the same
     // (runs of identical chunks: holes, zeroed regions).
     let mut last: Option<(ChunkId, Vec<u8>)> = None;
@@ -260,14 +272,14 @@ fn write_chunks(
                 _ => break,
             }
         }
-        let mut bytes = repo.storage().get_range(&pack.id.storage_key(), start, end - start)?;
+        repo.storage().get_range_into(&pack.id.storage_key(), start, end - start, bytes)?;
         last = None;
         for (k, (id, offset, length)) in group.into_iter().enumerate() {
             let at = (offset - start) as usize;
             let sealed = bytes
                 .get_mut(at..at + length as usize)
                 .ok_or_else(|| EngineError::Other("short read from pack".into()))?;
-            let data = open_chunk_in_place(repo, &id, sealed, cap, &mut scratch)?;
+            let data = open_chunk_in_place(repo, &id, sealed, cap, scratch)?;
             writer.write_at(file_offset, data).map_err(write_err)?;
             file_offset += data.len() as u64;
             progress.add_bytes(data.len() as u64);

@@ -156,11 +156,14 @@ pub fn decompress_ref<'a>(payload: &'a [u8], cap: usize, scratch: &'a mut Vec<u8
     let out: &[u8] = match payload[0] {
         0 => body,
         1 => {
-            scratch.resize(len, 0);
-            let n =
-                lz4_flex::block::decompress_into(body, scratch).map_err(|e| FormatError::corrupt("lz4 payload", e))?;
-            scratch.truncate(n);
-            scratch
+            // `scratch` keeps the length of its largest use: growing it back
+            // after a truncate would zero-fill the difference on every call.
+            if scratch.len() < len {
+                scratch.resize(len, 0);
+            }
+            let out = &mut scratch[..len];
+            let n = lz4_flex::block::decompress_into(body, out).map_err(|e| FormatError::corrupt("lz4 payload", e))?;
+            &out[..n]
         }
         _ => {
             *scratch = decompress(payload, cap)?;

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use vger_crypto::{Algorithm, Envelope, MasterKey, ObjectType};
-use vger_format::compress::{compress, decompress, Codec};
+use vger_format::compress::{compress, decompress, decompress_ref, Codec};
 use vger_format::entry::{encode_entry, ChunkRef, Entry, EntryDecoder, EntryKind, Xattr};
 use vger_format::id::{ChunkId, PackId};
 use vger_format::pack::{parse_pack, PackBuilder, PackLayout};
@@ -18,6 +18,18 @@ proptest! {
     fn compression_round_trip(codec in codecs(), data in proptest::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 0..20_000)) {
         let packed = compress(codec, &data);
         prop_assert_eq!(decompress(&packed, data.len()).unwrap(), data);
+    }
+
+    /// One scratch buffer through payloads of every size, as a restore
+    /// worker uses it: what it held before never leaks into the result.
+    #[test]
+    fn decompressing_into_a_reused_scratch(codec in codecs(), sizes in proptest::collection::vec(0usize..50_000, 1..6)) {
+        let mut scratch = vec![0xAB; 60_000];
+        for (n, len) in sizes.into_iter().enumerate() {
+            let data: Vec<u8> = (0..len).map(|i| ((i / 7 + n) % 251) as u8).collect();
+            let packed = compress(codec, &data);
+            prop_assert_eq!(decompress_ref(&packed, len, &mut scratch).unwrap(), &data[..]);
+        }
     }
 
     #[test]

@@ -69,6 +69,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// shorter, `NotFound` if absent.
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError>;
 
+    /// [`get_range`](Storage::get_range) into `buf`, which is cleared
+    /// first and holds exactly the range on success. Backends that can
+    /// read into a caller's buffer do so, which lets a hot loop (restore)
+    /// reuse one buffer instead of allocating and zeroing one per read.
+    fn get_range_into(&self, key: &str, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        *buf = self.get_range(key, offset, len)?;
+        Ok(())
+    }
+
     /// Atomic create-or-replace: readers see the old object or the new one,
     /// never a part of it. Durable when it returns.
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
@@ -171,6 +180,9 @@ macro_rules! forward_storage {
             }
             fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
                 (**self).get_range(key, offset, len)
+            }
+            fn get_range_into(&self, key: &str, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+                (**self).get_range_into(key, offset, len, buf)
             }
             fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
                 (**self).put(key, data)

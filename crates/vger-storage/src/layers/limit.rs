@@ -53,6 +53,11 @@ impl Storage for ConnectionLimit {
         self.inner.get_range(key, offset, len)
     }
 
+    fn get_range_into(&self, key: &str, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        let _permit = self.acquire();
+        self.inner.get_range_into(key, offset, len, buf)
+    }
+
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         let _permit = self.acquire();
         self.inner.put(key, data)

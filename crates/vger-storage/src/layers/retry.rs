@@ -83,6 +83,10 @@ impl Storage for RetryingStorage {
         self.run("GET range", key, |_| self.inner.get_range(key, offset, len))
     }
 
+    fn get_range_into(&self, key: &str, offset: u64, len: u64, buf: &mut Vec<u8>) -> Result<(), StorageError> {
+        self.run("GET range", key, |_| self.inner.get_range_into(key, offset, len, buf))
+    }
+
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         self.run("PUT", key, |_| self.inner.put(key, data))
     }

@@ -75,12 +75,24 @@ pub fn ranges(storage: &dyn Storage) -> Result<(), String> {
         let want = data.get(offset as usize..(offset + len) as usize).unwrap_or_default();
         ensure!(got == want, "get_range {offset}+{len}: wrong bytes ({} returned)", got.len());
     }
+    // Into one reused buffer, holding more than each range before the call.
+    let mut buf = vec![0xEE; 2000];
+    for (offset, len) in cases {
+        ok(storage.get_range_into("packs/00/p", offset, len, &mut buf), &format!("range {offset}+{len} into"))?;
+        let want = data.get(offset as usize..(offset + len) as usize).unwrap_or_default();
+        ensure!(buf == want, "get_range_into {offset}+{len}: wrong bytes ({} returned)", buf.len());
+    }
     for (offset, len) in [(995, 10), (1000, 1), (2000, 1), (1, u64::MAX), (u64::MAX, 2)] {
         let got = storage.get_range("packs/00/p", offset, len);
         ensure!(
             matches!(got, Err(StorageError::RangeOutOfBounds { size: 1000, .. })),
             "get_range {offset}+{len} past the end: got {:?}, want RangeOutOfBounds",
             got.map(|d| d.len())
+        );
+        let got = storage.get_range_into("packs/00/p", offset, len, &mut buf);
+        ensure!(
+            matches!(got, Err(StorageError::RangeOutOfBounds { size: 1000, .. })),
+            "get_range_into {offset}+{len} past the end: got {got:?}, want RangeOutOfBounds"
         );
     }
     Ok(())
