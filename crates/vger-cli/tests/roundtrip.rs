@@ -280,3 +280,75 @@ fn partial_restore_of_a_missing_path_below_an_existing_folder() {
         .one_line_error(&["none of the given paths"]);
     assert!(walk(&dest).is_empty(), "restore of a missing path created {:?}", walk(&dest));
 }
+
+/// Restores snapshot `snap` of `env` into a fresh folder `name` and returns
+/// the xattrs of `rel` there.
+fn restored_xattrs(env: &TestEnv, snap: &str, name: &str, rel: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let dest = env.path(name);
+    env.run(["restore".as_ref(), snap.as_ref(), dest.as_os_str()]).ok();
+    common::xattrs_of(&dest.join(rel))
+}
+
+/// An unchanged file's xattrs are taken from the parent snapshot instead of
+/// being read again, but only where that cannot miss a change: a changed
+/// xattr (which moves the ctime) is read, and so is every xattr when the
+/// parent was made with xattrs off or in mtime-size mode.
+#[test]
+fn xattrs_of_unchanged_files_follow_their_changes() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("kept.txt"), b"the same bytes throughout\n").unwrap();
+    fs::write(src.join("later.txt"), b"gets an xattr while xattrs are off\n").unwrap();
+    match xattr::set(src.join("kept.txt"), "user.v", b"one") {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {
+            eprintln!("note: this filesystem has no user xattrs; skipped");
+            return;
+        }
+        Err(e) => panic!("setting an xattr: {e}"),
+    }
+    // Older than the parent's start by more than the 1 s margin, so the
+    // parent's xattrs may stand in for reading them.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let config = |source_extra: &str, top_extra: &str| {
+        env.write_config(&format!(
+            "repositories:\n  - label: local\n    url: \"{}\"\nsources:\n  - label: src\n    path: \"{}\"\n{source_extra}{top_extra}",
+            env.repo().display(),
+            src.display()
+        ))
+    };
+    config("", "xattrs: { enabled: false }\n");
+    env.init();
+    env.run(["backup"]).ok();
+    xattr::set(src.join("later.txt"), "user.w", b"set while off").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Parent made with xattrs off: its empty lists prove nothing.
+    config("", "");
+    env.run(["backup"]).ok();
+    assert_eq!(
+        restored_xattrs(&env, "latest", "r1", "later.txt"),
+        vec![(b"user.w".to_vec(), b"set while off".to_vec())]
+    );
+    assert_eq!(restored_xattrs(&env, "latest", "r1b", "kept.txt"), vec![(b"user.v".to_vec(), b"one".to_vec())]);
+    // Nothing changed: taken from the parent, and still right.
+    env.run(["backup"]).ok();
+    assert_eq!(restored_xattrs(&env, "latest", "r2", "kept.txt"), vec![(b"user.v".to_vec(), b"one".to_vec())]);
+    // A changed value, content and mtime untouched: the ctime moved.
+    let mtime = fs::metadata(src.join("kept.txt")).unwrap().modified().unwrap();
+    xattr::set(src.join("kept.txt"), "user.v", b"two").unwrap();
+    xattr::set(src.join("kept.txt"), "user.x", b"added").unwrap();
+    assert_eq!(fs::metadata(src.join("kept.txt")).unwrap().modified().unwrap(), mtime);
+    // (Old enough that the next backup could trust this one's xattrs.)
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.run(["backup"]).ok();
+    assert_eq!(
+        restored_xattrs(&env, "latest", "r3", "kept.txt"),
+        vec![(b"user.v".to_vec(), b"two".to_vec()), (b"user.x".to_vec(), b"added".to_vec())]
+    );
+    // mtime-size mode never trusts the parent's xattrs: ctime is not compared.
+    xattr::remove(src.join("kept.txt"), "user.x").unwrap();
+    config("    change_detection: mtime-size\n", "");
+    env.run(["backup"]).ok();
+    assert_eq!(restored_xattrs(&env, "latest", "r4", "kept.txt"), vec![(b"user.v".to_vec(), b"two".to_vec())]);
+}

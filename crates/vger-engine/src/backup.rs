@@ -123,7 +123,10 @@ pub fn backup(
         ));
     }
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
-    let walker = Walker::new(source.roots.clone(), source.walk.clone())?;
+    // Files' xattrs are read by walk_and_store, which can take an
+    // unchanged file's from the parent snapshot instead.
+    let walk = WalkOptions { file_xattrs_later: source.walk.xattrs, ..source.walk.clone() };
+    let walker = Walker::new(source.roots.clone(), walk)?;
 
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -254,6 +257,7 @@ pub fn backup(
         stats,
         parent: parent.as_ref().map(|p| p.id),
         tags: opts.tags.clone(),
+        xattrs: source.walk.xattrs,
     };
     let id = SnapshotId(vger_format::id::random_id()?);
     let key = id.storage_key();
@@ -486,6 +490,11 @@ fn walk_and_store(
     let (mut resumed_files, mut resumed_bytes) = (0u64, 0u64);
     let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
     let mut pending = std::collections::VecDeque::new();
+    let want_xattrs = source.walk.xattrs;
+    // A parent's xattrs can stand in for reading them only if it read them
+    // too (strict mode; see ParentTree::unchanged).
+    let parent_xattrs =
+        want_xattrs && source.change_detection == ChangeDetection::Strict && parent.is_some_and(|p| p.snapshot.xattrs);
 
     for item in walker {
         if writer.failed() {
@@ -508,8 +517,14 @@ fn walk_and_store(
                 Some(_) => None,
                 None => earlier.lookup(&entry, source.change_detection, index),
             };
+            if want_xattrs {
+                entry.xattrs = match &reused {
+                    Some(Unchanged { xattrs: Some(xattrs), .. }) if parent_xattrs => xattrs.clone(),
+                    _ => vger_fs::read_xattrs(&item.abs),
+                };
+            }
             match (reused, resumed) {
-                (Some(chunks), _) => {
+                (Some(Unchanged { chunks, .. }), _) => {
                     entry.chunks = chunks;
                     progress.add_bytes(entry.size);
                     Pending::Ready(Box::new(entry), item.abs)
@@ -533,6 +548,9 @@ fn walk_and_store(
                 }
             }
         } else {
+            if want_xattrs && entry.kind == EntryKind::Hardlink {
+                entry.xattrs = vger_fs::read_xattrs(&item.abs);
+            }
             Pending::Ready(Box::new(entry), item.abs)
         };
         pending.push_back(next);
@@ -627,6 +645,13 @@ fn read_file(
 
 /// The parent snapshot's entries, consumed in step with the walk (both are
 /// in the same path order), to find files that did not change.
+/// A file the parent snapshot holds unchanged.
+struct Unchanged {
+    chunks: Vec<ChunkRef>,
+    /// The parent's xattrs of it, when they cannot have changed since.
+    xattrs: Option<Vec<vger_format::entry::Xattr>>,
+}
+
 struct ParentTree<'a> {
     entries: Peekable<TreeReader<'a>>,
     /// mtimes at or after this (ns) may have changed within the clock's
@@ -647,7 +672,7 @@ impl<'a> ParentTree<'a> {
 
     /// The parent's chunks for `entry` if the file is unchanged and all its
     /// chunks are still in the index.
-    fn unchanged(&mut self, entry: &Entry, mode: ChangeDetection, index: &ChunkIndex) -> Result<Option<Vec<ChunkRef>>> {
+    fn unchanged(&mut self, entry: &Entry, mode: ChangeDetection, index: &ChunkIndex) -> Result<Option<Unchanged>> {
         loop {
             let ord = match self.entries.peek() {
                 None => return Ok(None),
@@ -672,7 +697,12 @@ impl<'a> ParentTree<'a> {
                         && (mode == ChangeDetection::MtimeSize || (p.ctime == entry.ctime && p.ino == entry.ino));
                     let sum: u64 = p.chunks.iter().map(|c| u64::from(c.len())).sum();
                     if same && sum == p.size && p.chunks.iter().all(|c| index.contains(c.id())) {
-                        return Ok(Some(p.chunks));
+                        // Setting or removing an xattr sets the ctime to
+                        // "now": a ctime equal to the parent's and older
+                        // than its start (by the same margin as the mtime)
+                        // means none changed since the parent read them.
+                        let xattrs = (mode == ChangeDetection::Strict && p.ctime < self.racy_after).then_some(p.xattrs);
+                        return Ok(Some(Unchanged { chunks: p.chunks, xattrs }));
                     }
                     return Ok(None);
                 }

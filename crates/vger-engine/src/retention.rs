@@ -184,6 +184,7 @@ mod tests {
                 stats: Default::default(),
                 parent: None,
                 tags: vec![],
+                xattrs: false,
             },
             stored_at: None,
         }

@@ -122,6 +122,7 @@ impl Scene {
             stats: SnapshotStats::default(),
             parent: None,
             tags: Vec::new(),
+            xattrs: false,
         };
         let id = SnapshotId(vger_format::id::random_id().unwrap());
         let key = id.storage_key();

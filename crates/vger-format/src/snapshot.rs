@@ -53,4 +53,8 @@ pub struct Snapshot {
     pub parent: Option<SnapshotId>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The backup read extended attributes, so an entry without any has
+    /// none (false in snapshots made before the field existed).
+    #[serde(default)]
+    pub xattrs: bool,
 }

@@ -208,7 +208,7 @@ fn prepare(ctx: &Context, source: &SourceConfig) -> Result<BackupSource> {
         &roots,
     )?;
     let xattrs = source.xattrs.as_ref().or(ctx.config.xattrs.as_ref()).is_none_or(|x| x.enabled);
-    let walk = WalkOptions { one_file_system: source.one_file_system, xattrs, exclude };
+    let walk = WalkOptions { one_file_system: source.one_file_system, xattrs, file_xattrs_later: false, exclude };
     let change_detection = match source.change_detection.unwrap_or_default() {
         ChangeDetection::Strict => EngineChange::Strict,
         ChangeDetection::MtimeSize => EngineChange::MtimeSize,
