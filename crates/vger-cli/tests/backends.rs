@@ -149,6 +149,7 @@ fn lifecycle(backend: &str) {
         let mut cmd = Command::new(vger_bin());
         cmd.arg("--config").arg(env.config()).args(["backup", "--source", label]);
         cmd.env("VGER_PASSPHRASE", "correct horse battery staple").current_dir(env.dir.path());
+        env.private_user_dirs(&mut cmd);
         cmd.spawn().unwrap()
     };
     let (mut c1, mut c2) = (spawn("a"), spawn("b"));

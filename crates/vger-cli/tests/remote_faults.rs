@@ -218,6 +218,7 @@ fn spawn_backup(env: &TestEnv) -> Child {
     let mut cmd = Command::new(vger_bin());
     cmd.arg("--config").arg(env.config()).args(["-q", "backup"]);
     cmd.env("VGER_PASSPHRASE", PASS).current_dir(env.dir.path());
+    env.private_user_dirs(&mut cmd);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.spawn().unwrap()
 }

@@ -155,11 +155,19 @@ impl TestEnv {
         for var in ["VGER_PASSPHRASE", "VGER_NEW_PASSPHRASE", "VGER_CONFIG"] {
             cmd.env_remove(var);
         }
+        self.private_user_dirs(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.current_dir(self.dir.path());
         run(cmd)
+    }
+
+    /// Points `cmd`'s XDG cache and state folders into this environment, so
+    /// that resume journals and index caches of tests do not pile up in the
+    /// user's home (a config's `cache_dir` still wins).
+    pub fn private_user_dirs(&self, cmd: &mut Command) {
+        cmd.env("XDG_CACHE_HOME", self.path(".xdg-cache")).env("XDG_STATE_HOME", self.path(".xdg-state"));
     }
 
     /// `vger init`, asserted to succeed.

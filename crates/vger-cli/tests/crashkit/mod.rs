@@ -262,6 +262,9 @@ impl Env {
         }
         cmd.env("VGER_PASSPHRASE", PASS);
         cmd.env("RUST_BACKTRACE", "0");
+        // Journals and caches stay in the test's folder, not the user's home.
+        cmd.env("XDG_CACHE_HOME", self.dir.path().join(".xdg-cache"));
+        cmd.env("XDG_STATE_HOME", self.dir.path().join(".xdg-state"));
         cmd.current_dir(self.dir.path());
         cmd
     }

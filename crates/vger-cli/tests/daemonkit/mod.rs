@@ -42,6 +42,7 @@ pub fn spawn_env(env: &TestEnv, name: &str, args: &[&str], vars: &[(&str, &str)]
         cmd.env_remove(var);
     }
     cmd.env("XDG_RUNTIME_DIR", env.path("run"));
+    env.private_user_dirs(&mut cmd);
     for (k, v) in vars {
         cmd.env(k, v);
     }
