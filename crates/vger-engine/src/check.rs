@@ -19,7 +19,7 @@ use serde::Serialize;
 use vger_format::id::{ChunkId, PackId, SegmentId};
 
 use crate::blob::open_chunk;
-use crate::chunk_table::{for_each_listed, list_segment_ids, ChunkTable, TableBuilder};
+use crate::chunk_table::{for_each_listed_within, list_segments, ChunkTable, TableBuilder, SEGMENT_BUDGET};
 use crate::index::{ChunkIndex, IdSet};
 use crate::live::for_each_entry;
 use crate::lock::RepoLock;
@@ -94,10 +94,11 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &Progress) -> Res
 /// Reads every segment on its own (one bad segment does not hide the
 /// others) and compares the index with the packs in storage.
 pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Result<RepoState> {
-    // One segment at a time: each is copied into the table and freed.
-    let all_segment_ids = list_segment_ids(repo)?;
+    // A few segments at a time: each is copied into the table and freed.
+    let listed = list_segments(repo)?;
+    let all_segment_ids: Vec<SegmentId> = listed.iter().map(|s| s.id).collect();
     let mut builder = TableBuilder::default();
-    for_each_listed(repo, &all_segment_ids, |id, segment| {
+    for_each_listed_within(repo, &listed, SEGMENT_BUDGET, |id, segment| {
         match segment {
             Ok(seg) => builder.add_segment(id, seg, |_| true),
             Err(e) => report.errors.push(format!(

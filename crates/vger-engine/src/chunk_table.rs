@@ -18,7 +18,11 @@ use vger_crypto::ObjectType;
 use vger_format::id::{ChunkId, PackId, SegmentId};
 use vger_format::index::{BlobEntry, IndexSegment, PackEntry};
 
-pub(crate) use crate::index::{for_each_listed, list_segment_ids, read_segment};
+pub(crate) use crate::index::{for_each_listed_within, list_segments, read_segment};
+
+/// Stored bytes of index segments check and compact fetch at once (see
+/// `for_each_listed_within`): a segment of 100,000 blobs is about 4 MiB.
+pub(crate) const SEGMENT_BUDGET: u64 = 2 << 20;
 use crate::index::{ChunkIndex, PackInfo};
 
 /// The top bit of [`Row::length_and_kind`]: the blob is a tree chunk.

@@ -22,7 +22,7 @@ use vger_format::id::{PackId, SegmentId};
 use vger_format::index::PackEntry;
 use vger_format::pack::PackBuilder;
 
-use crate::chunk_table::{for_each_listed, list_segment_ids, read_segment, Row, TableBuilder};
+use crate::chunk_table::{for_each_listed_within, list_segments, read_segment, Row, TableBuilder, SEGMENT_BUDGET};
 use crate::index::write_merged_segment;
 use crate::live::live_positions;
 use crate::lock::{unix_now, RepoLock};
@@ -106,9 +106,10 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     // The chunk table of the stored packs, one segment at a time; packs no
     // live segment names are adopted from their trailers, listed last.
     let stored: HashMap<PackId, u64> = stored_packs(repo)?.into_iter().collect();
-    let all_segment_ids = list_segment_ids(repo)?;
+    let listed = list_segments(repo)?;
+    let all_segment_ids: Vec<SegmentId> = listed.iter().map(|s| s.id).collect();
     let mut builder = TableBuilder::default();
-    for_each_listed(repo, &all_segment_ids, |id, segment| {
+    for_each_listed_within(repo, &listed, SEGMENT_BUDGET, |id, segment| {
         builder.add_segment(id, segment?, |p| stored.contains_key(&p.id));
         Ok(())
     })?;

@@ -406,7 +406,7 @@ pub(crate) fn list_segments(repo: &Repository) -> Result<Vec<crate::index_cache:
         .collect())
 }
 
-/// Like [`for_each_segment`] for the segments `ids`.
+/// Like [`for_each_segment`] for the segments `ids`, eight at a time.
 pub(crate) fn for_each_listed(
     repo: &Repository,
     ids: &[SegmentId],
@@ -417,6 +417,45 @@ pub(crate) fn for_each_listed(
         for (id, segment) in read {
             f(id, segment)?;
         }
+    }
+    Ok(())
+}
+
+/// The segments `listed`, in batches fetched in parallel (one round
+/// trip's wait on a remote store) of at most eight segments whose stored
+/// sizes add up to at most `budget` bytes; a larger segment comes alone.
+/// Every segment of a batch is held decoded until the batch is handed
+/// over, so check and compact, which keep nothing else that large, use a
+/// small budget: eight segments of 150,000 blobs at a time raised check's
+/// peak RSS at a million chunks from 89 to 115 MiB, while a repository of
+/// many small segments (one per backup) still reads them eight at a time.
+pub(crate) fn for_each_listed_within(
+    repo: &Repository,
+    listed: &[crate::index_cache::SeenSegment],
+    budget: u64,
+    mut f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>,
+) -> Result<()> {
+    let mut start = 0;
+    while start < listed.len() {
+        let mut end = start + 1;
+        let mut bytes = listed[start].size;
+        while end < listed.len() && end - start < 8 && bytes.saturating_add(listed[end].size) <= budget {
+            bytes += listed[end].size;
+            end += 1;
+        }
+        if end - start == 1 {
+            // On this thread: a worker thread's decoded segment would be
+            // freed into that thread's malloc arena, which keeps it (that
+            // cost check 12 MiB of RSS at a million chunks).
+            let id = listed[start].id;
+            f(id, read_segment(repo, id))?;
+        } else {
+            let ids: Vec<SegmentId> = listed[start..end].iter().map(|s| s.id).collect();
+            for (id, segment) in crate::parallel::map(ids, 8, |id| Ok((id, read_segment(repo, id))))? {
+                f(id, segment)?;
+            }
+        }
+        start = end;
     }
     Ok(())
 }
