@@ -2,13 +2,13 @@
 //!
 //! `argon2` allocates its blocks with `vec![Block::default(); n]`: malloc
 //! hands back a fresh mapping, the memset then faults in 8,192 small pages
-//! one by one, and the kernel zeroes each. On this project's reference
-//! machine that was about half of the 70 ms a 32 MiB derivation took, and
-//! the derivation is paid by every command (an unchanged backup takes
-//! 0.16 s in all). A private anonymous mapping marked `MADV_HUGEPAGE` is
-//! faulted in as 2 MiB pages instead and is already zero, so there is no
-//! memset: 35-45 ms for the same derivation with one lane (measured with
-//! `argon2` 0.6 beside the plain call, 9 runs each). Unmapping, rather
+//! one by one, and the kernel zeroes each: `perf` put that at about 15 %
+//! of an unchanged backup, against 21 % for filling the blocks. A private
+//! anonymous mapping marked `MADV_HUGEPAGE` is faulted in as 2 MiB pages
+//! instead and is already zero, so there is no memset. One lane, 32 MiB,
+//! two passes, fastest of 9 runs in three rounds with a build running
+//! beside it: 35-45 ms mapped against 64-74 ms through the plain call
+//! (`argon2` 0.6). Unmapping, rather
 //! than freeing to the heap, also means the passphrase-derived blocks are
 //! never handed back to later allocations of this process.
 

@@ -491,10 +491,6 @@ fn walk_and_store(
     let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
     let mut pending = std::collections::VecDeque::new();
     let want_xattrs = source.walk.xattrs;
-    // A parent's xattrs can stand in for reading them only if it read them
-    // too (strict mode; see ParentTree::unchanged).
-    let parent_xattrs =
-        want_xattrs && source.change_detection == ChangeDetection::Strict && parent.is_some_and(|p| p.snapshot.xattrs);
 
     for item in walker {
         if writer.failed() {
@@ -509,7 +505,7 @@ fn walk_and_store(
         };
         let mut entry = item.entry;
         let next = if entry.kind == EntryKind::File {
-            let reused = parent_entries
+            let mut reused = parent_entries
                 .as_mut()
                 .and_then(|p| p.unchanged(&entry, source.change_detection, index).transpose())
                 .transpose()?;
@@ -518,9 +514,9 @@ fn walk_and_store(
                 None => earlier.lookup(&entry, source.change_detection, index),
             };
             if want_xattrs {
-                entry.xattrs = match &reused {
-                    Some(Unchanged { xattrs: Some(xattrs), .. }) if parent_xattrs => xattrs.clone(),
-                    _ => vger_fs::read_xattrs(&item.abs),
+                entry.xattrs = match reused.as_mut().and_then(|u| u.xattrs.take()) {
+                    Some(xattrs) => xattrs,
+                    None => vger_fs::read_xattrs(&item.abs),
                 };
             }
             match (reused, resumed) {
@@ -648,7 +644,8 @@ fn read_file(
 /// A file the parent snapshot holds unchanged.
 struct Unchanged {
     chunks: Vec<ChunkRef>,
-    /// The parent's xattrs of it, when they cannot have changed since.
+    /// The parent's xattrs of it, when the parent read them and they
+    /// cannot have changed since.
     xattrs: Option<Vec<vger_format::entry::Xattr>>,
 }
 
@@ -657,6 +654,8 @@ struct ParentTree<'a> {
     /// mtimes at or after this (ns) may have changed within the clock's
     /// granularity while the parent was read: never trust them.
     racy_after: i64,
+    /// The parent read xattrs, so an entry without any has none.
+    read_xattrs: bool,
 }
 
 impl<'a> ParentTree<'a> {
@@ -667,7 +666,7 @@ impl<'a> ParentTree<'a> {
             .and_then(|t| t.timestamp_nanos_opt())
             .map(|ns| ns - 1_000_000_000)
             .unwrap_or(i64::MIN);
-        Self { entries: reader.peekable(), racy_after }
+        Self { entries: reader.peekable(), racy_after, read_xattrs: parent.snapshot.xattrs }
     }
 
     /// The parent's chunks for `entry` if the file is unchanged and all its
@@ -698,10 +697,12 @@ impl<'a> ParentTree<'a> {
                     let sum: u64 = p.chunks.iter().map(|c| u64::from(c.len())).sum();
                     if same && sum == p.size && p.chunks.iter().all(|c| index.contains(c.id())) {
                         // Setting or removing an xattr sets the ctime to
-                        // "now": a ctime equal to the parent's and older
-                        // than its start (by the same margin as the mtime)
-                        // means none changed since the parent read them.
-                        let xattrs = (mode == ChangeDetection::Strict && p.ctime < self.racy_after).then_some(p.xattrs);
+                        // "now": a ctime equal to the parent's (strict mode
+                        // compared it) and older than its start (by the same
+                        // margin as the mtime) means none changed since the
+                        // parent read them.
+                        let trusted = self.read_xattrs && mode == ChangeDetection::Strict && p.ctime < self.racy_after;
+                        let xattrs = trusted.then_some(p.xattrs);
                         return Ok(Some(Unchanged { chunks: p.chunks, xattrs }));
                     }
                     return Ok(None);

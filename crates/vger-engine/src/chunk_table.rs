@@ -8,8 +8,7 @@
 //! damaged) is one bit in a [`Bits`] instead of a 32-byte ID in a set, and
 //! the chunks of one pack are a sorted list of `u32` positions
 //! ([`ChunkTable::positions_by_pack`]) instead of a list of IDs. Lookups are
-//! a binary search over the whole array (about 20 steps at a million
-//! chunks): maintenance does one per referenced chunk, not per byte read.
+//! a binary search within the run of rows sharing the ID's 16-bit prefix.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -19,11 +18,11 @@ use vger_format::id::{ChunkId, PackId, SegmentId};
 use vger_format::index::{BlobEntry, IndexSegment, PackEntry};
 
 pub(crate) use crate::index::{for_each_listed_within, list_segments, read_segment};
+use crate::index::{ChunkIndex, PackInfo};
 
 /// Stored bytes of index segments check and compact fetch at once (see
 /// `for_each_listed_within`): a segment of 100,000 blobs is about 4 MiB.
 pub(crate) const SEGMENT_BUDGET: u64 = 2 << 20;
-use crate::index::{ChunkIndex, PackInfo};
 
 /// The top bit of [`Row::length_and_kind`]: the blob is a tree chunk.
 const TREE_BIT: u32 = 1 << 31;

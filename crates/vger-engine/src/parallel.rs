@@ -16,6 +16,13 @@ where
     if n == 0 {
         return Ok(Vec::new());
     }
+    if threads.clamp(1, n) == 1 {
+        // One worker would do it all: do it here. A worker thread also
+        // gets its own malloc arena, and what the caller frees of the
+        // results goes back to that arena and stays resident (check kept
+        // 12 MiB that way, one index segment at a time).
+        return items.into_iter().map(f).collect();
+    }
     let queue = Mutex::new(items.into_iter().enumerate());
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..n).map(|_| None).collect());
     let failure = Mutex::new(None);

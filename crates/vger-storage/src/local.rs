@@ -11,7 +11,6 @@ mod walk;
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -156,15 +155,8 @@ impl Storage for LocalStorage {
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
-        validate_key(key)?;
-        let (file, size) = self.open_object(key)?;
-        let out_of_bounds = || StorageError::RangeOutOfBounds { key: key.to_owned(), offset, len, size };
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(out_of_bounds());
-        }
-        let len = usize::try_from(len).map_err(|_| out_of_bounds())?;
-        let mut data = vec![0; len];
-        file.read_exact_at(&mut data, offset).map_err(|e| read_error("read", key, e))?;
+        let mut data = Vec::new();
+        self.get_range_into(key, offset, len, &mut data)?;
         Ok(data)
     }
 
