@@ -62,6 +62,8 @@ pub enum Command {
     BreakLock,
     /// Run the default cycle on each repository's schedule, in the foreground (for systemd).
     Daemon(crate::commands::daemon::DaemonArgs),
+    /// Serve the snapshots read-only over WebDAV and as a web UI (browser, file managers, rclone).
+    Mount(crate::commands::mount::MountArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -72,6 +74,10 @@ pub struct PruneArgs {
     /// Only snapshots of this source label.
     #[arg(long, value_name = "LABEL")]
     pub source: Option<String>,
+    /// Delete what the rules say even when a burst of new snapshots is
+    /// what pushes older ones out (vger-server; see docs/server.md).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -165,10 +171,14 @@ pub struct ListArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
-    /// List the files of a snapshot.
+    /// List a directory of a snapshot (--recursive: everything below it).
     List(SnapshotListArgs),
     /// Show a snapshot's details.
     Info(SnapshotIdArg),
+    /// Find paths across snapshots, with the history of each.
+    Find(SnapshotFindArgs),
+    /// What changed between two snapshots (+ added, - removed, M content, T metadata, ~ type).
+    Diff(SnapshotDiffArgs),
     /// Delete snapshots (then `compact` frees the space).
     Delete(SnapshotDeleteArgs),
 }
@@ -184,12 +194,67 @@ pub struct SnapshotDeleteArgs {
 pub struct SnapshotListArgs {
     /// Snapshot id (a unique prefix) or `latest`.
     pub id: String,
-    /// Only entries at or below this path.
-    #[arg(long)]
+    /// The directory to list (the snapshot's top when left out).
+    #[arg(value_name = "PATH")]
+    pub path_arg: Option<String>,
+    /// The same as PATH.
+    #[arg(long, conflicts_with = "path_arg")]
     pub path: Option<String>,
+    /// Everything below PATH, not only its entries.
+    #[arg(short, long)]
+    pub recursive: bool,
     /// Show mode, owner, size and time.
     #[arg(short, long)]
     pub long: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotDiffArgs {
+    /// The older snapshot (a unique prefix or `latest`).
+    pub a: String,
+    /// The newer snapshot.
+    pub b: String,
+    /// Only this path and what is below it.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotFindArgs {
+    /// A glob on the name (`*.pdf`); without `*`, `?` or `[` it matches
+    /// names that contain it.
+    pub pattern: Option<String>,
+    /// Names matching this glob.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Names matching this glob, ignoring case.
+    #[arg(long)]
+    pub iname: Option<String>,
+    /// Paths (as `snapshot list` prints them) matching this glob.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// f (files), d (directories) or l (symlinks).
+    #[arg(long = "type", value_name = "f|d|l")]
+    pub kind: Option<String>,
+    /// Larger than SIZE (e.g. 10M).
+    #[arg(long, value_name = "SIZE")]
+    pub larger: Option<String>,
+    /// Smaller than SIZE.
+    #[arg(long, value_name = "SIZE")]
+    pub smaller: Option<String>,
+    /// Modified within this period (14d, 2w, 6m) or since this date (2026-01-31).
+    #[arg(long, value_name = "PERIOD|DATE")]
+    pub newer: Option<String>,
+    /// Modified before this period ago or this date.
+    #[arg(long, value_name = "PERIOD|DATE")]
+    pub older: Option<String>,
+    /// Only snapshots of this source label.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only the newest N snapshots.
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Only these snapshots (unique prefixes); all by default.
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +271,15 @@ pub struct RestoreArgs {
     pub dest: PathBuf,
     /// Only these paths of the snapshot (as `vger snapshot list` shows them).
     pub paths: Vec<String>,
+    /// Leave files owned by the restoring user (as root, owners are restored by default).
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Drop setuid, setgid and sticky bits, and skip device nodes and FIFOs.
+    #[arg(long)]
+    pub no_special: bool,
+    /// Restore no extended attributes (`security.*` ones included).
+    #[arg(long)]
+    pub no_xattrs: bool,
 }
 
 #[derive(Debug, Subcommand)]

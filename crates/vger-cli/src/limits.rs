@@ -1,5 +1,6 @@
-//! Process-wide limits from `limits:`: CPU niceness, and the idle I/O
-//! class when the source read rate is capped.
+//! What this binary sets for its whole process, which the libraries
+//! leave alone: the allocator's tuning for backups, and from `limits:` the
+//! CPU niceness and the idle I/O class when the source read rate is capped.
 
 use vger_config::LimitsConfig;
 
@@ -26,5 +27,41 @@ pub fn apply_process_limits(limits: &LimitsConfig) {
         if r != 0 {
             eprintln!("vger: warning: could not set the idle I/O class: {}", std::io::Error::last_os_error());
         }
+    }
+}
+
+/// Tunes glibc's malloc for backups; called once, before any thread
+/// starts, by the commands that back up (`backup`, the default run, the
+/// daemon).
+///
+/// Chunk buffers (0.5-8 MiB) are allocated by one thread and freed by
+/// another; with glibc's per-thread arenas the freed memory piles up in
+/// each arena. One arena measured 166 MiB peak RSS for a fresh backup of
+/// 1 GiB where the default reached 217-232 MiB, at the same speed.
+///
+/// Those buffers also come from the heap rather than from fresh mappings
+/// (threshold 32 MiB, glibc's highest), and up to 128 MiB of freed heap
+/// stays mapped: otherwise every chunk's buffers are new pages, faulted in
+/// and zeroed by the kernel. Measured on a fresh 2 GiB backup: 100-120k
+/// page faults down to ~30k, system time 3.1 s down to 2.2-2.6 s, peak RSS
+/// unchanged (87-104 MiB against 93-96).
+pub fn tune_allocator_for_backups() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; threads created later
+    // share the main arena.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
+}
+
+/// Gives the freed heap back to the system, so that a long-lived process
+/// (the daemon, between cycles) does not keep a backup's buffers.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

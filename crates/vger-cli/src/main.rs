@@ -1,17 +1,17 @@
 //! `vger`: parses arguments, runs the command on each selected repository
 //! and maps the outcome to an exit code (0 ok, 1 error, 3 partial: some
-//! files were skipped). The work itself lives in `vger-engine`.
+//! files were skipped). The work itself lives in the application layer
+//! (`vger-app`) and the engine (`vger-engine`); this binary prints, words
+//! errors, and owns what is process-wide (allocator tuning, niceness).
 
 mod cli;
 mod commands;
 mod context;
 mod daemon;
-mod excludes;
-mod hooks;
+mod frontend;
 mod limits;
 mod output;
-mod progress;
-mod state;
+mod wording;
 
 use std::process::ExitCode;
 
@@ -20,13 +20,8 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::context::Context;
 
-/// How a command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
-    Ok,
-    /// Finished, but some files were skipped.
-    Partial,
-}
+pub use vger_app::Outcome;
+pub(crate) use wording::one_line;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,23 +33,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// The error and its causes on one line, without repeating a cause that
-/// the message above it already contains.
-pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out.replace('\n', " ")
 }
 
 /// `-v` shows what vger does (info), `-vv` also every storage request and
@@ -80,9 +58,12 @@ fn init_logging(verbose: u8) {
 
 fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     if cli.json && cli.progress {
-        progress::JSON_LINES.store(true, std::sync::atomic::Ordering::Relaxed);
+        frontend::JSON_LINES.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     init_logging(cli.verbose);
+    if matches!(cli.command, None | Some(Command::Backup(_)) | Some(Command::Daemon(_))) {
+        limits::tune_allocator_for_backups();
+    }
     if let Some(Command::Config(args)) = &cli.command {
         return commands::config::run(args);
     }
@@ -105,5 +86,6 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Delete(args) => commands::delete::run(&ctx, args),
         Command::BreakLock => commands::delete::break_lock(&ctx),
         Command::Daemon(args) => commands::daemon::run(&ctx, args),
+        Command::Mount(args) => commands::mount::run(&ctx, args),
     }
 }

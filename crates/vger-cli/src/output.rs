@@ -1,33 +1,33 @@
-//! Human-readable sizes, times and JSON printing.
+//! Human-readable sizes and times, JSON documents and printing.
 
 use anyhow::Result;
 use serde::Serialize;
+use vger_app::backup::SnapshotMade;
 
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.2} {}", UNITS[unit])
-    }
-}
-
-/// `2026-11-27T02:19:29.123Z` -> `2026-11-27 02:19:29`.
-pub fn short_time(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|_| rfc3339.to_string())
-}
+pub use vger_app::text::{bytes, short_time};
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// A committed snapshot as `vger --json backup` prints it (and the daemon
+/// and notifications report it).
+pub fn snapshot_made_json(made: &SnapshotMade) -> serde_json::Value {
+    let report = &made.report;
+    serde_json::json!({
+        "repository": made.repository,
+        "source_label": made.source_label,
+        "id": report.snapshot_id.to_hex(),
+        "short_id": vger_engine::snapshots::short_id(&report.snapshot_id),
+        "time": report.snapshot.time,
+        "end_time": report.snapshot.end_time,
+        "stats": report.snapshot.stats,
+        "read_bytes": report.read_bytes,
+        "resumed_files": report.resumed_files,
+        "resumed_bytes": report.resumed_bytes,
+        "warnings": report.warnings,
+    })
 }
 
 /// While alive, standard output goes to standard error, so that a command

@@ -179,11 +179,11 @@ fn config_from_a_newer_format_is_refused() {
     let t = two_packs();
     let config = t.env.repo().join("config");
     let mut bytes = fs::read(&config).unwrap();
-    // The body is a msgpack map with named fields: `"version": 1` is the
-    // fixstr "version" followed by the fixint 1.
-    let needle = b"\xa7version\x01";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("no `version: 1` in the config body");
-    bytes[at + needle.len() - 1] = 2;
+    // The body is a msgpack map with named fields: `"version": 2` is the
+    // fixstr "version" followed by the fixint 2.
+    let needle = b"\xa7version\x02";
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("no `version: 2` in the config body");
+    bytes[at + needle.len() - 1] = 3;
     fs::write(&config, bytes).unwrap();
     let before = fingerprint(&t.env.repo());
     t.env.run(["list"]).one_line_error(&["newer", "upgrade"]);

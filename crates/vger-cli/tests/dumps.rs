@@ -187,3 +187,68 @@ fn a_five_gib_dump_streams_with_bounded_memory() {
     assert_eq!(report[0]["stats"]["bytes"], 5u64 << 30);
     assert!(peak_kib < 400 * 1024, "backing up a 5 GiB dump peaked at {} MiB", peak_kib / 1024);
 }
+
+/// A source of command dumps alone (label + `command_dumps`, no path) next
+/// to a file source: its snapshot holds `vger-dumps/NAME` only, `vger list
+/// --source` shows it, and a restore gives back the command's bytes.
+#[test]
+fn a_source_of_dumps_alone_next_to_a_file_source() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("note.txt"), b"a file source\n").unwrap();
+    env.write_config(&format!(
+        "repositories:\n  - label: local\n    url: \"{}\"\nsources:\n  - label: files\n    path: \"{}\"\n  - label: db\n    command_dumps:\n      - name: db.sql\n        command: \"seq 1 200000\"\n",
+        env.repo().display(),
+        src.display()
+    ));
+    env.init();
+    let run = env.run(["--json", "--progress", "backup"]).ok();
+    let backups = run.json();
+    // --json --progress: the last line of each source says how many new bytes it stored.
+    let done: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["type"] == "progress" && l["done"] == true)
+        .collect();
+    assert_eq!(done.len(), 2, "{}", run.stderr);
+    assert_eq!(done[1]["source"], "db");
+    assert_eq!(done[1]["new_bytes"], backups[1]["stats"]["added_bytes"], "{}", run.stderr);
+    assert!(done[1]["new_bytes"].as_u64().unwrap() > 1_000_000, "{}", run.stderr);
+    let labels: Vec<&str> = backups.as_array().unwrap().iter().map(|b| b["source_label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["files", "db"]);
+    let expected: Vec<u8> = (1..=200000).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+    assert_eq!(backups[1]["stats"]["bytes"], expected.len() as u64);
+    assert_eq!(backups[1]["stats"]["files"], 1);
+
+    let listed = env.run(["--json", "list", "--source", "db"]).ok().json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["source_label"], "db");
+    assert_eq!(listed[0]["paths"], serde_json::json!([]));
+    let text = env.run(["list", "--source", "db"]).ok();
+    let short = listed[0]["short_id"].as_str().unwrap();
+    let rows: Vec<&str> = text.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{}", text.stdout);
+    assert!(rows[0].starts_with(short) && rows[0].contains(" db "), "{}", text.stdout);
+
+    let dest = env.path("out");
+    let id = listed[0]["id"].as_str().unwrap();
+    env.run(["restore".as_ref(), id.as_ref(), dest.as_os_str()]).ok();
+    assert_eq!(fs::read(dest.join("vger-dumps/db.sql")).unwrap(), expected);
+    let restored: Vec<PathBuf> = files_under(&dest);
+    assert_eq!(restored, [dest.join("vger-dumps/db.sql")], "only the dump is in the snapshot");
+
+    // The file source's snapshot has no dumps.
+    let files = env.run(["--json", "list", "--source", "files"]).ok().json();
+    let files_dest = env.path("files-out");
+    let files_id = files[0]["id"].as_str().unwrap();
+    env.run(["restore".as_ref(), files_id.as_ref(), files_dest.as_os_str()]).ok();
+    assert_eq!(files_under(&files_dest), [files_dest.join("note.txt")]);
+
+    // A second run dumps again: a new snapshot whose data is all deduplicated
+    // (only its small tree chunk is new).
+    let again = env.run(["--json", "backup", "--source", "db"]).ok().json();
+    assert!(again[0]["stats"]["added_bytes"].as_u64().unwrap() < 4096, "{again}");
+}

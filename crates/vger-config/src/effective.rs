@@ -1,10 +1,10 @@
 //! The settings that apply to one repository (and source) once overrides are
 //! applied, so the engine does not reimplement the rules.
 
-use crate::compression::Compression;
 use crate::error::ConfigError;
 use crate::model::{Config, RepositoryConfig, SourceConfig};
 use crate::sections::{EncryptionConfig, LimitsConfig, NotifyConfig, RetentionConfig};
+use vger_format::compress::Codec;
 
 impl Config {
     /// Repository fields override top level ones field by field; the mode is
@@ -17,6 +17,8 @@ impl Config {
             mode: Some(mode),
             passphrase: own.passphrase.or_else(|| top.passphrase.clone()),
             passcommand: own.passcommand.or_else(|| top.passcommand.clone()),
+            kdf_max_memory: own.kdf_max_memory.or(top.kdf_max_memory),
+            kdf_max_iterations: own.kdf_max_iterations.or(top.kdf_max_iterations),
         }
     }
 
@@ -27,7 +29,7 @@ impl Config {
     }
 
     /// The repository's codec, else the top level one, else lz4.
-    pub fn effective_compression(&self, repo: &RepositoryConfig) -> Compression {
+    pub fn effective_compression(&self, repo: &RepositoryConfig) -> Codec {
         repo.compression.or(self.compression).unwrap_or_default()
     }
 

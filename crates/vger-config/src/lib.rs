@@ -32,13 +32,13 @@
 //! );
 //! ```
 
-mod compression;
 mod diagnose;
 mod duration;
 mod effective;
 mod env_file;
 mod error;
 mod expand;
+mod exposure;
 mod load;
 mod model;
 mod one_or_many;
@@ -49,15 +49,16 @@ mod spans;
 mod starter;
 mod validate;
 
-pub use compression::{Compression, DEFAULT_ZSTD_LEVEL};
 pub use duration::{parse_interval, parse_period, Period, PeriodUnit};
 pub use error::ConfigError;
+pub use exposure::exposed_secrets_warning;
 pub use load::{Environment, LoadedConfig, LOCAL_CONFIG_NAME, SYSTEM_CONFIG_PATH};
 pub use model::{Config, RepositoryConfig, SourceConfig};
 pub use sections::{
-    ChangeDetection, CheckConfig, ChunkerConfig, CommandDump, CommandHooks, EncryptionConfig, EncryptionMode,
-    HookCommand, HooksConfig, LimitsConfig, NotifyConfig, NotifyEvent, RetentionConfig, RetryConfig, ScheduleConfig,
-    XattrsConfig,
+    CheckConfig, ChunkerConfig, CommandDump, CommandHooks, EncryptionConfig, EncryptionMode, HookCommand, HooksConfig,
+    LimitsConfig, NotifyConfig, NotifyEvent, RetentionConfig, RetryConfig, ScheduleConfig, XattrsConfig,
 };
 pub use size::parse_size;
 pub use starter::starter_config;
+pub use vger_format::change::ChangeDetection;
+pub use vger_format::compress::{Codec, DEFAULT_ZSTD_LEVEL};

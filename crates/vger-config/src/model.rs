@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compression::Compression;
 use crate::sections::{
-    ChangeDetection, CheckConfig, ChunkerConfig, CommandDump, EncryptionConfig, HooksConfig, LimitsConfig,
-    NotifyConfig, RetentionConfig, RetryConfig, ScheduleConfig, XattrsConfig,
+    CheckConfig, ChunkerConfig, CommandDump, EncryptionConfig, HooksConfig, LimitsConfig, NotifyConfig,
+    RetentionConfig, RetryConfig, ScheduleConfig, XattrsConfig,
 };
+use vger_format::change::ChangeDetection;
+use vger_format::compress::Codec;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -28,7 +29,7 @@ pub struct Config {
     pub exclude_if_present: Vec<String>,
     #[serde(default)]
     pub encryption: EncryptionConfig,
-    pub compression: Option<Compression>,
+    pub compression: Option<Codec>,
     pub chunker: Option<ChunkerConfig>,
     pub cache_dir: Option<PathBuf>,
     pub retention: Option<RetentionConfig>,
@@ -43,6 +44,10 @@ pub struct Config {
     #[serde(default, deserialize_with = "crate::one_or_many::deserialize")]
     pub env_file: Vec<PathBuf>,
     pub xattrs: Option<XattrsConfig>,
+    /// Secret environment variables (`VGER_PASSPHRASE`, `AWS_SECRET_ACCESS_KEY`,
+    /// ...) that hooks and command dumps may inherit; none by default.
+    #[serde(default)]
+    pub pass_secrets: Vec<String>,
 }
 
 impl Config {
@@ -61,7 +66,7 @@ pub struct RepositoryConfig {
     /// Name used on the command line; derived from the URL when not written.
     pub label: Option<String>,
     pub encryption: Option<EncryptionConfig>,
-    pub compression: Option<Compression>,
+    pub compression: Option<Codec>,
     pub retention: Option<RetentionConfig>,
     pub limits: Option<LimitsConfig>,
     pub hooks: Option<HooksConfig>,

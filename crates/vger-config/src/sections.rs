@@ -25,6 +25,13 @@ pub struct EncryptionConfig {
     pub passphrase: Option<String>,
     /// A shell command whose standard output is the passphrase.
     pub passcommand: Option<String>,
+    /// Largest Argon2 memory a key slot may ask for before it is tried
+    /// (default 1 GiB): slots are read from storage, so a hostile one
+    /// could otherwise ask for gigabytes and minutes on every open.
+    #[serde(default, deserialize_with = "crate::size::deserialize_opt")]
+    pub kdf_max_memory: Option<u64>,
+    /// Most Argon2 passes a key slot may ask for (default 10).
+    pub kdf_max_iterations: Option<u32>,
 }
 
 impl EncryptionConfig {
@@ -260,17 +267,6 @@ impl Default for RetryConfig {
 pub struct CommandDump {
     pub name: String,
     pub command: String,
-}
-
-/// How a backup decides a file is unchanged since the last snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChangeDetection {
-    /// Size, mtime, ctime and inode must all match.
-    #[default]
-    Strict,
-    /// Size and mtime must match (for file systems with unstable inodes or ctimes).
-    MtimeSize,
 }
 
 fn at_least_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {

@@ -41,6 +41,13 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
     deserializer.deserialize_any(SizeVisitor)
 }
 
+/// Serde helper: an optional size (absent or `null`: `None`).
+pub(crate) fn deserialize_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Size(#[serde(deserialize_with = "deserialize")] u64);
+    Ok(<Option<Size> as serde::Deserialize>::deserialize(deserializer)?.map(|s| s.0))
+}
+
 struct SizeVisitor;
 
 impl Visitor<'_> for SizeVisitor {

@@ -71,10 +71,19 @@ pub(crate) fn validate(config: &Config, spans: &ConfigSpans, file: &Path) -> Res
             (Some(_), false) => {
                 return fail(position, format!("source `{label}` sets both `path` and `paths`; keep one"))
             }
+            // Command dumps alone (a database server with nothing else to
+            // back up): the label names the snapshots, so it is required.
+            (None, true) if !source.command_dumps.is_empty() && source.label.is_none() => {
+                return fail(
+                    position,
+                    "a source of `command_dumps` alone needs a `label:` to name its snapshots".to_owned(),
+                );
+            }
+            (None, true) if !source.command_dumps.is_empty() => {}
             (None, true) => {
                 return fail(
                     position,
-                    format!("source `{label}` has neither `path` nor `paths`; add the folders to back up"),
+                    format!("source `{label}` has neither `path` nor `paths`; add the folders to back up (or `command_dumps` with a `label`)"),
                 )
             }
             _ => {}

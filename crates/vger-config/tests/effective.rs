@@ -5,7 +5,7 @@
 mod common;
 
 use common::parse;
-use vger_config::{Compression, ConfigError, EncryptionMode};
+use vger_config::{Codec, ConfigError, EncryptionMode};
 
 const YAML: &str = "
 repositories:
@@ -45,10 +45,10 @@ fn encryption_overrides_field_by_field() {
 #[test]
 fn compression_and_defaults() {
     let config = parse(YAML).unwrap();
-    assert_eq!(config.effective_compression(&config.repositories[0]), Compression::Zstd(3));
-    assert_eq!(config.effective_compression(&config.repositories[1]), Compression::Zstd(9));
+    assert_eq!(config.effective_compression(&config.repositories[0]), Codec::Zstd(3));
+    assert_eq!(config.effective_compression(&config.repositories[1]), Codec::Zstd(9));
     let bare = parse("repositories:\n  - url: /srv\n").unwrap();
-    assert_eq!(bare.effective_compression(&bare.repositories[0]), Compression::Lz4);
+    assert_eq!(bare.effective_compression(&bare.repositories[0]), Codec::Lz4);
     assert_eq!(bare.effective_encryption(&bare.repositories[0]).mode(), EncryptionMode::Auto);
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::parse;
-use vger_config::{starter_config, Compression, EncryptionMode};
+use vger_config::{starter_config, Codec, EncryptionMode};
 
 #[test]
 fn starter_parses_without_any_variables() {
@@ -14,7 +14,7 @@ fn starter_parses_without_any_variables() {
     assert_eq!(config.repositories[0].url, "/var/backups/vger-repo");
     assert_eq!(config.sources()[0].label(), "Documents");
     assert_eq!(config.encryption.mode(), EncryptionMode::Auto);
-    assert_eq!(config.compression, Some(Compression::Lz4));
+    assert_eq!(config.compression, Some(Codec::Lz4));
 }
 
 #[test]

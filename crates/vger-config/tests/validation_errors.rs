@@ -49,7 +49,21 @@ fn source_needs_exactly_one_of_path_and_paths() {
     let yaml = format!("{REPO}sources:\n  - label: a\n    path: /x\n    paths: [/y]\n");
     assert_eq!(error(&yaml), "vger.yaml:4:5: source `a` sets both `path` and `paths`; keep one");
     let yaml = format!("{REPO}sources:\n  - path: /x\n  - label: b\n    exclude: [\"*.tmp\"]\n");
-    assert_eq!(error(&yaml), "vger.yaml:5:5: source `b` has neither `path` nor `paths`; add the folders to back up");
+    assert_eq!(
+        error(&yaml),
+        "vger.yaml:5:5: source `b` has neither `path` nor `paths`; add the folders to back up (or `command_dumps` with a `label`)"
+    );
+}
+
+#[test]
+fn a_source_of_command_dumps_alone_needs_a_label() {
+    let dumps = "    command_dumps:\n      - name: db.sql\n        command: pg_dump db\n";
+    let yaml = format!("{REPO}sources:\n  - label: db\n{dumps}  - /home\n");
+    let config = parse(&yaml).unwrap();
+    assert_eq!(config.sources()[0].label(), "db");
+    assert!(config.sources()[0].all_paths().is_empty());
+    let yaml = format!("{REPO}sources:\n  - exclude: []\n{dumps}");
+    assert_eq!(error(&yaml), "vger.yaml:4:5: a source of `command_dumps` alone needs a `label:` to name its snapshots");
 }
 
 #[test]

@@ -103,6 +103,33 @@ impl KdfParams {
     }
 }
 
+/// The most Argon2 work this client spends on one key slot. Slot
+/// parameters are read from storage, and whoever can write there (a
+/// storage host, an append-only client) could otherwise make every open
+/// take minutes and gigabytes; a slot above the limit is not tried unless
+/// the user raises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfLimit {
+    pub max_memory_kib: u32,
+    pub max_iterations: u32,
+}
+
+impl Default for KdfLimit {
+    /// 1 GiB and 10 passes: 32 times the memory of the default slot and
+    /// five times its passes, a few seconds on a desktop CPU (256 MiB with
+    /// 4 passes took 0.64 s here).
+    fn default() -> Self {
+        Self { max_memory_kib: 1024 * 1024, max_iterations: 10 }
+    }
+}
+
+impl KdfLimit {
+    /// Whether a slot with `params` may be tried.
+    pub fn admits(&self, params: &KdfParams) -> bool {
+        params.m_cost_kib <= self.max_memory_kib && params.t_cost <= self.max_iterations
+    }
+}
+
 /// A master key wrapped by one passphrase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrappedKey {
@@ -184,5 +211,14 @@ mod tests {
         assert_eq!(back.bytes, key.bytes);
         assert!(matches!(unwrap_master_key(&slot, b"wrong", &repo), Err(CryptoError::WrongPassphrase)));
         assert!(matches!(unwrap_master_key(&slot, b"right", &[8u8; 32]), Err(CryptoError::WrongPassphrase)));
+    }
+
+    #[test]
+    fn the_limit_admits_the_default_and_refuses_more() {
+        let limit = KdfLimit::default();
+        assert!(limit.admits(&KdfParams::default()));
+        assert!(limit.admits(&KdfParams { m_cost_kib: 1 << 20, t_cost: 10, p_cost: 4 }));
+        assert!(!limit.admits(&KdfParams { m_cost_kib: (1 << 20) + 1, t_cost: 1, p_cost: 1 }));
+        assert!(!limit.admits(&KdfParams { m_cost_kib: 8 << 10, t_cost: 11, p_cost: 1 }));
     }
 }

@@ -34,5 +34,5 @@ pub use aead::Algorithm;
 pub use chunk_id::ChunkIdKey;
 pub use envelope::{Envelope, ObjectType, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, ENVELOPE_VERSION};
 pub use error::CryptoError;
-pub use keys::{unwrap_master_key, wrap_master_key, KdfParams, MasterKey, WrappedKey, MASTER_KEY_LEN};
+pub use keys::{unwrap_master_key, wrap_master_key, KdfLimit, KdfParams, MasterKey, WrappedKey, MASTER_KEY_LEN};
 pub use random::random_bytes;

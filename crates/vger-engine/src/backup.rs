@@ -3,7 +3,7 @@
 //! ```text
 //! main thread: walk -> read -> chunk -> hash -> dedup ---new chunks---> sealers (N threads)
 //!      |                                                                  | compress + encrypt
-//!      +-- entries -> tree stream -> tree chunks -> dedup --------------->|
+//!      +-- entries -> directories, bottom-up -> tree objects -> dedup --->|
 //!                                                                         v
 //!                                              pack assembler -> uploaders -> index segments
 //! ```
@@ -15,11 +15,9 @@
 //! snapshot, or size and mtime in `mtime-size` mode) are not read again,
 //! nor are the files an interrupted earlier run finished ([`resume`]).
 
-use std::cmp::Ordering as CmpOrdering;
 use std::io::ErrorKind;
-use std::iter::Peekable;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use vger_chunker::ChunkReader;
@@ -31,31 +29,29 @@ use vger_format::object::seal_object;
 use vger_format::snapshot::{Snapshot, SnapshotStats, SNAPSHOT_VERSION};
 use vger_fs::{WalkOptions, WalkRoot, Walker};
 
-use crate::blob::{seal_chunk, BlobReader};
 use crate::index::ChunkIndex;
 use crate::lock::RepoLock;
 use crate::pack_writer::{PackWriter, SealedBlob};
 use crate::progress::Progress;
 use crate::repository::{hostname, now_rfc3339, username, Repository};
 use crate::snapshots::{latest_for, SnapshotInfo};
-use crate::tree::{TreeReader, TreeWriter};
+use crate::tree::{DirWriter, TreeStore};
 use crate::{EngineError, Result};
+use vger_format::tree::TreeEntry;
 
 mod chunk_sink;
+mod parent;
 pub mod resume;
+mod seal;
+mod tree_builder;
+mod unchanged;
 use chunk_sink::{ChunkSink, Dedup, Job};
+use parent::{ParentEntry, ParentTree};
 use resume::{EarlierRuns, JournalWriter};
+use seal::seal_job;
+use tree_builder::TreeBuilder;
 
-/// How to tell that a file did not change since the parent snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ChangeDetection {
-    /// Size, mtime, ctime and inode must all match.
-    #[default]
-    Strict,
-    /// Size and mtime only: for snapshots of btrfs/zfs and network mounts,
-    /// where inode numbers and ctime change on every mount.
-    MtimeSize,
-}
+pub use vger_format::change::ChangeDetection;
 
 /// One source to back up into one snapshot.
 pub struct BackupSource {
@@ -117,11 +113,9 @@ pub fn backup(
     let lock = Arc::new(RepoLock::shared(repo, "backup")?);
     let (index, unreadable) = ChunkIndex::load_lenient(repo)?;
     for (id, why) in &unreadable {
-        progress.warn(format!(
-            "index segment {} is unreadable ({why}); continuing without it: run `vger check --repair`",
-            id.short()
-        ));
+        progress.warn(crate::Notice::SegmentSkipped { segment: id.short(), why: why.to_string() });
     }
+    let index = Arc::new(index);
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
     // Files' xattrs are read by walk_and_store, which can take an
     // unchanged file's from the parent snapshot instead.
@@ -133,7 +127,6 @@ pub fn backup(
         n => n,
     };
     let codec = opts.compression.unwrap_or(repo.default_compression());
-    let _heap = one_malloc_arena();
     // A local store takes a pack in milliseconds: one uploader keeps up and
     // holds one 32 MiB pack less in memory. Remote ones overlap two requests.
     let uploaders = if repo.storage().describe().contains("://") { 2 } else { 1 };
@@ -147,7 +140,8 @@ pub fn backup(
     );
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
     let (job_tx, job_rx) = bounded::<Job>(threads);
-    let dedup = Dedup::new(&index);
+    let dedup = Dedup::new(&index, progress);
+    let seal_failure: Mutex<Option<EngineError>> = Mutex::new(None);
     let (mut earlier, journal) = open_journals(repo, source, opts);
 
     let result = std::thread::scope(|scope| {
@@ -163,17 +157,23 @@ pub fn backup(
         for _ in 0..threads {
             let rx = job_rx.clone();
             let tx = blob_tx.clone();
-            let envelope = repo.envelope().clone();
+            let (dedup, seal_failure) = (&dedup, &seal_failure);
             scope.spawn(move || {
                 for job in rx.iter() {
-                    let sealed = match seal_chunk(&envelope, codec, job.ty, &job.id, &job.data) {
+                    let sealed = match seal_job(repo, codec, &job) {
                         Ok(s) => s,
-                        Err(_) => return, // Only fails on RNG failure; the writer sees a short count.
+                        Err(e) => {
+                            // The chunk is claimed as seen: the backup must fail, or a
+                            // snapshot could name a chunk that was never stored.
+                            crate::parallel::lock(seal_failure).get_or_insert(e);
+                            dedup.stop();
+                            return;
+                        }
                     };
                     let blob = SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
                     drop(job); // Not held while the send below waits.
                     if tx.send(blob).is_err() {
-                        return;
+                        return; // The pack writer failed: `finish` reports why.
                     }
                 }
             });
@@ -223,6 +223,11 @@ pub fn backup(
         })
     });
     earlier.close();
+    if let Some(e) = crate::parallel::lock(&seal_failure).take() {
+        // The pack writer may have stored some packs; they stay usable.
+        let _ = writer.finish();
+        return Err(e);
+    }
     let (walked, added_bytes, added_chunks) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -239,6 +244,14 @@ pub fn backup(
         }
     }
     let written = writer.finish()?;
+    // Every chunk this backup claimed as new must be in a stored, indexed
+    // pack before a snapshot may name it.
+    if written.blobs != added_chunks {
+        return Err(EngineError::Other(format!(
+            "the backup queued {added_chunks} new chunks but stored {}; no snapshot was written (a bug: please report it)",
+            written.blobs
+        )));
+    }
 
     let mut stats = walked.stats;
     stats.added_bytes = added_bytes;
@@ -253,7 +266,7 @@ pub fn backup(
         username: username(),
         source_label: source.label.clone(),
         paths: source.paths.clone(),
-        tree: walked.tree,
+        root: walked.root,
         stats,
         parent: parent.as_ref().map(|p| p.id),
         tags: opts.tags.clone(),
@@ -308,46 +321,8 @@ fn open_journals(
     (earlier, journal)
 }
 
-/// Chunk buffers (0.5-8 MiB) are allocated by one thread and freed by
-/// another; with glibc's per-thread arenas the freed memory piles up in
-/// each arena. One arena measured 166 MiB peak RSS for a fresh backup of
-/// 1 GiB where the default reached 217-232 MiB, at the same speed.
-///
-/// Those buffers also come from the heap rather than from fresh mappings
-/// (threshold 32 MiB, glibc's highest), and up to 128 MiB of freed heap
-/// stays mapped: otherwise every chunk's buffers are new pages, faulted in
-/// and zeroed by the kernel. Measured on a fresh 2 GiB backup: 100-120k
-/// page faults down to ~30k, system time 3.1 s down to 2.2-2.6 s, peak RSS
-/// unchanged (87-104 MiB against 93-96).
-///
-/// The returned guard gives the freed heap back to the system when the
-/// backup ends, so a long-lived process (the daemon) does not keep it.
-fn one_malloc_arena() -> HeapTrim {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning; threads created later
-    // share the main arena.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
-    }
-    HeapTrim
-}
-
-struct HeapTrim;
-
-impl Drop for HeapTrim {
-    fn drop(&mut self) {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only returns free memory to the system.
-        unsafe {
-            libc::malloc_trim(0);
-        }
-    }
-}
-
 struct Walked {
-    tree: Vec<ChunkId>,
+    root: ChunkId,
     stats: SnapshotStats,
     warnings: Vec<String>,
     resumed_files: u64,
@@ -366,16 +341,17 @@ struct FileDone {
     result: std::result::Result<(), FileError>,
 }
 
-/// Walk items waiting, in walk order, to go into the tree.
+/// Walk items waiting, in walk order, to go into the tree. Each carries
+/// the parent snapshot's entry of the same path, if any.
 enum Pending {
     /// Needs no reading (directories, links, unchanged files); the path
     /// is kept for a hard link that may have to be read after all.
-    Ready(Box<Entry>, PathBuf),
+    Ready(Box<Entry>, PathBuf, Option<ParentEntry>),
     /// A file whose chunk list an interrupted earlier run's journal gave;
     /// that run began reading it at the time given (ns).
-    Resumed(Box<Entry>, PathBuf, i64),
+    Resumed(Box<Entry>, PathBuf, i64, Option<ParentEntry>),
     /// A reading thread has it; it was handed over at the time given (ns).
-    Reading(Receiver<FileDone>, i64),
+    Reading(Receiver<FileDone>, i64, Option<ParentEntry>),
     /// The walk could not list or stat something.
     Warning(String),
 }
@@ -383,9 +359,13 @@ enum Pending {
 /// Items queued ahead of the tree before the walk waits for the oldest.
 const MAX_PENDING: usize = 256;
 
+/// Decoded directories of the parent snapshot kept while the walk passes
+/// through them: the open path and a little around it.
+const PARENT_CACHE_BYTES: u64 = 16 << 20;
+
 struct WalkContext<'a> {
     repo: &'a Repository,
-    index: &'a ChunkIndex,
+    index: &'a Arc<ChunkIndex>,
     source: &'a BackupSource,
     progress: &'a Progress,
     writer: &'a PackWriter,
@@ -398,7 +378,7 @@ struct WalkContext<'a> {
 struct TreeAssembler<'a> {
     repo: &'a Repository,
     progress: &'a Progress,
-    tree: TreeWriter,
+    tree: TreeBuilder,
     stats: SnapshotStats,
     warnings: Vec<String>,
     /// First names of hard-linked files that were skipped -> the name that
@@ -406,24 +386,34 @@ struct TreeAssembler<'a> {
     lost_links: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Where each file read (or resumed) goes, for a later run to resume.
     journal: Option<&'a JournalWriter>,
+    /// The command dumps' folder, which the walk must not also hold.
+    dumps: bool,
 }
 
 impl TreeAssembler<'_> {
     fn add(&mut self, item: Pending, sink: &mut ChunkSink<'_>) -> Result<()> {
         // `read_at`: the file's chunk list is complete as of then (journaled).
-        let (mut entry, abs, read, mut read_at) = match item {
+        let (mut entry, abs, read, mut read_at, parent) = match item {
             Pending::Warning(w) => {
                 self.warnings.push(w);
                 self.progress.add_error();
                 return Ok(());
             }
-            Pending::Ready(entry, abs) => (*entry, Some(abs), Ok(()), None),
-            Pending::Resumed(entry, abs, at) => (*entry, Some(abs), Ok(()), Some(at)),
-            Pending::Reading(rx, at) => {
+            Pending::Ready(entry, abs, parent) => (*entry, Some(abs), Ok(()), None, parent),
+            Pending::Resumed(entry, abs, at, parent) => (*entry, Some(abs), Ok(()), Some(at), parent),
+            Pending::Reading(rx, at, parent) => {
                 let done = rx.recv().map_err(|_| EngineError::Other("a file reading thread stopped".into()))?;
-                (done.entry, None, done.result, Some(at))
+                (done.entry, None, done.result, Some(at), parent)
             }
         };
+        if self.dumps && entry.path.split(|b| *b == b'/').next() == Some(crate::dump::DUMPS_DIR.as_bytes()) {
+            if entry.path == crate::dump::DUMPS_DIR.as_bytes() {
+                self.warnings
+                    .push(format!("skipped {}: the command dumps are stored under that name", entry.display_path()));
+                self.progress.add_error();
+            }
+            return Ok(());
+        }
         // A further name of a file whose first name could not be read: store
         // this name as the file instead (and point later names at it).
         let mut read = read;
@@ -467,8 +457,50 @@ impl TreeAssembler<'_> {
             }
             _ => self.stats.files += 1,
         }
-        self.tree.add(&entry, &mut |data| sink.store(ObjectType::TreeChunk, data))
+        let warning = self.tree.add(entry, parent, &mut |data| sink.store(ObjectType::TreeChunk, data))?;
+        if let Some(w) = warning {
+            self.warnings.push(w);
+            self.progress.add_error();
+        }
+        Ok(())
     }
+}
+
+/// Stores the command dumps under their folder: its entry, for the top
+/// directory. They run before the walk, so their folder can take its
+/// place by name in the tree written bottom-up.
+fn store_dumps(
+    repo: &Repository,
+    source: &BackupSource,
+    sink: &mut ChunkSink<'_>,
+    stats: &mut SnapshotStats,
+    progress: &Progress,
+) -> Result<Option<TreeEntry>> {
+    if source.dumps.is_empty() {
+        return Ok(None);
+    }
+    let mut dumps = Vec::new();
+    for spec in &source.dumps {
+        progress.stop_if_cancelled()?;
+        let entry = crate::dump::run_dump(
+            spec,
+            repo.chunker_params(),
+            &mut |data| sink.store(ObjectType::DataChunk, data),
+            progress,
+        )?;
+        stats.files += 1;
+        stats.bytes += entry.size;
+        dumps.push(TreeEntry::from_entry(entry, None));
+    }
+    dumps.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut dir = DirWriter::new();
+    for entry in &dumps {
+        dir.add(entry, &mut |data| sink.store(ObjectType::TreeChunk, data))?;
+    }
+    let (id, _) = dir.finish(&mut |data| sink.store(ObjectType::TreeChunk, data))?;
+    stats.dirs += 1;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    Ok(Some(TreeEntry::from_entry(crate::dump::dumps_dir_entry(now), Some(id))))
 }
 
 fn walk_and_store(
@@ -478,17 +510,23 @@ fn walk_and_store(
     sink: &mut ChunkSink<'_>,
 ) -> Result<Walked> {
     let WalkContext { repo, index, source, progress, writer, files, earlier, journal } = ctx;
+    let mut stats = SnapshotStats::default();
+    let dumps = store_dumps(repo, source, sink, &mut stats, progress)?;
+    // Only the directories on the walk's path are read from the parent,
+    // and both sides of the walk share this cache.
+    let store = TreeStore::new(repo, index.clone(), PARENT_CACHE_BYTES);
+    let mut parent_entries = parent.map(|p| ParentTree::new(store.clone(), p));
     let mut out = TreeAssembler {
         repo,
         progress,
-        tree: TreeWriter::new(repo.tree_chunker_params())?,
-        stats: SnapshotStats::default(),
+        tree: TreeBuilder::new(parent_entries.as_ref().map(|p| (store.clone(), p.root())), dumps.clone()),
+        stats,
         warnings: Vec::new(),
         lost_links: Default::default(),
         journal,
+        dumps: dumps.is_some(),
     };
     let (mut resumed_files, mut resumed_bytes) = (0u64, 0u64);
-    let mut parent_entries = parent.map(|p| ParentTree::new(repo, index, p));
     let mut pending = std::collections::VecDeque::new();
     let want_xattrs = source.walk.xattrs;
 
@@ -496,6 +534,9 @@ fn walk_and_store(
         if writer.failed() {
             break; // The writer's error is reported by finish().
         }
+        // Between files: what was stored so far is indexed when the
+        // writer finishes, and no snapshot is written.
+        progress.stop_if_cancelled()?;
         let item = match item {
             Ok(item) => item,
             Err(e) => {
@@ -504,11 +545,12 @@ fn walk_and_store(
             }
         };
         let mut entry = item.entry;
+        let then = parent_entries.as_mut().and_then(|p| p.find(&entry.path));
         let next = if entry.kind == EntryKind::File {
-            let mut reused = parent_entries
-                .as_mut()
-                .and_then(|p| p.unchanged(&entry, source.change_detection, index).transpose())
-                .transpose()?;
+            let mut reused = match (&parent_entries, &then) {
+                (Some(p), Some(then)) => p.unchanged(then, &entry, source.change_detection, index),
+                _ => None,
+            };
             let resumed = match reused {
                 Some(_) => None,
                 None => earlier.lookup(&entry, source.change_detection, index),
@@ -520,17 +562,17 @@ fn walk_and_store(
                 };
             }
             match (reused, resumed) {
-                (Some(Unchanged { chunks, .. }), _) => {
-                    entry.chunks = chunks;
+                (Some(unchanged), _) => {
+                    entry.chunks = unchanged.chunks;
                     progress.add_bytes(entry.size);
-                    Pending::Ready(Box::new(entry), item.abs)
+                    Pending::Ready(Box::new(entry), item.abs, then)
                 }
                 (None, Some(resumed)) => {
                     entry.chunks = resumed.chunks;
                     progress.add_bytes(entry.size);
                     resumed_files += 1;
                     resumed_bytes += entry.size;
-                    Pending::Resumed(Box::new(entry), item.abs, resumed.read_at)
+                    Pending::Resumed(Box::new(entry), item.abs, resumed.read_at, then)
                 }
                 (None, None) => {
                     let (done, rx) = bounded(1);
@@ -540,20 +582,20 @@ fn walk_and_store(
                     files
                         .send(FileJob { abs: item.abs, entry, done })
                         .map_err(|_| EngineError::Other("the file reading threads stopped".into()))?;
-                    Pending::Reading(rx, read_at)
+                    Pending::Reading(rx, read_at, then)
                 }
             }
         } else {
             if want_xattrs && entry.kind == EntryKind::Hardlink {
                 entry.xattrs = vger_fs::read_xattrs(&item.abs);
             }
-            Pending::Ready(Box::new(entry), item.abs)
+            Pending::Ready(Box::new(entry), item.abs, then)
         };
         pending.push_back(next);
         // Hand finished items to the tree; wait for the oldest when too many queue up.
         while let Some(front) = pending.front() {
             let ready = match front {
-                Pending::Reading(rx, _) => !rx.is_empty(),
+                Pending::Reading(rx, ..) => !rx.is_empty(),
                 Pending::Ready(..) | Pending::Resumed(..) | Pending::Warning(_) => true,
             };
             if !ready && pending.len() < MAX_PENDING {
@@ -568,26 +610,10 @@ fn walk_and_store(
     while let Some(front) = pending.pop_front() {
         out.add(front, sink)?;
     }
-    let store_tree = |sink: &mut ChunkSink<'_>, data: &[u8]| sink.store(ObjectType::TreeChunk, data);
-    let TreeAssembler { mut tree, mut stats, warnings, .. } = out;
-    if !source.dumps.is_empty() {
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        tree.add(&crate::dump::dumps_dir_entry(now), &mut |data| store_tree(sink, data))?;
-        stats.dirs += 1;
-        for spec in &source.dumps {
-            let entry = crate::dump::run_dump(
-                spec,
-                repo.chunker_params(),
-                &mut |data| sink.store(ObjectType::DataChunk, data),
-                progress,
-            )?;
-            stats.files += 1;
-            stats.bytes += entry.size;
-            tree.add(&entry, &mut |data| store_tree(sink, data))?;
-        }
-    }
-    let tree = tree.finish(&mut |data| store_tree(sink, data))?;
-    Ok(Walked { tree, stats, warnings, resumed_files, resumed_bytes })
+    let TreeAssembler { tree, stats, warnings, .. } = out;
+    let (root, written, reused) = tree.finish(&mut |data| sink.store(ObjectType::TreeChunk, data))?;
+    tracing::debug!("tree: {written} directories written, {reused} reused from the parent");
+    Ok(Walked { root, stats, warnings, resumed_files, resumed_bytes })
 }
 
 enum FileError {
@@ -625,6 +651,11 @@ fn read_file(
             Ok(None) => break,
             Err(e) => return Err(skip("read failed", e)),
         };
+        if progress.cancelled() {
+            // A large file is left between two chunks: they are stored and
+            // indexed, and no snapshot refers to them.
+            return Err(FileError::Fatal(EngineError::Cancelled));
+        }
         let id = sink.store(ObjectType::DataChunk, chunk).map_err(FileError::Fatal)?;
         sink.count_read(chunk.len() as u64);
         size += chunk.len() as u64;
@@ -637,79 +668,6 @@ fn read_file(
     entry.size = size;
     entry.chunks = chunks;
     Ok(())
-}
-
-/// The parent snapshot's entries, consumed in step with the walk (both are
-/// in the same path order), to find files that did not change.
-/// A file the parent snapshot holds unchanged.
-struct Unchanged {
-    chunks: Vec<ChunkRef>,
-    /// The parent's xattrs of it, when the parent read them and they
-    /// cannot have changed since.
-    xattrs: Option<Vec<vger_format::entry::Xattr>>,
-}
-
-struct ParentTree<'a> {
-    entries: Peekable<TreeReader<'a>>,
-    /// mtimes at or after this (ns) may have changed within the clock's
-    /// granularity while the parent was read: never trust them.
-    racy_after: i64,
-    /// The parent read xattrs, so an entry without any has none.
-    read_xattrs: bool,
-}
-
-impl<'a> ParentTree<'a> {
-    fn new(repo: &'a Repository, index: &'a ChunkIndex, parent: &SnapshotInfo) -> Self {
-        let reader = TreeReader::new(BlobReader::new(repo, index), parent.snapshot.tree.clone());
-        let racy_after = chrono::DateTime::parse_from_rfc3339(&parent.snapshot.time)
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt())
-            .map(|ns| ns - 1_000_000_000)
-            .unwrap_or(i64::MIN);
-        Self { entries: reader.peekable(), racy_after, read_xattrs: parent.snapshot.xattrs }
-    }
-
-    /// The parent's chunks for `entry` if the file is unchanged and all its
-    /// chunks are still in the index.
-    fn unchanged(&mut self, entry: &Entry, mode: ChangeDetection, index: &ChunkIndex) -> Result<Option<Unchanged>> {
-        loop {
-            let ord = match self.entries.peek() {
-                None => return Ok(None),
-                Some(Err(_)) => {
-                    // A damaged parent only costs speed: read everything.
-                    self.entries.next();
-                    return Ok(None);
-                }
-                Some(Ok(p)) => vger_fs::cmp_paths(&p.path, &entry.path),
-            };
-            match ord {
-                CmpOrdering::Less => {
-                    self.entries.next();
-                }
-                CmpOrdering::Greater => return Ok(None),
-                CmpOrdering::Equal => {
-                    let Some(Ok(p)) = self.entries.next() else { return Ok(None) };
-                    let same = p.kind == EntryKind::File
-                        && p.size == entry.size
-                        && p.mtime == entry.mtime
-                        && p.mtime < self.racy_after
-                        && (mode == ChangeDetection::MtimeSize || (p.ctime == entry.ctime && p.ino == entry.ino));
-                    let sum: u64 = p.chunks.iter().map(|c| u64::from(c.len())).sum();
-                    if same && sum == p.size && p.chunks.iter().all(|c| index.contains(c.id())) {
-                        // Setting or removing an xattr sets the ctime to
-                        // "now": a ctime equal to the parent's (strict mode
-                        // compared it) and older than its start (by the same
-                        // margin as the mtime) means none changed since the
-                        // parent read them.
-                        let trusted = self.read_xattrs && mode == ChangeDetection::Strict && p.ctime < self.racy_after;
-                        let xattrs = trusted.then_some(p.xattrs);
-                        return Ok(Some(Unchanged { chunks: p.chunks, xattrs }));
-                    }
-                    return Ok(None);
-                }
-            }
-        }
-    }
 }
 
 /// Helper used by callers that build sources from plain paths.
@@ -727,6 +685,3 @@ pub fn roots_for_paths(paths: &[PathBuf]) -> Vec<WalkRoot> {
         })
         .collect()
 }
-
-/// Arc-friendly alias so front ends can share progress with a drawing thread.
-pub type SharedProgress = Arc<Progress>;

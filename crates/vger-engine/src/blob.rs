@@ -60,9 +60,6 @@ impl<'a> BlobReader<'a> {
     }
 
     pub fn cap(&self, ty: ObjectType) -> usize {
-        match ty {
-            ObjectType::TreeChunk => self.repo.tree_chunker_params().max_size as usize,
-            _ => self.repo.chunker_params().max_size as usize,
-        }
+        self.repo.blob_cap(ty)
     }
 }

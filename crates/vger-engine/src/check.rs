@@ -20,8 +20,7 @@ use vger_format::id::{ChunkId, PackId, SegmentId};
 
 use crate::blob::open_chunk;
 use crate::chunk_table::{for_each_listed_within, list_segments, ChunkTable, TableBuilder, SEGMENT_BUDGET};
-use crate::index::{ChunkIndex, IdSet};
-use crate::live::for_each_entry;
+use crate::index::IdSet;
 use crate::lock::RepoLock;
 use crate::pack_stream::stream_pack;
 use crate::packs::stored_packs;
@@ -29,7 +28,8 @@ use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::server_side::pack_problems;
 use crate::snapshots::{self, SnapshotInfo};
-use crate::Result;
+use crate::tree::{dir, TreeStore, Walk};
+use crate::{Notice, Result};
 
 /// Problems reported per snapshot before the rest are summarised.
 const MAX_PATHS_PER_SNAPSHOT: usize = 20;
@@ -46,8 +46,8 @@ pub struct CheckOptions {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckReport {
-    pub errors: Vec<String>,
-    pub warnings: Vec<String>,
+    pub errors: Vec<crate::Notice>,
+    pub warnings: Vec<crate::Notice>,
     pub segments: usize,
     pub packs: usize,
     pub packs_verified: usize,
@@ -61,14 +61,22 @@ impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.errors.is_empty()
     }
+
+    fn error(&mut self, text: String) {
+        self.errors.push(Notice::Text(text));
+    }
 }
 
 /// What a structural pass learned, reused by repair.
 pub(crate) struct RepoState {
     pub all_segment_ids: Vec<SegmentId>,
     pub index: ChunkTable,
-    /// The tree chunks of `index`, to read snapshots' trees.
-    pub trees: ChunkIndex,
+    /// Reads snapshots' trees through the tree objects of `index`.
+    pub trees: TreeStore,
+    /// Directories whose whole subtree was found intact: another snapshot
+    /// (or name) that holds them is not walked again. Cleared whenever
+    /// the state above changes.
+    pub clean_dirs: std::sync::Mutex<HashSet<ChunkId>>,
     pub stored: HashMap<PackId, u64>,
     /// Packs the index names that are missing or of the wrong size.
     pub bad_packs: HashSet<PackId>,
@@ -101,10 +109,7 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
     for_each_listed_within(repo, &listed, SEGMENT_BUDGET, |id, segment| {
         match segment {
             Ok(seg) => builder.add_segment(id, seg, |_| true),
-            Err(e) => report.errors.push(format!(
-                "index segment {} is unreadable: {e} (`vger check --repair` rebuilds the index)",
-                id.short()
-            )),
+            Err(e) => report.errors.push(Notice::SegmentUnreadable { segment: id.short(), why: e.to_string() }),
         }
         Ok(())
     })?;
@@ -116,11 +121,11 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
     for p in index.packs() {
         match stored.get(&p.id) {
             None => {
-                report.errors.push(format!("pack {} is missing (the index lists it)", p.id.short()));
+                report.error(format!("pack {} is missing (the index lists it)", p.id.short()));
                 bad_packs.insert(p.id);
             }
             Some(size) if *size != p.size => {
-                report.errors.push(format!(
+                report.error(format!(
                     "pack {} has {size} bytes, the index says {} (truncated or damaged)",
                     p.id.short(),
                     p.size
@@ -133,13 +138,12 @@ pub(crate) fn scan_structure(repo: &Repository, report: &mut CheckReport) -> Res
     let indexed: HashSet<PackId> = index.packs().iter().map(|p| p.id).collect();
     let orphans = stored.keys().filter(|id| !indexed.contains(id)).count();
     if orphans > 0 {
-        report.warnings.push(format!(
-            "{orphans} pack(s) are not in the index (left by an interrupted backup or compact); `vger compact` adopts or removes them"
-        ));
+        report.warnings.push(Notice::UnindexedPacks { count: orphans });
     }
     Ok(RepoState {
         all_segment_ids,
-        trees: index.tree_index(),
+        trees: tree_store(repo, &index),
+        clean_dirs: Default::default(),
         index,
         stored,
         bad_packs,
@@ -192,8 +196,9 @@ fn verify_packs(
         .collect();
     let total: u64 = candidates.iter().filter_map(|(_, id)| state.stored.get(id)).sum();
     progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
-    let cap = repo.chunker_params().max_size.max(repo.tree_chunker_params().max_size) as usize;
+    let cap = repo.max_blob_size();
     for (position, pack_id) in sample(candidates, percent) {
+        progress.stop_if_cancelled()?;
         let run = runs.get(position).cloned().flatten().and_then(|r| order.get(r)).unwrap_or_default();
         let rows = run.iter().filter_map(|p| state.index.row(*p as usize));
         let size = state.stored.get(&pack_id).copied().unwrap_or_default();
@@ -218,12 +223,12 @@ fn verify_packs(
         );
         match streamed {
             Err(e) => {
-                report.errors.push(format!("pack {} cannot be read: {e}", pack_id.short()));
+                report.error(format!("pack {} cannot be read: {e}", pack_id.short()));
                 state.bad_chunks.extend(rows.map(|r| r.id));
                 continue;
             }
             Ok(Some(e)) => {
-                report.errors.push(format!("pack {} is damaged: {e}", pack_id.short()));
+                report.error(format!("pack {} is damaged: {e}", pack_id.short()));
                 state.damaged_packs.insert(pack_id);
             }
             Ok(None) => {}
@@ -233,7 +238,7 @@ fn verify_packs(
         state.bad_chunks.extend(bad);
     }
     if !state.bad_chunks.is_empty() {
-        report.errors.push(format!(
+        report.error(format!(
             "{} chunk(s) are damaged (they fail decryption or do not match their id)",
             state.bad_chunks.len()
         ));
@@ -263,7 +268,7 @@ fn verify_pack_hashes(
     let packs = sample(candidates, opts.max_percent);
     progress.total_bytes.store(packs.iter().map(|p| p.1).sum(), std::sync::atomic::Ordering::Relaxed);
     for (id, problem) in pack_problems(repo, service, &packs, progress)? {
-        report.errors.push(format!("pack {} is damaged: {problem}", id.short()));
+        report.error(format!("pack {} is damaged: {problem}", id.short()));
         state.bad_packs.insert(id);
     }
     report.packs_verified += packs.len();
@@ -290,17 +295,18 @@ fn check_snapshots(
 ) -> Result<()> {
     let ids = sample(snapshots::list_ids(repo)?, percent);
     for id in ids {
+        progress.stop_if_cancelled()?;
         let snap = match snapshots::load(repo, id) {
             Ok(s) => s,
             Err(e) => {
-                report.errors.push(format!("snapshot {} is unreadable: {e}", snapshots::short_id(&id)));
+                report.error(format!("snapshot {} is unreadable: {e}", snapshots::short_id(&id)));
                 report.damaged_snapshots.push(id.to_hex());
                 continue;
             }
         };
         report.snapshots_checked += 1;
         progress.add_files(1);
-        let problems = snapshot_problems(repo, state, &snap);
+        let problems = snapshot_problems(state, &snap);
         if !problems.is_empty() {
             report.damaged_snapshots.push(id.to_hex());
             let label = format!(
@@ -310,20 +316,28 @@ fn check_snapshots(
                 snap.snapshot.time
             );
             for p in problems.iter().take(MAX_PATHS_PER_SNAPSHOT) {
-                report.errors.push(format!("{label}: {p}"));
+                report.error(format!("{label}: {p}"));
             }
             if problems.len() > MAX_PATHS_PER_SNAPSHOT {
                 report
-                    .errors
-                    .push(format!("{label}: ... and {} more damaged paths", problems.len() - MAX_PATHS_PER_SNAPSHOT));
+                    .error(format!("{label}: ... and {} more damaged paths", problems.len() - MAX_PATHS_PER_SNAPSHOT));
             }
         }
     }
     Ok(())
 }
 
-/// Paths of one snapshot whose data is missing or damaged.
-pub(crate) fn snapshot_problems(repo: &Repository, state: &RepoState, snap: &SnapshotInfo) -> Vec<String> {
+/// Decoded directories kept while snapshots are checked.
+const TREE_CACHE_BYTES: u64 = 32 << 20;
+
+/// A store reading the tree objects `index` names.
+pub(crate) fn tree_store(repo: &Repository, index: &ChunkTable) -> TreeStore {
+    TreeStore::new(repo, std::sync::Arc::new(index.tree_index()), TREE_CACHE_BYTES)
+}
+
+/// Paths of one snapshot whose data is missing or damaged. A directory
+/// found intact before (in this snapshot or another) is not walked again.
+pub(crate) fn snapshot_problems(state: &RepoState, snap: &SnapshotInfo) -> Vec<String> {
     let mut problems = Vec::new();
     let chunk_state = |id: &ChunkId| -> Option<&'static str> {
         match state.index.get(id).map(|(_, row)| state.index.pack_of(row)) {
@@ -333,20 +347,82 @@ pub(crate) fn snapshot_problems(repo: &Repository, state: &RepoState, snap: &Sna
             Some(_) => None,
         }
     };
-    for t in &snap.snapshot.tree {
-        if let Some(why) = chunk_state(t) {
-            problems.push(format!("its file tree is unreadable (tree chunk {} is {why})", t.short()));
-            return problems;
+    // Whether directory `id` and its pages can be read; a problem if not.
+    let readable = |id: &ChunkId, path: &[u8], problems: &mut Vec<String>| -> bool {
+        let shown = if path.is_empty() { "the top directory".to_string() } else { lossy(path) };
+        let objects = match chunk_state(id) {
+            Some(why) => Err(format!("tree object {} is {why}", id.short())),
+            None => dir::object_ids(&state.trees, id).map_err(|e| e.to_string()),
+        };
+        let bad = objects.and_then(|ids| match ids.iter().find_map(|o| chunk_state(o).map(|why| (o, why))) {
+            Some((o, why)) => Err(format!("tree object {} is {why}", o.short())),
+            None => Ok(()),
+        });
+        match bad {
+            Ok(()) => true,
+            Err(why) => {
+                problems.push(format!("{shown}: cannot be read ({why})"));
+                false
+            }
+        }
+    };
+    let mut clean = crate::parallel::lock(&state.clean_dirs);
+    let root = snap.snapshot.root;
+    if clean.contains(&root) || !readable(&root, b"", &mut problems) {
+        return problems;
+    }
+    // Directories being walked: path, tree ID, problems before entering.
+    let mut open: Vec<OpenDir> = vec![OpenDir { path: Vec::new(), id: root, before: 0 }];
+    let mut walk = Walk::new(state.trees.clone(), Vec::new(), root);
+    while let Some(item) = walk.next() {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                problems.push(format!("its file tree is unreadable: {e}"));
+                // Nothing open may count as intact now.
+                open.iter_mut().for_each(|o| o.before = usize::MAX);
+                continue;
+            }
+        };
+        close_dirs(Some(&item.path), &mut open, problems.len(), &mut clean);
+        if let Some(why) = item.entry.chunks.iter().find_map(|c| chunk_state(c.id())) {
+            problems.push(format!("{}: data {why}", lossy(&item.path)));
+        }
+        if let Some(tree) = item.entry.tree {
+            if clean.contains(&tree) || !readable(&tree, &item.path, &mut problems) {
+                walk.skip_subtree();
+            } else {
+                open.push(OpenDir { path: item.path.clone(), id: tree, before: problems.len() });
+            }
         }
     }
-    let walked = for_each_entry(repo, &state.trees, snap, |e| {
-        if let Some(why) = e.chunks.iter().find_map(|c| chunk_state(c.id())) {
-            problems.push(format!("{}: data {why}", e.display_path()));
-        }
-        Ok(())
-    });
-    if let Err(e) = walked {
-        problems.push(format!("its file tree is unreadable: {e}"));
-    }
+    close_dirs(None, &mut open, problems.len(), &mut clean);
     problems
+}
+
+/// A directory being checked, and the number of problems before it.
+struct OpenDir {
+    path: Vec<u8>,
+    id: ChunkId,
+    before: usize,
+}
+
+/// Closes the open directories `path` is not inside (all of them for
+/// `None`); one that added no problem is intact.
+fn close_dirs(path: Option<&[u8]>, open: &mut Vec<OpenDir>, problems: usize, clean: &mut HashSet<ChunkId>) {
+    while let Some(dir) = open.last() {
+        let inside = path
+            .is_some_and(|p| dir.path.is_empty() || (p.starts_with(&dir.path) && p.get(dir.path.len()) == Some(&b'/')));
+        if inside {
+            break;
+        }
+        if problems == dir.before {
+            clean.insert(dir.id);
+        }
+        open.pop();
+    }
+}
+
+fn lossy(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
 }

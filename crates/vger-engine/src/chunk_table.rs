@@ -53,6 +53,14 @@ impl Row {
         }
     }
 
+    /// The row for blob `b` of the pack at position `pack`; `None` for a
+    /// blob no pack can hold (an offset past 4 GiB, an envelope of 2 GiB).
+    pub fn from_blob(pack: u32, b: &BlobEntry) -> Option<Row> {
+        let (Ok(offset), true) = (u32::try_from(b.offset), b.length < TREE_BIT) else { return None };
+        let kind = if b.blob_type == ObjectType::TreeChunk as u8 { TREE_BIT } else { 0 };
+        Some(Row { id: b.id, pack, offset, length_and_kind: b.length | kind, raw_length: b.raw_length })
+    }
+
     pub fn blob_entry(&self) -> BlobEntry {
         BlobEntry {
             id: self.id,
@@ -82,6 +90,12 @@ impl Bits {
     pub fn get(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
+
+    pub fn clear(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +110,14 @@ pub(crate) struct ChunkTable {
     starts: Vec<u32>,
     /// The segments the table was built from, superseded ones excluded.
     segments: Vec<SegmentId>,
+    /// The other locations the index claims for chunks of `rows` (a
+    /// chunk stored twice, or claimed by a forged segment), sorted by ID;
+    /// usually empty. Compact verifies a chunk's kept copy before it
+    /// drops any of these.
+    alternates: Vec<Row>,
+    /// Rows that only superseded segments list (kept by
+    /// [`TableBuilder::keep_hidden_rows`]): a new index must list them again.
+    hidden: Vec<Row>,
 }
 
 impl ChunkTable {
@@ -124,6 +146,32 @@ impl ChunkTable {
 
     pub fn row(&self, position: usize) -> Option<&Row> {
         self.rows.get(position)
+    }
+
+    /// The other locations claimed for the chunk at `position`, in the
+    /// order the index lists them.
+    pub fn alternates(&self, position: usize) -> &[Row] {
+        let Some(id) = self.rows.get(position).map(|r| r.id) else { return &[] };
+        let start = self.alternates.partition_point(|r| r.id < id);
+        let end = start + self.alternates.get(start..).map_or(0, |rest| rest.partition_point(|r| r.id == id));
+        self.alternates.get(start..end).unwrap_or_default()
+    }
+
+    /// Rows that no live segment lists; see [`TableBuilder::keep_hidden_rows`].
+    pub fn hidden_rows(&self) -> &[Row] {
+        &self.hidden
+    }
+
+    /// Whether any chunk has more than one claimed location.
+    pub fn has_alternates(&self) -> bool {
+        !self.alternates.is_empty()
+    }
+
+    /// Makes `row` (a location of the same chunk) the one kept for `position`.
+    pub fn relocate(&mut self, position: usize, row: Row) {
+        if let Some(r) = self.rows.get_mut(position).filter(|r| r.id == row.id) {
+            *r = row;
+        }
     }
 
     pub fn pack_of(&self, row: &Row) -> Option<&PackInfo> {
@@ -185,6 +233,8 @@ pub(crate) struct TableBuilder {
     spans: Vec<Span>,
     /// Packs added outside any segment (adopted or rebuilt from trailers).
     unsegmented: Vec<u32>,
+    /// See [`TableBuilder::keep_hidden_rows`].
+    keep_hidden: bool,
 }
 
 impl TableBuilder {
@@ -204,6 +254,16 @@ impl TableBuilder {
         live.flat_map(|s| s.packs.iter()).filter_map(|p| self.table.packs.get(*p as usize)).map(|p| p.id).collect()
     }
 
+    /// Keeps the rows of superseded segments that no live segment lists
+    /// again (the same chunk in the same pack), instead of dropping them:
+    /// a segment that supersedes others may then remove only what is
+    /// listed elsewhere, never hide where a chunk is. For compact, which
+    /// adds only packs still stored: an append-only client can write a
+    /// segment that supersedes every other one.
+    pub fn keep_hidden_rows(&mut self) {
+        self.keep_hidden = true;
+    }
+
     /// Adds a pack that no segment names.
     pub fn add_pack(&mut self, pack: &PackEntry) {
         let pos = self.push_pack(pack);
@@ -215,26 +275,17 @@ impl TableBuilder {
             self.table.packs.push(PackInfo { id: pack.id, size: pack.size, created: pack.created });
             self.table.packs.len() as u32 - 1
         });
-        for b in &pack.blobs {
-            // Packs stay below 4 GiB and envelopes below 2 GiB.
-            let (Ok(offset), true) = (u32::try_from(b.offset), b.length < TREE_BIT) else { continue };
-            let kind = if b.blob_type == ObjectType::TreeChunk as u8 { TREE_BIT } else { 0 };
-            self.table.rows.push(Row {
-                id: b.id,
-                pack: pos,
-                offset,
-                length_and_kind: b.length | kind,
-                raw_length: b.raw_length,
-            });
-        }
+        // Packs stay below 4 GiB and envelopes below 2 GiB.
+        self.table.rows.extend(pack.blobs.iter().filter_map(|b| Row::from_blob(pos, b)));
         pos
     }
 
     /// Drops what superseded segments brought, sorts the rows and keeps one
     /// per ID: of several locations, the pack listed first (then the lowest
-    /// offset), as the chunk index does.
+    /// offset), as the chunk index does; the others are kept aside as
+    /// [`ChunkTable::alternates`].
     pub fn finish(self) -> ChunkTable {
-        let TableBuilder { mut table, spans, unsegmented, .. } = self;
+        let TableBuilder { mut table, spans, unsegmented, keep_hidden, .. } = self;
         let superseded: HashSet<SegmentId> = spans.iter().flat_map(|s| s.supersedes.iter().copied()).collect();
         let live: Vec<bool> = spans.iter().map(|s| !superseded.contains(&s.id)).collect();
         if live.iter().any(|l| !l) {
@@ -242,15 +293,33 @@ impl TableBuilder {
             for (span, _) in spans.iter().zip(&live).filter(|(_, l)| !**l) {
                 span.rows.clone().for_each(|i| drop.set(i));
             }
+            let mut revived_packs = Vec::new();
+            let mut revived = Bits::new(table.rows.len());
+            if keep_hidden {
+                let mut listed: Vec<(ChunkId, u32)> =
+                    table.rows.iter().enumerate().filter(|(i, _)| !drop.get(*i)).map(|(_, r)| (r.id, r.pack)).collect();
+                listed.sort_unstable();
+                for (i, r) in table.rows.iter().enumerate() {
+                    if drop.get(i) && listed.binary_search(&(r.id, r.pack)).is_err() {
+                        drop.clear(i);
+                        revived.set(i);
+                        revived_packs.push(r.pack);
+                    }
+                }
+            }
             let mut i = 0;
-            table.rows.retain(|_| {
+            let hidden = &mut table.hidden;
+            table.rows.retain(|r| {
                 i += 1;
+                if revived.get(i - 1) {
+                    hidden.push(*r);
+                }
                 !drop.get(i - 1)
             });
             // Forget packs that only superseded segments named.
             let mut named = vec![false; table.packs.len()];
             let live_packs = spans.iter().zip(&live).filter(|(_, l)| **l).flat_map(|(s, _)| s.packs.iter());
-            for p in live_packs.chain(&unsegmented) {
+            for p in live_packs.chain(&unsegmented).chain(&revived_packs) {
                 if let Some(n) = named.get_mut(*p as usize) {
                     *n = true;
                 }
@@ -263,13 +332,26 @@ impl TableBuilder {
                     table.packs.push(info);
                 }
             }
-            for r in &mut table.rows {
+            for r in table.rows.iter_mut().chain(table.hidden.iter_mut()) {
                 r.pack = remap.get(r.pack as usize).copied().unwrap_or(u32::MAX);
             }
         }
         table.rows.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.pack.cmp(&b.pack)).then(a.offset.cmp(&b.offset)));
-        table.rows.dedup_by(|later, earlier| later.id == earlier.id);
+        // The same place named twice (a pack adopted and named by a hidden
+        // row) is one location.
+        table.rows.dedup_by(|later, earlier| {
+            (later.id, later.pack, later.offset) == (earlier.id, earlier.pack, earlier.offset)
+        });
+        let alternates = &mut table.alternates;
+        table.rows.dedup_by(|later, earlier| {
+            let again = later.id == earlier.id;
+            if again {
+                alternates.push(*later);
+            }
+            again
+        });
         table.rows.shrink_to_fit();
+        table.alternates.shrink_to_fit();
         let mut starts = vec![0u32; (1 << 16) + 1];
         for r in &table.rows {
             if let Some(n) = starts.get_mut(prefix16(&r.id) + 1) {
@@ -351,8 +433,11 @@ mod tests {
             assert!(!t.contains(&id(gone)), "{gone}");
         }
         // Chunk 3 is in pack 1 first, then pack 2; chunk 1 in pack 1, then the adopted pack 5.
-        let (_, r3) = t.get(&id(3)).unwrap();
+        let (p3, r3) = t.get(&id(3)).unwrap();
         assert_eq!(t.pack_of(r3).unwrap().id, PackId([1; 32]));
+        let others: Vec<PackId> = t.alternates(p3).iter().map(|r| t.pack_of(r).unwrap().id).collect();
+        assert_eq!(others, [PackId([2; 32])], "chunk 3's other copy");
+        assert!(t.alternates(t.position(&id(2)).unwrap()).is_empty());
         let (_, r1) = t.get(&id(1)).unwrap();
         assert_eq!((t.pack_of(r1).unwrap().id, r1.offset), (PackId([1; 32]), 16));
         let (_, r7) = t.get(&id(7)).unwrap();
@@ -367,5 +452,35 @@ mod tests {
         bits.set(5);
         bits.set(700);
         assert!(bits.get(5) && !bits.get(4) && !bits.get(700));
+        bits.clear(5);
+        assert!(!bits.get(5));
+    }
+
+    /// A segment that supersedes another cannot hide a chunk's location
+    /// from compact: what it does not list again stays.
+    #[test]
+    fn a_superseding_segment_cannot_hide_rows_from_compact() {
+        let mut b = TableBuilder::default();
+        b.keep_hidden_rows();
+        b.add_segment(SegmentId([1; 32]), segment(vec![pack(1, &[1, 2]), pack(2, &[3])], vec![]), |_| true);
+        // Lists chunk 1 in pack 1 again, claims chunk 2 in a pack 9 and
+        // names pack 2 with nothing in it.
+        let hiding = segment(vec![pack(1, &[1]), pack(9, &[2]), pack(2, &[])], vec![SegmentId([1; 32])]);
+        b.add_segment(SegmentId([0; 32]), hiding, |_| true);
+        let t = b.finish();
+        assert_eq!(t.len(), 3);
+        let (p2, r2) = t.get(&id(2)).unwrap();
+        let mut places: Vec<PackId> = t.alternates(p2).iter().map(|r| t.pack_of(r).unwrap().id).collect();
+        places.push(t.pack_of(r2).unwrap().id);
+        places.sort();
+        assert_eq!(places, [PackId([1; 32]), PackId([9; 32])], "chunk 2 keeps its real place beside the claim");
+        assert_eq!(t.pack_of(t.get(&id(3)).unwrap().1).unwrap().id, PackId([2; 32]));
+        assert!(t.alternates(t.position(&id(1)).unwrap()).is_empty(), "listed again: no second row");
+        let mut hidden: Vec<(ChunkId, PackId)> =
+            t.hidden_rows().iter().map(|r| (r.id, t.pack_of(r).unwrap().id)).collect();
+        hidden.sort();
+        let mut want = vec![(id(2), PackId([1; 32])), (id(3), PackId([2; 32]))];
+        want.sort();
+        assert_eq!(hidden, want, "what a new index must list again");
     }
 }

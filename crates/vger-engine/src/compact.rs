@@ -12,6 +12,10 @@
 //! new packs, a merged index segment that supersedes all current segments,
 //! then deletion of old packs and old segments, so a crash at any point
 //! leaves every live chunk indexed.
+//!
+//! The index is not taken on trust where trusting it could lose data: a
+//! location of a chunk in use is dropped only once the copy kept is proven
+//! ([`copies`]).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -22,7 +26,11 @@ use vger_format::id::{PackId, SegmentId};
 use vger_format::index::PackEntry;
 use vger_format::pack::PackBuilder;
 
-use crate::chunk_table::{for_each_listed_within, list_segments, read_segment, Row, TableBuilder, SEGMENT_BUDGET};
+mod copies;
+
+use crate::chunk_table::{
+    for_each_listed_within, list_segments, read_segment, Bits, ChunkTable, Row, TableBuilder, SEGMENT_BUDGET,
+};
 use crate::index::write_merged_segment;
 use crate::live::live_positions;
 use crate::lock::{unix_now, RepoLock};
@@ -31,6 +39,7 @@ use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::server_side::{pack_problems, ServerRepacker};
 use crate::{snapshots, EngineError, Result};
+use copies::Copies;
 
 /// Temporary files younger than this are never removed, whatever the grace
 /// period: a writer updates its file's mtime with every write.
@@ -74,9 +83,12 @@ pub struct CompactReport {
     /// Bytes of new packs written by repacking.
     pub bytes_written: u64,
     pub dry_run: bool,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::Notice>,
     /// Temporary files of crashed writers removed (local storage).
     pub temp_files_removed: usize,
+    /// Claimed locations of chunks that did not hold them (forged or
+    /// damaged), left out of the new index.
+    pub copies_refused: usize,
 }
 
 impl CompactReport {
@@ -92,7 +104,11 @@ enum Plan {
     Repack,
 }
 
-pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport> {
+/// Compacts `repo`. Once `progress` is cancelled, compact stops at its
+/// next safe point: while it plans, before anything is written; while it
+/// repacks, between packs, and then commits what it copied (a segment
+/// that indexes the new packs) and deletes only the packs fully replaced.
+pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) -> Result<CompactReport> {
     let lock = RepoLock::exclusive(repo, "compact")?;
     let temp_files_removed = if opts.dry_run {
         0
@@ -109,6 +125,7 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     let listed = list_segments(repo)?;
     let all_segment_ids: Vec<SegmentId> = listed.iter().map(|s| s.id).collect();
     let mut builder = TableBuilder::default();
+    builder.keep_hidden_rows();
     for_each_listed_within(repo, &listed, SEGMENT_BUDGET, |id, segment| {
         builder.add_segment(id, segment?, |p| stored.contains_key(&p.id));
         Ok(())
@@ -126,54 +143,44 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
                 builder.add_pack(&e);
                 adopted.push(e);
             }
-            Err(e) => report.warnings.push(format!(
+            Err(e) => report.warnings.push(crate::Notice::Text(format!(
                 "pack {} is not in the index and its trailer is unreadable ({e}); left alone",
                 id.short()
-            )),
+            ))),
         }
     }
     drop(known);
-    let table = builder.finish();
+    let mut table = builder.finish();
     report.packs_before = table.packs().len();
 
     // Each chunk has one row, in the first pack listed that holds it: the
-    // pack it is kept in. Copies in later packs count as unused there.
-    let live = live_positions(repo, &table, &snapshots::list(repo)?)?;
-    let mut live_bytes = vec![0u64; table.packs().len()];
-    for (pos, row) in table.rows().iter().enumerate() {
-        if let Some(b) = live_bytes.get_mut(row.pack as usize).filter(|_| live.get(pos)) {
-            *b += u64::from(row.length());
+    // pack it is kept in. Copies in later packs count as unused there,
+    // once the kept one is proven (see `copies`).
+    let mut copies = Copies::new(repo, &table);
+    copies.prove_tree_duplicates(&mut table)?;
+    let mut unindexed = HashSet::new();
+    let live = live_positions(repo, &table, &snapshots::list(repo)?, &mut unindexed)?;
+    copies.prove_duplicates(&mut table, &live)?;
+    let mut plans = plan(&table, &live, &copies, opts, now, &mut report);
+    loop {
+        let doomed: Vec<u32> = (0..plans.len() as u32)
+            .filter(|p| !matches!(plans.get(*p as usize), Some(Plan::Keep)) && !copies.was_inspected(*p))
+            .collect();
+        if doomed.is_empty() || !copies.inspect(&mut table, &live, &unindexed, &doomed)? {
+            break;
         }
+        plans = plan(&table, &live, &copies, opts, now, &mut report);
     }
-    let grace = opts.grace.as_secs();
-    let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
-    let mut plans = Vec::with_capacity(table.packs().len());
-    for (p, live_bytes) in table.packs().iter().zip(live_bytes) {
-        let young = now.saturating_sub(p.created) < grace;
-        let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / p.size.max(1));
-        let plan = if young {
-            if live_bytes < p.size {
-                report.packs_too_young += 1;
-            }
-            Plan::Keep
-        } else if live_bytes == 0 {
-            report.packs_deleted += 1;
-            report.bytes_removed += p.size;
-            Plan::Delete
-        } else if unused_pct >= u64::from(opts.threshold_pct) && p.size <= repack_budget {
-            repack_budget -= p.size;
-            report.packs_repacked += 1;
-            report.bytes_removed += p.size;
-            Plan::Repack
-        } else {
-            Plan::Keep
-        };
-        plans.push(plan);
-    }
-    let nothing_to_do = report.packs_deleted == 0 && report.packs_repacked == 0 && report.packs_adopted == 0;
+    let fixes = copies.index_fixes(&table);
+    report.copies_refused = copies.refused();
+    report.warnings.extend(copies.warnings.drain(..).map(crate::Notice::Text));
+    drop(copies);
+    let nothing_to_do =
+        report.packs_deleted == 0 && report.packs_repacked == 0 && report.packs_adopted == 0 && fixes.is_empty();
     if opts.dry_run || nothing_to_do {
         return Ok(report);
     }
+    progress.stop_if_cancelled()?;
 
     // What to copy, by pack and offset; the table is freed before packs
     // are read and written.
@@ -199,21 +206,27 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     let mut server = service.map(|s| ServerRepacker::new(repo, &lock, s));
     let sources: Vec<(PackId, u64)> =
         packs.iter().zip(&plans).filter(|(_, p)| matches!(p, Plan::Repack)).map(|(e, _)| (e.id, e.size)).collect();
+    progress.total_bytes.store(sources.iter().map(|(_, size)| size).sum(), std::sync::atomic::Ordering::Relaxed);
     let damaged: HashSet<PackId> = match service {
         Some(s) => {
             pack_problems(repo, Some(s), &sources, &Progress::default())?.into_iter().map(|(id, _)| id).collect()
         }
         None => HashSet::new(),
     };
+    let mut stopped_early = false;
     for group in copy.chunk_by(|a, b| a.pack == b.pack) {
         let Some(e) = group.first().and_then(|row| packs.get(row.pack as usize)) else { continue };
+        if progress.cancelled() {
+            // Kept as it is: its chunks were not copied.
+            stopped_early = true;
+            rescued.insert(e.id);
+            continue;
+        }
+        progress.add_bytes(e.size);
         let blobs = group.iter().map(Row::blob_entry);
         // Never spread damage: leave a corrupt pack for `check` to report.
         let leave_damaged = |report: &mut CompactReport| {
-            report.warnings.push(format!(
-                "pack {} is damaged (content does not match its id); not repacked, run `vger check`",
-                e.id.short()
-            ));
+            report.warnings.push(crate::Notice::DamagedPackLeft { pack: e.id.short() });
         };
         if let Some(server) = &mut server {
             if damaged.contains(&e.id) {
@@ -238,9 +251,9 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
         }
         for b in blobs {
             let start = b.offset as usize;
-            let sealed = bytes.get(start..start + b.length as usize).ok_or_else(|| {
-                EngineError::Other(format!("pack {} is shorter than its index says; run `vger check`", e.id.short()))
-            })?;
+            let sealed = bytes
+                .get(start..start + b.length as usize)
+                .ok_or_else(|| EngineError::PackTooShort { pack: e.id.short() })?;
             let ty = ObjectType::from_tag(b.blob_type).unwrap_or(ObjectType::DataChunk);
             builder.add(b.id, ty, b.raw_length, sealed);
             if builder.len() as u64 >= repo.pack_target_size() {
@@ -272,13 +285,13 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
         for pack in read_segment(repo, id)?.packs {
             // A pack named twice keeps its first entry, as in the table.
             if kept.remove(&pack.id) {
-                segments.push(pack)?;
+                segments.push(fixes.apply(pack))?;
             }
         }
     }
     for pack in adopted {
         if kept.remove(&pack.id) {
-            segments.push(pack)?;
+            segments.push(fixes.apply(pack))?;
         }
     }
     segments.finish()?;
@@ -289,7 +302,57 @@ pub fn compact(repo: &Repository, opts: &CompactOptions) -> Result<CompactReport
     for id in all_segment_ids {
         repo.storage().delete(&id.storage_key())?;
     }
+    if stopped_early {
+        return Err(EngineError::Cancelled);
+    }
     Ok(report)
+}
+
+/// What to do with each pack of `table`, filling the counts of `report`.
+/// Packs younger than the grace period and packs `copies` pinned are kept.
+fn plan(
+    table: &ChunkTable,
+    live: &Bits,
+    copies: &Copies<'_>,
+    opts: &CompactOptions,
+    now: u64,
+    report: &mut CompactReport,
+) -> Vec<Plan> {
+    let mut live_bytes = vec![0u64; table.packs().len()];
+    for (pos, row) in table.rows().iter().enumerate() {
+        if let Some(b) = live_bytes.get_mut(row.pack as usize).filter(|_| live.get(pos)) {
+            *b += u64::from(row.length());
+        }
+    }
+    (report.packs_deleted, report.packs_repacked, report.packs_too_young, report.bytes_removed) = (0, 0, 0, 0);
+    let grace = opts.grace.as_secs();
+    let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
+    let mut plans = Vec::with_capacity(table.packs().len());
+    for (i, (p, live_bytes)) in table.packs().iter().zip(live_bytes).enumerate() {
+        let young = now.saturating_sub(p.created) < grace;
+        let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / p.size.max(1));
+        let plan = if young {
+            if live_bytes < p.size {
+                report.packs_too_young += 1;
+            }
+            Plan::Keep
+        } else if copies.is_pinned(i as u32) {
+            Plan::Keep
+        } else if live_bytes == 0 {
+            report.packs_deleted += 1;
+            report.bytes_removed += p.size;
+            Plan::Delete
+        } else if unused_pct >= u64::from(opts.threshold_pct) && p.size <= repack_budget {
+            repack_budget -= p.size;
+            report.packs_repacked += 1;
+            report.bytes_removed += p.size;
+            Plan::Repack
+        } else {
+            Plan::Keep
+        };
+        plans.push(plan);
+    }
+    plans
 }
 
 /// Blobs per segment written by maintenance, so that no single segment

@@ -23,6 +23,8 @@ const STDERR_TAIL: usize = 2048;
 pub struct CommandDumpSpec {
     pub name: String,
     pub command: String,
+    /// Variables the command must not inherit (the front end's secrets).
+    pub hidden_env: Vec<std::ffi::OsString>,
 }
 
 impl CommandDumpSpec {
@@ -58,7 +60,11 @@ pub fn run_dump(
     progress: &Progress,
 ) -> Result<Entry> {
     spec.validate()?;
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    for name in &spec.hidden_env {
+        command.env_remove(name);
+    }
+    let mut child = command
         .arg("-c")
         .arg(&spec.command)
         .stdin(Stdio::null())

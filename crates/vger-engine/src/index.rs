@@ -383,17 +383,6 @@ impl Builder {
     }
 }
 
-/// Reads and decrypts the segments eight at a time and hands each to `f`
-/// in listing order (a segment that cannot be read as its error).
-fn for_each_segment(repo: &Repository, f: impl FnMut(SegmentId, Result<IndexSegment>) -> Result<()>) -> Result<()> {
-    for_each_listed(repo, &list_segment_ids(repo)?, f)
-}
-
-/// The IDs of the repository's index segments, in listing order.
-pub(crate) fn list_segment_ids(repo: &Repository) -> Result<Vec<SegmentId>> {
-    Ok(list_segments(repo)?.into_iter().map(|s| s.id).collect())
-}
-
 /// The repository's index segments with their sizes, in listing order.
 pub(crate) fn list_segments(repo: &Repository) -> Result<Vec<crate::index_cache::SeenSegment>> {
     Ok(repo
@@ -406,7 +395,8 @@ pub(crate) fn list_segments(repo: &Repository) -> Result<Vec<crate::index_cache:
         .collect())
 }
 
-/// Like [`for_each_segment`] for the segments `ids`, eight at a time.
+/// Reads and decrypts the segments `ids` eight at a time and hands each
+/// to `f` in listing order (a segment that cannot be read as its error).
 pub(crate) fn for_each_listed(
     repo: &Repository,
     ids: &[SegmentId],
@@ -604,10 +594,12 @@ pub(crate) fn read_segment(repo: &Repository, id: SegmentId) -> Result<IndexSegm
     Ok(segment)
 }
 
-/// Fetches and decrypts all segments, several at a time.
+/// Fetches and decrypts all segments, several at a time (the fuzz
+/// harness compares this strict load with the lenient one of backups).
 pub fn load_segments(repo: &Repository) -> Result<Vec<(SegmentId, IndexSegment)>> {
     let mut segments = Vec::new();
-    for_each_segment(repo, |id, segment| {
+    let ids: Vec<SegmentId> = list_segments(repo)?.into_iter().map(|s| s.id).collect();
+    for_each_listed(repo, &ids, |id, segment| {
         segments.push((id, segment?));
         Ok(())
     })?;

@@ -6,14 +6,14 @@
 //! sorted entry array, the pack table and the segments it was built from
 //! (every segment read, with its size, and which were superseded). It is
 //! written whole under a temporary name, fsynced and renamed into place,
-//! mode 0600. The last 32 bytes are a BLAKE3 keyed hash of everything
+//! mode 0600 in a 0700 folder (`vger_fs::private`). The last 32 bytes are a BLAKE3 keyed hash of everything
 //! before them, with a key derived from the master key and the repository
 //! id; a file that fails it, or is truncated, from another repository or
 //! of another version, is ignored and rebuilt, never trusted. The layout
 //! is in docs/format.md, section 11.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -99,7 +99,7 @@ impl CacheFile {
 
     /// Reads and authenticates the cache; `Ok(None)` when there is none.
     pub fn read(&self) -> Result<Option<CachedIndex>, CacheError> {
-        let file = match File::open(&self.path) {
+        let file = match vger_fs::private::open_private_file(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -176,28 +176,18 @@ impl CacheFile {
     /// Writes the cache atomically: a temporary file in the same folder,
     /// fsynced, then renamed over the old one (mode 0600).
     pub fn write(&self, cached: &CachedIndexRef<'_>) -> Result<(), CacheError> {
-        let dir = self.path.parent().ok_or(CacheError::Invalid("no folder"))?;
-        create_private_dir(dir)?;
-        let name = self.path.file_name().and_then(|n| n.to_str()).ok_or(CacheError::Invalid("file name"))?;
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let result = self.write_to(&tmp, cached).and_then(|()| {
-            std::fs::rename(&tmp, &self.path)?;
-            // The rename itself is durable only once the folder is synced.
-            File::open(dir)?.sync_all()?;
-            Ok(())
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        let (tmp, file) = vger_fs::private::create_private_temp(&self.path)?;
+        match self.write_to(file, cached) {
+            Ok(file) => Ok(vger_fs::private::replace_with(&tmp, file, &self.path)?),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
         }
-        result
     }
 
-    fn write_to(&self, tmp: &Path, c: &CachedIndexRef<'_>) -> Result<(), CacheError> {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let file = opts.open(tmp)?;
+    /// Writes the whole cache into `file` and hands it back to be synced.
+    fn write_to(&self, file: File, c: &CachedIndexRef<'_>) -> Result<File, CacheError> {
         let mut w = MacWriter { inner: BufWriter::with_capacity(1 << 20, file), mac: self.hasher() };
         w.write_all(MAGIC)?;
         w.write_all(&VERSION.to_le_bytes())?;
@@ -229,9 +219,7 @@ impl CacheFile {
         let mac = w.mac.finalize();
         let mut inner = w.inner;
         inner.write_all(mac.as_bytes())?;
-        let file = inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(())
+        Ok(inner.into_inner().map_err(|e| e.into_error())?)
     }
 
     fn hasher(&self) -> blake3::Hasher {
@@ -245,14 +233,6 @@ pub(crate) struct CachedIndexRef<'a> {
     pub superseded: &'a [SegmentId],
     pub packs: &'a [PackInfo],
     pub entries: &'a [Entry],
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
 }
 
 /// 52 bytes: ID, pack position, offset, length, raw length (u32 each,

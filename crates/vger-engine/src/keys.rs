@@ -56,7 +56,7 @@ pub fn remove(repo: &Repository, id_prefix: &str) -> Result<KeySlotId> {
         slots.iter().map(|(id, _)| *id).filter(|id| id.to_hex().starts_with(id_prefix)).collect();
     let id = match matches.as_slice() {
         [one] => *one,
-        [] => return Err(EngineError::Other(format!("no key slot matches `{id_prefix}`; `vger key list` shows them"))),
+        [] => return Err(EngineError::KeySlotNotFound { prefix: id_prefix.to_string() }),
         _ => return Err(EngineError::Other(format!("key slot prefix `{id_prefix}` is ambiguous; give more digits"))),
     };
     if slots.len() <= 1 {

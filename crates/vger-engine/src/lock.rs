@@ -134,7 +134,8 @@ pub fn write_lock_for_tests(repo: &Repository, key: &str, record: &LockRecord) -
     write_lock(repo.storage().as_ref(), repo.envelope(), key, record, false)
 }
 
-/// Removes every lock, stale or not (`vger break-lock`).
+/// Removes every lock, stale or not (for a user who knows no holder is
+/// left).
 pub fn break_locks(repo: &Repository) -> Result<usize> {
     let locks = list_locks(repo)?;
     for (key, _) in &locks {
@@ -220,9 +221,7 @@ impl RepoLock {
             let Some(record) = record else {
                 // Unreadable lock: a holder that crashed while writing it,
                 // or garbage. Treat it as held so nothing is lost; break-lock clears it.
-                return Err(EngineError::Other(format!(
-                    "repository is locked by an unreadable lock object `{key}`; if no vger is running on it, run `vger break-lock`"
-                )));
+                return Err(EngineError::LockUnreadable { key });
             };
             if record.is_stale(now) {
                 tracing::info!(lock = %key, "removing a stale lock: {}", record.describe());
@@ -231,15 +230,7 @@ impl RepoLock {
             }
             let conflict = kind == LockKind::Exclusive || record.kind == LockKind::Exclusive;
             if conflict {
-                let what = if kind == LockKind::Exclusive {
-                    "this command needs the repository to itself"
-                } else {
-                    "maintenance is running"
-                };
-                return Err(EngineError::Other(format!(
-                    "repository is locked: {what}; {}. Wait for it to finish and retry; if that process is gone, run `vger break-lock`",
-                    record.describe()
-                )));
+                return Err(EngineError::Locked { holder: Box::new(record), wanted: kind });
             }
         }
         Ok(())
@@ -279,17 +270,11 @@ impl RepoLock {
     pub fn check_alive(&self) -> Result<()> {
         let since = SystemTime::now().duration_since(*mlock(&self.last_ok)).unwrap_or_default();
         if self.heartbeat.lapsed.load(Ordering::SeqCst) || since > self.lease * 3 / 4 {
-            return Err(EngineError::Other(format!(
-                "our repository lock lapsed ({}s without a heartbeat, lease {}s): maintenance may have changed the repository meanwhile, so nothing more is committed; run the command again",
-                since.as_secs(),
-                self.lease.as_secs()
-            )));
+            return Err(EngineError::LockLapsed { seconds: since.as_secs(), lease_secs: self.lease.as_secs() });
         }
         match self.storage.get(&self.key) {
             Ok(_) => Ok(()),
-            Err(StorageError::NotFound { .. }) => Err(EngineError::Other(
-                "our repository lock was removed (break-lock or a stale-lock cleanup): nothing more is committed; run the command again".into(),
-            )),
+            Err(StorageError::NotFound { .. }) => Err(EngineError::LockRemoved),
             Err(e) => Err(e.into()),
         }
     }

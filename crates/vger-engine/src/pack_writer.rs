@@ -47,6 +47,8 @@ pub struct SealedBlob {
 pub struct PackWriterStats {
     pub packs: u64,
     pub stored_bytes: u64,
+    /// Blobs in the packs stored (and, once `finish` returned, indexed):
+    /// the backup compares it with the chunks it queued.
     pub blobs: u64,
     pub segments: u64,
 }
@@ -286,8 +288,16 @@ enum ReadyPack {
     Staged { entry: PackEntry, object: Box<dyn StagedObject> },
 }
 
+/// Tree objects and data chunks go into separate packs, so a lost or
+/// damaged data pack leaves every directory readable (only the files with
+/// data in it fail), and reading trees touches only the small tree packs.
+fn kind_slot(ty: ObjectType) -> usize {
+    usize::from(ty == ObjectType::TreeChunk)
+}
+
 fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<ReadyPack>, target: usize) {
-    let mut builder: Option<OpenPack> = None;
+    // One open pack per kind (data, trees).
+    let mut builders: [Option<OpenPack>; 2] = [None, None];
     let close = |b: OpenPack| -> bool {
         match b.finish(&shared.envelope) {
             Ok(pack) => out.send(pack).is_ok(),
@@ -312,50 +322,54 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<ReadyPack>, t
         }
         let open_long = opened.elapsed() >= shared.checkpoint_interval.max(MIN_EARLY_CLOSE);
         if open_long && shared.checkpoint_due() {
-            match builder.take() {
-                Some(partial) if !partial.is_empty() => {
-                    opened = Instant::now();
-                    if !close(partial) {
-                        return;
-                    }
+            let partial: Vec<OpenPack> =
+                builders.iter_mut().filter_map(Option::take).filter(|b| !b.is_empty()).collect();
+            if partial.is_empty() {
+                if let Err(e) = shared.checkpoint_if_due() {
+                    shared.fail(e);
+                    return;
                 }
-                _ => {
-                    if let Err(e) = shared.checkpoint_if_due() {
-                        shared.fail(e);
+            } else {
+                opened = Instant::now();
+                for p in partial {
+                    if !close(p) {
                         return;
                     }
                 }
             }
         }
         let Some(blob) = blob else { continue };
+        let slot = kind_slot(blob.ty);
+        let Some(builder) = builders.get_mut(slot) else { continue };
         if builder.is_none() {
-            opened = Instant::now();
+            if builders.iter().all(Option::is_none) {
+                opened = Instant::now();
+            }
             match OpenPack::open(shared, target) {
-                Ok(b) => builder = Some(b),
+                Ok(b) => builders[slot] = Some(b),
                 Err(e) => {
                     shared.fail(e);
                     return;
                 }
             }
         }
-        let Some(b) = builder.as_mut() else { continue };
+        let Some(b) = builders.get_mut(slot).and_then(Option::as_mut) else { continue };
         if let Err(e) = b.add(&blob) {
             shared.fail(e);
             return;
         }
         drop(blob); // Not held while a full pack waits for an uploader.
-        shared.blobs.fetch_add(1, Ordering::Relaxed);
         if b.len() >= target {
-            if let Some(full) = builder.take() {
+            if let Some(full) = builders.get_mut(slot).and_then(Option::take) {
                 if !close(full) {
                     return;
                 }
             }
         }
     }
-    if let Some(last) = builder.take() {
-        if !last.is_empty() {
-            close(last);
+    for last in builders.into_iter().flatten() {
+        if !last.is_empty() && !close(last) {
+            return;
         }
     }
 }
@@ -376,6 +390,7 @@ fn upload(shared: &Shared, rx: Receiver<ReadyPack>) {
             ReadyPack::Staged { entry, object } => (object.commit(&entry.id.storage_key()), entry),
         };
         let size = entry.size;
+        let blobs = entry.blobs.len() as u64;
         let result = stored.map_err(EngineError::from).and_then(|()| {
             entry.created = crate::lock::unix_now();
             shared.stored(entry)
@@ -384,6 +399,7 @@ fn upload(shared: &Shared, rx: Receiver<ReadyPack>) {
             Ok(()) => {
                 shared.packs.fetch_add(1, Ordering::Relaxed);
                 shared.stored.fetch_add(size, Ordering::Relaxed);
+                shared.blobs.fetch_add(blobs, Ordering::Relaxed);
             }
             Err(e) => {
                 shared.fail(e);

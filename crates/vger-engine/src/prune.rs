@@ -1,8 +1,16 @@
 //! `snapshot delete` and `prune`: removing snapshot objects. The space
-//! they held is freed by `compact`.
+//! they held is freed by `compact`. On storage that records receipt times
+//! (vger-server), prune holds back a run that a burst of snapshots would
+//! turn into a purge of older ones ([`guard`]).
+
+pub mod guard;
+
+use std::collections::HashMap;
 
 use serde::Serialize;
-use vger_format::id::SnapshotId;
+use vger_format::id::{SnapshotId, SNAPSHOTS_PREFIX};
+
+use self::guard::FloodReport;
 
 use crate::lock::RepoLock;
 use crate::repository::Repository;
@@ -29,6 +37,12 @@ pub struct PruneReport {
     /// Snapshots whose recorded time disagrees with when the server
     /// received them; retention used the server's time.
     pub time_disagreements: Vec<String>,
+    /// Snapshots that arrived in a burst, and what the policy would delete
+    /// only because of them.
+    pub flood: FloodReport,
+    /// Nothing was deleted: the policy would have deleted snapshots only
+    /// because of a burst (see `flood`), and `force` was not given.
+    pub refused: bool,
 }
 
 /// How far a snapshot's own time may be from the server's receipt time
@@ -41,6 +55,9 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// Only snapshots of this source label.
     pub source: Option<String>,
+    /// Delete what the policy says even when a burst of snapshots is what
+    /// pushes older ones out.
+    pub force: bool,
 }
 
 /// Applies `policy` per source label (or a per-label policy from
@@ -53,7 +70,8 @@ pub fn prune(
     let lock = if opts.dry_run { None } else { Some(RepoLock::exclusive(repo, "prune")?) };
     let mut all = snapshots::list(repo)?;
     let mut time_disagreements = Vec::new();
-    if repo.storage().receipt_times_trusted() {
+    let receipts_trusted = repo.storage().receipt_times_trusted();
+    if receipts_trusted {
         for s in &mut all {
             let Some(received) = s.stored_at else { continue };
             let claimed = chrono::DateTime::parse_from_rfc3339(&s.snapshot.time).map(|t| t.timestamp()).ok();
@@ -74,6 +92,11 @@ pub fn prune(
     labels.sort();
     labels.dedup();
     let now = chrono::Utc::now();
+    let writers = match receipts_trusted {
+        true => snapshot_writers(repo)?,
+        false => HashMap::new(),
+    };
+    let mut flood = FloodReport::default();
     let mut decisions = Vec::new();
     for label in labels {
         if opts.source.as_ref().is_some_and(|l| *l != label) {
@@ -86,10 +109,14 @@ pub fn prune(
             )));
         }
         let group: Vec<_> = all.iter().filter(|s| s.snapshot.source_label == label).cloned().collect();
+        if receipts_trusted {
+            flood.check(&policy, &group, &writers, now);
+        }
         decisions.extend(apply(&policy, &group, now));
     }
+    let refused = !flood.held.is_empty() && !opts.force;
     let mut deleted = 0;
-    if let Some(lock) = &lock {
+    if let Some(lock) = lock.as_ref().filter(|_| !refused) {
         for d in decisions.iter().filter(|d| !d.keep) {
             lock.check_alive()?;
             let id = SnapshotId::from_hex(&d.id)?;
@@ -98,5 +125,15 @@ pub fn prune(
         }
     }
     let kept = decisions.iter().filter(|d| d.keep).count();
-    Ok(PruneReport { decisions, deleted, kept, dry_run: opts.dry_run, time_disagreements })
+    Ok(PruneReport { decisions, deleted, kept, dry_run: opts.dry_run, time_disagreements, flood, refused })
+}
+
+/// Who wrote each snapshot, as the storage recorded it (vger-server).
+fn snapshot_writers(repo: &Repository) -> Result<HashMap<SnapshotId, String>> {
+    Ok(repo
+        .storage()
+        .list(SNAPSHOTS_PREFIX)?
+        .into_iter()
+        .filter_map(|o| Some((SnapshotId::from_storage_key(&o.key)?, o.writer?)))
+        .collect())
 }

@@ -86,7 +86,7 @@ pub fn repair(
                 problems: vec![format!("unreadable: {e}")],
             },
             Ok(s) => {
-                let problems = snapshot_problems(repo, &state, &s);
+                let problems = snapshot_problems(&state, &s);
                 if problems.is_empty() {
                     continue;
                 }
@@ -152,7 +152,8 @@ fn rebuild_index(
     for id in &old {
         repo.storage().delete(&id.storage_key())?;
     }
-    state.trees = index.tree_index();
+    state.trees = crate::check::tree_store(repo, &index);
+    crate::parallel::lock(&state.clean_dirs).clear();
     state.index = index;
     state.bad_packs.clear();
     state.damaged_packs.clear();

@@ -5,16 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vger_chunker::ChunkerParams;
-use vger_crypto::{
-    unwrap_master_key, wrap_master_key, Algorithm, ChunkIdKey, CryptoError, Envelope, KdfParams, MasterKey,
-};
+use vger_crypto::{wrap_master_key, Algorithm, ChunkIdKey, CryptoError, Envelope, KdfLimit, KdfParams, MasterKey};
 use vger_format::compress::Codec;
 use vger_format::id::{random_id, KeySlotId, CONFIG_KEY, KEYS_PREFIX};
 use vger_format::key_slot::KeySlot;
 use vger_format::repo_config::{ChunkerSizes, RepoConfig};
+use vger_format::tree::MAX_TREE_OBJECT;
 use vger_format::FORMAT_VERSION;
 use vger_storage::{Storage, StorageError};
 
+use crate::settings_memory::SettingsMemory;
+use crate::unlock::unlock;
 use crate::{EngineError, Result};
 
 /// How `init` picks the AEAD.
@@ -30,7 +31,6 @@ pub enum EncryptionChoice {
 pub struct InitOptions {
     pub encryption: EncryptionChoice,
     pub chunker: ChunkerParams,
-    pub tree_chunker: ChunkerParams,
     pub compression: Codec,
     pub kdf: KdfParams,
     pub pack_target_size: u64,
@@ -41,12 +41,24 @@ impl Default for InitOptions {
         Self {
             encryption: EncryptionChoice::Auto,
             chunker: ChunkerParams::DATA,
-            tree_chunker: ChunkerParams::TREE,
             compression: Codec::Lz4,
             kdf: KdfParams::default(),
             pack_target_size: 32 << 20,
         }
     }
+}
+
+/// What [`Repository::open_with`] accepts beyond a valid config and key.
+#[derive(Debug, Clone, Default)]
+pub struct OpenPolicy {
+    /// The user's configuration says this repository has no encryption
+    /// (`encryption: { mode: none }`): only then is an unencrypted one opened.
+    pub unencrypted_allowed: bool,
+    /// Where the settings seen per repository are remembered and checked
+    /// ([`crate::settings_memory`]); `None`: neither.
+    pub settings_dir: Option<PathBuf>,
+    /// The most Argon2 work one key slot may ask for.
+    pub kdf_limit: KdfLimit,
 }
 
 /// An open repository: storage plus the keys and settings to read and
@@ -59,7 +71,6 @@ pub struct Repository {
     id_key: ChunkIdKey,
     master: Option<MasterKey>,
     chunker: ChunkerParams,
-    tree_chunker: ChunkerParams,
     compression: Codec,
     /// Where the local chunk-index cache lives; none: no cache.
     index_cache_dir: Option<PathBuf>,
@@ -112,7 +123,6 @@ impl Repository {
             return Err(EngineError::LocationNotEmpty { location });
         }
         vger_chunker::Chunker::new(opts.chunker).map_err(|e| EngineError::InvalidSetting(e.to_string()))?;
-        vger_chunker::Chunker::new(opts.tree_chunker).map_err(|e| EngineError::InvalidSetting(e.to_string()))?;
         let algo = match opts.encryption {
             EncryptionChoice::Auto => Algorithm::fastest_on_this_cpu(),
             EncryptionChoice::Fixed(a) => a,
@@ -124,7 +134,6 @@ impl Repository {
             created: now_rfc3339(),
             encryption: algo.name().to_string(),
             chunker: sizes(opts.chunker),
-            tree_chunker: sizes(opts.tree_chunker),
             compression: opts.compression.to_string(),
             pack_target_size: opts.pack_target_size,
         };
@@ -149,9 +158,20 @@ impl Repository {
         Self::assemble(storage, config, master)
     }
 
-    /// Opens a repository. `passphrase` is called only if the repository is
-    /// encrypted.
+    /// Opens an encrypted repository with the default [`OpenPolicy`] (an
+    /// unencrypted one is refused). `passphrase` is called once the config
+    /// has been read.
     pub fn open(storage: Arc<dyn Storage>, passphrase: &dyn Fn() -> Result<Vec<u8>>) -> Result<Self> {
+        Self::open_with(storage, passphrase, &OpenPolicy::default())
+    }
+
+    /// Opens a repository under `policy`. `passphrase` is called only if
+    /// the repository is encrypted and its settings pass the policy.
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        passphrase: &dyn Fn() -> Result<Vec<u8>>,
+        policy: &OpenPolicy,
+    ) -> Result<Self> {
         let location = storage.describe();
         let bytes = match storage.get(CONFIG_KEY) {
             Ok(b) => b,
@@ -166,16 +186,36 @@ impl Repository {
                 config.encryption
             ))
         })?;
-        let master = if algo == Algorithm::None {
+        // Before any passphrase: a replaced config must not make us ask
+        // for it, let alone write anything.
+        let mut memory = policy.settings_dir.as_deref().map(|d| SettingsMemory::read(d, &repository_id)).transpose()?;
+        if let Some(m) = &memory {
+            m.check(&config, &location)?;
+        }
+        let (master, slot) = if algo == Algorithm::None {
+            if !policy.unencrypted_allowed {
+                return Err(EngineError::UnencryptedNotAllowed { location });
+            }
             mac.verify(public_mac)?;
-            None
+            (None, None)
         } else {
             let pass = passphrase()?;
-            let master = unlock(storage.as_ref(), &pass, &repository_id, &location)?;
-            mac.verify(|b| master.config_mac(b))?;
-            Some(master)
+            let remembered = memory.as_ref().and_then(SettingsMemory::key_slot);
+            let unlocked = unlock(storage.as_ref(), &pass, &repository_id, &location, &policy.kdf_limit, remembered)?;
+            mac.verify(|b| unlocked.master.config_mac(b))?;
+            (Some(unlocked.master), Some(unlocked.slot))
         };
+        if let Some(m) = &mut memory {
+            m.remember(&config, &location, slot)?;
+        }
         Self::assemble(storage, config, master)
+    }
+
+    /// Records this repository's settings in `dir` (as [`OpenPolicy::settings_dir`]
+    /// does on open), so that a later change of them is refused; for a
+    /// repository just made with [`Repository::init`].
+    pub fn remember_settings(&self, dir: &Path) -> Result<()> {
+        SettingsMemory::read(dir, &self.repository_id)?.remember(&self.config, &self.location(), None)
     }
 
     fn assemble(storage: Arc<dyn Storage>, config: RepoConfig, master: Option<MasterKey>) -> Result<Self> {
@@ -187,11 +227,8 @@ impl Repository {
             None => (Envelope::plaintext(), ChunkIdKey::public()),
         };
         let chunker = params(config.chunker);
-        let tree_chunker = params(config.tree_chunker);
-        for p in [chunker, tree_chunker] {
-            vger_chunker::Chunker::new(p)
-                .map_err(|e| EngineError::Format(vger_format::FormatError::corrupt("repository config", e)))?;
-        }
+        vger_chunker::Chunker::new(chunker)
+            .map_err(|e| EngineError::Format(vger_format::FormatError::corrupt("repository config", e)))?;
         let compression = config
             .compression
             .parse::<Codec>()
@@ -204,7 +241,6 @@ impl Repository {
             id_key,
             master,
             chunker,
-            tree_chunker,
             compression,
             index_cache_dir: None,
             index_cache_threshold: crate::index_cache::CacheThreshold::DEFAULT,
@@ -270,8 +306,18 @@ impl Repository {
         self.chunker
     }
 
-    pub fn tree_chunker_params(&self) -> ChunkerParams {
-        self.tree_chunker
+    /// The largest plaintext a blob of type `ty` may have: a data chunk's
+    /// is the chunker's maximum, a tree object's [`MAX_TREE_OBJECT`].
+    pub fn blob_cap(&self, ty: vger_crypto::ObjectType) -> usize {
+        match ty {
+            vger_crypto::ObjectType::TreeChunk => MAX_TREE_OBJECT,
+            _ => self.chunker.max_size as usize,
+        }
+    }
+
+    /// The largest plaintext of any blob, data chunk or tree object.
+    pub fn max_blob_size(&self) -> usize {
+        MAX_TREE_OBJECT.max(self.chunker.max_size as usize)
     }
 
     pub fn default_compression(&self) -> Codec {
@@ -301,33 +347,6 @@ pub(crate) fn write_key_slot(
     let id = KeySlotId(random_id()?);
     storage.put_new(&id.storage_key(), &slot.encode()?)?;
     Ok(id)
-}
-
-/// Tries the passphrase against every key slot.
-fn unlock(storage: &dyn Storage, passphrase: &[u8], repository_id: &[u8; 32], location: &str) -> Result<MasterKey> {
-    let slots = list_key_slots(storage)?;
-    if slots.is_empty() {
-        return Err(EngineError::NoKeys { location: location.to_string() });
-    }
-    let mut last_error = None;
-    for (_, slot) in slots {
-        let wrapped = match slot.to_wrapped() {
-            Ok(w) => w,
-            Err(e) => {
-                last_error = Some(EngineError::Format(e));
-                continue;
-            }
-        };
-        match unwrap_master_key(&wrapped, passphrase, repository_id) {
-            Ok(master) => return Ok(master),
-            Err(CryptoError::WrongPassphrase) => {}
-            Err(e) => last_error = Some(crypto_err(e)),
-        }
-    }
-    match last_error {
-        Some(e) => Err(e),
-        None => Err(EngineError::WrongPassphrase { location: location.to_string() }),
-    }
 }
 
 /// All readable key slots. Unparseable slots are reported as errors only if

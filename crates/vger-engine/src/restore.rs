@@ -1,7 +1,7 @@
 //! Restoring a snapshot (or some paths of it) into a target directory.
 //!
-//! The main thread reads the tree stream in order and creates directories,
-//! links and special files itself; file contents are written by worker
+//! The main thread walks the snapshot's tree (or the subtrees of the paths
+//! asked for) and creates directories, links and special files itself; file contents are written by worker
 //! threads, each file into a temporary name that is renamed into place when
 //! complete. Adjacent chunks of a file that sit next to each other in one
 //! pack are fetched with one ranged read. Hard links are made last, once
@@ -26,7 +26,7 @@ use crate::parallel::lock;
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::snapshots::SnapshotInfo;
-use crate::tree::TreeReader;
+use crate::tree::{path_components, SnapshotTree, TreeStore, WalkItem};
 use crate::{EngineError, Result};
 
 /// Largest single ranged read when fetching adjacent chunks.
@@ -51,36 +51,28 @@ pub struct RestoreReport {
     pub failures: Vec<String>,
 }
 
-/// Whether to restore `entry`: `Some(true)` when it is a requested path or
-/// lies below one, `Some(false)` for a parent directory of one (restored
-/// for its metadata, but not a match), `None` otherwise.
-fn selected(entry: &Entry, filters: &[Vec<u8>]) -> Option<bool> {
-    if filters.is_empty() {
-        return Some(true);
-    }
-    let p = &entry.path;
-    let mut parent = false;
-    for f in filters {
-        let under = p.len() > f.len() && p.starts_with(f) && p[f.len()] == b'/';
-        if p == f || under {
-            return Some(true);
-        }
-        parent |= f.len() > p.len() && f.starts_with(p) && f[p.len()] == b'/' && entry.kind == EntryKind::Dir;
-    }
-    parent.then_some(false)
-}
+/// Decoded directories kept while restoring: only the walk's path needs
+/// to stay, and each directory is read once.
+const TREE_CACHE_BYTES: u64 = 8 << 20;
 
-/// Whether the tree stream, sorted as the walk emits it, can hold nothing
-/// more for `filters` once it reached `path`: it lies after every filter
-/// and outside its subtree. Command dumps are appended after the walk, out
-/// of that order, so a filter naming them never stops the read early.
-fn past_all(path: &[u8], filters: &[Vec<u8>]) -> bool {
-    let dumps = crate::dump::DUMPS_DIR.as_bytes();
-    !filters.is_empty()
-        && filters.iter().all(|f| {
-            let under = path.len() > f.len() && path.starts_with(f) && path[f.len()] == b'/';
-            !f.starts_with(dumps) && !under && vger_fs::cmp_paths(path, f) == std::cmp::Ordering::Greater
-        })
+/// The requested paths, cleaned, in walk order, without those that lie
+/// below another one (their subtree is restored with it).
+fn top_paths(paths: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for p in paths {
+        out.push(path_components(p)?.join(&b'/'));
+    }
+    out.sort_by(|a, b| vger_fs::cmp_paths(a, b));
+    out.dedup();
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for p in out {
+        let below_kept =
+            kept.last().is_some_and(|k| k.is_empty() || (p.starts_with(k) && p.get(k.len()) == Some(&b'/')));
+        if !below_kept {
+            kept.push(p);
+        }
+    }
+    Ok(kept)
 }
 
 pub fn restore(
@@ -93,10 +85,7 @@ pub fn restore(
     let _lock = crate::lock::RepoLock::shared(repo, "restore")?;
     let (index, unreadable) = ChunkIndex::load_lenient(repo)?;
     for (id, why) in &unreadable {
-        progress.warn(format!(
-            "index segment {} is unreadable ({why}); continuing without it: run `vger check --repair`",
-            id.short()
-        ));
+        progress.warn(crate::Notice::SegmentSkipped { segment: id.short(), why: why.to_string() });
     }
     let mut target = RestoreTarget::new(dest, opts.fs)?;
     let threads = match opts.threads {
@@ -105,16 +94,22 @@ pub fn restore(
     };
     let report = std::sync::Mutex::new(RestoreReport::default());
     let mut hardlinks = Vec::new();
+    let top = top_paths(&opts.paths)?;
     let mut matched_any = opts.paths.is_empty();
-    let mut pending_parents: Vec<Entry> = Vec::new();
+    let index = std::sync::Arc::new(index);
+    let tree = SnapshotTree::open(&TreeStore::new(repo, index.clone(), TREE_CACHE_BYTES), snap);
     let (tx, rx) = bounded::<(FileWriter, Entry)>(threads * 4);
     let walk: Result<()> = std::thread::scope(|scope| {
         for _ in 0..threads {
             let rx = rx.clone();
-            let (index, report) = (&index, &report);
+            let (index, report) = (&*index, &report);
             scope.spawn(move || {
                 let mut buffers = Buffers::default();
                 for (writer, entry) in rx.iter() {
+                    if progress.cancelled() {
+                        writer.abort(); // Files queued when the front end cancelled are not written.
+                        continue;
+                    }
                     match write_file(repo, index, writer, &entry, progress, &mut buffers) {
                         Ok(()) => {
                             let mut r = lock(report);
@@ -131,40 +126,21 @@ pub fn restore(
             });
         }
         drop(rx);
-        let entries = TreeReader::new(BlobReader::new(repo, &index), snap.snapshot.tree.clone());
-        for entry in entries {
-            let entry = entry?;
-            if past_all(&entry.path, &opts.paths) {
-                break; // Nothing later in the stream is selected: stop reading it.
-            }
-            match selected(&entry, &opts.paths) {
-                None => continue,
-                Some(false) => {
-                    // A parent of a requested path: created only once
-                    // something below it is restored.
-                    pending_parents.push(entry);
-                    continue;
-                }
-                Some(true) => matched_any = true,
-            }
-            for parent in pending_parents.drain(..).filter(|p| entry.path.starts_with(&p.path)) {
-                if let Err(e) = target.create_dir(&parent) {
-                    lock(&report).failures.push(format!("{}: {e}", parent.display_path()));
-                }
-            }
+        let mut restore_one = |entry: Entry| -> Result<()> {
+            progress.stop_if_cancelled()?;
             let done = match entry.kind {
                 EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
                 EntryKind::File => match target.begin_file(&entry) {
                     Ok(writer) => {
                         tx.send((writer, entry)).map_err(|_| EngineError::Other("restore workers stopped".into()))?;
-                        continue;
+                        return Ok(());
                     }
                     Err(e) => Err(e),
                 },
                 EntryKind::Symlink => target.create_symlink(&entry).map(|()| lock(&report).links += 1),
                 EntryKind::Hardlink => {
                     hardlinks.push(entry);
-                    continue;
+                    return Ok(());
                 }
                 _ => target.create_special(&entry).map(|_| ()),
             };
@@ -172,15 +148,62 @@ pub fn restore(
                 progress.add_error();
                 lock(&report).failures.push(format!("{}: {e}", entry.display_path()));
             }
+            Ok(())
+        };
+        let walk_below = |path: &[u8], restore_one: &mut dyn FnMut(Entry) -> Result<()>| -> Result<()> {
+            for item in tree.walk(path)? {
+                match item {
+                    Ok(WalkItem { path, entry }) => restore_one(entry.with_path(path))?,
+                    // A directory that cannot be read fails alone; the
+                    // rest of the snapshot is still restored.
+                    Err(e @ EngineError::UnreadableDirectory { .. }) => {
+                        progress.add_error();
+                        lock(&report).failures.push(e.to_string());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        if opts.paths.is_empty() {
+            walk_below(b"", &mut restore_one)?;
+        }
+        let mut made: Vec<Vec<u8>> = Vec::new();
+        for path in &top {
+            if path.is_empty() {
+                matched_any = true;
+                walk_below(b"", &mut restore_one)?;
+                continue;
+            }
+            let Some(found) = tree.stat(path)? else { continue };
+            matched_any = true;
+            // Its parent directories first, each once, with their metadata.
+            let parts: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+            for depth in 1..parts.len() {
+                let parent = parts.get(..depth).unwrap_or_default().join(&b'/');
+                if made.contains(&parent) {
+                    continue;
+                }
+                if let Some(dir) = tree.stat(&parent)? {
+                    restore_one(dir.with_path(parent.clone()))?;
+                }
+                made.push(parent);
+            }
+            let is_dir = found.tree.is_some();
+            restore_one(found.with_path(path.clone()))?;
+            if is_dir {
+                walk_below(path, &mut restore_one)?;
+            }
         }
         drop(tx);
         Ok(())
     });
     walk?;
+    // Files whose writers skipped them are not complete: no directory
+    // metadata or hard links for a tree that is not all there.
+    progress.stop_if_cancelled()?;
     if !matched_any {
-        return Err(EngineError::Other(
-            "none of the given paths is in the snapshot; `vger snapshot list ID` shows its paths".into(),
-        ));
+        return Err(EngineError::PathsNotInSnapshot);
     }
     let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
     for link in hardlinks {
@@ -212,7 +235,12 @@ fn write_file(
     progress: &Progress,
     buffers: &mut Buffers,
 ) -> Result<()> {
-    let result = write_chunks(repo, index, &mut writer, entry, progress, buffers);
+    let declared: u64 = entry.chunks.iter().map(|c| u64::from(c.len())).sum();
+    let result = if declared == entry.size {
+        write_chunks(repo, index, &mut writer, entry, progress, buffers)
+    } else {
+        Err(size_mismatch(entry, declared))
+    };
     match result {
         Ok(()) => Ok(writer.finish(entry)?),
         Err(e) => {
@@ -289,7 +317,22 @@ fn write_chunks(
         }
         i = j;
     }
+    // The chunks' lengths in the entry may lie: what they decrypted to counts.
+    if file_offset != entry.size {
+        return Err(size_mismatch(entry, file_offset));
+    }
     Ok(())
+}
+
+/// A file entry whose chunks do not add up to its size (every honest
+/// backup records the bytes it read): refused rather than cut or padded
+/// to a size the snapshot claims, which may be petabytes.
+fn size_mismatch(entry: &Entry, chunks: u64) -> EngineError {
+    FormatError::corrupt(
+        format!("snapshot entry {}", entry.display_path()),
+        format!("its chunks hold {chunks} bytes but its size says {}", entry.size),
+    )
+    .into()
 }
 
 /// Decrypts a chunk inside the buffer it was read into, decompresses it if
@@ -315,17 +358,15 @@ fn open_chunk_in_place<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::past_all;
+    #![allow(clippy::unwrap_used)]
+    use super::top_paths;
 
     #[test]
-    fn a_filtered_restore_stops_only_past_every_filter_and_its_subtree() {
-        let filters = vec![b"b/c".to_vec(), b"d".to_vec()];
-        assert!(!past_all(b"a", &filters));
-        assert!(!past_all(b"b/c/x/y", &filters));
-        assert!(!past_all(b"b/d", &filters), "after b/c but before d");
-        assert!(!past_all(b"d/e", &filters));
-        assert!(past_all(b"e", &filters));
-        assert!(!past_all(b"e", &[]), "no filter: everything is restored");
-        assert!(!past_all(b"zzz", &[b"vger-dumps/db".to_vec()]), "dumps come after the walk");
+    fn requested_paths_are_cleaned_sorted_and_not_nested() {
+        let paths: Vec<Vec<u8>> =
+            ["/b/c/", "a-b", "b", "a/x", "b/c/d", "a//x"].iter().map(|p| p.as_bytes().to_vec()).collect();
+        let want: Vec<Vec<u8>> = ["a/x", "a-b", "b"].iter().map(|p| p.as_bytes().to_vec()).collect();
+        assert_eq!(top_paths(&paths).unwrap(), want);
+        assert!(top_paths(&[b"a/../b".to_vec()]).is_err());
     }
 }

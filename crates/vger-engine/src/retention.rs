@@ -52,14 +52,15 @@ impl Within {
 
     fn cutoff(self, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            Within::Hours(n) => now - chrono::Duration::hours(n.into()),
-            Within::Days(n) => now - chrono::Duration::days(n.into()),
-            Within::Weeks(n) => now - chrono::Duration::weeks(n.into()),
-            Within::Months(n) => now.checked_sub_months(Months::new(n)).unwrap_or(DateTime::<Utc>::MIN_UTC),
-            Within::Years(n) => {
-                now.checked_sub_months(Months::new(n.saturating_mul(12))).unwrap_or(DateTime::<Utc>::MIN_UTC)
-            }
+            // A span past chrono's range (4294967295h is 490,000 years)
+            // keeps everything rather than panicking on the subtraction.
+            Within::Hours(n) => now.checked_sub_signed(chrono::Duration::hours(n.into())),
+            Within::Days(n) => now.checked_sub_signed(chrono::Duration::days(n.into())),
+            Within::Weeks(n) => now.checked_sub_signed(chrono::Duration::weeks(n.into())),
+            Within::Months(n) => now.checked_sub_months(Months::new(n)),
+            Within::Years(n) => now.checked_sub_months(Months::new(n.saturating_mul(12))),
         }
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 }
 
@@ -161,33 +162,38 @@ fn describe_bucket(name: &str, t: &DateTime<Utc>) -> String {
     }
 }
 
+/// A snapshot with only what retention looks at, for tests.
+#[cfg(test)]
+pub(crate) fn test_snapshot(id: vger_format::id::SnapshotId, time: &str, label: &str, host: &str) -> SnapshotInfo {
+    SnapshotInfo {
+        id,
+        snapshot: vger_format::snapshot::Snapshot {
+            version: vger_format::snapshot::SNAPSHOT_VERSION,
+            time: time.into(),
+            end_time: String::new(),
+            hostname: host.into(),
+            username: String::new(),
+            source_label: label.into(),
+            paths: vec![],
+            root: vger_format::id::ChunkId([0; 32]),
+            stats: Default::default(),
+            parent: None,
+            tags: vec![],
+            xattrs: false,
+        },
+        stored_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use vger_format::id::SnapshotId;
-    use vger_format::snapshot::Snapshot;
 
     fn snap(i: u8, time: &str, label: &str) -> SnapshotInfo {
-        SnapshotInfo {
-            id: SnapshotId([i; 32]),
-            snapshot: Snapshot {
-                version: 1,
-                time: time.into(),
-                end_time: String::new(),
-                hostname: "h".into(),
-                username: String::new(),
-                source_label: label.into(),
-                paths: vec![],
-                tree: vec![],
-                stats: Default::default(),
-                parent: None,
-                tags: vec![],
-                xattrs: false,
-            },
-            stored_at: None,
-        }
+        test_snapshot(SnapshotId([i; 32]), time, label, "h")
     }
 
     fn kept(d: &[Decision]) -> Vec<String> {
@@ -228,6 +234,17 @@ mod tests {
         let p = RetentionPolicy { keep_within: Within::parse("2d"), keep_last: Some(1), ..Default::default() };
         let d = apply(&p, &snaps, now);
         assert_eq!(kept(&d), vec!["2026-10-09T00", "2026-09-01T00"]);
+    }
+
+    /// A span past chrono's range (from a config value) panicked on the
+    /// subtraction; found while writing the fuzz targets.
+    #[test]
+    fn within_past_the_calendar_keeps_everything() {
+        let snaps = vec![snap(1, "1970-01-01T00:00:00Z", "a"), snap(2, "2026-10-01T00:00:00Z", "a")];
+        for spec in ["4294967295h", "4294967295d", "4294967295w", "4294967295m", "4294967295y"] {
+            let p = RetentionPolicy { keep_within: Within::parse(spec), ..Default::default() };
+            assert_eq!(kept(&apply(&p, &snaps, Utc::now())).len(), 2, "{spec}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub(crate) fn pack_problems(
     let Some(service) = service else {
         let mut problems = Vec::new();
         for (id, _) in packs {
+            progress.stop_if_cancelled()?;
             let checked = repo.storage().get(&id.storage_key()).map_err(EngineError::from).and_then(|bytes| {
                 progress.add_bytes(bytes.len() as u64);
                 parse_pack(repo.envelope(), id, &bytes).map_err(EngineError::from)
@@ -84,13 +85,14 @@ impl<'a> ServerRepacker<'a> {
     }
 
     /// Plans a copy of `blob` (located in pack `source`); returns the new
-    /// pack when this filled one.
+    /// pack when this filled one, by size or by the server's cap on the
+    /// blobs of one plan.
     pub fn add(&mut self, source: &PackId, blob: &BlobEntry) -> Result<Option<PackEntry>> {
         let length = u64::from(blob.length);
         self.plan.push(RepackBlob { pack: source.to_hex(), offset: blob.offset, length });
         self.blobs.push(BlobEntry { offset: self.len, ..*blob });
         self.len += length;
-        if self.len >= self.repo.pack_target_size() {
+        if self.len >= self.repo.pack_target_size() || self.plan.len() >= vger_storage::MAX_REPACK_BLOBS {
             return self.build().map(Some);
         }
         Ok(None)

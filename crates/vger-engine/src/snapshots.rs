@@ -2,7 +2,7 @@
 
 use vger_crypto::ObjectType;
 use vger_format::id::{SnapshotId, SNAPSHOTS_PREFIX};
-use vger_format::object::{check_version, open_object};
+use vger_format::object::{check_version_range, open_object};
 use vger_format::snapshot::{Snapshot, SNAPSHOT_VERSION};
 
 use crate::repository::Repository;
@@ -36,8 +36,16 @@ pub fn load(repo: &Repository, id: SnapshotId) -> Result<SnapshotInfo> {
     let key = id.storage_key();
     let what = format!("snapshot {}", short_id(&id));
     let bytes = repo.storage().get(&key)?;
+    let raw = open_object::<vger_format::snapshot::VersionOnly>(
+        repo.envelope(),
+        ObjectType::Snapshot,
+        key.as_bytes(),
+        &what,
+        bytes.clone(),
+    )?;
+    // Version 1 held the tree as one stream; no release wrote it.
+    check_version_range(&what, raw.version, 2, SNAPSHOT_VERSION)?;
     let snapshot: Snapshot = open_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), &what, bytes)?;
-    check_version(&what, snapshot.version, SNAPSHOT_VERSION)?;
     Ok(SnapshotInfo { id, snapshot, stored_at: None })
 }
 

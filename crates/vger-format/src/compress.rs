@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::FormatError;
 
 pub const CODEC_HEADER_LEN: usize = 5;
@@ -38,23 +40,44 @@ impl fmt::Display for Codec {
     }
 }
 
+/// The level `zstd` without a number stands for.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+/// `none`, `lz4`, `zstd` (level 3) or `zstd:N` with N from 1 to 22: the
+/// `compression` setting of `vger.yaml` and of a repository's config.
 impl FromStr for Codec {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
+    fn from_str(text: &str) -> Result<Self, String> {
+        let hint =
+            || format!("unknown compression `{text}`; use `lz4`, `none`, `zstd` or `zstd:N` with N from 1 to 22");
+        match text.trim() {
             "none" => Ok(Codec::None),
             "lz4" => Ok(Codec::Lz4),
-            "zstd" => Ok(Codec::Zstd(3)),
+            "zstd" => Ok(Codec::Zstd(DEFAULT_ZSTD_LEVEL)),
             other => {
-                let level = other
-                    .strip_prefix("zstd:")
-                    .and_then(|l| l.parse::<i32>().ok())
-                    .filter(|l| (1..=22).contains(l))
-                    .ok_or_else(|| format!("unknown compression `{other}`; use lz4, none, zstd or zstd:1..22"))?;
-                Ok(Codec::Zstd(level))
+                let level = other.strip_prefix("zstd:").ok_or_else(hint)?;
+                let level: i32 = level.trim().parse().map_err(|_| hint())?;
+                if (1..=22).contains(&level) {
+                    Ok(Codec::Zstd(level))
+                } else {
+                    Err(format!("zstd level {level} is out of range; use 1 to 22 (3 is the default)"))
+                }
             }
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Codec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Codec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -203,4 +226,24 @@ pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Codec;
+
+    #[test]
+    fn parses_and_displays() {
+        assert_eq!("lz4".parse::<Codec>().unwrap(), Codec::Lz4);
+        assert_eq!("none".parse::<Codec>().unwrap(), Codec::None);
+        assert_eq!("zstd".parse::<Codec>().unwrap(), Codec::Zstd(3));
+        assert_eq!(" zstd:19 ".parse::<Codec>().unwrap(), Codec::Zstd(19));
+        assert_eq!(Codec::Zstd(7).to_string(), "zstd:7");
+        assert_eq!(Codec::default().to_string(), "lz4");
+        assert!("zstd:0".parse::<Codec>().is_err());
+        assert!("zstd:23".parse::<Codec>().is_err());
+        assert!("zstd:x".parse::<Codec>().is_err());
+        assert!("gzip".parse::<Codec>().is_err());
+    }
 }

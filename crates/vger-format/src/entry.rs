@@ -1,4 +1,6 @@
-//! Entries of a snapshot's file-tree stream (docs/format.md, section 8).
+//! One file, directory, link or special file with its path: what the walk
+//! of a backup yields and a restore writes (stored in tree objects by name,
+//! see [`crate::tree`]; docs/format.md, section 8).
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +8,7 @@ use crate::id::ChunkId;
 use crate::FormatError;
 
 /// What kind of filesystem object an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,
@@ -38,13 +40,13 @@ impl ChunkRef {
     }
 }
 
-fn is_zero_u32(v: &u32) -> bool {
+pub(crate) fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
-fn is_zero_u64(v: &u64) -> bool {
+pub(crate) fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
-fn is_zero_i64(v: &i64) -> bool {
+pub(crate) fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }
 
@@ -91,7 +93,7 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Xattr(#[serde(with = "serde_bytes")] pub Vec<u8>, #[serde(with = "serde_bytes")] pub Vec<u8>);
 
-mod opt_bytes {
+pub(crate) mod opt_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -170,73 +172,3 @@ pub fn validate_relative_path(path: &[u8]) -> Result<(), FormatError> {
 
 /// Largest encoded entry a reader accepts (xattrs included).
 pub const MAX_ENTRY_LEN: usize = 64 << 20;
-
-/// Appends an entry to a tree stream: u32 length, then the msgpack map.
-pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) -> Result<(), FormatError> {
-    let at = out.len();
-    out.extend_from_slice(&[0u8; 4]);
-    rmp_serde::encode::write_named(out, entry)
-        .map_err(|e| FormatError::Encode { what: "entry".into(), detail: e.to_string() })?;
-    let len = out.len() - at - 4;
-    if len > MAX_ENTRY_LEN {
-        out.truncate(at);
-        return Err(FormatError::Encode {
-            what: "entry".into(),
-            detail: format!("{len} bytes is over the {MAX_ENTRY_LEN}-byte limit"),
-        });
-    }
-    out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
-    Ok(())
-}
-
-/// Splits one framed entry off the front of `stream`: `Ok(None)` when the
-/// stream holds only part of the next entry (more bytes are needed).
-pub fn split_entry(stream: &[u8]) -> Result<Option<(Entry, usize)>, FormatError> {
-    if stream.len() < 4 {
-        return Ok(None);
-    }
-    let len = u32::from_le_bytes([stream[0], stream[1], stream[2], stream[3]]) as usize;
-    if len > MAX_ENTRY_LEN {
-        return Err(FormatError::corrupt("snapshot tree", format!("entry of {len} bytes")));
-    }
-    let Some(body) = stream.get(4..4 + len) else {
-        return Ok(None);
-    };
-    let entry: Entry = rmp_serde::from_slice(body).map_err(|e| FormatError::corrupt("snapshot tree entry", e))?;
-    Ok(Some((entry, 4 + len)))
-}
-
-/// Decodes the entries of a complete tree stream held in memory.
-pub struct EntryDecoder<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> EntryDecoder<'a> {
-    pub fn new(stream: &'a [u8]) -> Self {
-        Self { rest: stream }
-    }
-}
-
-impl Iterator for EntryDecoder<'_> {
-    type Item = Result<Entry, FormatError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        match split_entry(self.rest) {
-            Ok(Some((entry, used))) => {
-                self.rest = &self.rest[used..];
-                Some(Ok(entry))
-            }
-            Ok(None) => {
-                self.rest = &[];
-                Some(Err(FormatError::corrupt("snapshot tree", "stream ends inside an entry")))
-            }
-            Err(e) => {
-                self.rest = &[];
-                Some(Err(e))
-            }
-        }
-    }
-}

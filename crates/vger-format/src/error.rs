@@ -8,6 +8,10 @@ pub enum FormatError {
         "{what} was made by a newer vger (format version {found}, this vger reads up to {supported}); upgrade vger"
     )]
     NewerVersion { what: String, found: u32, supported: u32 },
+    #[error(
+        "{what} uses format version {found}, which this vger no longer reads (no release wrote it); back up into a new repository"
+    )]
+    OlderVersion { what: String, found: u32 },
     #[error("{what} is corrupt: {detail}")]
     Corrupt { what: String, detail: String },
     #[error("{what}: {source}")]

@@ -89,14 +89,6 @@ id_type!(
     KeySlotId
 );
 
-impl ChunkId {
-    /// The first eight bytes as a hash key: chunk IDs are keyed hashes no
-    /// client can steer without the key, so they are already uniform.
-    pub fn prefix_u64(&self) -> u64 {
-        u64::from_le_bytes([self.0[0], self.0[1], self.0[2], self.0[3], self.0[4], self.0[5], self.0[6], self.0[7]])
-    }
-}
-
 pub const CONFIG_KEY: &str = "config";
 pub const PACKS_PREFIX: &str = "packs/";
 pub const INDEX_PREFIX: &str = "index/";

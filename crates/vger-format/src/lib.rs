@@ -6,9 +6,11 @@
 //!
 //! - [`id`]: the 32-byte identities and their storage keys.
 //! - [`compress`]: per-chunk codecs with a hard output cap.
+//! - [`change`]: how a backup tells an unchanged file.
 //! - [`pack`]: building and parsing pack files.
-//! - [`index`], [`snapshot`], [`entry`]: index segments, snapshots and the
-//!   entries of the file-tree stream.
+//! - [`index`], [`snapshot`]: index segments and snapshots.
+//! - [`tree`], [`entry`]: a snapshot's file tree, one object per directory,
+//!   and the entries in it.
 //! - [`repo_config`], [`key_slot`]: the `config` object and key slots.
 //! - [`object`]: msgpack + compression + envelope for metadata objects.
 //!
@@ -18,6 +20,7 @@
 //! assert_eq!(decompress(&packed, 10_000).unwrap(), vec![0u8; 10_000]);
 //! ```
 
+pub mod change;
 pub mod compress;
 pub mod entry;
 mod error;
@@ -28,8 +31,9 @@ pub mod object;
 pub mod pack;
 pub mod repo_config;
 pub mod snapshot;
+pub mod tree;
 
 pub use error::FormatError;
 
 /// The repository format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;

@@ -61,6 +61,16 @@ pub fn check_version(what: &str, found: u32, supported: u32) -> Result<(), Forma
     Ok(())
 }
 
+/// Refuses objects newer than this build or older than `oldest`, the
+/// first version it still reads.
+pub fn check_version_range(what: &str, found: u32, oldest: u32, supported: u32) -> Result<(), FormatError> {
+    check_version(what, found, supported)?;
+    if found < oldest {
+        return Err(FormatError::OlderVersion { what: what.into(), found });
+    }
+    Ok(())
+}
+
 #[derive(serde::Deserialize)]
 struct VersionOnly {
     #[serde(default)]
@@ -72,4 +82,10 @@ struct VersionOnly {
 pub fn check_msgpack_version(what: &str, bytes: &[u8], supported: u32) -> Result<(), FormatError> {
     let v: VersionOnly = from_msgpack(what, bytes)?;
     check_version(what, v.version, supported)
+}
+
+/// [`check_msgpack_version`] that also refuses versions below `oldest`.
+pub fn check_msgpack_version_range(what: &str, bytes: &[u8], oldest: u32, supported: u32) -> Result<(), FormatError> {
+    let v: VersionOnly = from_msgpack(what, bytes)?;
+    check_version_range(what, v.version, oldest, supported)
 }

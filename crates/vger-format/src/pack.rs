@@ -179,7 +179,9 @@ pub fn open_trailer(envelope: &Envelope, sealed: Vec<u8>, trailer_offset: u64) -
     let trailer: PackTrailer =
         open_object(envelope, ObjectType::PackTrailer, TRAILER_IDENTITY, "pack trailer", sealed)?;
     for b in &trailer.blobs {
-        if b.offset < PACK_HEADER_LEN as u64 || b.offset + u64::from(b.length) > trailer_offset {
+        // Checked: an offset near 2^64 would wrap past the test otherwise.
+        let end = b.offset.checked_add(u64::from(b.length));
+        if b.offset < PACK_HEADER_LEN as u64 || end.is_none_or(|end| end > trailer_offset) {
             return Err(FormatError::corrupt(
                 "pack trailer",
                 format!("blob at {} +{} lies outside the pack", b.offset, b.length),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::object::{check_msgpack_version, from_msgpack, to_msgpack};
+use crate::object::{check_msgpack_version_range, from_msgpack, to_msgpack};
 use crate::{FormatError, FORMAT_VERSION};
 
 const MAGIC: &[u8; 8] = b"VGERCONF";
@@ -25,7 +25,6 @@ pub struct RepoConfig {
     /// `aes256gcm`, `chacha20poly1305` or `none`.
     pub encryption: String,
     pub chunker: ChunkerSizes,
-    pub tree_chunker: ChunkerSizes,
     /// Default codec for new chunks, e.g. `lz4` or `zstd:3`.
     pub compression: String,
     pub pack_target_size: u64,
@@ -55,7 +54,8 @@ impl RepoConfig {
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&bytes[MAGIC.len()..MAGIC.len() + MAC_LEN]);
         let body = &bytes[MAGIC.len() + MAC_LEN..];
-        check_msgpack_version("repository", body, FORMAT_VERSION)?;
+        // Version 1 stored trees as one stream; no release wrote it.
+        check_msgpack_version_range("repository", body, 2, FORMAT_VERSION)?;
         let config: RepoConfig = from_msgpack("repository config", body)?;
         Ok((config, ConfigMac { mac, body: body.to_vec() }))
     }

@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{ChunkId, SnapshotId};
 
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version 2: the tree is one object per directory (`root`); version 1
+/// stored it as one chunked stream (`tree`), which is no longer read.
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Counters recorded with each snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +47,8 @@ pub struct Snapshot {
     pub source_label: String,
     #[serde(default)]
     pub paths: Vec<String>,
-    /// Tree chunk IDs of the metadata stream, in order.
-    pub tree: Vec<ChunkId>,
+    /// The tree object of the snapshot's top directory.
+    pub root: ChunkId,
     #[serde(default)]
     pub stats: SnapshotStats,
     #[serde(default)]
@@ -57,4 +59,12 @@ pub struct Snapshot {
     /// none (false in snapshots made before the field existed).
     #[serde(default)]
     pub xattrs: bool,
+}
+
+/// Only the version of a snapshot: read first, so that a snapshot of
+/// another version is refused by its number, not by a missing field.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct VersionOnly {
+    #[serde(default)]
+    pub version: u32,
 }

@@ -3,10 +3,11 @@
 use proptest::prelude::*;
 use vger_crypto::{Algorithm, Envelope, MasterKey, ObjectType};
 use vger_format::compress::{compress, decompress, decompress_ref, Codec};
-use vger_format::entry::{encode_entry, ChunkRef, Entry, EntryDecoder, EntryKind, Xattr};
+use vger_format::entry::{ChunkRef, Entry, EntryKind, Xattr};
 use vger_format::id::{ChunkId, PackId};
 use vger_format::pack::{parse_pack, PackBuilder, PackLayout};
 use vger_format::repo_config::{ChunkerSizes, RepoConfig};
+use vger_format::tree::{encode_entry, encode_node, TreeEntry, TreeNode};
 use vger_format::FormatError;
 
 fn codecs() -> impl Strategy<Value = Codec> {
@@ -43,7 +44,7 @@ proptest! {
     #[test]
     fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = decompress(&data, 1 << 20);
-        let _ = EntryDecoder::new(&data).count();
+        let _ = TreeNode::decode(&ChunkId([0; 32]), &data);
     }
 }
 
@@ -85,13 +86,15 @@ fn sample_entry(i: u8) -> Entry {
 }
 
 #[test]
-fn entries_round_trip_in_a_stream() {
-    let mut stream = Vec::new();
-    for i in 0..5 {
-        encode_entry(&sample_entry(i), &mut stream).unwrap();
+fn entries_round_trip_in_a_tree_object() {
+    let entries: Vec<TreeEntry> = (1..6).map(|i| TreeEntry::from_entry(sample_entry(i), None)).collect();
+    let mut items = Vec::new();
+    for e in &entries {
+        encode_entry(e, &mut items).unwrap();
     }
-    let back: Vec<Entry> = EntryDecoder::new(&stream).map(|e| e.unwrap()).collect();
-    assert_eq!(back, (0..5).map(sample_entry).collect::<Vec<_>>());
+    let node = TreeNode::decode(&ChunkId([0; 32]), &encode_node(0, entries.len(), &items)).unwrap();
+    assert_eq!(node, TreeNode::Leaf(entries.clone()));
+    assert_eq!(entries[0].to_entry(b"d"), sample_entry(1), "the name joined to its directory is the path");
 }
 
 #[test]
@@ -107,15 +110,14 @@ fn unknown_fields_are_ignored() {
     #[derive(serde::Serialize)]
     struct Future<'a> {
         #[serde(with = "serde_bytes")]
-        path: &'a [u8],
+        name: &'a [u8],
         kind: &'a str,
         some_new_field: u64,
     }
-    let body = rmp_serde::to_vec_named(&Future { path: b"x", kind: "file", some_new_field: 7 }).unwrap();
-    let mut bytes = (body.len() as u32).to_le_bytes().to_vec();
-    bytes.extend_from_slice(&body);
-    let e = EntryDecoder::new(&bytes).next().unwrap().unwrap();
-    assert_eq!(e.path, b"x");
+    let mut items = Vec::new();
+    rmp_serde::encode::write_named(&mut items, &Future { name: b"x", kind: "file", some_new_field: 7 }).unwrap();
+    let node = TreeNode::decode(&ChunkId([0; 32]), &encode_node(0, 1, &items)).unwrap();
+    assert_eq!((node.level(), node.first()), (0, Some(&b"x"[..])));
 }
 
 #[test]
@@ -166,12 +168,11 @@ fn streamed_pack_layout_equals_the_built_pack() {
 #[test]
 fn config_newer_version_is_refused_and_mac_checked() {
     let cfg = RepoConfig {
-        version: 1,
+        version: 2,
         id: vec![1; 32],
         created: "now".into(),
         encryption: "aes256gcm".into(),
         chunker: ChunkerSizes { min_size: 1, avg_size: 2, max_size: 4 },
-        tree_chunker: ChunkerSizes { min_size: 1, avg_size: 2, max_size: 4 },
         compression: "lz4".into(),
         pack_target_size: 1,
     };
@@ -183,8 +184,29 @@ fn config_newer_version_is_refused_and_mac_checked() {
     let other = MasterKey::generate().unwrap();
     assert!(mac.verify(|b| other.config_mac(b)).is_err());
 
-    let newer = RepoConfig { version: 2, ..cfg };
+    let newer = RepoConfig { version: 3, ..cfg.clone() };
     let bytes = newer.encode(|b| key.config_mac(b)).unwrap();
     let err = RepoConfig::decode_unverified(&bytes).unwrap_err();
     assert!(err.to_string().contains("newer vger"), "{err}");
+
+    let older = RepoConfig { version: 1, ..cfg };
+    let bytes = older.encode(|b| key.config_mac(b)).unwrap();
+    let err = RepoConfig::decode_unverified(&bytes).unwrap_err();
+    assert!(err.to_string().contains("no longer reads") && err.to_string().contains("new repository"), "{err}");
+}
+
+/// A trailer naming a blob at an offset near 2^64 must be refused: the
+/// bounds test added offset and length unchecked, which wrapped in a
+/// release build (and let the blob through) and panicked in a debug one.
+#[test]
+fn trailer_blob_offset_near_the_top_of_u64_is_refused() {
+    use vger_format::index::BlobEntry;
+    use vger_format::pack::{open_trailer, seal_trailer};
+    let env = Envelope::new(Algorithm::Aes256Gcm, &MasterKey::from_bytes([3; 96])).unwrap();
+    for offset in [u64::MAX - 4, u64::MAX] {
+        let blob = BlobEntry { id: ChunkId([1; 32]), blob_type: 1, offset, length: 16, raw_length: 1 };
+        let sealed = seal_trailer(&env, vec![blob]).unwrap();
+        let err = open_trailer(&env, sealed, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("outside the pack"), "{err}");
+    }
 }

@@ -7,6 +7,8 @@
 //! - [`open_for_backup`] opens a file the walker found for reading its data.
 //! - [`RestoreTarget`] recreates entries in a directory, never writing
 //!   outside it, whatever the snapshot holds.
+//! - [`private`] creates the client's own state files: mode 0600 in 0700
+//!   folders, never through a planted symlink.
 //!
 //! ```no_run
 //! use vger_fs::{Walker, WalkOptions, WalkRoot};
@@ -27,6 +29,7 @@ mod error;
 mod metadata;
 mod owners;
 mod path;
+pub mod private;
 mod read;
 mod restore;
 mod walk;

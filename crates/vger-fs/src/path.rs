@@ -26,15 +26,7 @@ pub fn cmp_paths(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// `parent/name`, or `name` when `parent` is empty.
-pub fn join_rel(parent: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(parent.len() + 1 + name.len());
-    if !parent.is_empty() {
-        out.extend_from_slice(parent);
-        out.push(b'/');
-    }
-    out.extend_from_slice(name);
-    out
-}
+pub use vger_format::tree::join_path as join_rel;
 
 /// Splits `a/b/c` into (`a/b`, `c`); the parent is empty for a top-level name.
 pub fn split_last(path: &[u8]) -> (&[u8], &[u8]) {

@@ -37,17 +37,22 @@ pub use file_writer::{is_all_zero, FileWriter};
 pub struct RestoreOptions {
     /// chown to the stored uid/gid (numeric ids).
     pub owners: bool,
+    /// Extended attributes, `security.*` ones included.
     pub xattrs: bool,
     /// Create FIFOs and device nodes.
     pub special_files: bool,
+    /// Keep the setuid, setgid and sticky bits of the stored mode.
+    pub special_bits: bool,
 }
 
 impl Default for RestoreOptions {
-    /// Owners and special files when running as root; xattrs always.
+    /// Exact recreation, as tar does: owners and special files when
+    /// running as root (a user cannot make most of them); xattrs and the
+    /// setuid, setgid and sticky bits always.
     fn default() -> Self {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let root = unsafe { libc::geteuid() } == 0;
-        RestoreOptions { owners: root, xattrs: true, special_files: root }
+        RestoreOptions { owners: root, xattrs: true, special_files: root, special_bits: true }
     }
 }
 

@@ -26,7 +26,8 @@
 //! ```
 //! use vger_protocol::{Permission, Operation};
 //!
-//! assert!(Permission::Append.allows(Operation::Create));
+//! assert!(Permission::Append.allows(Operation::Create { key: "snapshots/ab" }));
+//! assert!(!Permission::Append.allows(Operation::Create { key: "keys/ab" }));
 //! assert!(!Permission::Append.allows(Operation::Replace { key: "snapshots/ab" }));
 //! assert!(Permission::Append.allows(Operation::Delete { key: "locks/ab" }));
 //! ```
@@ -35,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 mod permission;
 
-pub use permission::{Operation, Permission, APPEND_MUTABLE_PREFIXES};
+pub use permission::{Operation, Permission, APPEND_MUTABLE_PREFIXES, FULL_ONLY_PREFIXES};
 
 /// Hex BLAKE3-256 of a PUT body; the server refuses the upload (400,
 /// [`ErrorCode::HashMismatch`]) if the bytes it received differ.
@@ -66,6 +67,18 @@ pub fn is_valid_repo_name(name: &str) -> bool {
         && name.len() <= MAX_REPO_NAME_LEN
         && !name.starts_with('.')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Token names: `[A-Za-z0-9._@:-]`, 1 to this many bytes. A name is what
+/// logs, listings (the writer of an object) and lock ownership know a
+/// token by, so it must be unique, short and safe to print.
+pub const MAX_TOKEN_NAME_LEN: usize = 64;
+
+/// Whether `name` may name a token.
+pub fn is_valid_token_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOKEN_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b':'))
 }
 
 /// Values of [`ERROR_HEADER`].
@@ -130,6 +143,12 @@ pub struct ListEntry {
     /// Unix seconds when the server wrote the object (its receipt time);
     /// clients cannot set it.
     pub modified: u64,
+    /// The name of the token that wrote it, as the server recorded it;
+    /// absent for packs (listed by the hundred thousand, and named by
+    /// their content) and for objects written before the server recorded
+    /// writers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
 }
 
 /// `GET /{repo}/?stats`.
@@ -144,6 +163,23 @@ pub struct RepoStats {
     /// Unix seconds of the newest `snapshots/*` object (server receipt time).
     pub last_backup_at: Option<u64>,
 }
+
+/// Most packs one `verify-packs` request may name; a client verifies more
+/// in several requests. Bounds the body (under 1 MiB) and the work of one
+/// request.
+pub const MAX_VERIFY_PACKS: usize = 10_000;
+
+/// Most blobs in one repack plan; a client with more starts another pack.
+/// 65,536 blobs of 512 bytes already fill a 32 MiB pack; the plan's JSON
+/// stays under 8 MiB and its trailer under [`MAX_REPACK_TRAILER`].
+pub const MAX_REPACK_BLOBS: usize = 65_536;
+
+/// Largest sealed trailer a repack plan may carry (bytes, before base64).
+pub const MAX_REPACK_TRAILER: usize = 8 << 20;
+
+/// Largest pack a repack plan may build: the largest pack target a
+/// repository may set (1 GiB) plus room for its last blob and trailer.
+pub const MAX_REPACK_PACK_SIZE: u64 = 2 << 30;
 
 /// `POST /{repo}/?verify-packs`: the packs to verify (keys such as
 /// `packs/ab/ab12...`), or all of them when `packs` is absent.
@@ -212,9 +248,14 @@ mod tests {
 
     #[test]
     fn list_lines_round_trip() {
-        let entry = ListLine::Object(ListEntry { key: "config".into(), size: 3, modified: 9 });
+        let entry = ListLine::Object(ListEntry { key: "config".into(), size: 3, modified: 9, writer: None });
         let text = serde_json::to_string(&entry).unwrap();
         assert_eq!(text, r#"{"key":"config","size":3,"modified":9}"#);
+        assert_eq!(serde_json::from_str::<ListLine>(&text).unwrap(), entry);
+        let entry =
+            ListLine::Object(ListEntry { key: "config".into(), size: 3, modified: 9, writer: Some("laptop".into()) });
+        let text = serde_json::to_string(&entry).unwrap();
+        assert_eq!(text, r#"{"key":"config","size":3,"modified":9,"writer":"laptop"}"#);
         assert_eq!(serde_json::from_str::<ListLine>(&text).unwrap(), entry);
         let end: ListLine = serde_json::from_str(r#"{"end":true,"count":1}"#).unwrap();
         assert_eq!(end, ListLine::End { end: true, count: 1 });

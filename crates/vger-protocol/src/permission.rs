@@ -4,9 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 /// Key prefixes an `append` token may overwrite and delete: the objects a
-/// backup itself must replace or remove. Everything else (config, keys,
-/// packs, index segments, snapshots) is create-only for it.
+/// backup itself must replace or remove. Everything else (config, packs,
+/// index segments, snapshots) is create-only for it. vger-server further
+/// lets it replace or delete only the locks it wrote itself.
 pub const APPEND_MUTABLE_PREFIXES: &[&str] = &["locks/"];
+
+/// Key prefixes only a `full` token may write at all: key slots. A backup
+/// never writes one, and a slot planted by a stolen client could make
+/// every open of the repository try a costly or hostile key derivation.
+pub const FULL_ONLY_PREFIXES: &[&str] = &["keys/"];
 
 /// A token's permission, from least to most powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -14,8 +20,9 @@ pub const APPEND_MUTABLE_PREFIXES: &[&str] = &["locks/"];
 pub enum Permission {
     /// GET, HEAD, list, stats, verify-packs.
     Read,
-    /// Read, create new objects, server-side repack (it only creates a
-    /// pack), and replace or delete under [`APPEND_MUTABLE_PREFIXES`].
+    /// Read, create new objects (except under [`FULL_ONLY_PREFIXES`]),
+    /// server-side repack (it only creates a pack), and replace or delete
+    /// under [`APPEND_MUTABLE_PREFIXES`].
     Append,
     /// Anything on its repositories.
     Full,
@@ -28,7 +35,9 @@ pub enum Permission {
 pub enum Operation<'a> {
     Read,
     /// Write an object that does not exist yet.
-    Create,
+    Create {
+        key: &'a str,
+    },
     /// Write over an existing object.
     Replace {
         key: &'a str,
@@ -54,9 +63,11 @@ impl Permission {
 
     pub fn allows(self, op: Operation<'_>) -> bool {
         let mutable = |key: &str| APPEND_MUTABLE_PREFIXES.iter().any(|p| key.starts_with(p));
+        let full_only = |key: &str| FULL_ONLY_PREFIXES.iter().any(|p| key.starts_with(p));
         match op {
             Operation::Read => true,
-            Operation::Create | Operation::Repack => self >= Permission::Append,
+            Operation::Repack => self >= Permission::Append,
+            Operation::Create { key } => self >= Permission::Full || (self == Permission::Append && !full_only(key)),
             Operation::Replace { key } | Operation::Delete { key } => {
                 self >= Permission::Full || (self == Permission::Append && mutable(key))
             }
@@ -75,15 +86,16 @@ mod tests {
         let snapshot = "snapshots/ab";
         let lock = "locks/ab";
         let cases = [
-            (Permission::Read, [true, false, false, false, false, false, false]),
-            (Permission::Append, [true, true, false, true, false, true, false]),
-            (Permission::Full, [true, true, true, true, true, true, false]),
-            (Permission::Admin, [true, true, true, true, true, true, true]),
+            (Permission::Read, [true, false, false, false, false, false, false, false]),
+            (Permission::Append, [true, true, false, false, true, false, true, false]),
+            (Permission::Full, [true, true, true, true, true, true, true, false]),
+            (Permission::Admin, [true, true, true, true, true, true, true, true]),
         ];
         for (perm, want) in cases {
             let ops = [
                 Read,
-                Create,
+                Create { key: snapshot },
+                Create { key: "keys/ab" },
                 Replace { key: snapshot },
                 Replace { key: lock },
                 Delete { key: snapshot },
@@ -97,5 +109,7 @@ mod tests {
         assert!(!Permission::Append.allows(Delete { key: "locksmith" }));
         assert!(!Permission::Append.allows(Replace { key: "config" }));
         assert!(!Permission::Append.allows(Replace { key: "index/ab" }));
+        assert!(!Permission::Append.allows(Delete { key: "keys/ab" }));
+        assert!(!Permission::Append.allows(Replace { key: "keys/ab" }));
     }
 }

@@ -1,11 +1,16 @@
 //! Who is asking: the bearer token, its permission (capped by
-//! `--append-only`) and whether it may use the repository.
+//! `--append-only`), whether it may use the repository, and whether it
+//! may change an existing object (an `append` token only its own locks).
+
+use std::path::Path;
 
 use axum::http::{header, HeaderMap};
 use vger_protocol::{Operation, Permission};
 
 use crate::error::ApiError;
+use crate::layout::{classify, KeyKind};
 use crate::state::Shared;
+use crate::writer;
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
@@ -17,12 +22,41 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether the token covers `repo`.
+    pub fn covers(&self, repo: &str) -> bool {
+        self.repos.is_empty() || self.repos.iter().any(|r| r == repo)
+    }
+
+    /// Whether the token covers every repository.
+    pub fn covers_all(&self) -> bool {
+        self.repos.is_empty()
+    }
+
     /// `Err(403)` unless the token covers `repo`.
     pub fn check_repo(&self, repo: &str) -> Result<(), ApiError> {
-        if self.repos.is_empty() || self.repos.iter().any(|r| r == repo) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("this token may not use repository `{repo}`")))
+        match self.covers(repo) {
+            true => Ok(()),
+            false => Err(ApiError::forbidden(format!("this token may not use repository `{repo}`"))),
+        }
+    }
+
+    /// `Err(403)` unless the token may replace (or delete) the existing
+    /// object `key` stored at `path`: its permission allows it, and an
+    /// `append` token wrote the lock itself. Reads the writer record, so
+    /// call it off the async threads.
+    pub fn check_change(&self, key: &str, path: &Path, delete: bool) -> Result<(), ApiError> {
+        let op = if delete { Operation::Delete { key } } else { Operation::Replace { key } };
+        self.check(op)?;
+        if self.permission >= Permission::Full || classify(key) != Some(KeyKind::Lock) {
+            return Ok(());
+        }
+        match writer::read(path) {
+            Some(owner) if owner == self.name => Ok(()),
+            owner => Err(ApiError::forbidden(format!(
+                "lock `{key}` was written by {}; an append token may replace or remove only the locks it wrote \
+                 (a full token may remove any)",
+                owner.map_or("an unknown token".to_owned(), |o| format!("token `{o}`"))
+            ))),
         }
     }
 

@@ -9,10 +9,10 @@ use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use vger_protocol::Operation;
+use vger_storage::local::durable::sync_dir;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::fsutil::sync_dir;
 use crate::state::Shared;
 
 /// Read buffer for streamed bodies.
@@ -124,10 +124,12 @@ impl ApiError {
 }
 
 pub async fn delete(state: &Shared, caller: &Caller, repo: &str, key: &str) -> Result<Response, ApiError> {
+    // Refused whether or not the object exists: no probing, no races.
     caller.check(Operation::Delete { key })?;
     let dir = state.repo_dir(repo);
     let path = dir.join(key);
     let key_owned = key.to_owned();
+    let caller = caller.clone();
     let removed = tokio::task::spawn_blocking(move || -> Result<Option<u64>, ApiError> {
         let size = match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => meta.len(),
@@ -135,6 +137,7 @@ pub async fn delete(state: &Shared, caller: &Caller, repo: &str, key: &str) -> R
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Ok(None),
             Err(e) => return Err(ApiError::io("stat", &key_owned, &e)),
         };
+        caller.check_change(&key_owned, &path, true)?;
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
@@ -148,7 +151,7 @@ pub async fn delete(state: &Shared, caller: &Caller, repo: &str, key: &str) -> R
     .await
     .map_err(|e| ApiError::internal(format!("delete task failed: {e}")))??;
     if let Some(size) = removed {
-        state.usage.adjust(repo, 0, size);
+        state.usage.adjust(repo, None, Some(size));
     }
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;

@@ -2,13 +2,36 @@
 //! uploads in flight, so that concurrent uploads together cannot pass a
 //! quota. A repository's size is measured by walking it the first time a
 //! quota applies to it, then kept up to date by every write and delete.
+//!
+//! Every object is charged at least [`MIN_OBJECT_CHARGE`] bytes (what a
+//! file costs the disk: a block and an inode), so a quota also bounds the
+//! number of objects: empty objects cannot fill the inodes for free.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use vger_storage::local::walk;
+
 use crate::error::ApiError;
-use crate::fsutil;
+
+/// The least an object counts against a quota, whatever its size.
+pub const MIN_OBJECT_CHARGE: u64 = 4096;
+
+/// What an object of `size` bytes counts against a quota.
+pub fn charge(size: u64) -> u64 {
+    size.max(MIN_OBJECT_CHARGE)
+}
+
+/// Charged bytes of all objects of the repository at `root`.
+pub fn charged_size(root: &Path) -> Result<u64, vger_storage::StorageError> {
+    let mut total = 0u64;
+    walk::for_each_object(root, "", &mut |found| {
+        total = total.saturating_add(charge(found.size));
+        true
+    })?;
+    Ok(total)
+}
 
 #[derive(Debug, Default)]
 pub struct Usage {
@@ -19,6 +42,8 @@ pub struct Usage {
 pub struct RepoUsage {
     /// `None` until measured.
     state: Mutex<Option<Counts>>,
+    /// Held while measuring, so concurrent first writes walk only once.
+    measuring: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,9 +58,10 @@ impl Usage {
         repos.entry(repo.to_owned()).or_default().clone()
     }
 
-    /// Adds `delta` to a measured repository (a delete, a replaced object).
-    pub fn adjust(&self, repo: &str, added: u64, removed: u64) {
-        self.repo(repo).adjust(added, removed);
+    /// An object of `added` bytes was stored and one of `removed` bytes
+    /// went (0: none), in a measured repository.
+    pub fn adjust(&self, repo: &str, added: Option<u64>, removed: Option<u64>) {
+        self.repo(repo).adjust(added.map_or(0, charge), removed.map_or(0, charge));
     }
 }
 
@@ -49,8 +75,12 @@ impl RepoUsage {
         if self.lock().is_some() {
             return Ok(());
         }
+        let _measuring = self.measuring.lock().await;
+        if self.lock().is_some() {
+            return Ok(());
+        }
         let dir = dir.to_path_buf();
-        let used = tokio::task::spawn_blocking(move || fsutil::total_size(&dir))
+        let used = tokio::task::spawn_blocking(move || charged_size(&dir))
             .await
             .map_err(|e| ApiError::internal(format!("measuring the repository: {e}")))?
             .map_err(|e| ApiError::internal(format!("measuring the repository: {e}")))?;
@@ -117,16 +147,17 @@ impl Reservation {
     }
 
     /// The upload replaces an object of `bytes`: they count as free.
-    pub fn replacing(mut self, bytes: u64) -> Self {
-        self.credit = bytes;
+    pub fn replacing(mut self, bytes: Option<u64>) -> Self {
+        self.credit = bytes.map_or(0, charge);
         self
     }
 
-    /// Makes sure `total` bytes are reserved; 507 if the quota is passed.
-    pub fn grow_to(&mut self, total: u64) -> Result<(), ApiError> {
+    /// Makes sure an object of `size` bytes fits; 507 if the quota is passed.
+    pub fn grow_to(&mut self, size: u64) -> Result<(), ApiError> {
         let (Some(usage), Some(quota)) = (&self.usage, self.quota) else {
             return Ok(());
         };
+        let total = charge(size);
         if total <= self.bytes {
             return Ok(());
         }
@@ -143,12 +174,13 @@ impl Reservation {
         Ok(())
     }
 
-    /// The upload is stored: `stored` bytes added, `replaced` bytes gone.
-    pub fn commit(mut self, usage: &Usage, stored: u64, replaced: u64) {
+    /// The upload is stored: an object of `stored` bytes added, one of
+    /// `replaced` bytes gone.
+    pub fn commit(mut self, usage: &Usage, stored: u64, replaced: Option<u64>) {
         match self.usage.take() {
-            Some(repo_usage) => repo_usage.release(self.bytes, stored, replaced),
+            Some(repo_usage) => repo_usage.release(self.bytes, charge(stored), replaced.map_or(0, charge)),
             // Not measured for a quota; keep a measured count right anyway.
-            None => usage.adjust(&self.repo, stored, replaced),
+            None => usage.adjust(&self.repo, Some(stored), replaced),
         }
     }
 }
@@ -191,8 +223,10 @@ mod tests {
         assert_eq!(repo.used(), 60);
         assert!(repo.try_reserve(40, 100));
         repo.release(40, 0, 0);
-        usage.adjust("r", 0, 60);
+        usage.adjust("r", None, Some(60));
         assert_eq!(repo.used(), 0);
+        assert_eq!(charge(0), MIN_OBJECT_CHARGE);
+        assert_eq!(charge(1 << 20), 1 << 20);
         assert_eq!(human(1536), "1.5 KiB");
         assert_eq!(human(10), "10 B");
     }

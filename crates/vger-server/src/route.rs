@@ -1,7 +1,8 @@
 //! From a request URI to what it addresses. The raw path is split into
 //! the repository segment and the key, each percent-decoded exactly once
 //! and then validated (`vger_storage::keys`), so `..`, `%2e%2e`, `%2F`,
-//! backslashes and NUL never reach the file system.
+//! backslashes and NUL never reach the file system; a key must then be one
+//! of a vger repository's ([`crate::layout`]).
 
 use axum::http::Uri;
 use percent_encoding::percent_decode_str;
@@ -12,6 +13,7 @@ use vger_protocol::{
 use vger_storage::keys::{validate_key, validate_prefix};
 
 use crate::error::ApiError;
+use crate::layout;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -34,6 +36,15 @@ pub enum RepoAction {
     Repack,
 }
 
+/// [`parse`] for a request target as text (`/repo/config?x`), as the
+/// fuzz targets and tests have it.
+pub fn parse_str(target: &str) -> Result<Target, ApiError> {
+    let uri: Uri = target.parse().map_err(|_| ApiError::bad_request("the request target is not a valid URI"))?;
+    parse(&uri)
+}
+
+/// What a request's URI addresses; `Err` (400) for anything that is not
+/// a valid repository name and repository key.
 pub fn parse(uri: &Uri) -> Result<Target, ApiError> {
     let path = uri.path();
     let flags: Vec<(String, String)> =
@@ -71,6 +82,12 @@ pub fn parse(uri: &Uri) -> Result<Target, ApiError> {
     } else {
         let key = decode(key_raw)?;
         validate_key(&key).map_err(|e| ApiError::invalid_key(e.to_string()))?;
+        if layout::classify(&key).is_none() {
+            return Err(ApiError::invalid_key(format!(
+                "`{key}` is not a key of a vger repository (config, keys/ID, packs/XX/ID, index/ID, \
+                 snapshots/ID or locks/ID with 64 lower-case hex digits; docs/format.md section 1)"
+            )));
+        }
         RepoAction::Object(key)
     };
     Ok(Target::Repo { repo, action })
@@ -96,14 +113,17 @@ mod tests {
         Target::Repo { repo: repo.into(), action: RepoAction::Object(key.into()) }
     }
 
+    const ID: &str = "cd0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd";
+
     #[test]
     fn routes() {
         assert_eq!(target("/health").unwrap(), Target::Health);
         assert_eq!(target("/metrics").unwrap(), Target::Metrics);
         assert_eq!(target("/?stats").unwrap(), Target::ServerStats);
-        assert_eq!(target("/r/packs/ab/cd").unwrap(), object("r", "packs/ab/cd"));
-        assert_eq!(target("/r/packs%2Fab").unwrap(), object("r", "packs/ab"));
+        assert_eq!(target(&format!("/r/packs/cd/{ID}")).unwrap(), object("r", &format!("packs/cd/{ID}")));
+        assert_eq!(target(&format!("/r/index%2F{ID}")).unwrap(), object("r", &format!("index/{ID}")));
         assert_eq!(target("/health/config").unwrap(), object("health", "config"));
+        assert_eq!(parse_str(&format!("/r/locks/{ID}")).unwrap(), object("r", &format!("locks/{ID}")));
         assert_eq!(
             target("/r/?list&prefix=packs%2Fa").unwrap(),
             Target::Repo { repo: "r".into(), action: RepoAction::List { prefix: "packs/a".into() } }
@@ -136,6 +156,9 @@ mod tests {
             "/r/%ff",
             "/r/?list&prefix=..%2F",
             "/r/a/",
+            "/r/packs/ab/cd",
+            "/r/a/a/a/a",
+            "/r/snapshots/s1",
         ] {
             assert!(target(uri).is_err(), "{uri}");
         }

@@ -1,12 +1,14 @@
 //! What every request handler shares.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::log::Logger;
 use crate::metrics::Metrics;
 use crate::quota::Usage;
 use crate::tokens::TokenSet;
+use crate::work::WorkLimits;
 
 /// Server settings fixed at start.
 #[derive(Debug, Clone)]
@@ -33,6 +35,9 @@ pub struct Shared {
     pub usage: Usage,
     pub metrics: Metrics,
     pub log: Logger,
+    pub work: WorkLimits,
+    /// Repositories seen on disk (metrics name only these).
+    known_repos: Mutex<HashSet<String>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -50,6 +55,8 @@ impl AppState {
             usage: Usage::default(),
             metrics: Metrics::default(),
             log,
+            work: WorkLimits::default(),
+            known_repos: Mutex::new(HashSet::new()),
         }))
     }
 }
@@ -81,5 +88,23 @@ impl Shared {
 
     pub fn data_dir(&self) -> &Path {
         &self.settings.data_dir
+    }
+
+    /// Whether repository `repo` exists on disk (remembered once seen).
+    pub fn repo_exists(&self, repo: &str) -> bool {
+        let mut known = self.known_repos.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.contains(repo) {
+            return true;
+        }
+        let exists = self.repo_dir(repo).is_dir();
+        if exists {
+            known.insert(repo.to_owned());
+        }
+        exists
+    }
+
+    /// A write created repository `repo`.
+    pub fn note_repo_exists(&self, repo: &str) {
+        self.known_repos.lock().unwrap_or_else(PoisonError::into_inner).insert(repo.to_owned());
     }
 }

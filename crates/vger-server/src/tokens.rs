@@ -4,6 +4,10 @@
 //! Only SHA-256 hashes of tokens are kept in memory; a presented token is
 //! hashed and compared with every stored hash with `subtle`, so the time
 //! taken does not depend on how many bytes of a guess were right.
+//!
+//! A token's name is its identity in logs, in the writer record of every
+//! object it writes and in lock ownership, so names are unique and made
+//! of safe characters ([`vger_protocol::is_valid_token_name`]).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +16,7 @@ use std::path::Path;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use vger_protocol::{is_valid_repo_name, Permission};
+use vger_protocol::{is_valid_repo_name, is_valid_token_name, Permission, MAX_TOKEN_NAME_LEN};
 
 /// Shorter tokens are refused when loading: they could be guessed.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -44,6 +48,10 @@ pub struct TokenSet {
 impl TokenSet {
     pub fn len(&self) -> usize {
         self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
     }
 
     /// The token whose hash matches `presented`. Every stored hash is
@@ -87,6 +95,13 @@ impl TokenSet {
             if tokens.iter().skip(i + 1).any(|other| other.sha256 == token.sha256) {
                 return Err(format!("token `{}` is listed twice", token.name));
             }
+            if tokens.iter().skip(i + 1).any(|other| other.name == token.name) {
+                return Err(format!(
+                    "two tokens are named `{}`; names must be unique (they say who wrote each object and \
+                     own locks; `env` is the name of {TOKEN_ENV})",
+                    token.name
+                ));
+            }
         }
         Ok(TokenSet { tokens, warnings })
     }
@@ -112,24 +127,42 @@ enum SizeValue {
     Text(String),
 }
 
+/// Largest tokens file read (a file of thousands of tokens is far smaller).
+const MAX_TOKENS_FILE: u64 = 4 << 20;
+
 fn load_file(path: &Path, warnings: &mut Vec<String>) -> Result<Vec<Token>, String> {
-    let shown = path.display();
+    let shown = path.display().to_string();
+    let size = fs::metadata(path).map_err(|e| format!("cannot read tokens file {shown}: {e}"))?.len();
+    if size > MAX_TOKENS_FILE {
+        return Err(format!(
+            "tokens file {shown} is {size} bytes, more than the {MAX_TOKENS_FILE} a tokens file may be"
+        ));
+    }
     let text = fs::read_to_string(path).map_err(|e| format!("cannot read tokens file {shown}: {e}"))?;
+    let (tokens, plain) = parse_tokens_file(&text, &shown)?;
+    let world_readable = fs::metadata(path).map(|m| m.permissions().mode() & 0o004 != 0).unwrap_or(false);
+    if world_readable && plain {
+        warnings.push(format!("tokens file {shown} holds plain tokens and is readable by everyone; chmod 600 it"));
+    }
+    Ok(tokens)
+}
+
+/// The tokens of a tokens file's text (`shown` names it in errors), and
+/// whether any is given in plain text. Errors are one line each.
+pub fn parse_tokens_file(text: &str, shown: &str) -> Result<(Vec<Token>, bool), String> {
     let options = serde_saphyr::options! { strict_booleans: true };
-    let entries: Vec<TokenEntry> = serde_saphyr::from_str_with_options(&text, options).map_err(|e| {
+    let entries: Vec<TokenEntry> = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         // The first line has the position and the reason; the rest is a picture of the source.
         let text = e.to_string();
         format!("tokens file {shown}: {}", text.lines().next().unwrap_or_default().trim_start_matches("error: "))
     })?;
-    let world_readable = fs::metadata(path).map(|m| m.permissions().mode() & 0o004 != 0).unwrap_or(false);
-    if world_readable && entries.iter().any(|e| e.token.is_some()) {
-        warnings.push(format!("tokens file {shown} holds plain tokens and is readable by everyone; chmod 600 it"));
-    }
-    entries
+    let plain = entries.iter().any(|e| e.token.is_some());
+    let tokens = entries
         .into_iter()
         .enumerate()
         .map(|(i, entry)| token_from_entry(entry).map_err(|e| format!("tokens file {shown}, entry {}: {e}", i + 1)))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((tokens, plain))
 }
 
 fn token_from_entry(entry: TokenEntry) -> Result<Token, String> {
@@ -157,6 +190,11 @@ fn token_from_entry(entry: TokenEntry) -> Result<Token, String> {
         Some(SizeValue::Text(text)) => Some(vger_config::parse_size(&text)?),
     };
     let name = entry.name.unwrap_or_else(|| format!("sha256:{}", hex::encode(sha256.get(..4).unwrap_or_default())));
+    if !is_valid_token_name(&name) {
+        return Err(format!(
+            "the name {name:?} may hold only letters, digits and `._@:-`, at most {MAX_TOKEN_NAME_LEN} characters"
+        ));
+    }
     Ok(Token { sha256, name, permission: entry.permissions, repos: entry.repos, quota })
 }
 
@@ -208,6 +246,12 @@ mod tests {
             ("- token: 0123456789abcdefgh\n  permissions: full\n  repo: [x]\n", "repo"),
             ("- token_sha256: abc\n  permissions: full\n", "64 hex"),
             ("- token: 0123456789abcdefgh\n  permissions: full\n  repos: [../x]\n", "repository name"),
+            ("- name: a b\n  token: 0123456789abcdefgh\n  permissions: full\n", "may hold only"),
+            (
+                "- name: x\n  token: 0123456789abcdefgh\n  permissions: full\n\
+                 - name: x\n  token: 0123456789abcdefgX\n  permissions: read\n",
+                "named `x`",
+            ),
         ] {
             let file = write(text);
             let err = TokenSet::load(None, Some(file.path())).unwrap_err();

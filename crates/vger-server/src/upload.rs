@@ -1,8 +1,9 @@
-//! PUT: a body streamed to a temporary file in the object's directory,
-//! hashed and counted against the quota on the way, fsynced, then renamed
-//! (replace) or hard-linked (create-only) into place and the directory
-//! fsynced. An upload that fails or is cut off leaves no object and no
-//! temporary file.
+//! PUT: a body streamed to a temporary file in the object's directory
+//! (which records the writing token, [`crate::writer`]), hashed and
+//! counted against the quota on the way, fsynced, then renamed (replace)
+//! or hard-linked (create-only) into place and the directory fsynced
+//! (`vger_storage::local::durable`). An upload that fails or is cut off
+//! leaves no object and no temporary file.
 //!
 //! Create-only applies with `If-None-Match: *`, and always to a token that
 //! may not replace the key (append-only): there an existing object is
@@ -10,20 +11,21 @@
 //! (a retried upload), which is answered 200 without writing anything.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::body::{Body, BodyDataStream};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use futures_util::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
-use vger_protocol::{ErrorCode, Operation, BLAKE3_HEADER};
+use vger_protocol::{ErrorCode, Operation, Permission, BLAKE3_HEADER};
+use vger_storage::local::durable::TempFile;
 
 use crate::auth::Caller;
+use crate::body::BodyReader;
 use crate::error::ApiError;
-use crate::fsutil::{create_dirs, free_space, sync_dir, TempPath};
 use crate::quota::{human, Reservation};
 use crate::state::Shared;
+use crate::writer;
 
 /// Bytes gathered before each write to the temporary file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -57,7 +59,7 @@ pub async fn put(
     body: &mut BodyDataStream,
     received: &mut u64,
 ) -> Result<Response, ApiError> {
-    caller.check(Operation::Create)?;
+    caller.check(Operation::Create { key })?;
     let hash = announced_hash(headers)?;
     let create_only = match headers.get(header::IF_NONE_MATCH).map(|v| v.as_bytes()) {
         None => false,
@@ -73,49 +75,83 @@ pub async fn put(
                 .ok_or_else(|| ApiError::bad_request("bad Content-Length"))?,
         ),
     };
+    let mut body = BodyReader::new(body);
+    let request = PutRequest { key, hash, create_only, content_length };
+    let result = store(state, caller, repo, &request, &mut body).await;
+    *received = body.received();
+    result
+}
+
+/// What a PUT asks for, from its target and headers.
+struct PutRequest<'a> {
+    key: &'a str,
+    /// The body's BLAKE3, as announced.
+    hash: [u8; 32],
+    /// `If-None-Match: *`.
+    create_only: bool,
+    content_length: Option<u64>,
+}
+
+async fn store(
+    state: &Shared,
+    caller: &Caller,
+    repo: &str,
+    request: &PutRequest<'_>,
+    body: &mut BodyReader<'_>,
+) -> Result<Response, ApiError> {
+    let PutRequest { key, hash, create_only, content_length } = *request;
     let repo_dir = state.repo_dir(repo);
     let path = repo_dir.join(key);
-    let may_replace = caller.permission.allows(Operation::Replace { key });
     let existing = existing_size(&path).await;
-    if existing.is_some() {
+    let mut mode = match create_only || caller.permission < Permission::Full {
+        true => Commit::CreateNew,
+        false => Commit::Replace,
+    };
+    if let Some(old_size) = existing {
         if create_only {
             return Err(exists(key));
         }
-        if !may_replace {
-            unchanged_or_immutable(&path, key, hash).await?;
-            // The same bytes are announced: check that they are what was sent.
-            return match hash_body(body, received, key).await? == hash {
-                true => Ok(status_only(StatusCode::OK)),
-                false => Err(hash_mismatch(key)),
-            };
+        let (check_caller, check_key, check_path) = (caller.clone(), key.to_owned(), path.clone());
+        let may_change = blocking_api(move || check_caller.check_change(&check_key, &check_path, false)).await;
+        match may_change {
+            Ok(()) => mode = Commit::Replace,
+            // The permission allows replacing this key, the lock's owner does not.
+            Err(e) if caller.permission.allows(Operation::Replace { key }) => return Err(e),
+            Err(_) => {
+                if content_length.is_some_and(|length| length != old_size) {
+                    return Err(ApiError::immutable(key));
+                }
+                unchanged_or_immutable(state, repo, &path, key, hash).await?;
+                // The same bytes are announced: check that they are what was sent.
+                return match hash_body(body).await? == hash {
+                    true => Ok(status_only(StatusCode::OK)),
+                    false => Err(hash_mismatch(key)),
+                };
+            }
         }
     }
     let mut reservation = Reservation::start(&state.usage, repo, &repo_dir, caller.quota(state.settings.quota))
         .await?
-        .replacing(existing.unwrap_or(0));
+        .replacing(existing);
     if let Some(length) = content_length {
         reservation.grow_to(length)?;
         check_free_space(state.data_dir(), length)?;
     }
 
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| repo_dir.clone());
-    let (data_dir, dir_for_create) = (state.data_dir().to_path_buf(), dir.clone());
-    blocking(move || create_dirs(&data_dir, &dir_for_create))
-        .await
-        .map_err(|e| ApiError::io("create directory for", key, &e))?;
-    let temp = TempPath::new_in(&dir);
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp.path())
-        .await
-        .map_err(|e| ApiError::io("create temporary file for", key, &e))?;
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+    // From the data directory: the repository's own folder may not exist yet.
+    let (data_dir, temp_key, name) = (state.data_dir().to_path_buf(), format!("{repo}/{key}"), caller.name.clone());
+    let (temp, file) = blocking(move || {
+        let (temp, file) = TempFile::create_for(&data_dir, &temp_key)?;
+        writer::record(&file, &name)?;
+        Ok((temp, file))
+    })
+    .await
+    .map_err(|e| ApiError::io("create temporary file for", key, &e))?;
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
     let mut hasher = blake3::Hasher::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload of `{key}` interrupted: {e}")))?;
-        *received += chunk.len() as u64;
-        reservation.grow_to(*received)?;
+        let chunk = chunk?;
+        reservation.grow_to(body.received())?;
         hasher.update(&chunk);
         writer.write_all(&chunk).await.map_err(|e| ApiError::io("write", key, &e))?;
     }
@@ -127,21 +163,21 @@ pub async fn put(
     file.sync_all().await.map_err(|e| ApiError::io("fsync", key, &e))?;
     drop(file);
 
-    let mode = if create_only || !may_replace { Commit::CreateNew } else { Commit::Replace };
     let target = path.clone();
     let outcome = blocking(move || commit(temp, &target, mode)).await.map_err(|e| ApiError::io("store", key, &e))?;
-    let stored = *received;
+    let stored = body.received();
     match outcome {
         Committed::Created => {
-            reservation.commit(&state.usage, stored, 0);
+            reservation.commit(&state.usage, stored, None);
+            state.note_repo_exists(repo);
             Ok(status_only(StatusCode::CREATED))
         }
         Committed::Replaced { old_size } => {
-            reservation.commit(&state.usage, stored, old_size);
+            reservation.commit(&state.usage, stored, Some(old_size));
             Ok(status_only(StatusCode::OK))
         }
         Committed::Exists if create_only => Err(exists(key)),
-        Committed::Exists => unchanged_or_immutable(&path, key, hash).await,
+        Committed::Exists => unchanged_or_immutable(state, repo, &path, key, hash).await,
     }
 }
 
@@ -154,12 +190,10 @@ fn hash_mismatch(key: &str) -> ApiError {
 }
 
 /// Reads the whole body only to hash it.
-async fn hash_body(body: &mut BodyDataStream, received: &mut u64, key: &str) -> Result<[u8; 32], ApiError> {
+async fn hash_body(body: &mut BodyReader<'_>) -> Result<[u8; 32], ApiError> {
     let mut hasher = blake3::Hasher::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload of `{key}` interrupted: {e}")))?;
-        *received += chunk.len() as u64;
-        hasher.update(&chunk);
+        hasher.update(&chunk?);
     }
     Ok(*hasher.finalize().as_bytes())
 }
@@ -188,56 +222,81 @@ async fn existing_size(path: &Path) -> Option<u64> {
 }
 
 /// An append-only token wrote to an existing key: fine if the object
-/// already is exactly these bytes (a retry), refused otherwise.
-async fn unchanged_or_immutable(path: &Path, key: &str, hash: [u8; 32]) -> Result<Response, ApiError> {
+/// already is exactly these bytes (a retry), refused otherwise. Hashing a
+/// large object is work like any other: under the repository's permits.
+async fn unchanged_or_immutable(
+    state: &Shared,
+    repo: &str,
+    path: &Path,
+    key: &str,
+    hash: [u8; 32],
+) -> Result<Response, ApiError> {
     let path = path.to_path_buf();
-    match blocking(move || hash_file(&path)).await {
-        Ok(existing) if existing == hash => Ok(status_only(StatusCode::OK)),
+    let existing = state.work.run(repo, move |cancel| Ok(hash_file(&path, cancel).ok())).await?;
+    match existing {
+        Some(existing) if existing == hash => Ok(status_only(StatusCode::OK)),
         _ => Err(ApiError::immutable(key)),
     }
 }
 
-pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
+/// BLAKE3 of a file; stops early (an error) when `cancel` says so.
+pub fn hash_file(path: &Path, cancel: &crate::work::Cancel) -> io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
-    Ok(*hasher.finalize().as_bytes())
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        if cancel.cancelled() {
+            return Err(io::Error::other("cancelled"));
+        }
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(*hasher.finalize().as_bytes());
+        }
+        hasher.update(buffer.get(..n).unwrap_or_default());
+    }
 }
 
+/// 507 if the disk cannot take `length` more bytes. The answer does not
+/// say how much space is left: that is the server's business, not a
+/// tenant's.
 pub fn check_free_space(dir: &Path, length: u64) -> Result<(), ApiError> {
-    match free_space(dir) {
+    match crate::disk::free_space(dir) {
         Some(free) if free < length => Err(ApiError::coded(
             StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::NoSpace,
-            format!("the server's disk has {} free, the upload is {}", human(free), human(length)),
+            format!("the server has no room for an upload of {}; ask its operator", human(length)),
         )),
         _ => Ok(()),
     }
 }
 
 /// Gives `temp` its final name `dest` and fsyncs the directory.
-pub fn commit(temp: TempPath, dest: &Path, mode: Commit) -> io::Result<Committed> {
-    let dir: PathBuf = dest.parent().map(Path::to_path_buf).unwrap_or_default();
-    let outcome = match mode {
+pub fn commit(temp: TempFile, dest: &Path, mode: Commit) -> io::Result<Committed> {
+    match mode {
         Commit::Replace => {
             let old_size = std::fs::symlink_metadata(dest).ok().filter(|m| m.is_file()).map(|m| m.len());
-            std::fs::rename(temp.path(), dest)?;
-            temp.keep();
-            match old_size {
+            temp.rename_into_place(dest)?;
+            Ok(match old_size {
                 Some(old_size) => Committed::Replaced { old_size },
                 None => Committed::Created,
-            }
+            })
         }
-        Commit::CreateNew => match std::fs::hard_link(temp.path(), dest) {
-            Ok(()) => Committed::Created,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Committed::Exists),
-            Err(e) => return Err(e),
+        Commit::CreateNew => match temp.link_into_place(dest)? {
+            true => Ok(Committed::Created),
+            false => Ok(Committed::Exists),
         },
-    };
-    sync_dir(&dir)?;
-    Ok(outcome)
+    }
 }
 
 /// Runs blocking file-system work off the async threads.
 pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(io::Error::other)?
+}
+
+/// [`blocking`] for work that answers with an [`ApiError`].
+pub async fn blocking_api<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("a server task failed: {e}")))?
 }

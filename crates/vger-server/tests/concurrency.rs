@@ -11,7 +11,7 @@ use vger_storage::Storage;
 #[test]
 fn sixteen_clients_two_hundred_objects_each() {
     let server = Server::start();
-    let key = |t: usize, i: usize| format!("packs/{t:02x}/client{t}-object{i:03}");
+    let key = |t: usize, i: usize| common::pack_key(t as u8, i as u64);
     let data = |t: usize, i: usize| pattern((t * 1000 + i) as u64, 1000 + (t * 7919 + i * 104_729) % 30_000);
     std::thread::scope(|scope| {
         for t in 0..16 {

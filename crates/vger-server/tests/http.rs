@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Options, Server, ADMIN, APPEND, FULL, READ};
+use common::{key, pack_key, Options, Server, ADMIN, APPEND, FULL, OTHER_REPO, READ};
 use vger_protocol::RepoStats;
 use vger_storage::testsuite::pattern;
 use vger_storage::{Storage, StorageError};
@@ -19,8 +19,10 @@ fn now() -> u64 {
 fn ranges_and_head() {
     let server = Server::start();
     let data = pattern(1, 1000);
-    server.client("r", FULL).put("packs/00/p", &data).unwrap();
-    let get = |range: &str| server.raw("GET", "/r/packs/00/p", Some(READ), &[("Range", range)], b"");
+    let pack = pack_key(0, 1);
+    let path = format!("/r/{pack}");
+    server.client("r", FULL).put(&pack, &data).unwrap();
+    let get = |range: &str| server.raw("GET", &path, Some(READ), &[("Range", range)], b"");
     let reply = get("bytes=10-19");
     assert_eq!(reply.status, 206);
     assert_eq!(reply.body, &data[10..20]);
@@ -40,20 +42,20 @@ fn ranges_and_head() {
     assert_eq!(get("bytes=9-3").status, 400);
     let reply = get("bytes=0-999");
     assert_eq!((reply.status, reply.body.len()), (206, 1000));
-    let reply = server.raw("GET", "/r/packs/00/p", Some(READ), &[], b"");
+    let reply = server.raw("GET", &path, Some(READ), &[], b"");
     assert_eq!((reply.status, reply.body.as_slice()), (200, data.as_slice()));
 
-    let reply = server.raw("HEAD", "/r/packs/00/p", Some(READ), &[], b"");
+    let reply = server.raw("HEAD", &path, Some(READ), &[], b"");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-length").as_deref(), Some("1000"));
     assert!(reply.body.is_empty());
-    assert_eq!(server.raw("HEAD", "/r/packs/00/none", Some(READ), &[], b"").status, 404);
-    assert_eq!(server.raw("HEAD", "/r/packs/00", Some(READ), &[], b"").status, 404);
+    assert_eq!(server.raw("HEAD", &format!("/r/{}", pack_key(0, 2)), Some(READ), &[], b"").status, 404);
+    assert_eq!(server.raw("HEAD", "/r/packs/00", Some(READ), &[], b"").status, 400, "not a repository key");
 
     let client = server.client("r", READ);
-    assert_eq!(client.size("packs/00/p").unwrap(), Some(1000));
-    assert!(matches!(client.get_range("packs/00/p", 995, 10), Err(StorageError::RangeOutOfBounds { size: 1000, .. })));
-    assert!(matches!(client.get_range("packs/00/p", 1000, 1), Err(StorageError::RangeOutOfBounds { size: 1000, .. })));
+    assert_eq!(client.size(&pack).unwrap(), Some(1000));
+    assert!(matches!(client.get_range(&pack, 995, 10), Err(StorageError::RangeOutOfBounds { size: 1000, .. })));
+    assert!(matches!(client.get_range(&pack, 1000, 1), Err(StorageError::RangeOutOfBounds { size: 1000, .. })));
 }
 
 #[test]
@@ -66,7 +68,7 @@ fn listing_1500_keys_with_receipt_times() {
             let client = &client;
             scope.spawn(move || {
                 for i in (t..1500).step_by(4) {
-                    client.put_new(&format!("snapshots/{i:05}"), format!("snap {i}").as_bytes()).unwrap();
+                    client.put_new(&key("snapshots", i), format!("snap {i}").as_bytes()).unwrap();
                 }
             });
         }
@@ -76,13 +78,16 @@ fn listing_1500_keys_with_receipt_times() {
     listed.sort();
     assert_eq!(listed.len(), 1500);
     for (i, object) in listed.iter().enumerate() {
-        assert_eq!(object.key, format!("snapshots/{i:05}"));
+        assert_eq!(object.key, key("snapshots", i as u64));
+        assert_eq!(object.writer.as_deref(), Some("append"), "the server names who wrote it");
         assert_eq!(object.size, format!("snap {i}").len() as u64);
         let modified = object.modified.unwrap();
         assert!(modified >= start && modified <= now() + 1, "{modified}");
     }
     assert_eq!(client.list("").unwrap().len(), 1501);
-    assert_eq!(client.list("snapshots/0001").unwrap().len(), 10);
+    // A partial name: the 16 ids 0x10..=0x1f share all but their last digit.
+    let prefix = key("snapshots", 0x10);
+    assert_eq!(client.list(&prefix[..prefix.len() - 1]).unwrap().len(), 16);
     assert!(client.list("packs/").unwrap().is_empty());
     assert!(server.client("empty", FULL).list("").unwrap().is_empty());
     // The raw reply is JSON lines ending with a count.
@@ -99,14 +104,15 @@ fn stats_and_metrics() {
     let server = Server::start();
     let full = server.client("r", FULL);
     full.put("config", b"cfg").unwrap();
-    full.put("packs/ab/p1", &[1u8; 100]).unwrap();
-    full.put("packs/cd/p2", &[2u8; 200]).unwrap();
-    full.put("snapshots/s1", b"s").unwrap();
+    full.put(&pack_key(0xab, 1), &[1u8; 100]).unwrap();
+    full.put(&pack_key(0xcd, 2), &[2u8; 200]).unwrap();
+    full.put(&key("snapshots", 1), b"s").unwrap();
     let stats: RepoStats = full.stats().unwrap();
-    assert_eq!((stats.size, stats.objects, stats.packs, stats.quota), (304, 4, 2, None));
+    // Every object counts at least 4 KiB, as against a quota.
+    assert_eq!((stats.size, stats.objects, stats.packs, stats.quota), (4 * 4096, 4, 2, None));
     let last = stats.last_backup_at.unwrap();
     assert!(last + 60 > now());
-    let _ = full.get("nothing");
+    let _ = full.get(&key("snapshots", 2));
     let reply = server.raw("GET", "/?stats", Some(ADMIN), &[], b"");
     let all: std::collections::BTreeMap<String, RepoStats> = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(all["r"].objects, 4);
@@ -153,7 +159,7 @@ fn sighup_reloads_tokens() {
     assert!(matches!(old.get("config"), Err(StorageError::PermissionDenied { .. })));
     let new = server.client("r", new_token);
     assert_eq!(new.get("config").unwrap(), b"c");
-    assert!(matches!(new.put("x", b"x"), Err(StorageError::PermissionDenied { .. })));
+    assert!(matches!(new.put(&key("snapshots", 1), b"x"), Err(StorageError::PermissionDenied { .. })));
     // A broken file keeps the tokens in force.
     std::fs::write(server.tokens_file(), "- token: short\n  permissions: full\n").unwrap();
     server.hup();
@@ -204,7 +210,7 @@ fn receipt_times_cannot_be_set_by_clients() {
     let hash = blake3::hash(body).to_hex().to_string();
     let reply = server.raw(
         "PUT",
-        "/r/snapshots/planted",
+        &format!("/r/{}", key("snapshots", 7)),
         Some(APPEND),
         &[
             ("x-vger-blake3", &hash),
@@ -221,4 +227,37 @@ fn receipt_times_cannot_be_set_by_clients() {
     assert!(modified >= start && modified <= now() + 1, "{modified}");
     let stats = server.client("r", READ).stats().unwrap();
     assert_eq!(stats.last_backup_at, Some(modified));
+}
+
+/// Random methods, made-up repositories and requests without a token add
+/// no series to `/metrics`; a token limited to one repository sees only
+/// that repository's.
+#[test]
+fn metrics_are_bounded_and_scoped() {
+    let server = Server::start();
+    server.client("r", FULL).put("config", b"c").unwrap();
+    server.client("other", OTHER_REPO).put("config", b"o").unwrap();
+    for i in 0..50 {
+        assert_eq!(server.raw(&format!("X-RANDOM-{i}"), &format!("/repo{i}/config"), None, &[], b"").status, 401);
+        assert_eq!(server.raw(&format!("METHOD{i}"), "/r/config", Some(READ), &[], b"").status, 405);
+        assert_eq!(server.raw("GET", &format!("/nothere{i}/config"), Some(FULL), &[], b"").status, 404);
+    }
+    let all = server.raw("GET", "/metrics", Some(ADMIN), &[], b"").text();
+    for absent in ["RANDOM", "METHOD", "nothere", "repo1"] {
+        assert!(!all.contains(absent), "{absent} in\n{all}");
+    }
+    for want in [
+        "vger_server_unauthenticated_requests_total 50",
+        "vger_server_requests_total{repo=\"r\",method=\"OTHER\",status=\"405\"} 50",
+        "vger_server_requests_total{repo=\"-\",method=\"GET\",status=\"404\"} 50",
+    ] {
+        assert!(all.contains(want), "{want} missing from\n{all}");
+    }
+    let series = all.lines().filter(|l| !l.starts_with('#')).count();
+    assert!(series < 30, "{series} series:\n{all}");
+    let theirs = server.raw("GET", "/metrics", Some(OTHER_REPO), &[], b"").text();
+    assert!(theirs.contains("repo=\"other\""), "{theirs}");
+    for absent in ["repo=\"r\"", "repo=\"-\"", "unauthenticated"] {
+        assert!(!theirs.contains(absent), "{absent} shown to a token of another repository:\n{theirs}");
+    }
 }

@@ -47,7 +47,7 @@ fn load_figures() {
     let server = Server::start();
     let small = pattern(1, 4096);
     let (n, secs) = phase(&server, duration, |c, t, i| {
-        let key = format!("index/{t:02}-{i:06}");
+        let key = common::key("index", ((t as u64) << 32) | i as u64);
         c.put_new(&key, &small).unwrap();
         assert_eq!(c.get(&key).unwrap().len(), 4096);
         c.size(&key).unwrap();
@@ -56,19 +56,19 @@ fn load_figures() {
     println!("small objects (4 KiB PUT+GET+HEAD): {:.0} requests/s ({} objects in {secs:.1} s)", small_rps, n);
 
     let (n, secs) = phase(&server, duration, |c, t, i| {
-        let key = format!("index/{t:02}-{:06}", i % MIN_ITERATIONS);
+        let key = common::key("index", ((t as u64) << 32) | (i % MIN_ITERATIONS) as u64);
         assert_eq!(c.get(&key).unwrap().len(), 4096);
     });
     println!("small objects (4 KiB GET only): {:.0} requests/s", n as f64 / secs);
 
     let big = pattern(2, 8 << 20);
     let (n, secs) = phase(&server, duration, |c, t, i| {
-        c.put(&format!("packs/{t:02x}/big{}", i % 4), &big).unwrap();
+        c.put(&common::pack_key(t as u8, (i % 4) as u64), &big).unwrap();
     });
     let up = (n as f64 * 8.0) / secs;
     println!("large objects (8 MiB PUT, fsync each): {up:.0} MiB/s ({n} uploads)");
     let (n, secs) = phase(&server, duration, |c, t, i| {
-        assert_eq!(c.get(&format!("packs/{t:02x}/big{}", i % 4)).unwrap().len(), 8 << 20);
+        assert_eq!(c.get(&common::pack_key(t as u8, (i % 4) as u64)).unwrap().len(), 8 << 20);
     });
     let down = (n as f64 * 8.0) / secs;
     println!("large objects (8 MiB GET): {down:.0} MiB/s ({n} downloads)");

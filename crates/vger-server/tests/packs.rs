@@ -79,7 +79,10 @@ fn repack_copies_ranges_and_verify_finds_damage() {
     let mut damaged = pack_b.clone();
     damaged[100] ^= 1;
     std::fs::write(&path, &damaged).unwrap();
-    full.put("packs/00/not-a-pack-name", b"xx").unwrap();
+    // A stray file whose name is no pack id (the server refuses to store one).
+    assert!(full.put("packs/00/not-a-pack-name", b"xx").is_err());
+    std::fs::create_dir_all(server.data_dir().join("r/packs/00")).unwrap();
+    std::fs::write(server.data_dir().join("r/packs/00/not-a-pack-name"), b"xx").unwrap();
     let (_, truncated_id, _) = make_pack(&[vec![1, 2, 3]], b"t");
     full.put(&key(&truncated_id), b"VGERPACK").unwrap();
     let results = server.client("r", READ).verify_packs(None).unwrap();
@@ -92,4 +95,76 @@ fn repack_copies_ranges_and_verify_finds_damage() {
     assert!(!one[0].ok && one[0].problem.as_deref().unwrap().contains("BLAKE3"), "{one:?}");
     assert!(one[1].ok);
     assert_eq!((one[2].ok, one[2].size), (false, None));
+}
+
+/// A client with an append token tries to make one request cost the
+/// server a lot: the same pack a thousand times, more packs than a
+/// request may name, bodies past any real plan, overlapping ranges.
+#[test]
+fn verify_and_repack_requests_are_bounded() {
+    let server = Server::start();
+    let full = server.client("r", FULL);
+    let (pack, id, offsets) = make_pack(&[pattern(1, 4000), pattern(2, 4000)], b"trailer");
+    full.put(&key(&id), &pack).unwrap();
+    let post = |query: &str, body: &str| {
+        server.raw(
+            "POST",
+            &format!("/r/?{query}"),
+            Some(APPEND),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    };
+
+    // One pack named 5,000 times is verified once.
+    let names: Vec<String> = (0..5000).map(|_| format!("\"{}\"", key(&id))).collect();
+    let reply = post("verify-packs", &format!("{{\"packs\":[{}]}}", names.join(",")));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let lines: Vec<serde_json::Value> = reply.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[1]["count"], 1);
+    // More packs than one request may name.
+    let names: Vec<String> = (0..=vger_protocol::MAX_VERIFY_PACKS)
+        .map(|i| format!("\"{}\"", "ab".repeat(31) + &format!("{:02x}", i % 256)))
+        .collect();
+    let reply = post("verify-packs", &format!("{{\"packs\":[{}]}}", names.join(",")));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains("at most"), "{}", reply.text());
+    // A body announced larger than any valid request: refused before it is read.
+    let request = format!(
+        "POST /r/?repack HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {APPEND}\r\n\
+         Content-Length: {}\r\n\r\n",
+        1u64 << 30
+    );
+    let started = std::time::Instant::now();
+    let reply = server.try_raw(request.as_bytes()).unwrap();
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // No length at all: a JSON request must announce one.
+    let request = format!(
+        "POST /r/?verify-packs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {APPEND}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
+    );
+    assert_eq!(server.try_raw(request.as_bytes()).unwrap().status, 411);
+
+    // Repack plans that copy one range twice, or too many ranges.
+    let appender = server.client("r", APPEND);
+    let twice = [
+        RepackBlob { pack: id.clone(), offset: offsets[0], length: 4000 },
+        RepackBlob { pack: id.clone(), offset: offsets[0], length: 4000 },
+    ];
+    let err = appender.repack(&twice, b"t").unwrap_err();
+    assert!(err.to_string().contains("twice"), "{err}");
+    let overlapping = [
+        RepackBlob { pack: id.clone(), offset: offsets[0], length: 4000 },
+        RepackBlob { pack: id.clone(), offset: offsets[0] + 10, length: 10 },
+    ];
+    assert!(appender.repack(&overlapping, b"t").is_err());
+    let many: Vec<RepackBlob> = (0..=vger_protocol::MAX_REPACK_BLOBS as u64)
+        .map(|i| RepackBlob { pack: id.clone(), offset: 16 + i, length: 1 })
+        .collect();
+    let err = appender.repack(&many, b"t").unwrap_err();
+    assert!(err.to_string().contains("at most"), "{err}");
+    // Nothing was built by any of them.
+    assert_eq!(full.list("packs/").unwrap().len(), 1);
 }

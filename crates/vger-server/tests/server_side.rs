@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use common::cli::{config, ok, text, vger, vger_bin};
 use common::*;
 use vger_storage::testsuite::pattern;
+use vger_storage::Storage;
 
 const MIB: u64 = 1 << 20;
 
@@ -259,4 +260,97 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::copy(from.join(&file), dest).unwrap();
     }
+}
+
+/// `vger compact` (full token) started, then paused (SIGSTOP) once it
+/// holds its exclusive lock and has asked the server to verify packs.
+fn paused_compact(bin: &Path, cfg: &Path, server: &Server) -> std::process::Child {
+    let from = log_len(server);
+    let child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(cfg)
+        .args(["compact", "--grace", "0s"])
+        .env("VGER_PASSPHRASE", "correct horse battery staple")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !logged(server, from, "POST", "/laptop/?verify-packs") {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    signal(&child, libc::SIGSTOP);
+    child
+}
+
+fn signal(child: &std::process::Child, signal: libc::c_int) {
+    // SAFETY: kill(2) with our own child's pid and a valid signal.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+}
+
+/// The one lock in the repository: the paused compact's.
+fn the_lock(server: &Server) -> String {
+    let locks = server.client("laptop", READ).list("locks/").unwrap();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0].writer.as_deref(), Some("full"), "the server recorded who took the lock");
+    locks[0].key.clone()
+}
+
+/// After the attempt on the lock: every snapshot restores byte for byte
+/// and the repository passes `check --verify-data`.
+fn nothing_lost(bin: &Path, cfg: &Path, src: &Path, dir: &Path) {
+    ok(vger(bin, cfg, &["check", "--verify-data"]));
+    let out = ok(vger(bin, cfg, &["--json", "list"]));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for snapshot in list.as_array().unwrap() {
+        let id = snapshot["id"].as_str().unwrap();
+        let dest = dir.join(format!("restore-{id}"));
+        ok(vger(bin, cfg, &["restore", id, dest.to_str().unwrap()]));
+        assert_eq!(std::fs::read(dest.join("keep.bin")).unwrap(), std::fs::read(src.join("keep.bin")).unwrap());
+    }
+}
+
+/// A thief's append token tries to remove the exclusive lock of a running
+/// compact: refused (the lock belongs to the token that wrote it), and
+/// compact finishes with nothing lost.
+#[test]
+fn an_append_token_cannot_remove_the_lock_of_a_running_compact() {
+    let Some(Fixture { server, dir, bin, cfg, src }) = half_garbage() else { return };
+    let compact = paused_compact(&bin, &cfg, &server);
+    let lock = the_lock(&server);
+    let reply = server.raw("DELETE", &format!("/laptop/{lock}"), Some(APPEND), &[], b"");
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(reply.text().contains("token `full`"), "{}", reply.text());
+    let reply = server.put("laptop", &lock, APPEND, b"a forged lock", &[]);
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    signal(&compact, libc::SIGCONT);
+    let out = compact.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    nothing_lost(&bin, &cfg, &src, dir.path());
+}
+
+/// Another full client removes the exclusive lock of a running compact
+/// (`break-lock` on a second machine) and backs up while compact is
+/// paused. Compact notices at its next step that its lock is gone and
+/// stops before deleting anything; the new backup and every older
+/// snapshot restore, and a later compact finishes the job.
+#[test]
+fn a_compact_whose_lock_is_broken_stops_and_loses_nothing() {
+    let Some(Fixture { server, dir, bin, cfg, src }) = half_garbage() else { return };
+    let compact = paused_compact(&bin, &cfg, &server);
+    let lock = the_lock(&server);
+    let reply = server.raw("DELETE", &format!("/laptop/{lock}"), Some(ADMIN), &[], b"");
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    std::fs::write(src.join("new.bin"), pattern(3, 3 * MIB as usize)).unwrap();
+    let laptop = config(dir.path(), &server.addr, APPEND, &src);
+    ok(vger(&bin, &laptop, &["backup"]));
+    signal(&compact, libc::SIGCONT);
+    let out = compact.wait_with_output().unwrap();
+    assert!(!out.status.success(), "compact went on without its lock: {}", text(&out));
+    assert!(text(&out).contains("lock was removed"), "{}", text(&out));
+    nothing_lost(&bin, &cfg, &src, dir.path());
+    let dest = dir.path().join("latest");
+    ok(vger(&bin, &cfg, &["restore", "latest", dest.to_str().unwrap()]));
+    assert_eq!(std::fs::read(dest.join("new.bin")).unwrap(), pattern(3, 3 * MIB as usize));
+    compact_report(&bin, &cfg, &[]);
+    nothing_lost(&bin, &cfg, &src, dir.path());
 }

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Options, Server, APPEND, FULL};
+use common::{key, pack_key, Options, Server, APPEND, FULL};
 use vger_storage::testsuite::pattern;
 use vger_storage::{Storage, StorageError};
 
@@ -34,10 +34,11 @@ fn disconnect_mid_upload_leaves_nothing() {
     server.client("r", FULL).put("config", b"c").unwrap();
     let body = pattern(1, 4 << 20);
     let hash = blake3::hash(&body).to_hex().to_string();
+    let half = pack_key(0, 1);
     for token in [FULL, APPEND] {
         let mut stream = TcpStream::connect(&server.addr).unwrap();
         let head = format!(
-            "PUT /r/packs/00/half HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+            "PUT /r/{half} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
              x-vger-blake3: {hash}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
@@ -48,7 +49,7 @@ fn disconnect_mid_upload_leaves_nothing() {
         drop(stream);
         eventually("no temporary file left", || server.files().iter().all(|f| !f.contains(".tmp-")));
         assert_eq!(server.files(), ["r/config"]);
-        assert!(server.client("r", FULL).get("packs/00/half").unwrap_err().is_not_found());
+        assert!(server.client("r", FULL).get(&half).unwrap_err().is_not_found());
     }
 }
 
@@ -58,19 +59,21 @@ fn body_larger_than_quota_is_refused_before_and_during_upload() {
     let client = server.client("r", APPEND);
     client.put("config", &pattern(1, 300 << 10)).unwrap();
     // Announced too large: refused at once, and the client says why.
-    let err = client.put("packs/00/big", &pattern(2, 2 << 20)).unwrap_err();
+    let big = pack_key(0, 2);
+    let err = client.put(&big, &pattern(2, 2 << 20)).unwrap_err();
     assert!(matches!(err, StorageError::QuotaExceeded { .. }), "{err:?}");
     assert!(err.to_string().contains("quota of 1.0 MiB"), "{err}");
     // Within the quota alone, but not with what the repository holds.
-    let err = client.put("packs/00/big", &pattern(3, 800 << 10)).unwrap_err();
+    let err = client.put(&big, &pattern(3, 800 << 10)).unwrap_err();
     assert!(matches!(err, StorageError::QuotaExceeded { .. }), "{err:?}");
     // Chunked, with no length announced: refused once the stream passes it.
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     let body = pattern(4, 3 << 20);
     let hash = blake3::hash(&body).to_hex().to_string();
     let head = format!(
-        "PUT /r/packs/00/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {APPEND}\r\nx-vger-blake3: {hash}\r\n\
-         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "PUT /r/{} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {APPEND}\r\nx-vger-blake3: {hash}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        pack_key(0, 3)
     );
     stream.write_all(head.as_bytes()).unwrap();
     for chunk in body.chunks(64 << 10) {
@@ -90,10 +93,10 @@ fn body_larger_than_quota_is_refused_before_and_during_upload() {
     eventually("no temporary file left", || server.files().iter().all(|f| !f.contains(".tmp-")));
     assert_eq!(server.files(), ["r/config"]);
     // What fits still fits; deleting frees space (full token).
-    client.put("packs/00/small", &pattern(5, 600 << 10)).unwrap();
+    client.put(&pack_key(0, 4), &pattern(5, 600 << 10)).unwrap();
     let full = server.client("r", FULL);
-    full.delete("packs/00/small").unwrap();
-    full.put("packs/00/small2", &pattern(6, 600 << 10)).unwrap();
+    full.delete(&pack_key(0, 4)).unwrap();
+    full.put(&pack_key(0, 5), &pattern(6, 600 << 10)).unwrap();
     let stats = full.stats().unwrap();
     assert_eq!(stats.quota, Some(1 << 20));
     assert_eq!(stats.size, (300 << 10) + (600 << 10));
@@ -104,21 +107,37 @@ fn token_quota_applies() {
     let tokens = format!("- token: {FULL}\n  permissions: full\n  quota: 100KiB\n");
     let server = Server::start_with(Options { tokens: Some(tokens), ..Options::default() });
     let client = server.client("r", FULL);
-    client.put("a", &pattern(1, 60 << 10)).unwrap();
+    client.put(&key("index", 1), &pattern(1, 60 << 10)).unwrap();
     // Replacing an object counts only the difference.
-    client.put("a", &pattern(2, 90 << 10)).unwrap();
-    assert!(matches!(client.put("b", &pattern(3, 20 << 10)), Err(StorageError::QuotaExceeded { .. })));
+    client.put(&key("index", 1), &pattern(2, 90 << 10)).unwrap();
+    assert!(matches!(client.put(&key("index", 2), &pattern(3, 20 << 10)), Err(StorageError::QuotaExceeded { .. })));
 }
 
 #[test]
 fn damaged_bodies_and_missing_hashes_are_refused() {
     let server = Server::start();
     let wrong = blake3::hash(b"something else").to_hex().to_string();
-    let reply = server.raw("PUT", "/r/snapshots/s", Some(FULL), &[("x-vger-blake3", &wrong)], b"payload");
+    let target = format!("/r/{}", key("snapshots", 1));
+    let reply = server.raw("PUT", &target, Some(FULL), &[("x-vger-blake3", &wrong)], b"payload");
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(reply.header("x-vger-error").as_deref(), Some("hash-mismatch"));
-    assert_eq!(server.raw("PUT", "/r/snapshots/s", Some(FULL), &[], b"payload").status, 400);
-    let reply = server.raw("PUT", "/r/snapshots/s", Some(FULL), &[("x-vger-blake3", "abc")], b"payload");
+    assert_eq!(server.raw("PUT", &target, Some(FULL), &[], b"payload").status, 400);
+    let reply = server.raw("PUT", &target, Some(FULL), &[("x-vger-blake3", "abc")], b"payload");
     assert_eq!(reply.status, 400);
     assert!(server.files().iter().all(|f| !f.contains("snapshots")), "{:?}", server.files());
+}
+
+/// Every object counts at least 4 KiB against a quota, so a client cannot
+/// fill the disk's inodes with empty objects for free.
+#[test]
+fn empty_objects_count_against_the_quota() {
+    let server = quota_server("64KiB");
+    let client = server.client("r", APPEND);
+    for i in 0..16 {
+        client.put_new(&key("index", i), b"").unwrap();
+    }
+    let err = client.put_new(&key("index", 16), b"").unwrap_err();
+    assert!(matches!(err, StorageError::QuotaExceeded { .. }), "{err:?}");
+    let stats = server.client("r", FULL).stats().unwrap();
+    assert_eq!((stats.objects, stats.size), (16, 64 << 10));
 }

@@ -28,7 +28,10 @@ fn append_client_cannot_delete_or_game_retention() {
     let append = config(dir.path(), &server.addr, APPEND, &src);
     let full = config(dir.path(), &server.addr, FULL, &src);
 
-    ok(vger(&bin, &append, &["init"]));
+    // Key slots are written with a full token only; the append token backs up.
+    let refused = vger(&bin, &append, &["init"]);
+    assert!(!refused.status.success(), "an append token wrote a key slot");
+    ok(vger(&bin, &full, &["init"]));
     // A compromised client plants snapshots dated far in the future...
     for i in 0..2 {
         std::fs::write(src.join("planted.txt"), format!("planted {i}\n")).unwrap();

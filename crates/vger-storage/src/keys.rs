@@ -16,6 +16,26 @@ use crate::StorageError;
 /// Longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
 
+/// Most objects one listing may return: 10 million objects is 300 TiB of
+/// 32 MiB packs. A server that lists more is refused rather than allowed
+/// to fill the client's memory.
+pub const MAX_LISTED_OBJECTS: usize = 10_000_000;
+
+/// The most bytes an object under `key` can hold in a vger repository
+/// (docs/format.md), and so the most a read of it may receive: `config`,
+/// key slots and locks are a few hundred bytes; index segments and
+/// snapshots are metadata objects, compressed from at most 256 MiB; packs
+/// are closed past their target size (at most 1 GiB) with one more chunk
+/// (at most 16 MiB) and a trailer (metadata), and other keys (no vger
+/// object, but the trait is generic) get the same cap.
+pub fn max_object_size(key: &str) -> u64 {
+    match key.split('/').next() {
+        Some("config" | "keys" | "locks") => 1 << 20,
+        Some("index" | "snapshots") => 272 << 20,
+        _ => 3 << 29,
+    }
+}
+
 /// Checks an object key such as `packs/ab/ab12...`.
 pub fn validate_key(key: &str) -> Result<(), StorageError> {
     if key.is_empty() {

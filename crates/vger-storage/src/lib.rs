@@ -34,9 +34,10 @@
 //! ```
 
 mod error;
+mod http;
 pub mod keys;
 pub mod layers;
-mod local;
+pub mod local;
 mod open;
 mod options;
 mod random;
@@ -48,13 +49,14 @@ pub mod testsuite;
 use std::sync::Arc;
 
 pub use error::StorageError;
+pub use http::clean_text;
 pub use local::LocalStorage;
 pub use open::open_url;
 pub use options::{BackendOptions, RetryPolicy};
 pub use rest::RestStorage;
 pub use s3::S3Storage;
 pub use sftp::SftpStorage;
-pub use vger_protocol::{PackVerification, RepackBlob, RepackResponse};
+pub use vger_protocol::{PackVerification, RepackBlob, RepackResponse, MAX_REPACK_BLOBS};
 
 /// A key-value store of whole objects, shaped like an object store.
 ///
@@ -168,6 +170,9 @@ pub struct ObjectInfo {
     /// maintenance uses it for grace periods, and vger-server's receipt
     /// time defeats clients that lie about snapshot times.
     pub modified: Option<u64>,
+    /// Who wrote it, if the storage records that: vger-server names the
+    /// token. Like `modified`, a client cannot set it.
+    pub writer: Option<String>,
 }
 
 /// Forwards every call, so `Box<dyn Storage>` and `Arc<dyn Storage>` are

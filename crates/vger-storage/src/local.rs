@@ -6,8 +6,8 @@
 //! returned write survives a crash. Directories are created on demand and
 //! never removed, which keeps concurrent writers free of races.
 
-mod durable;
-mod walk;
+pub mod durable;
+pub mod walk;
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::keys::{validate_key, validate_prefix};
 use crate::{ObjectInfo, StagedObject, Storage, StorageError};
-use durable::{sync_dir, write_synced, TempFile};
+use durable::{create_parent_dirs, TempFile};
 
 /// A repository in a local directory (or a mounted network file system
 /// that supports hard links).
@@ -57,7 +57,8 @@ impl LocalStorage {
         fs::create_dir_all(root)
             .map_err(|e| StorageError::from_io("create repository directory", &root.display().to_string(), e))?;
         if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent, &root.display().to_string())?;
+            durable::sync_dir(parent)
+                .map_err(|e| StorageError::from_io("fsync directory of", &root.display().to_string(), e))?;
         }
         Self::open(root)
     }
@@ -90,58 +91,22 @@ impl LocalStorage {
     }
 
     fn write_object(&self, key: &str, data: &[u8], commit: Commit) -> Result<(), StorageError> {
-        let path = self.path(key);
-        let dir = path.parent().unwrap_or(&self.root);
-        let (mut temp, mut file) = match TempFile::create(dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.create_dirs(key)?;
-                TempFile::create(dir)
-            }
-            other => other,
-        }
-        .map_err(|e| StorageError::from_io("create temporary file for", key, e))?;
-        write_synced(&mut file, data, key)?;
+        let (temp, mut file) = TempFile::create_for(&self.root, key)
+            .map_err(|e| StorageError::from_io("create temporary file for", key, e))?;
+        file.write_all(data).map_err(|e| StorageError::from_io("write", key, e))?;
+        file.sync_all().map_err(|e| StorageError::from_io("fsync", key, e))?;
         drop(file);
+        let path = self.path(key);
         match commit {
             Commit::Replace => {
-                fs::rename(temp.path(), &path).map_err(|e| StorageError::from_io("rename into place", key, e))?;
-                temp.mark_committed();
+                temp.rename_into_place(&path).map_err(|e| StorageError::from_io("rename into place", key, e))
             }
-            Commit::CreateNew => {
-                fs::hard_link(temp.path(), &path).map_err(|e| StorageError::from_io("link into place", key, e))?;
-                drop(temp); // removes the temporary name
-            }
+            Commit::CreateNew => match temp.link_into_place(&path) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(StorageError::AlreadyExists { key: key.to_owned() }),
+                Err(e) => Err(StorageError::from_io("link into place", key, e)),
+            },
         }
-        sync_dir(dir, key)
-    }
-
-    /// Creates the missing directories on the way to `key`, fsyncing the
-    /// parent of each so the new directory survives a crash.
-    fn create_dirs(&self, key: &str) -> Result<(), StorageError> {
-        let mut dir = self.root.clone();
-        let mut parts: Vec<&str> = key.split('/').collect();
-        parts.pop(); // the object's own name
-        for part in parts {
-            let parent = dir.clone();
-            dir.push(part);
-            match fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-                Err(e) => {
-                    let e = match e.kind() {
-                        // A file sits where a directory must be (`a` is an
-                        // object and `a/b` is being written).
-                        io::ErrorKind::AlreadyExists => io::Error::from_raw_os_error(libc::ENOTDIR),
-                        _ => e,
-                    };
-                    return Err(StorageError::from_io("create directory for", key, e));
-                }
-            }
-            // Also when another writer created it: it may not have fsynced
-            // the parent yet, and this write must be durable on return.
-            sync_dir(&parent, key)?;
-        }
-        Ok(())
     }
 }
 
@@ -200,7 +165,8 @@ impl Storage for LocalStorage {
         validate_key(key)?;
         let path = self.path(key);
         match fs::remove_file(&path) {
-            Ok(()) => sync_dir(path.parent().unwrap_or(&self.root), key),
+            Ok(()) => durable::sync_dir(path.parent().unwrap_or(&self.root))
+                .map_err(|e| StorageError::from_io("fsync directory of", key, e)),
             Err(e) => match read_error("delete", key, e) {
                 StorageError::NotFound { .. } => Ok(()),
                 other => Err(other),
@@ -210,7 +176,12 @@ impl Storage for LocalStorage {
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
         validate_prefix(prefix)?;
-        walk::list_objects(&self.root, prefix)
+        let mut objects = Vec::new();
+        walk::for_each_object(&self.root, prefix, &mut |found| {
+            objects.push(ObjectInfo { key: found.key, size: found.size, modified: found.modified, writer: None });
+            true
+        })?;
+        Ok(objects)
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>, StorageError> {
@@ -236,15 +207,9 @@ impl Storage for LocalStorage {
     fn stage(&self, dir: &str) -> Result<Option<Box<dyn StagedObject>>, StorageError> {
         validate_prefix(dir)?;
         let what = format!("{dir}(new object)");
-        let path = self.root.join(dir);
-        let (temp, file) = match TempFile::create(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.create_dirs(&format!("{}/x", dir.trim_end_matches('/')))?;
-                TempFile::create(&path)
-            }
-            other => other,
-        }
-        .map_err(|e| StorageError::from_io("create temporary file for", &what, e))?;
+        let placeholder = format!("{}/x", dir.trim_end_matches('/'));
+        let (temp, file) = TempFile::create_for(&self.root, &placeholder)
+            .map_err(|e| StorageError::from_io("create temporary file for", &what, e))?;
         // Blobs of small files are a few hundred bytes: one write call each
         // would cost more than the copy into this buffer. Large blobs skip it.
         let file = io::BufWriter::with_capacity(STAGE_BUFFER, file);
@@ -273,21 +238,16 @@ impl StagedObject for StagedFile {
 
     fn commit(self: Box<Self>, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
-        let StagedFile { storage, what: _, mut temp, file } = *self;
+        let StagedFile { storage, what: _, temp, file } = *self;
         let file = file.into_inner().map_err(|e| StorageError::from_io("write", key, e.into_error()))?;
         file.sync_all().map_err(|e| StorageError::from_io("fsync", key, e))?;
         drop(file);
         let path = storage.path(key);
-        let renamed = match fs::rename(temp.path(), &path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && temp.path().exists() => {
-                storage.create_dirs(key)?;
-                fs::rename(temp.path(), &path)
-            }
-            other => other,
-        };
-        renamed.map_err(|e| StorageError::from_io("rename into place", key, e))?;
-        temp.mark_committed();
-        sync_dir(path.parent().unwrap_or(&storage.root), key)
+        if path.parent().is_some_and(|dir| !dir.is_dir()) {
+            create_parent_dirs(&storage.root, key)
+                .map_err(|e| StorageError::from_io("create directory for", key, e))?;
+        }
+        temp.rename_into_place(&path).map_err(|e| StorageError::from_io("rename into place", key, e))
     }
 }
 

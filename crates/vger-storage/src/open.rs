@@ -21,15 +21,17 @@ use crate::sftp::{SftpLocation, SftpStorage};
 use crate::{layers, BackendOptions, LocalStorage, Storage, StorageError};
 
 /// Opens the repository at `url`, wrapped in the retry, throttle and
-/// connection-limit layers. `create` makes a missing local directory; for
+/// connection-limit layers (a local directory only in the retry layer,
+/// which logs its requests: its errors are never transient, and limits
+/// are for networks). `create` makes a missing local directory; for
 /// remote backends the bucket or parent directory must exist (directories
 /// below it are made on demand).
 pub fn open_url(url: &str, opts: &BackendOptions, create: bool) -> Result<Arc<dyn Storage>, StorageError> {
     let backend: Arc<dyn Storage> = match url.split_once("://") {
-        None => Arc::new(open_local(Path::new(url), create)?),
+        None => return Ok(layers::wrap_local(Arc::new(open_local(Path::new(url), create)?), opts)),
         Some(("file", _)) => {
             let path = parse(url)?.to_file_path().map_err(|()| bad_url(url, "expected file:///absolute/path"))?;
-            Arc::new(open_local(&path, create)?)
+            return Ok(layers::wrap_local(Arc::new(open_local(&path, create)?), opts));
         }
         Some(("s3", _)) => Arc::new(S3Storage::new(&s3_location(url, "https")?, opts)?),
         Some(("s3+http", _)) if opts.allow_insecure_http => Arc::new(S3Storage::new(&s3_location(url, "http")?, opts)?),

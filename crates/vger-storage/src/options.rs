@@ -1,6 +1,6 @@
 //! What a remote backend and its layers need to know besides the URL:
-//! credentials, addressing, limits and the retry policy. The CLI fills
-//! this from the repository's configuration.
+//! credentials, addressing, limits and the retry policy. The application
+//! layer (`vger-app`) fills this from the repository's configuration.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,9 +30,9 @@ pub struct BackendOptions {
     pub access_token: Option<String>,
     /// Requests in flight at once (`limits.connections`); at least 1.
     pub connections: usize,
-    /// Upload cap for the whole process, bytes per second.
+    /// Upload cap of this repository (all its connections), bytes per second.
     pub upload_bytes_per_sec: Option<u64>,
-    /// Download cap for the whole process, bytes per second.
+    /// Download cap of this repository (all its connections), bytes per second.
     pub download_bytes_per_sec: Option<u64>,
     pub retry: RetryPolicy,
     /// Connecting, and waiting for a response to start; transfers of large

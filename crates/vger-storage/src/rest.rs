@@ -16,55 +16,36 @@
 //! Plain `http://` is accepted here as given: the caller ([`open_url`](crate::open_url))
 //! decides whether `allow_insecure_http` permits it.
 
-use std::io::{BufRead, BufReader, Read};
-use std::time::Duration;
-
 use base64::Engine;
-use ureq::http::{self, Method, Response};
+use ureq::http::{Method, Response};
 use ureq::Body;
 use url::Url;
 use vger_protocol::{
-    is_valid_repo_name, ErrorCode, ListLine, PackVerification, RepackBlob, RepackRequest, RepackResponse, RepoStats,
-    VerifyLine, VerifyPacksRequest, BLAKE3_HEADER, ERROR_HEADER, QUERY_LIST, QUERY_PREFIX, QUERY_REPACK, QUERY_STATS,
-    QUERY_VERIFY_PACKS,
+    is_valid_repo_name, is_valid_token_name, ErrorCode, ListLine, PackVerification, RepackBlob, RepackRequest,
+    RepackResponse, RepoStats, VerifyLine, VerifyPacksRequest, BLAKE3_HEADER, ERROR_HEADER, QUERY_LIST, QUERY_PREFIX,
+    QUERY_REPACK, QUERY_STATS, QUERY_VERIFY_PACKS,
 };
 
-use crate::keys::{validate_key, validate_prefix};
+use crate::http::{clean_text, Client, Exchange, Reply, SMALL_REPLY};
+use crate::keys::{max_object_size, validate_key, validate_prefix, MAX_KEY_LEN, MAX_LISTED_OBJECTS};
 use crate::{BackendOptions, ObjectInfo, PackService, Storage, StorageError};
 
-/// Throughput below which a transfer counts as stalled, used to size the
-/// body timeouts: `timeout` plus this long per byte.
-const SLOWEST_BYTES_PER_SEC: u64 = 256 << 10;
+/// Longest line of a listing or verify-packs reply: one JSON object with
+/// a key of at most [`MAX_KEY_LEN`] bytes, a few numbers and, for a pack
+/// that failed verification, a short problem.
+const MAX_LINE: usize = MAX_KEY_LEN + (8 << 10);
 
 /// A repository on a vger-server.
 pub struct RestStorage {
-    agent: ureq::Agent,
+    client: Client,
     /// `http(s)://host:port/.../REPO/`, always ending with `/`.
     base: String,
     authorization: Option<String>,
-    timeout: Duration,
 }
 
 impl std::fmt::Debug for RestStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RestStorage").field("url", &self.base).finish_non_exhaustive()
-    }
-}
-
-/// A finished exchange: status, headers and the whole (small) body.
-struct Reply {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
     }
 }
 
@@ -99,77 +80,82 @@ impl RestStorage {
                 return Err(bad("the access token must be printable ASCII without spaces"));
             }
         }
-        let connections = opts.connections.max(1);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(opts.timeout))
-            .timeout_send_request(Some(opts.timeout))
-            .timeout_recv_response(Some(opts.timeout))
-            .max_idle_connections(connections * 2)
-            .max_idle_connections_per_host(connections * 2)
-            .build()
-            .into();
-        Ok(RestStorage {
-            agent,
-            base: base.to_string(),
-            authorization: token.map(|t| format!("Bearer {t}")),
-            timeout: opts.timeout,
-        })
+        let client = Client::new(opts.timeout, opts.connections, "vger-server", "the host name in the repository URL");
+        Ok(RestStorage { client, base: base.to_string(), authorization: token.map(|t| format!("Bearer {t}")) })
     }
 
-    fn body_time(&self, bytes: u64) -> Duration {
-        self.timeout + Duration::from_secs(bytes / SLOWEST_BYTES_PER_SEC)
-    }
-
-    /// Sends a request; an HTTP error status is not an `Err` here.
-    /// `expect_bytes` sizes the receive timeout (`None`: no limit).
-    fn send(
+    /// A request to `url` with the token; its reply may hold
+    /// [`SMALL_REPLY`] bytes and take the body time of `expect_bytes`
+    /// (`None`: a streamed reply, no time limit).
+    fn request<'a>(
         &self,
         method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
+        url: String,
+        mut headers: Vec<(&'static str, String)>,
+        body: &'a [u8],
         expect_bytes: Option<u64>,
-    ) -> Result<Response<Body>, StorageError> {
-        let mut builder = http::Request::builder().method(method).uri(url);
+    ) -> Exchange<'a> {
         if let Some(auth) = &self.authorization {
-            builder = builder.header("authorization", auth.as_str());
+            headers.push(("authorization", auth.clone()));
         }
-        for (name, value) in headers {
-            builder = builder.header(*name, value.as_str());
-        }
-        let request = builder
-            .body(body)
-            .map_err(|e| StorageError::Backend { detail: format!("building a vger-server request: {e}") })?;
-        let request = self
-            .agent
-            .configure_request(request)
-            .timeout_send_body(Some(self.body_time(body.len() as u64)))
-            .timeout_recv_body(expect_bytes.map(|n| self.body_time(n.max(1 << 20))))
-            .build();
-        self.agent
-            .run(request)
-            .map_err(|e| crate::error::from_ureq(e, "vger-server", "the host name in the repository URL"))
+        Exchange { method, url, headers, body, expect_bytes, max_reply: SMALL_REPLY }
     }
 
-    /// Sends and reads the whole reply.
+    /// Sends and reads the whole (small) reply.
     fn exchange(
         &self,
         method: Method,
-        url: &str,
-        headers: &[(&str, String)],
+        url: String,
+        headers: Vec<(&'static str, String)>,
         body: &[u8],
-        expect_bytes: u64,
     ) -> Result<Reply, StorageError> {
-        let response = self.send(method, url, headers, body, Some(expect_bytes))?;
-        let status = response.status().as_u16();
-        let (parts, mut body) = response.into_parts();
-        let mut data = Vec::with_capacity(expect_bytes.min(1 << 30) as usize);
-        body.as_reader()
-            .read_to_end(&mut data)
-            .map_err(|e| StorageError::Transient { detail: format!("reading a vger-server reply: {e}") })?;
-        Ok(Reply { status, headers: parts.headers, body: data })
+        self.client.exchange(&self.request(method, url, headers, body, Some(0)))
+    }
+
+    /// Sends a request whose reply is streamed JSON lines; an unsuccessful
+    /// reply is read (capped) and mapped.
+    fn send_streamed(&self, url: String, body: &[u8], what: &str, key: &str) -> Result<Response<Body>, StorageError> {
+        let headers = if body.is_empty() { Vec::new() } else { vec![("content-type", "application/json".to_owned())] };
+        let method = if body.is_empty() { Method::GET } else { Method::POST };
+        let response = self.client.send(&self.request(method, url, headers, body, None))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(error_from_reply(&self.client.read_reply(response, SMALL_REPLY, 0)?, what, key))
+    }
+
+    /// Reads a JSON-lines reply: `parse` returns `Some(count)` for the end
+    /// line, whose count must equal the lines before it; a reply without
+    /// it was cut off. At most `max_lines` lines of at most [`MAX_LINE`] bytes.
+    fn read_lines(
+        &self,
+        response: Response<Body>,
+        what: &str,
+        max_lines: usize,
+        mut parse: impl FnMut(&str) -> Result<Option<u64>, StorageError>,
+    ) -> Result<(), StorageError> {
+        let (_, body) = response.into_parts();
+        let mut seen = 0u64;
+        let mut end = None;
+        self.client.read_lines(body, what, MAX_LINE, max_lines, |line| {
+            if end.is_some() {
+                return Err(StorageError::Backend { detail: format!("vger-server {what}: lines after the end line") });
+            }
+            match parse(line)? {
+                None => seen += 1,
+                Some(count) => end = Some(count),
+            }
+            Ok(())
+        })?;
+        match end {
+            Some(count) if count == seen => Ok(()),
+            Some(count) => Err(StorageError::Backend {
+                detail: format!("vger-server {what}: the reply announced {count} entries but sent {seen}"),
+            }),
+            None => Err(StorageError::Transient {
+                detail: format!("vger-server {what} ended without its end line (cut off)"),
+            }),
+        }
     }
 
     fn object_url(&self, key: &str) -> String {
@@ -182,7 +168,7 @@ impl RestStorage {
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        let reply = self.exchange(Method::HEAD, &self.object_url(key), &[], &[], 0)?;
+        let reply = self.exchange(Method::HEAD, self.object_url(key), Vec::new(), &[])?;
         match reply.status {
             404 => Ok(None),
             _ if reply.is_success() => {
@@ -203,7 +189,7 @@ impl RestStorage {
         if if_absent {
             headers.push(("if-none-match", "*".to_owned()));
         }
-        let reply = self.exchange(Method::PUT, &self.object_url(key), &headers, data, 0)?;
+        let reply = self.exchange(Method::PUT, self.object_url(key), headers, data)?;
         if reply.is_success() {
             Ok(())
         } else {
@@ -221,11 +207,10 @@ impl RestStorage {
         let body = serde_json::to_vec(&request)
             .map_err(|e| StorageError::Backend { detail: format!("encoding a repack plan: {e}") })?;
         let total: u64 = blobs.iter().map(|b| b.length).sum();
-        let headers = [("content-type", "application/json".to_owned())];
-        let url = self.query_url(QUERY_REPACK);
+        let headers = vec![("content-type", "application/json".to_owned())];
         // The server copies `total` bytes before it answers.
-        let response = self.send(Method::POST, &url, &headers, &body, Some(total))?;
-        let reply = read_reply(response)?;
+        let request = self.request(Method::POST, self.query_url(QUERY_REPACK), headers, &body, Some(total));
+        let reply = self.client.exchange(&request)?;
         if !reply.is_success() {
             return Err(error_from_reply(&reply, "repack", "packs/"));
         }
@@ -235,24 +220,36 @@ impl RestStorage {
 
     /// Asks the server to verify packs (keys `packs/xx/<id>` or bare ids;
     /// `None` for all): BLAKE3 against the name, header and footer. The
-    /// server reads every byte; nothing is downloaded.
+    /// server reads every byte; nothing is downloaded. A long list goes in
+    /// requests of at most [`vger_protocol::MAX_VERIFY_PACKS`] packs.
     pub fn verify_packs(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError> {
+        let Some(packs) = packs else { return self.verify_batch(None) };
+        let mut results = Vec::with_capacity(packs.len());
+        for batch in packs.chunks(vger_protocol::MAX_VERIFY_PACKS) {
+            results.extend(self.verify_batch(Some(batch))?);
+        }
+        Ok(results)
+    }
+
+    fn verify_batch(&self, packs: Option<&[String]>) -> Result<Vec<PackVerification>, StorageError> {
         let request = VerifyPacksRequest { packs: packs.map(<[String]>::to_vec) };
         let body = serde_json::to_vec(&request)
             .map_err(|e| StorageError::Backend { detail: format!("encoding a verify request: {e}") })?;
-        let headers = [("content-type", "application/json".to_owned())];
-        let response = self.send(Method::POST, &self.query_url(QUERY_VERIFY_PACKS), &headers, &body, None)?;
-        if !response.status().is_success() {
-            return Err(error_from_reply(&read_reply(response)?, "verify-packs", "packs/"));
-        }
+        let response = self.send_streamed(self.query_url(QUERY_VERIFY_PACKS), &body, "verify-packs", "packs/")?;
         let mut results = Vec::new();
-        read_lines(response, "verify-packs", |line| match serde_json::from_str::<VerifyLine>(line) {
-            Ok(VerifyLine::Pack(result)) => {
+        // One line per pack asked for (or listed) and the end line.
+        let max_lines = packs.map_or(MAX_LISTED_OBJECTS, <[String]>::len).saturating_add(1);
+        self.read_lines(response, "verify-packs", max_lines, |line| match serde_json::from_str::<VerifyLine>(line) {
+            Ok(VerifyLine::Pack(mut result)) => {
+                // Server text, shown to the user.
+                result.problem = result.problem.map(|p| clean_text(p.as_bytes()));
                 results.push(result);
                 Ok(None)
             }
             Ok(VerifyLine::End { count, .. }) => Ok(Some(count)),
-            Ok(VerifyLine::Error { error }) => Err(StorageError::Backend { detail: format!("vger-server: {error}") }),
+            Ok(VerifyLine::Error { error }) => {
+                Err(StorageError::Backend { detail: format!("vger-server: {}", clean_text(error.as_bytes())) })
+            }
             Err(e) => Err(unreadable("verify-packs", &e)),
         })?;
         Ok(results)
@@ -260,7 +257,7 @@ impl RestStorage {
 
     /// Size, counts, quota and newest snapshot time, as the server sees them.
     pub fn stats(&self) -> Result<RepoStats, StorageError> {
-        let reply = self.exchange(Method::GET, &self.query_url(QUERY_STATS), &[], &[], 1 << 16)?;
+        let reply = self.exchange(Method::GET, self.query_url(QUERY_STATS), Vec::new(), &[])?;
         if !reply.is_success() {
             return Err(error_from_reply(&reply, "stats", ""));
         }
@@ -268,46 +265,8 @@ impl RestStorage {
     }
 }
 
-fn read_reply(response: Response<Body>) -> Result<Reply, StorageError> {
-    let status = response.status().as_u16();
-    let (parts, mut body) = response.into_parts();
-    let mut data = Vec::new();
-    body.as_reader()
-        .read_to_end(&mut data)
-        .map_err(|e| StorageError::Transient { detail: format!("reading a vger-server reply: {e}") })?;
-    Ok(Reply { status, headers: parts.headers, body: data })
-}
-
 fn unreadable(what: &str, e: &serde_json::Error) -> StorageError {
     StorageError::Backend { detail: format!("vger-server {what}: unreadable reply line: {e}") }
-}
-
-/// Reads a JSON-lines reply one line at a time; `parse` returns
-/// `Some(count)` for the end line, whose count must equal the lines before it.
-fn read_lines(
-    response: Response<Body>,
-    what: &str,
-    mut parse: impl FnMut(&str) -> Result<Option<u64>, StorageError>,
-) -> Result<(), StorageError> {
-    let (_, mut body) = response.into_parts();
-    let reader = BufReader::with_capacity(256 << 10, body.as_reader());
-    let mut seen = 0u64;
-    for line in reader.lines() {
-        let line = line.map_err(|e| StorageError::Transient { detail: format!("vger-server {what} cut off: {e}") })?;
-        if line.is_empty() {
-            continue;
-        }
-        match parse(&line)? {
-            None => seen += 1,
-            Some(count) if count == seen => return Ok(()),
-            Some(count) => {
-                return Err(StorageError::Backend {
-                    detail: format!("vger-server {what}: the reply announced {count} entries but sent {seen}"),
-                })
-            }
-        }
-    }
-    Err(StorageError::Transient { detail: format!("vger-server {what} ended without its end line (cut off)") })
 }
 
 /// Total size from `Content-Range: bytes a-b/total` or `bytes */total`.
@@ -318,7 +277,9 @@ fn total_from_content_range(reply: &Reply) -> Option<u64> {
 impl Storage for RestStorage {
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         validate_key(key)?;
-        let reply = self.exchange(Method::GET, &self.object_url(key), &[], &[], 64 << 20)?;
+        let mut request = self.request(Method::GET, self.object_url(key), Vec::new(), &[], Some(64 << 20));
+        request.max_reply = max_object_size(key);
+        let reply = self.client.exchange(&request)?;
         if !reply.is_success() {
             return Err(error_from_reply(&reply, "GET", key));
         }
@@ -345,8 +306,11 @@ impl Storage for RestStorage {
                 };
             }
         };
-        let headers = [("range", format!("bytes={offset}-{last}"))];
-        let reply = self.exchange(Method::GET, &self.object_url(key), &headers, &[], len)?;
+        let headers = vec![("range", format!("bytes={offset}-{last}"))];
+        let mut request = self.request(Method::GET, self.object_url(key), headers, &[], Some(len));
+        // A proxy that drops `Range` sends the whole object.
+        request.max_reply = max_object_size(key);
+        let reply = self.client.exchange(&request)?;
         match reply.status {
             206 if reply.body.len() as u64 == len => Ok(reply.body),
             // The server clamps a range past the end (RFC 9110).
@@ -384,7 +348,7 @@ impl Storage for RestStorage {
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
-        let reply = self.exchange(Method::DELETE, &self.object_url(key), &[], &[], 0)?;
+        let reply = self.exchange(Method::DELETE, self.object_url(key), Vec::new(), &[])?;
         match reply.status {
             404 => Ok(()),
             _ if reply.is_success() => Ok(()),
@@ -396,22 +360,27 @@ impl Storage for RestStorage {
         validate_prefix(prefix)?;
         // Valid prefixes need no escaping in a query.
         let url = self.query_url(&format!("{QUERY_LIST}&{QUERY_PREFIX}={prefix}"));
-        let response = self.send(Method::GET, &url, &[], &[], None)?;
-        if !response.status().is_success() {
-            return Err(error_from_reply(&read_reply(response)?, "list", prefix));
-        }
+        let response = self.send_streamed(url, &[], "list", prefix)?;
         let mut objects = Vec::new();
-        read_lines(response, "list", |line| match serde_json::from_str::<ListLine>(line) {
+        let max_lines = MAX_LISTED_OBJECTS + 1;
+        self.read_lines(response, "list", max_lines, |line| match serde_json::from_str::<ListLine>(line) {
             Ok(ListLine::Object(entry)) => {
                 // A hostile server's bad names are no objects.
                 if validate_key(&entry.key).is_ok() && entry.key.starts_with(prefix) {
-                    objects.push(ObjectInfo { key: entry.key, size: entry.size, modified: Some(entry.modified) });
+                    // A name that is not a token name is dropped, never printed.
+                    let writer = entry.writer.filter(|w| is_valid_token_name(w));
+                    objects.push(ObjectInfo {
+                        key: entry.key,
+                        size: entry.size,
+                        modified: Some(entry.modified),
+                        writer,
+                    });
                 }
                 Ok(None)
             }
             Ok(ListLine::End { count, .. }) => Ok(Some(count)),
             Ok(ListLine::Error { error }) => {
-                Err(StorageError::Transient { detail: format!("vger-server list: {error}") })
+                Err(StorageError::Transient { detail: format!("vger-server list: {}", clean_text(error.as_bytes())) })
             }
             Err(e) => Err(unreadable("list", &e)),
         })?;
@@ -449,7 +418,7 @@ impl PackService for RestStorage {
 
 /// Maps an unsuccessful reply for `key` onto the error the engine acts on.
 fn error_from_reply(reply: &Reply, what: &str, key: &str) -> StorageError {
-    let message: String = String::from_utf8_lossy(&reply.body).trim().chars().take(300).collect();
+    let message = reply.text();
     let code = reply.header(ERROR_HEADER).and_then(ErrorCode::parse);
     let detail = format!("vger-server {what} `{key}`: HTTP {} {message}", reply.status).trim_end().to_owned();
     let key = key.to_owned();
@@ -475,12 +444,14 @@ fn error_from_reply(reply: &Reply, what: &str, key: &str) -> StorageError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn reply(status: u16, code: Option<ErrorCode>) -> Reply {
-        let mut headers = http::HeaderMap::new();
+        let mut headers = ureq::http::HeaderMap::new();
         if let Some(code) = code {
-            headers.insert(ERROR_HEADER, http::HeaderValue::from_static(code.as_str()));
+            headers.insert(ERROR_HEADER, ureq::http::HeaderValue::from_static(code.as_str()));
         }
         Reply { status, headers, body: b"server says no\n".to_vec() }
     }

@@ -34,16 +34,21 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use ureq::http::Method;
 use url::Url;
 
-use crate::keys::{validate_key, validate_prefix};
+use crate::http::{Client, Exchange, Reply, SMALL_REPLY};
+use crate::keys::{max_object_size, validate_key, validate_prefix, MAX_LISTED_OBJECTS};
 use crate::random::random_u64;
 use crate::{BackendOptions, ObjectInfo, Storage, StorageError};
-use request::{error_from_reply, send, Exchange, Reply};
+use request::error_from_reply;
 
 /// Objects larger than this are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 64 << 20;
 
 /// How long a signed URL stays valid; it only has to outlive the request.
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Cap of one ListObjectsV2 page: at most 1,000 entries (the default and
+/// the maximum of `max-keys`) of at most a few hundred bytes each.
+const MAX_LIST_PAGE: u64 = 8 << 20;
 
 /// Where a repository lives in S3, as parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +66,7 @@ pub struct S3Storage {
     credentials: Credentials,
     /// `""` or `"some/prefix/"`: prepended to every key.
     prefix: String,
-    agent: ureq::Agent,
-    timeout: Duration,
+    client: Client,
     soft_delete: bool,
     /// Whether the server honours `If-None-Match: *`; probed on first use.
     conditional_put: Mutex<Option<bool>>,
@@ -108,17 +112,8 @@ impl S3Storage {
                 ))
             }
         };
-        let connections = opts.connections.max(1);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_connect(Some(opts.timeout))
-            .timeout_send_request(Some(opts.timeout))
-            .timeout_recv_response(Some(opts.timeout))
-            .max_idle_connections(connections * 2)
-            .max_idle_connections_per_host(connections * 2)
-            .build()
-            .into();
+        let client =
+            Client::new(opts.timeout, opts.connections, "S3", "the endpoint's host name in the repository URL");
         let prefix = match location.prefix.trim_matches('/') {
             "" => String::new(),
             p => format!("{p}/"),
@@ -129,8 +124,7 @@ impl S3Storage {
             bucket,
             credentials,
             prefix,
-            agent,
-            timeout: opts.timeout,
+            client,
             soft_delete: opts.s3_soft_delete,
             conditional_put: Mutex::new(None),
             description: description.trim_end_matches('/').to_owned(),
@@ -142,10 +136,11 @@ impl S3Storage {
     }
 
     fn send(&self, exchange: Exchange<'_>) -> Result<Reply, StorageError> {
-        send(&self.agent, self.timeout, exchange)
+        self.client.exchange(&exchange)
     }
 
-    /// A signed request for `action`, with `headers` signed as well.
+    /// A signed request for `action`, with `headers` signed as well; its
+    /// reply may hold [`SMALL_REPLY`] bytes unless the caller raises it.
     fn exchange<'a, 'b>(
         &self,
         mut action: impl S3Action<'a>,
@@ -156,7 +151,9 @@ impl S3Storage {
         for (name, value) in &headers {
             action.headers_mut().insert(*name, value.clone());
         }
-        Exchange { method, url: action.sign(SIGNATURE_LIFETIME), headers, body, expect_bytes: None }
+        let url = action.sign(SIGNATURE_LIFETIME).to_string();
+        // The body timeout of 64 MiB at the slowest rate, as for any reply.
+        Exchange { method, url, headers, body, expect_bytes: Some(64 << 20), max_reply: SMALL_REPLY }
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
@@ -242,10 +239,12 @@ impl S3Storage {
         let object = self.object(key);
         let action = self.bucket.get_object(Some(&self.credentials), &object);
         let mut exchange = self.exchange(action, Method::GET, Vec::new(), &[]);
+        // A server that ignores `Range` sends the whole object.
+        exchange.max_reply = max_object_size(key);
         if let Some((first, last)) = range {
             // Not signed: a plain header, like `content-length`.
             exchange.headers.push(("range", format!("bytes={first}-{last}")));
-            exchange.expect_bytes = Some(last - first + 1);
+            exchange.expect_bytes = Some((last - first + 1).max(64 << 20));
         }
         self.send(exchange)
     }
@@ -364,7 +363,9 @@ impl Storage for S3Storage {
             if let Some(token) = &token {
                 action.with_continuation_token(token.as_str());
             }
-            let reply = self.send(self.exchange(action, Method::GET, Vec::new(), &[]))?;
+            let mut exchange = self.exchange(action, Method::GET, Vec::new(), &[]);
+            exchange.max_reply = MAX_LIST_PAGE;
+            let reply = self.send(exchange)?;
             if !reply.is_success() {
                 return Err(error_from_reply(&reply, "list", prefix));
             }
@@ -380,8 +381,20 @@ impl Storage for S3Storage {
                 let key = entry.key.strip_prefix(self.prefix.as_str())?;
                 // Foreign, hostile or bookkeeping (`.trash/`) names are no objects.
                 validate_key(key).ok()?;
-                Some(ObjectInfo { key: key.to_owned(), size: entry.size, modified: unix_seconds(&entry.last_modified) })
+                Some(ObjectInfo {
+                    key: key.to_owned(),
+                    size: entry.size,
+                    modified: unix_seconds(&entry.last_modified),
+                    writer: None,
+                })
             }));
+            if objects.len() > MAX_LISTED_OBJECTS {
+                return Err(StorageError::Backend {
+                    detail: format!(
+                        "S3 list `{prefix}`: more than {MAX_LISTED_OBJECTS} objects; refused (a broken or hostile server)"
+                    ),
+                });
+            }
             match page.next_continuation_token {
                 Some(next) if !next.is_empty() => token = Some(next),
                 _ => return Ok(objects),

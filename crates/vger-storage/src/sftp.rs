@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType};
 
-use crate::keys::{validate_key, validate_prefix};
+use crate::keys::{max_object_size, validate_key, validate_prefix, MAX_LISTED_OBJECTS};
 use crate::random::random_u64;
 use crate::{BackendOptions, ObjectInfo, Storage, StorageError};
 use connection::{default_keys, default_known_hosts, ConnectParams, Connection};
@@ -72,7 +72,7 @@ impl std::fmt::Debug for SftpStorage {
 /// (negative libssh2 codes: socket, timeout, channel) are transient and
 /// retire the session.
 fn map_error(op: &str, key: &str, err: &ssh2::Error) -> StorageError {
-    let detail = format!("SFTP {op} `{key}`: {err}");
+    let detail = format!("SFTP {op} `{key}`: {}", crate::http::clean_text(err.to_string().as_bytes()));
     match err.code() {
         ErrorCode::SFTP(FX_NO_SUCH_FILE | FX_NO_SUCH_PATH) => StorageError::NotFound { key: key.to_owned() },
         ErrorCode::SFTP(FX_FILE_ALREADY_EXISTS) => StorageError::AlreadyExists { key: key.to_owned() },
@@ -218,11 +218,29 @@ impl SftpStorage {
         out: &mut Vec<ObjectInfo>,
     ) -> Result<(), StorageError> {
         let dir = if rel.is_empty() { self.root.clone() } else { self.path(rel) };
-        let entries = match conn.sftp.readdir(&dir) {
-            Ok(entries) => entries,
+        let mut handle = match conn.sftp.opendir(&dir) {
+            Ok(handle) => handle,
             Err(e) if map_error("", "", &e).is_not_found() => return Ok(()),
             Err(e) => return Err(map_error("list", rel, &e)),
         };
+        // Entry by entry (not `Sftp::readdir`, which collects however many
+        // the server sends): a hostile server's endless folder stops here.
+        let mut entries = Vec::new();
+        loop {
+            match handle.readdir() {
+                Ok(entry) => entries.push(entry),
+                Err(e) if e.code() == ErrorCode::Session(libssh2_sys::LIBSSH2_ERROR_FILE) => break,
+                Err(e) => return Err(map_error("list", rel, &e)),
+            }
+            if out.len() + entries.len() > MAX_LISTED_OBJECTS {
+                return Err(StorageError::Backend {
+                    detail: format!(
+                        "SFTP list `{prefix}`: more than {MAX_LISTED_OBJECTS} entries; refused (a broken or hostile server)"
+                    ),
+                });
+            }
+        }
+        drop(handle);
         for (path, stat) in entries {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
             let key = if rel.is_empty() { name.to_owned() } else { format!("{rel}/{name}") };
@@ -236,7 +254,7 @@ impl SftpStorage {
                     self.list_dir(conn, &key, prefix, out)?;
                 }
             } else if stat.is_file() && key.starts_with(prefix) {
-                out.push(ObjectInfo { key, size: stat.size.unwrap_or(0), modified: stat.mtime });
+                out.push(ObjectInfo { key, size: stat.size.unwrap_or(0), modified: stat.mtime, writer: None });
             }
         }
         Ok(())
@@ -256,7 +274,13 @@ impl Storage for SftpStorage {
             // of its own; a large first read lets libssh2 ask for all of it
             // at once.
             let mut data = Vec::with_capacity(FIRST_READ);
-            match file.read_to_end(&mut data) {
+            let cap = max_object_size(key);
+            match (&mut file).take(cap + 1).read_to_end(&mut data) {
+                Ok(_) if data.len() as u64 > cap => Err(StorageError::Backend {
+                    detail: format!(
+                        "SFTP get `{key}`: the object is larger than the {cap} bytes a repository object can be; refused"
+                    ),
+                }),
                 Ok(_) => Ok(data),
                 Err(e) => match conn.sftp.stat(&self.path(key)) {
                     Ok(stat) if !stat.is_file() => Err(StorageError::NotFound { key: key.to_owned() }),

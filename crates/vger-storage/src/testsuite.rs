@@ -116,6 +116,19 @@ macro_rules! storage_test_suite {
     )*};
 }
 
+/// The key of a repository object: `prefix` (`snapshots/`, `index/`,
+/// `locks/`, `keys/`) and a 64-hex-digit id made from `n`. The checks use
+/// only keys of vger's repository layout (`docs/format.md`), the only
+/// keys vger-server stores.
+pub fn object_key(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n:064x}")
+}
+
+/// `packs/<xx>/<id>`: a pack key in directory `shard`, id made from `n`.
+pub fn pack_key(shard: u8, n: u64) -> String {
+    format!("packs/{shard:02x}/{shard:02x}{n:062x}")
+}
+
 /// Deterministic pseudo-random bytes (splitmix64), so that a mismatch
 /// shows up anywhere in an object, not only at its ends.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
@@ -151,9 +164,9 @@ fn listed(storage: &dyn Storage, prefix: &str) -> Result<BTreeMap<String, u64>, 
     Ok(map)
 }
 
-fn expect_listing(storage: &dyn Storage, prefix: &str, want: &[(&str, u64)]) -> Result<(), String> {
+fn expect_listing(storage: &dyn Storage, prefix: &str, want: &[(String, u64)]) -> Result<(), String> {
     let got = listed(storage, prefix)?;
-    let want: BTreeMap<String, u64> = want.iter().map(|(k, s)| ((*k).to_owned(), *s)).collect();
+    let want: BTreeMap<String, u64> = want.iter().map(|(k, s)| (k.clone(), *s)).collect();
     ensure!(got == want, "list {prefix:?}: got {got:?}, want {want:?}");
     Ok(())
 }

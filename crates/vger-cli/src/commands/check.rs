@@ -1,23 +1,36 @@
 //! `vger check [--verify-data] [--max-percent N] [--repair [--yes]]`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use vger_engine::check::{check, CheckOptions};
-use vger_engine::progress::Progress;
+use vger_app::events::{monitored, progress_for, Operation, Subject};
+use vger_app::AppError;
+use vger_config::{HookCommand, RepositoryConfig};
+use vger_engine::check::CheckOptions;
 use vger_engine::repair::{repair, DamagedSnapshot};
 
 use crate::cli::CheckArgs;
 use crate::context::Context;
-use crate::progress::ProgressDisplay;
+use crate::frontend::Printer;
 use crate::Outcome;
 
 pub fn run(ctx: &Context, args: &CheckArgs) -> Result<Outcome> {
-    super::each_repository(ctx, |repo_cfg| {
-        super::with_hooks(ctx, repo_cfg, vger_config::HookCommand::Check, false, |_| {
-            check_repository(ctx, repo_cfg, args)
-        })
+    let opts = CheckOptions {
+        verify_data: args.verify_data,
+        max_percent: args.max_percent,
+        distrust_server: args.distrust_server,
+    };
+    let front = Printer::new(ctx.json, ctx.quiet);
+    super::each_repository(ctx, |repo| {
+        if args.repair {
+            let describe = |e: &anyhow::Error| crate::one_line(e);
+            let warn = |e: &AppError| eprintln!("vger: warning: {}", crate::wording::one_line_of(e));
+            return ctx.app.with_hooks(repo, HookCommand::Check, false, &describe, &warn, |_| {
+                repair_repository(ctx, repo, args, &opts, &front)
+            });
+        }
+        ctx.app.check_with_hooks(repo, &opts, &front)?;
+        Ok(Outcome::Ok)
     })
 }
 
@@ -28,7 +41,7 @@ fn confirm_removal(damaged: &[DamagedSnapshot], yes: bool, json: bool) -> bool {
         for d in damaged {
             println!(
                 "  {} {} {}: {}",
-                &d.id[..8],
+                d.id.get(..8).unwrap_or(&d.id),
                 d.source_label,
                 d.time,
                 d.problems.first().cloned().unwrap_or_default()
@@ -48,79 +61,38 @@ fn confirm_removal(damaged: &[DamagedSnapshot], yes: bool, json: bool) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
-/// One repository, without hooks (the default run adds them).
-pub fn check_repository(ctx: &Context, repo_cfg: &vger_config::RepositoryConfig, args: &CheckArgs) -> Result<Outcome> {
-    let opts = CheckOptions {
-        verify_data: args.verify_data,
-        max_percent: args.max_percent,
-        distrust_server: args.distrust_server,
-    };
-    let repo = ctx.open(repo_cfg)?;
-    let progress = Arc::new(Progress::default());
-    let display = ProgressDisplay::start(progress.clone(), "check", ctx.quiet);
-    if args.repair {
-        let confirm = |damaged: &[DamagedSnapshot]| confirm_removal(damaged, args.yes, ctx.json);
-        let r = repair(&repo, &opts, &progress, &confirm);
-        drop(display);
-        let r = r?;
-        if ctx.json {
-            crate::output::print_json(&r)?;
-        } else {
-            if r.packs_salvaged > 0 {
-                println!(
-                    "salvaged {} damaged pack(s): {} intact chunks copied into new packs, {} lost; the damaged packs were deleted",
-                    r.packs_salvaged, r.chunks_rescued, r.chunks_lost
-                );
-            }
-            if r.index_rebuilt {
-                println!("index rebuilt from {} packs", r.packs_indexed);
-            }
-            for p in &r.packs_unreadable {
-                println!("unreadable pack left out of the index: {p}");
-            }
-            println!("removed {} damaged snapshots", r.removed.len());
-        }
-        if r.removed.len() < r.damaged.len() {
-            bail!("{} damaged snapshots were kept; rerun with --yes to remove them", r.damaged.len() - r.removed.len());
-        }
-        return Ok(Outcome::Ok);
-    }
-    let r = check(&repo, &opts, &progress);
-    drop(display);
-    let r = r?;
+/// `check --repair` of one repository (inside the check hooks).
+fn repair_repository(
+    ctx: &Context,
+    repo_cfg: &RepositoryConfig,
+    args: &CheckArgs,
+    opts: &CheckOptions,
+    front: &Printer,
+) -> Result<Outcome> {
+    let repo = ctx.app.open(repo_cfg)?;
+    let progress = progress_for(front);
+    let confirm = |damaged: &[DamagedSnapshot]| confirm_removal(damaged, args.yes, ctx.json);
+    let subject = Subject { operation: Operation::Check, repository: repo_cfg.label(), source: None };
+    let r = monitored(front, &progress, subject, || repair(&repo, opts, &progress, &confirm))?;
     if ctx.json {
         crate::output::print_json(&r)?;
     } else {
-        for w in &r.warnings {
-            println!("warning: {w}");
+        if r.packs_salvaged > 0 {
+            println!(
+                "salvaged {} damaged pack(s): {} intact chunks copied into new packs, {} lost; the damaged packs were deleted",
+                r.packs_salvaged, r.chunks_rescued, r.chunks_lost
+            );
         }
-        for e in &r.errors {
-            println!("error: {e}");
+        if r.index_rebuilt {
+            println!("index rebuilt from {} packs", r.packs_indexed);
         }
-        println!(
-            "checked {} snapshots, {} index segments, {} packs{}",
-            r.snapshots_checked,
-            r.segments,
-            r.packs,
-            if args.verify_data {
-                format!(", verified {} chunks in {} packs", r.chunks_verified, r.packs_verified)
-            } else if r.packs_verified > 0 {
-                let by = if args.distrust_server { "here" } else { "by the server" };
-                format!(", hashes of {} packs verified {by}", r.packs_verified)
-            } else {
-                String::new()
-            }
-        );
+        for p in &r.packs_unreadable {
+            println!("unreadable pack left out of the index: {p}");
+        }
+        println!("removed {} damaged snapshots", r.removed.len());
     }
-    if !r.is_ok() {
-        bail!(
-            "the repository has {} problem(s) affecting {} snapshot(s); `vger check --repair` rebuilds the index and removes what cannot be restored",
-            r.errors.len(),
-            r.damaged_snapshots.len()
-        );
-    }
-    if !ctx.json {
-        println!("no problems found");
+    if r.removed.len() < r.damaged.len() {
+        bail!("{} damaged snapshots were kept; rerun with --yes to remove them", r.damaged.len() - r.removed.len());
     }
     Ok(Outcome::Ok)
 }

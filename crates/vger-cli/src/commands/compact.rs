@@ -1,11 +1,11 @@
 //! `vger compact`.
 
 use anyhow::{anyhow, Result};
-use vger_engine::compact::{compact, CompactOptions};
+use vger_engine::compact::CompactOptions;
 
 use crate::cli::CompactArgs;
 use crate::context::Context;
-use crate::output::bytes;
+use crate::frontend::Printer;
 use crate::Outcome;
 
 pub fn run(ctx: &Context, args: &CompactArgs) -> Result<Outcome> {
@@ -22,10 +22,10 @@ pub fn run(ctx: &Context, args: &CompactArgs) -> Result<Outcome> {
         grace,
         distrust_server: args.distrust_server,
     };
-    super::each_repository(ctx, |repo_cfg| {
-        super::with_hooks(ctx, repo_cfg, vger_config::HookCommand::Compact, false, |_| {
-            compact_repository(ctx, repo_cfg, &opts)
-        })
+    let front = Printer::new(ctx.json, ctx.quiet);
+    super::each_repository(ctx, |repo| {
+        ctx.app.compact_with_hooks(repo, &opts, &front)?;
+        Ok(Outcome::Ok)
     })
 }
 
@@ -45,40 +45,4 @@ fn parse_grace(s: &str) -> Option<std::time::Duration> {
         _ => return None,
     };
     Some(std::time::Duration::from_secs(secs))
-}
-
-/// One repository, without hooks (the default run adds them).
-pub fn compact_repository(
-    ctx: &Context,
-    repo_cfg: &vger_config::RepositoryConfig,
-    opts: &CompactOptions,
-) -> Result<Outcome> {
-    let repo = ctx.open(repo_cfg)?;
-    let r = compact(&repo, opts)?;
-    for w in &r.warnings {
-        eprintln!("vger: warning: {w}");
-    }
-    if ctx.json {
-        crate::output::print_json(&serde_json::json!({ "report": r, "bytes_freed": r.bytes_freed() }))?;
-        return Ok(Outcome::Ok);
-    }
-    let verb = if r.dry_run { "would free" } else { "freed" };
-    println!(
-        "{verb} {}: {} of {} packs deleted, {} repacked into {}, {} adopted into the index{}",
-        bytes(r.bytes_freed()),
-        r.packs_deleted,
-        r.packs_before,
-        r.packs_repacked,
-        r.packs_written,
-        r.packs_adopted,
-        if r.packs_too_young > 0 {
-            format!(", {} younger than the grace period left alone", r.packs_too_young)
-        } else {
-            String::new()
-        }
-    );
-    if r.temp_files_removed > 0 {
-        println!("removed {} temporary files left by interrupted writers", r.temp_files_removed);
-    }
-    Ok(Outcome::Ok)
 }

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, cmd: &KeyCommand) -> Result<Outcome> {
                 println!("added key slot {}", id.short());
             }
             KeyCommand::Change => {
-                let old = ctx.passphrase(repo_cfg, false)?.ok_or_else(|| anyhow!("no current passphrase"))?;
+                let old = ctx.app.passphrase(repo_cfg, false)?.ok_or_else(|| anyhow!("no current passphrase"))?;
                 let id = keys::change(&repo, &old, &new_passphrase()?, KdfParams::default())?;
                 println!(
                     "passphrase changed (new key slot {}); update VGER_PASSPHRASE / passcommand / the config",

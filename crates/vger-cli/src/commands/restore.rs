@@ -1,16 +1,13 @@
 //! `vger restore ID|latest DEST [PATH...]`.
 
-use std::sync::Arc;
-
 use anyhow::{bail, Result};
-use vger_engine::progress::Progress;
-use vger_engine::restore::{restore, RestoreOptions};
+use vger_engine::restore::RestoreOptions;
 use vger_engine::snapshots;
 
 use crate::cli::RestoreArgs;
 use crate::context::Context;
+use crate::frontend::Printer;
 use crate::output::bytes;
-use crate::progress::ProgressDisplay;
 use crate::Outcome;
 
 pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
@@ -20,23 +17,21 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
     super::each_repository(ctx, |repo_cfg| {
         let repo = ctx.open(repo_cfg)?;
         let snap = snapshots::find(&repo, &args.id)?;
-        let is_root = unsafe_free_euid() == 0;
+        // Exact recreation by default (owners and device nodes as root);
+        // each flag takes one part away.
+        let exact = vger_fs::RestoreOptions::default();
         let opts = RestoreOptions {
             paths: args.paths.iter().map(|p| p.trim_matches('/').as_bytes().to_vec()).collect(),
-            threads: ctx.config.effective_limits(repo_cfg).threads.unwrap_or(0),
-            fs: vger_fs::RestoreOptions { owners: is_root, xattrs: true, special_files: is_root },
+            threads: ctx.app.config.effective_limits(repo_cfg).threads.unwrap_or(0),
+            fs: vger_fs::RestoreOptions {
+                owners: exact.owners && !args.no_owner,
+                xattrs: exact.xattrs && !args.no_xattrs,
+                special_files: exact.special_files && !args.no_special,
+                special_bits: exact.special_bits && !args.no_special,
+            },
         };
-        let progress = Arc::new(Progress::default());
-        if opts.paths.is_empty() {
-            progress.total_bytes.store(snap.snapshot.stats.bytes, std::sync::atomic::Ordering::Relaxed);
-        }
-        let display = ProgressDisplay::start(progress.clone(), "restore", ctx.quiet);
-        let result = restore(&repo, &snap, &args.dest, &opts, &progress);
-        drop(display);
-        for w in progress.take_warnings() {
-            eprintln!("vger: warning: {w}");
-        }
-        let report = result?;
+        let front = Printer::new(ctx.json, ctx.quiet);
+        let report = vger_app::restore::restore_snapshot(&repo, repo_cfg.label(), &snap, &args.dest, &opts, &front)?;
         for f in &report.failures {
             eprintln!("vger: error: could not restore {f}");
         }
@@ -66,9 +61,4 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
 
 fn labels(ctx: &Context) -> Result<String> {
     Ok(ctx.repositories()?.iter().map(|r| r.label().to_string()).collect::<Vec<_>>().join(", "))
-}
-
-fn unsafe_free_euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }

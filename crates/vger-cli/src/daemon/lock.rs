@@ -3,10 +3,9 @@
 //! root) or the state folder. The file holds the owner's PID; the kernel
 //! releases the lock when the process ends, however it ends.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
@@ -22,19 +21,10 @@ impl SchedulerLock {
         let canonical = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
         let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
         let dir = lock_dir(cache_dir);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
+        vger_fs::private::create_private_dir(&dir)
             .with_context(|| format!("cannot create the lock folder {}", dir.display()))?;
         let path = dir.join(format!("daemon-{}.lock", hash.get(..16).unwrap_or_default()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
+        let mut file = vger_fs::private::open_or_create_private_file(&path)
             .with_context(|| format!("cannot open the lock file {}", path.display()))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

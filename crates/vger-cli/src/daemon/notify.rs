@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use vger_config::{NotifyConfig, NotifyEvent, RepositoryConfig};
 
-use crate::commands::run::RepoSummary;
+use vger_app::cycle::{CycleSummary, StepStatus};
 
 use super::log::say;
 
@@ -72,12 +72,12 @@ impl Report {
 }
 
 /// `local: backup ok 1.2s, prune skipped, compact ok 0.1s, check skipped`.
-pub fn one_line_summary(label: &str, summary: &RepoSummary) -> String {
+pub fn one_line_summary(label: &str, summary: &CycleSummary) -> String {
     let steps: Vec<String> = summary
         .steps
         .iter()
         .map(|s| match s.status {
-            "skipped" => format!("{} skipped", s.step),
+            StepStatus::Skipped => format!("{} skipped", s.step),
             _ => format!("{} {} {:.1}s", s.step, s.status, s.seconds),
         })
         .collect();
@@ -85,19 +85,20 @@ pub fn one_line_summary(label: &str, summary: &RepoSummary) -> String {
 }
 
 /// The snapshots a cycle made, as a notification lists them.
-pub fn snapshot_digest(summary: &RepoSummary) -> Vec<serde_json::Value> {
+pub fn snapshot_digest(summary: &CycleSummary) -> Vec<serde_json::Value> {
     summary
         .snapshots
         .iter()
-        .map(|s| {
+        .map(|made| {
+            let snapshot = &made.report.snapshot;
             serde_json::json!({
-                "source": s["source_label"],
-                "id": s["short_id"],
-                "time": s["time"],
-                "files": s["stats"]["files"],
-                "bytes": s["stats"]["bytes"],
-                "added_bytes": s["stats"]["added_bytes"],
-                "errors": s["stats"]["errors"],
+                "source": made.source_label,
+                "id": vger_engine::snapshots::short_id(&made.report.snapshot_id),
+                "time": snapshot.time,
+                "files": snapshot.stats.files,
+                "bytes": snapshot.stats.bytes,
+                "added_bytes": snapshot.stats.added_bytes,
+                "errors": snapshot.stats.errors,
             })
         })
         .collect()

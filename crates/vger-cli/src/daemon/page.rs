@@ -37,11 +37,15 @@ pub fn render(status: &DaemonStatus, now: DateTime<Utc>) -> String {
          <title>vger daemon on {host}</title><style>{STYLE}</style></head><body>\
          <header><h1>vger daemon</h1><span>host <b>{host}</b></span><span>pid {pid}</span>\
          <span>version {version}</span><span>started {started}</span><span>{state}</span>\
-         <span><a href=\"/api/status.json\">status.json</a> · <a href=\"/metrics\">metrics</a></span></header><main>",
+         <span><a href=\"/api/status.json\">status.json</a> · <a href=\"/metrics\">metrics</a>{mount}</span></header><main>",
         host = esc(&status.hostname),
         pid = status.pid,
         version = esc(status.version),
         started = when(&status.started_at, now),
+        mount = match &status.mount_url {
+            Some(url) => format!(" · <a href=\"{}\">browse snapshots</a>", esc(url)),
+            None => String::new(),
+        },
         state = match &status.running {
             Some(label) => format!("<span class=\"badge running\">running {}</span>", esc(label)),
             None => "<span class=\"badge none\">idle</span>".to_string(),

@@ -13,14 +13,14 @@ use crate::context::Context;
 pub fn scheduled_repositories(ctx: &Context) -> Result<Vec<(RepositoryConfig, Schedule)>> {
     let mut scheduled = Vec::new();
     for repo in ctx.repositories()? {
-        if let Some(schedule) = Schedule::for_repository(&ctx.config, repo)? {
+        if let Some(schedule) = Schedule::for_repository(&ctx.app.config, repo)? {
             scheduled.push((repo.clone(), schedule));
         }
     }
     if scheduled.is_empty() {
         bail!(
             "no repository has an enabled schedule; add `schedule: {{ enabled: true, every: 6h }}` to {}",
-            ctx.config_path.display()
+            ctx.app.config_path.display()
         );
     }
     for (repo, _) in &scheduled {
@@ -32,17 +32,17 @@ pub fn scheduled_repositories(ctx: &Context) -> Result<Vec<(RepositoryConfig, Sc
 /// Asks the non-interactive sources (VGER_PASSPHRASE, `passcommand`,
 /// `passphrase`), never the prompt: nobody is there to answer it.
 fn check_passphrase(ctx: &Context, repo: &RepositoryConfig) -> Result<()> {
-    if ctx.config.effective_encryption(repo).mode() == EncryptionMode::None {
+    if ctx.app.config.effective_encryption(repo).mode() == EncryptionMode::None {
         return Ok(());
     }
-    match ctx.passphrase_without_prompt(repo) {
+    match ctx.app.passphrase_without_prompt(repo) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => bail!(
             "repository `{}` is encrypted and the daemon cannot ask for its passphrase; set VGER_PASSPHRASE, \
              or `passcommand` or `passphrase` under `encryption` in {}",
             repo.label(),
-            ctx.config_path.display()
+            ctx.app.config_path.display()
         ),
-        Err(e) => Err(anyhow!("repository `{}`: {}", repo.label(), crate::one_line(&e))),
+        Err(e) => Err(anyhow!("repository `{}`: {}", repo.label(), crate::one_line(&e.into()))),
     }
 }

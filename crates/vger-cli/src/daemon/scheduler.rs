@@ -14,10 +14,10 @@ use super::notify::{one_line_summary, snapshot_digest, Notifier, Report};
 use super::plan::{Job, Plan, RunReason};
 use super::schedule::Schedule;
 use super::signals::SignalFlags;
-use super::status::{self, RepoStatus, RunRecord, StatusBoard};
-use crate::commands::run::RepoSummary;
+use super::status::{RepoStatus, RunRecord, StatusBoard};
 use crate::context::Context;
 use crate::Outcome;
+use vger_app::cycle::CycleSummary;
 
 /// The longest single sleep.
 const STEP: Duration = Duration::from_millis(250);
@@ -47,7 +47,7 @@ impl Scheduler {
         board: StatusBoard,
         tail: LogTail,
     ) -> Scheduler {
-        let plan = Plan::new(scheduled, |repo| last_run(&ctx.config, repo), Utc::now(), true);
+        let plan = Plan::new(scheduled, |repo| last_run(&ctx.app.config, repo), Utc::now(), true);
         let hostname = board.lock().hostname.clone();
         let scheduler = Scheduler { ctx, plan, signals, board, notifier: Notifier::start(), tail, hostname };
         scheduler.refresh_repositories();
@@ -116,25 +116,26 @@ impl Scheduler {
         }
         say(format!("{label}: cycle starts ({})", reason_text(reason)));
         self.board.lock().running = Some(label.clone());
-        let cache = self.ctx.config.cache_dir.clone();
-        let mut state = crate::state::load(cache.as_ref(), &job.repo);
+        let cache = self.ctx.app.config.cache_dir.clone();
+        let mut state = vger_app::state::load(cache.as_ref(), &job.repo);
         state.daemon_last_run = Some(started_at.to_rfc3339());
-        crate::state::save(cache.as_ref(), &job.repo, &state);
+        vger_app::state::save(cache.as_ref(), &job.repo, &state);
         let start_report = self.report(&job.repo, "running", String::new(), serde_json::json!({}));
-        self.notifier.send(self.ctx.config.effective_notify(&job.repo), NotifyEvent::Start, &start_report);
+        self.notifier.send(self.ctx.app.config.effective_notify(&job.repo), NotifyEvent::Start, &start_report);
 
         let mark = self.tail.mark();
         let clock = Instant::now();
-        let summary = crate::commands::run::cycle(&self.ctx, &job.repo);
+        let summary = self.ctx.app.cycle(&job.repo, &crate::frontend::Printer::new(false, true));
+        crate::limits::trim_heap();
         let duration = clock.elapsed().as_secs_f64();
         let finished_at = Utc::now();
-        let outcome = status::outcome(&summary.steps);
+        let outcome = summary.outcome();
         for step in &summary.steps {
             let detail = if step.detail.is_empty() { String::new() } else { format!(": {}", step.detail) };
             say(format!("{label}: {} {} in {:.1}s{detail}", step.step, step.status, step.seconds));
         }
         self.plan.after_run(index, finished_at);
-        let state = crate::state::load(cache.as_ref(), &job.repo);
+        let state = vger_app::state::load(cache.as_ref(), &job.repo);
         let run = RunRecord {
             reason,
             scheduled_for: job.slot,
@@ -144,7 +145,7 @@ impl Scheduler {
             outcome,
             steps: summary.steps.clone(),
         };
-        let sources: Vec<String> = self.ctx.config.sources_for(&job.repo).iter().map(|s| s.label()).collect();
+        let sources: Vec<String> = self.ctx.app.config.sources_for(&job.repo).iter().map(|s| s.label()).collect();
         {
             let mut board = self.board.lock();
             board.running = None;
@@ -163,7 +164,7 @@ impl Scheduler {
         let document = cycle_document(&run, &summary, state.consecutive_failures, &log_tail);
         let report = self.report(&job.repo, outcome, one_line_summary(&label, &summary), document);
         let event = if outcome == "failed" { NotifyEvent::Failure } else { NotifyEvent::Success };
-        self.notifier.send(self.ctx.config.effective_notify(&job.repo), event, &report);
+        self.notifier.send(self.ctx.app.config.effective_notify(&job.repo), event, &report);
     }
 
     fn report(&self, repo: &RepositoryConfig, outcome: &str, summary: String, extra: serde_json::Value) -> Report {
@@ -173,11 +174,11 @@ impl Scheduler {
     /// SIGHUP: a config that does not load or would not let the daemon
     /// start is logged and the running one kept.
     fn reload(&mut self) {
-        say(format!("SIGHUP: reloading {}", self.ctx.config_path.display()));
-        let loaded = Config::load(Some(&self.ctx.config_path)).map_err(anyhow::Error::from);
+        say(format!("SIGHUP: reloading {}", self.ctx.app.config_path.display()));
+        let loaded = Config::load(Some(&self.ctx.app.config_path)).map_err(anyhow::Error::from);
         let checked = loaded.and_then(|loaded| {
             let mut ctx = self.ctx.clone();
-            ctx.config = loaded.config;
+            ctx.app.config = loaded.config;
             let scheduled = super::preflight::scheduled_repositories(&ctx)?;
             Ok((ctx, scheduled))
         });
@@ -188,7 +189,7 @@ impl Scheduler {
                 self.board.lock().last_reload_error = Some(message);
             }
             Ok((ctx, scheduled)) => {
-                let fresh = Plan::new(scheduled, |repo| last_run(&ctx.config, repo), Utc::now(), false);
+                let fresh = Plan::new(scheduled, |repo| last_run(&ctx.app.config, repo), Utc::now(), false);
                 self.plan = self.plan.merge_reloaded(fresh);
                 self.ctx = ctx;
                 {
@@ -219,7 +220,7 @@ impl Scheduler {
                 .cloned()
                 .unwrap_or_else(|| RepoStatus::new(label, &job.repo.url, &job.schedule.text));
             entry.schedule = job.schedule.text.clone();
-            let state = crate::state::load(self.ctx.config.cache_dir.as_ref(), &job.repo);
+            let state = vger_app::state::load(self.ctx.app.config.cache_dir.as_ref(), &job.repo);
             entry.consecutive_failures = state.consecutive_failures;
             entry.last_success = state.last_success;
             board.repositories.push(entry);
@@ -228,25 +229,25 @@ impl Scheduler {
 
     /// Shows each job's next run on the board and records it in the state file.
     fn publish_plan(&self) {
-        let cache = self.ctx.config.cache_dir.as_ref();
+        let cache = self.ctx.app.config.cache_dir.as_ref();
         for job in &self.plan.jobs {
             let reason = if job.run_now { RunReason::Signal } else { job.reason };
             self.board.with_repo(job.repo.label(), |r| {
                 r.next_run = Some(if job.run_now { Utc::now() } else { job.due });
                 r.next_run_reason = Some(reason);
             });
-            let mut state = crate::state::load(cache, &job.repo);
+            let mut state = vger_app::state::load(cache, &job.repo);
             let next = job.due.to_rfc3339();
             if state.daemon_next_run.as_deref() != Some(next.as_str()) {
                 state.daemon_next_run = Some(next);
-                crate::state::save(cache, &job.repo, &state);
+                vger_app::state::save(cache, &job.repo, &state);
             }
         }
     }
 }
 
 fn last_run(config: &Config, repo: &RepositoryConfig) -> Option<DateTime<Utc>> {
-    let state = crate::state::load(config.cache_dir.as_ref(), repo);
+    let state = vger_app::state::load(config.cache_dir.as_ref(), repo);
     let last = state.daemon_last_run?;
     DateTime::parse_from_rfc3339(&last).ok().map(|t| t.with_timezone(&Utc))
 }
@@ -269,7 +270,7 @@ fn reason_text(reason: RunReason) -> &'static str {
 }
 
 /// The JSON a notification carries about a finished cycle.
-fn cycle_document(run: &RunRecord, summary: &RepoSummary, failures: u64, log_tail: &str) -> serde_json::Value {
+fn cycle_document(run: &RunRecord, summary: &CycleSummary, failures: u64, log_tail: &str) -> serde_json::Value {
     let snapshots = snapshot_digest(summary);
     serde_json::json!({
         "reason": run.reason,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::plan::RunReason;
-use crate::commands::run::{RepoSummary, StepResult};
+use vger_app::cycle::{CycleSummary, Step, StepResult, StepStatus};
 
 /// How many snapshots each repository lists as recent.
 const RECENT_SNAPSHOTS: usize = 10;
@@ -29,6 +29,8 @@ pub struct DaemonStatus {
     /// The error of the last SIGHUP reload that was refused.
     pub last_reload_error: Option<String>,
     pub repositories: Vec<RepoStatus>,
+    /// Where `--mount` serves the snapshots.
+    pub mount_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,38 +114,40 @@ impl RepoStatus {
     }
 
     /// Records a finished cycle; `sources` are the labels that go to this repository.
-    pub fn record(&mut self, run: RunRecord, summary: &RepoSummary, sources: &[String]) {
+    pub fn record(&mut self, run: RunRecord, summary: &CycleSummary, sources: &[String]) {
         self.cycles += 1;
         if run.outcome == "failed" {
             self.failed_cycles += 1;
         }
-        let backup_status = summary.steps.iter().find(|s| s.step == "backup").map_or("failed", |s| s.status);
+        let backup_status =
+            summary.steps.iter().find(|s| s.step == Step::Backup).map_or(StepStatus::Failed, |s| s.status);
         for label in sources {
-            let report = summary.snapshots.iter().find(|r| r["source_label"].as_str() == Some(label.as_str()));
+            let made = summary.snapshots.iter().find(|m| &m.source_label == label);
             if !self.sources.iter().any(|s| &s.label == label) {
                 self.sources.push(SourceStatus { label: label.clone(), ..Default::default() });
             }
             let Some(entry) = self.sources.iter_mut().find(|s| &s.label == label) else { continue };
-            let Some(report) = report else {
+            let Some(made) = made else {
                 entry.last_outcome = "failed".into();
                 continue;
             };
-            let stats = &report["stats"];
-            let n = |k: &str| stats[k].as_u64().unwrap_or(0);
-            entry.last_outcome = if n("errors") > 0 || backup_status == "partial" { "partial" } else { "ok" }.into();
+            let snapshot = &made.report.snapshot;
+            let stats = &snapshot.stats;
+            entry.last_outcome =
+                if stats.errors > 0 || backup_status == StepStatus::Partial { "partial" } else { "ok" }.into();
             entry.last_success = Some(run.finished_at);
-            entry.last_duration_seconds = duration(&report["time"], &report["end_time"]);
-            entry.last_snapshot = report["short_id"].as_str().map(str::to_string);
-            entry.files = n("files");
-            entry.bytes = n("bytes");
-            entry.added_bytes = n("added_bytes");
-            entry.added_stored = n("added_stored");
-            entry.errors = n("errors");
+            entry.last_duration_seconds = duration(&snapshot.time, &snapshot.end_time);
+            entry.last_snapshot = Some(vger_engine::snapshots::short_id(&made.report.snapshot_id));
+            entry.files = stats.files;
+            entry.bytes = stats.bytes;
+            entry.added_bytes = stats.added_bytes;
+            entry.added_stored = stats.added_stored;
+            entry.errors = stats.errors;
             self.snapshots_created += 1;
             self.recent_snapshots.push_front(SnapshotBrief {
                 id: entry.last_snapshot.clone().unwrap_or_default(),
                 source: label.clone(),
-                time: report["time"].as_str().unwrap_or_default().to_string(),
+                time: snapshot.time.clone(),
                 files: entry.files,
                 bytes: entry.bytes,
                 added_bytes: entry.added_bytes,
@@ -155,21 +159,10 @@ impl RepoStatus {
     }
 }
 
-fn duration(start: &serde_json::Value, end: &serde_json::Value) -> Option<f64> {
-    let parse = |v: &serde_json::Value| DateTime::parse_from_rfc3339(v.as_str()?).ok();
+fn duration(start: &str, end: &str) -> Option<f64> {
+    let parse = |v: &str| DateTime::parse_from_rfc3339(v).ok();
     let seconds = (parse(end)? - parse(start)?).num_milliseconds() as f64 / 1000.0;
     (seconds >= 0.0).then_some(seconds)
-}
-
-/// The outcome of a cycle from its steps.
-pub fn outcome(steps: &[StepResult]) -> &'static str {
-    if steps.iter().any(|s| s.status == "failed") {
-        "failed"
-    } else if steps.iter().any(|s| s.status == "partial") {
-        "partial"
-    } else {
-        "ok"
-    }
 }
 
 /// The status behind a lock, cheap to clone.

@@ -13,6 +13,7 @@ use vger_format::id::ChunkId;
 
 use crate::index::{ChunkIndex, IdSet};
 use crate::parallel::lock;
+use crate::progress::Progress;
 use crate::throttle::RateLimiter;
 use crate::{EngineError, Result};
 
@@ -33,12 +34,15 @@ pub(crate) struct Dedup<'a> {
     read_bytes: AtomicU64,
     /// Set when the backup stops early: reading threads skip queued files.
     stop: AtomicBool,
+    /// The front end's counters (new bytes).
+    progress: &'a Progress,
 }
 
 impl<'a> Dedup<'a> {
-    pub fn new(index: &'a ChunkIndex) -> Self {
+    pub fn new(index: &'a ChunkIndex, progress: &'a Progress) -> Self {
         Self {
             index,
+            progress,
             seen: Mutex::new(IdSet::default()),
             added_bytes: AtomicU64::new(0),
             added_chunks: AtomicU64::new(0),
@@ -108,6 +112,7 @@ impl<'a> ChunkSink<'a> {
         let id = self.chunk_id(ty, data);
         if self.dedup.claim(id) {
             self.dedup.added_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+            self.dedup.progress.add_new_bytes(data.len() as u64);
             self.dedup.added_chunks.fetch_add(1, Ordering::Relaxed);
             self.jobs
                 .send(Job { id, ty, data: data.to_vec() })

@@ -16,10 +16,9 @@
 //! committed. The byte layout is in docs/format.md, section 9.
 
 use std::cmp::Ordering;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::iter::Peekable;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +30,7 @@ use vger_format::entry::{ChunkRef, Entry, EntryKind};
 use vger_format::object::{open_object, seal_object};
 use vger_format::FormatError;
 
+use super::unchanged::{is_unchanged, Recorded};
 use super::ChangeDetection;
 use crate::index::ChunkIndex;
 use crate::parallel::lock;
@@ -52,10 +52,6 @@ const KEEP_JOURNALS: usize = 4;
 /// A journal of any source untouched this long is deleted: its repository
 /// may be gone or its source renamed, and nothing else would remove it.
 const ABANDONED_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
-/// An mtime this close to when the file was read may hide a change made
-/// within the clock's granularity right after: such a file is read again
-/// (the same margin the parent snapshot gets).
-const RACY_NS: i64 = 1_000_000_000;
 
 /// Why a journal cannot be written or read. Never fatal to a backup: the
 /// caller logs it and reads the files instead.
@@ -184,13 +180,12 @@ struct WriterState {
 impl JournalWriter {
     /// Creates a new journal (0600, in a 0700 folder) and writes its header.
     pub fn create(dir: &Path, binding: &Binding, envelope: Arc<Envelope>) -> Result<Self, ResumeError> {
-        DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err(dir))?;
+        vger_fs::private::create_private_dir(dir).map_err(io_err(dir))?;
         let mut run = [0u8; RUN_ID_LEN];
         vger_crypto::random_bytes(&mut run)
             .map_err(|e| ResumeError::Format { path: dir.to_path_buf(), source: FormatError::crypto("run id", e) })?;
         let path = dir.join(format!("{}-{}.journal", binding.file_prefix(), hex::encode(run)));
-        let mut file =
-            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io_err(&path))?;
+        let mut file = vger_fs::private::create_private_file(&path).map_err(io_err(&path))?;
         let header =
             Header { version: JOURNAL_VERSION, binding: binding.clone(), started: crate::repository::now_rfc3339() };
         let sealed = seal_object(&envelope, ObjectType::Snapshot, &frame_identity(&run, 0), "resume journal", &header)
@@ -331,7 +326,7 @@ struct JournalReader {
 impl JournalReader {
     /// Opens a journal and checks its header against `binding`.
     fn open(path: &Path, binding: &Binding, envelope: Arc<Envelope>) -> Result<(Self, String), ResumeError> {
-        let file = File::open(path).map_err(io_err(path))?;
+        let file = vger_fs::private::open_private_file(path).map_err(io_err(path))?;
         let mut file = BufReader::with_capacity(256 << 10, file);
         let mut start = [0u8; MAGIC.len() + RUN_ID_LEN];
         file.read_exact(&mut start).map_err(|_| ResumeError::NotAJournal { path: path.to_path_buf() })?;
@@ -496,13 +491,16 @@ impl EarlierRuns {
 /// Whether a journal's record of a file can stand for reading it now.
 fn usable(done: &DoneFile, now: &Entry, mode: ChangeDetection, index: &ChunkIndex) -> bool {
     let then = &done.entry;
-    let same = then.kind == EntryKind::File
-        && then.size == now.size
-        && then.mtime == now.mtime
-        && then.mtime < done.read_at.saturating_sub(RACY_NS)
-        && (mode == ChangeDetection::MtimeSize || (then.ctime == now.ctime && then.ino == now.ino));
-    let sum: u64 = then.chunks.iter().map(|c| u64::from(c.len())).sum();
-    same && sum == then.size && then.chunks.iter().all(|c| index.contains(c.id()))
+    let recorded = Recorded {
+        kind: then.kind,
+        size: then.size,
+        mtime: then.mtime,
+        ctime: then.ctime,
+        ino: then.ino,
+        chunks: &then.chunks,
+        read_at: done.read_at,
+    };
+    is_unchanged(&recorded, now, mode, index)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
+use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write as _};
 
 use vger_crypto::{Algorithm, MasterKey};

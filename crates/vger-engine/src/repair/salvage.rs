@@ -82,7 +82,7 @@ pub(super) fn salvage(
         return Ok(out);
     }
     let mut listed = indexed_blobs(state, packs);
-    let cap = repo.chunker_params().max_size.max(repo.tree_chunker_params().max_size) as usize;
+    let cap = repo.max_blob_size();
     let target = repo.pack_target_size() as usize;
     let mut builder = PackBuilder::with_capacity(target + (1 << 20));
     let mut placed = IdSet::default();

@@ -34,12 +34,19 @@ impl Shared {
         }
     }
 
+    /// The permission bits to set: all stored ones, or without setuid,
+    /// setgid and sticky when those are not wanted.
+    fn mode(&self, entry: &Entry) -> u32 {
+        let keep = if self.opts.special_bits { 0o7777 } else { 0o0777 };
+        entry.mode & keep
+    }
+
     /// Metadata of an open file or directory.
     pub fn apply_to_fd(&self, fd: RawFd, entry: &Entry) -> io::Result<()> {
         if self.opts.owners {
             by_fd::chown(fd, entry.uid, entry.gid)?;
         }
-        by_fd::chmod(fd, entry.mode & 0o7777)?;
+        by_fd::chmod(fd, self.mode(entry))?;
         if self.opts.xattrs {
             for x in &entry.xattrs {
                 self.xattr_outcome(by_fd::set_xattr(fd, &x.0, &x.1))?;
@@ -55,7 +62,7 @@ impl Shared {
             dir.chown_at(name, entry.uid, entry.gid)?;
         }
         if !is_symlink {
-            dir.chmod_at(name, entry.mode & 0o7777)?;
+            dir.chmod_at(name, self.mode(entry))?;
         }
         if self.opts.xattrs && !entry.xattrs.is_empty() {
             let path = cstring(dir.proc_path(name).as_os_str().as_bytes())?;

@@ -20,6 +20,15 @@ pub const ADMIN: &str = "admin-token-0123456789abcd";
 /// An `append` token limited to repository `other`.
 pub const OTHER_REPO: &str = "other-repo-token-012345678";
 
+#[allow(unused_imports)]
+pub use vger_storage::testsuite::pack_key;
+
+/// The key of a repository object under `prefix` (`snapshots`, `index`,
+/// `locks`, `keys`) with an id made from `n`.
+pub fn key(prefix: &str, n: u64) -> String {
+    vger_storage::testsuite::object_key(&format!("{prefix}/"), n)
+}
+
 pub fn default_tokens() -> String {
     format!(
         "- name: full\n  token: {FULL}\n  permissions: full\n\

@@ -1,7 +1,8 @@
-//! Caps upload and download bandwidth with one budget per direction for
-//! the whole process, shared by every connection and every storage opened
-//! with a cap: four connections at a 4 MiB/s cap move 4 MiB/s together,
-//! not 16.
+//! Caps upload and download bandwidth with one budget per direction,
+//! shared by every connection of the storage it wraps: four connections at
+//! a 4 MiB/s cap move 4 MiB/s together, not 16. Each opened repository has
+//! its own budgets (a library sets nothing process-wide); callers that
+//! want one budget over several storages pass the same [`Bandwidth`].
 //!
 //! The budget is a token bucket kept as a "theoretical arrival time"
 //! (GCRA): each transfer of `n` bytes moves the time at which the budget is
@@ -13,7 +14,7 @@
 //! layer sees whole objects, not packets, so the cap is an average over
 //! the object size (32 MiB packs at 4 MiB/s: one pack every 8 s).
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::{ObjectInfo, Storage, StorageError};
@@ -35,32 +36,12 @@ struct BudgetState {
     paid_until: Instant,
 }
 
-static UPLOAD: OnceLock<Arc<Bandwidth>> = OnceLock::new();
-static DOWNLOAD: OnceLock<Arc<Bandwidth>> = OnceLock::new();
-
 impl Bandwidth {
-    /// A budget of its own (tests, or a cap that is not process-wide).
+    /// A budget of `bytes_per_sec` (at least 1).
     pub fn new(bytes_per_sec: u64) -> Arc<Self> {
         Arc::new(Bandwidth {
             state: Mutex::new(BudgetState { bytes_per_sec: bytes_per_sec.max(1), paid_until: Instant::now() }),
         })
-    }
-
-    /// The process's one upload budget, set to `bytes_per_sec` (the latest
-    /// storage opened decides the rate for all).
-    pub fn process_upload(bytes_per_sec: u64) -> Arc<Self> {
-        Self::process(&UPLOAD, bytes_per_sec)
-    }
-
-    /// The process's one download budget; see [`Bandwidth::process_upload`].
-    pub fn process_download(bytes_per_sec: u64) -> Arc<Self> {
-        Self::process(&DOWNLOAD, bytes_per_sec)
-    }
-
-    fn process(cell: &OnceLock<Arc<Self>>, bytes_per_sec: u64) -> Arc<Self> {
-        let shared = cell.get_or_init(|| Self::new(bytes_per_sec));
-        shared.lock().bytes_per_sec = bytes_per_sec.max(1);
-        Arc::clone(shared)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BudgetState> {

@@ -1,5 +1,6 @@
-//! Walking the repository directory: listing objects and finding stale
-//! temporary files.
+//! Walking a repository directory, shared by the local backend and
+//! vger-server: visiting objects one at a time (so a listing of a million
+//! keys can be streamed) and sweeping stale temporary files.
 
 use std::fs::{self, DirEntry, FileType, Metadata};
 use std::io;
@@ -8,17 +9,29 @@ use std::time::{Duration, SystemTime};
 
 use super::durable::TEMP_PREFIX;
 use crate::keys::validate_key;
-use crate::{ObjectInfo, StorageError};
+use crate::StorageError;
 
-/// All objects below `root` whose key starts with `prefix` (already
-/// validated). `packs/` walks `root/packs`; `packs/a` walks `root/packs`
-/// too but descends only into entries whose name starts with `a`.
-pub(super) fn list_objects(root: &Path, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+/// An object found by [`for_each_object`].
+#[derive(Debug)]
+pub struct Found {
+    pub key: String,
+    pub path: PathBuf,
+    pub size: u64,
+    /// Last modification, unix seconds.
+    pub modified: Option<u64>,
+}
+
+/// Calls `visit` for every object below `root` whose key starts with
+/// `prefix` (already validated); `visit` returning `false` stops the walk.
+/// `packs/` walks `root/packs`; `packs/a` walks `root/packs` too but
+/// descends only into entries whose name starts with `a`. Names that are
+/// not valid keys (temporary files, dot-files, foreign names) are skipped;
+/// a missing directory has no objects.
+pub fn for_each_object(root: &Path, prefix: &str, visit: &mut dyn FnMut(Found) -> bool) -> Result<(), StorageError> {
     let (dir_key, first_name) = match prefix.rsplit_once('/') {
         Some((dir, name)) => (format!("{dir}/"), name),
         None => (String::new(), prefix),
     };
-    let mut objects = Vec::new();
     let mut pending = vec![(root.join(&dir_key), dir_key)];
     let mut first_level = true;
     while let Some((dir, dir_key)) = pending.pop() {
@@ -41,22 +54,25 @@ pub(super) fn list_objects(root: &Path, prefix: &str) -> Result<Vec<ObjectInfo>,
             if file_type.is_dir() {
                 pending.push((entry.path(), format!("{key}/")));
             } else if file_type.is_file() {
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs());
-                objects.push(ObjectInfo { key, size: meta.len(), modified });
+                let found = Found { key, path: entry.path(), size: meta.len(), modified: modified_secs(&meta) };
+                if !visit(found) {
+                    return Ok(());
+                }
             }
         }
         first_level = false;
     }
-    Ok(objects)
+    Ok(())
+}
+
+/// Unix seconds of a file's last modification, if the system says.
+pub fn modified_secs(meta: &Metadata) -> Option<u64> {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs())
 }
 
 /// Removes `.tmp-*` files under `root` last modified more than
 /// `older_than` ago; returns how many. Does not follow symlinks.
-pub(super) fn remove_stale_temp_files(root: &Path, older_than: Duration) -> Result<usize, StorageError> {
+pub fn remove_stale_temp_files(root: &Path, older_than: Duration) -> Result<usize, StorageError> {
     let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
     let mut removed = 0;
     let mut pending: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
@@ -120,4 +136,42 @@ fn entry_kind(entry: &DirEntry, key: &str) -> Result<Option<(FileType, Metadata)
 
 fn is_absent(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn visits_by_prefix_skips_temp_files_and_stops_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        for key in ["config", "packs/ab/ab1", "packs/ac/ac1", "packs/.tmp-x", "snapshots/s1"] {
+            let path = dir.path().join(key);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"xy").unwrap();
+        }
+        let keys = |prefix: &str| {
+            let mut keys = Vec::new();
+            for_each_object(dir.path(), prefix, &mut |f| {
+                keys.push(f.key);
+                true
+            })
+            .unwrap();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(""), ["config", "packs/ab/ab1", "packs/ac/ac1", "snapshots/s1"]);
+        assert_eq!(keys("packs/ab"), ["packs/ab/ab1"]);
+        assert_eq!(keys("con"), ["config"]);
+        assert!(keys("missing/").is_empty());
+        let mut seen = 0;
+        for_each_object(dir.path(), "", &mut |_| {
+            seen += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(seen, 1);
+        assert_eq!(remove_stale_temp_files(dir.path(), Duration::ZERO).unwrap(), 1);
+    }
 }

@@ -57,8 +57,14 @@ fn upload_parts(s3: &S3Storage, key: &str, object: &str, upload_id: &str, data: 
     );
     let url = rusty_s3::S3Action::sign(&complete, super::SIGNATURE_LIFETIME);
     let body = complete.body();
-    let exchange =
-        super::Exchange { method: Method::POST, url, headers: Vec::new(), body: body.as_bytes(), expect_bytes: None };
+    let exchange = crate::http::Exchange {
+        method: Method::POST,
+        url: url.to_string(),
+        headers: Vec::new(),
+        body: body.as_bytes(),
+        expect_bytes: Some(64 << 20),
+        max_reply: crate::http::SMALL_REPLY,
+    };
     let reply = s3.send(exchange)?;
     // CompleteMultipartUpload may fail after sending 200: the error is in the body.
     if reply.is_success() && !reply.body.windows(7).any(|w| w == b"<Error>") {

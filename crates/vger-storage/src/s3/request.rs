@@ -1,75 +1,11 @@
-//! One signed HTTP exchange with an S3 server, and the mapping of its
-//! failures onto [`StorageError`]. rusty-s3 signs (query-string SigV4, any
-//! extra header given to the action is signed too); ureq sends.
+//! How an S3 server's unsuccessful replies map onto [`StorageError`]. The
+//! exchange itself (sending, capped reading) is [`crate::http`]'s.
 
-use std::time::Duration;
-
-use ureq::http::{self, Method, Response};
-use ureq::Body;
-use url::Url;
-
+use crate::http::{clean_text, Reply};
 use crate::StorageError;
 
-/// Throughput below which a transfer counts as stalled, used to size the
-/// body timeouts: `timeout` plus this long per byte.
-const SLOWEST_BYTES_PER_SEC: u64 = 256 << 10;
-
-/// What to send: a signed URL, the headers that were signed with it (plus
-/// unsigned ones such as `range`) and a body.
-pub(super) struct Exchange<'a> {
-    pub method: Method,
-    pub url: Url,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: &'a [u8],
-    /// Bytes expected back, if known, to size the receive timeout.
-    pub expect_bytes: Option<u64>,
-}
-
-/// A finished exchange: status, the headers vger reads and the whole body.
-pub(super) struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-/// Sends `exchange`, reads the whole reply. An HTTP error status is not an
-/// `Err` here: callers decide what a 404 or 412 means for them.
-pub(super) fn send(agent: &ureq::Agent, timeout: Duration, exchange: Exchange<'_>) -> Result<Reply, StorageError> {
-    let body_time = |bytes: u64| timeout + Duration::from_secs(bytes / SLOWEST_BYTES_PER_SEC);
-    let mut builder = http::Request::builder().method(exchange.method).uri(exchange.url.as_str());
-    for (name, value) in &exchange.headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    let request = builder
-        .body(exchange.body)
-        .map_err(|e| StorageError::Backend { detail: format!("building an S3 request: {e}") })?;
-    let request = agent
-        .configure_request(request)
-        .timeout_send_body(Some(body_time(exchange.body.len() as u64)))
-        .timeout_recv_body(Some(body_time(exchange.expect_bytes.unwrap_or(64 << 20).max(64 << 20))))
-        .build();
-    let response: Response<Body> = agent
-        .run(request)
-        .map_err(|e| crate::error::from_ureq(e, "S3", "the endpoint's host name in the repository URL"))?;
-    let status = response.status().as_u16();
-    let (parts, mut body) = response.into_parts();
-    let mut data = Vec::with_capacity(exchange.expect_bytes.unwrap_or(0).min(1 << 30) as usize);
-    std::io::Read::read_to_end(&mut body.as_reader(), &mut data)
-        .map_err(|e| StorageError::Transient { detail: format!("reading an S3 response body: {e}") })?;
-    Ok(Reply { status, headers: parts.headers, body: data })
-}
-
 /// The `<Code>` and `<Message>` of an S3 error body, if it has them.
+/// Both are cleaned of control characters (server text, see [`clean_text`]).
 pub(super) fn error_code(body: &[u8]) -> (String, String) {
     let text = String::from_utf8_lossy(body);
     let field = |name: &str| {
@@ -77,7 +13,7 @@ pub(super) fn error_code(body: &[u8]) -> (String, String) {
         let close = format!("</{name}>");
         text.split_once(open.as_str())
             .and_then(|(_, rest)| rest.split_once(close.as_str()))
-            .map(|(value, _)| value.trim().to_owned())
+            .map(|(value, _)| clean_text(value.as_bytes()))
             .unwrap_or_default()
     };
     (field("Code"), field("Message"))
@@ -124,7 +60,7 @@ mod tests {
 
     fn reply(status: u16, code: &str) -> Reply {
         let body = format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>msg</Message></Error>");
-        Reply { status, headers: http::HeaderMap::new(), body: body.into_bytes() }
+        Reply { status, headers: ureq::http::HeaderMap::new(), body: body.into_bytes() }
     }
 
     #[test]
@@ -142,5 +78,7 @@ mod tests {
         }
         assert!(!map(400, "InvalidArgument").is_transient());
         assert!(!map(403, "AccessDenied").is_transient());
+        let hostile = error_code(b"<Error><Code>X\x1b[2J</Code><Message>a\r\nb\x1b]0;t\x07</Message></Error>");
+        assert!(!format!("{hostile:?}").contains('\u{1b}') && !hostile.1.contains('\n'), "{hostile:?}");
     }
 }

@@ -2,11 +2,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{expect_data, expect_listing, ok, pattern};
+use super::{expect_data, expect_listing, object_key, ok, pack_key, pattern};
 use crate::{Storage, StorageError};
 
 pub fn concurrent_puts_distinct_keys(storage: &dyn Storage) -> Result<(), String> {
-    let key = |t: usize, i: usize| format!("packs/{t:02x}/obj{i}");
+    let key = |t: usize, i: usize| pack_key(t as u8, i as u64);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
             .map(|t| {
@@ -34,12 +34,14 @@ pub fn concurrent_puts_same_key(storage: &dyn Storage) -> Result<(), String> {
     const LEN: usize = 1 << 20;
     let values: Vec<Vec<u8>> = (0..8).map(|t| pattern(1000 + t, LEN)).collect();
     let values = &values;
+    let contended = object_key("index/", 0xc0);
+    let contended = contended.as_str();
     let done = AtomicBool::new(false);
     let done = &done;
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<(), String> {
             while !done.load(Ordering::Acquire) {
-                match storage.get("index/contended") {
+                match storage.get(contended) {
                     Ok(data) => ensure!(
                         values.contains(&data),
                         "a reader saw a value that no writer wrote ({} bytes)",
@@ -56,7 +58,7 @@ pub fn concurrent_puts_same_key(storage: &dyn Storage) -> Result<(), String> {
             .map(|value| {
                 scope.spawn(move || -> Result<(), String> {
                     for _ in 0..3 {
-                        ok(storage.put("index/contended", value), "concurrent put")?;
+                        ok(storage.put(contended, value), "concurrent put")?;
                     }
                     Ok(())
                 })
@@ -68,16 +70,16 @@ pub fn concurrent_puts_same_key(storage: &dyn Storage) -> Result<(), String> {
         let read = reader.join().map_err(|_| "reader thread panicked".to_owned())?;
         written.and(read)
     })?;
-    let last = ok(storage.get("index/contended"), "get after the race")?;
+    let last = ok(storage.get(contended), "get after the race")?;
     ensure!(values.contains(&last), "final value is none of the written ones");
-    expect_listing(storage, "", &[("index/contended", LEN as u64)])
+    expect_listing(storage, "", &[(contended.to_owned(), LEN as u64)])
 }
 
 /// Of threads racing `put_new` on one key, exactly one wins (locks rely
 /// on it) and the stored object is the winner's.
 pub fn concurrent_put_new_one_winner(storage: &dyn Storage) -> Result<(), String> {
     for round in 0..5 {
-        let key = format!("locks/race{round}");
+        let key = object_key("locks/", round);
         let key = key.as_str();
         let outcomes = std::thread::scope(|scope| {
             let racers: Vec<_> = (0..8u8).map(|t| scope.spawn(move || (t, storage.put_new(key, &[t; 1000])))).collect();

@@ -1,0 +1,168 @@
+//! Finding paths across snapshots, with the history of each match.
+//!
+//! Each directory is read once per (path, tree ID): what matched in it and
+//! which subdirectories it has are remembered, so a directory the next
+//! snapshot shares (the usual case) costs a lookup, not a read, and
+//! searching many snapshots costs little more than searching one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::Serialize;
+use vger_format::entry::EntryKind;
+use vger_format::id::ChunkId;
+use vger_format::tree::{join_path, TreeEntry};
+
+use crate::tree::{DirEntries, SnapshotTree};
+use crate::Result;
+
+/// What a match looked like in one snapshot against the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindChange {
+    /// Matches here, not in the snapshot before.
+    Added,
+    /// Its content (data, link target) differs from the snapshot before.
+    Modified,
+    /// Only its metadata (mode, owner, mtime, xattrs) differs.
+    Metadata,
+    Unchanged,
+    /// Matched in the snapshot before, not here.
+    Removed,
+}
+
+/// One snapshot's version of a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindVersion {
+    /// Position of the snapshot in the list searched.
+    pub snapshot: usize,
+    pub change: FindChange,
+    /// The entry as it is in that snapshot (the one before, for `Removed`).
+    pub kind: EntryKind,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+/// A matching path and its versions, oldest snapshot first.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub path: Vec<u8>,
+    pub versions: Vec<FindVersion>,
+}
+
+/// What is kept of a matching entry to tell its versions apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Summary {
+    kind: EntryKind,
+    size: u64,
+    mtime: i64,
+    content: u64,
+    metadata: u64,
+}
+
+fn digest(parts: impl FnOnce(&mut std::collections::hash_map::DefaultHasher)) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts(&mut h);
+    h.finish()
+}
+
+impl Summary {
+    fn of(e: &TreeEntry) -> Self {
+        let content = digest(|h| {
+            e.kind.hash(h);
+            e.size.hash(h);
+            e.chunks.iter().for_each(|c| (c.id().0, c.len()).hash(h));
+            e.target.hash(h);
+            e.rdev.hash(h);
+        });
+        let metadata = digest(|h| {
+            (e.mode, e.uid, e.gid, &e.user, &e.group, e.mtime).hash(h);
+            e.xattrs.iter().for_each(|x| (&x.0, &x.1).hash(h));
+        });
+        Summary { kind: e.kind, size: e.size, mtime: e.mtime, content, metadata }
+    }
+}
+
+/// One directory, read once: the entries in it that match, and its
+/// subdirectories.
+struct DirResult {
+    hits: Vec<(Vec<u8>, Summary)>,
+    subdirs: Vec<(Vec<u8>, ChunkId)>,
+}
+
+/// Searches `trees` (oldest first) for entries `matches` accepts (given
+/// the entry's path and the entry) and returns every matching path, in
+/// path order, with its versions.
+pub fn find(trees: &[SnapshotTree], matches: &dyn Fn(&[u8], &TreeEntry) -> bool) -> Result<Vec<Found>> {
+    let mut memo: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
+    // Per path: its versions so far and the summary in the last snapshot
+    // it matched in.
+    let mut history: BTreeMap<Vec<u8>, (Vec<FindVersion>, usize, Summary)> = BTreeMap::new();
+    for (n, tree) in trees.iter().enumerate() {
+        let mut stack = vec![(Vec::new(), *tree.root())];
+        while let Some((path, id)) = stack.pop() {
+            let key = (path, id);
+            let result = match memo.get(&key) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Arc::new(read_dir(tree, &key.0, &id, matches)?);
+                    memo.insert(key.clone(), r.clone());
+                    r
+                }
+            };
+            stack.extend(result.subdirs.iter().cloned());
+            for (path, now) in &result.hits {
+                let previous = history.get(path).filter(|(_, last, _)| *last + 1 == n).map(|(_, _, s)| *s);
+                let change = match previous {
+                    None => FindChange::Added,
+                    Some(p) if p.content != now.content => FindChange::Modified,
+                    Some(p) if p.metadata != now.metadata => FindChange::Metadata,
+                    Some(_) => FindChange::Unchanged,
+                };
+                let version = FindVersion { snapshot: n, change, kind: now.kind, size: now.size, mtime: now.mtime };
+                let slot = history.entry(path.clone()).or_insert_with(|| (Vec::new(), n, *now));
+                slot.0.push(version);
+                slot.1 = n;
+                slot.2 = *now;
+            }
+        }
+        // Paths that matched in the snapshot before and not in this one.
+        for (versions, last, summary) in history.values_mut() {
+            if *last + 1 == n {
+                versions.push(FindVersion {
+                    snapshot: n,
+                    change: FindChange::Removed,
+                    kind: summary.kind,
+                    size: summary.size,
+                    mtime: summary.mtime,
+                });
+            }
+        }
+    }
+    let mut out: Vec<Found> = history.into_iter().map(|(path, (versions, _, _))| Found { path, versions }).collect();
+    out.sort_by(|a, b| vger_fs::cmp_paths(&a.path, &b.path));
+    Ok(out)
+}
+
+fn read_dir(
+    tree: &SnapshotTree,
+    path: &[u8],
+    id: &ChunkId,
+    matches: &dyn Fn(&[u8], &TreeEntry) -> bool,
+) -> Result<DirResult> {
+    let mut result = DirResult { hits: Vec::new(), subdirs: Vec::new() };
+    for entry in DirEntries::new(tree.store(), id)? {
+        let entry = entry?;
+        let full = join_path(path, &entry.name);
+        if matches(&full, &entry) {
+            result.hits.push((full.clone(), Summary::of(&entry)));
+        }
+        if let Some(t) = entry.tree {
+            result.subdirs.push((full, t));
+        }
+    }
+    // Popped from the end: the first subdirectory is walked first.
+    result.subdirs.reverse();
+    Ok(result)
+}

@@ -1,0 +1,109 @@
+//! Fetching tree objects: through the index to a ranged read of the pack,
+//! opened, checked against the ID it was asked for, decoded and checked
+//! again ([`TreeNode::decode`]), and kept in a cache bounded in bytes that
+//! every reader of the repository shares.
+
+use std::sync::Arc;
+
+use vger_crypto::{ChunkIdKey, Envelope, ObjectType};
+use vger_format::id::ChunkId;
+use vger_format::tree::{TreeNode, MAX_TREE_OBJECT};
+use vger_storage::Storage;
+
+use crate::blob::open_chunk;
+use crate::index::ChunkIndex;
+use crate::repository::Repository;
+use crate::{EngineError, Result};
+
+/// Decoded directories kept by default: enough for the path being walked
+/// and the directories around it, small beside a backup's other buffers.
+pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+
+#[derive(Clone)]
+struct Cached {
+    node: Arc<TreeNode>,
+    weight: u64,
+}
+
+#[derive(Clone)]
+struct ByWeight;
+
+impl quick_cache::Weighter<ChunkId, Cached> for ByWeight {
+    fn weight(&self, _: &ChunkId, value: &Cached) -> u64 {
+        value.weight
+    }
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    envelope: Arc<Envelope>,
+    id_key: ChunkIdKey,
+    index: Arc<ChunkIndex>,
+    cache: quick_cache::sync::Cache<ChunkId, Cached, ByWeight>,
+}
+
+/// Reads tree objects of one repository. Cheap to clone (all clones share
+/// one cache), `Send + Sync`: a server can keep it across requests.
+#[derive(Clone)]
+pub struct TreeStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TreeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TreeStore({})", self.inner.storage.describe())
+    }
+}
+
+impl TreeStore {
+    /// A store reading through `index` (which must name the tree objects;
+    /// data chunks are not needed) with a cache of `cache_bytes` of
+    /// decoded directories.
+    pub fn new(repo: &Repository, index: Arc<ChunkIndex>, cache_bytes: u64) -> Self {
+        // About 2 KiB per small directory: the estimate only sizes tables.
+        let items = (cache_bytes / 2048).clamp(16, 1 << 20) as usize;
+        let inner = Inner {
+            storage: repo.storage().clone(),
+            envelope: repo.envelope().clone(),
+            id_key: repo.chunk_id_key().clone(),
+            index,
+            cache: quick_cache::sync::Cache::with_weighter(items, cache_bytes.max(1), ByWeight),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    pub fn index(&self) -> &Arc<ChunkIndex> {
+        &self.inner.index
+    }
+
+    /// Tree object `id`, decoded and checked.
+    pub fn node(&self, id: &ChunkId) -> Result<Arc<TreeNode>> {
+        if let Some(hit) = self.inner.cache.get(id) {
+            return Ok(hit.node);
+        }
+        let node = Arc::new(self.fetch(id)?);
+        let weight = node.weight() as u64;
+        self.inner.cache.insert(*id, Cached { node: node.clone(), weight });
+        Ok(node)
+    }
+
+    /// Puts `node` in the cache under `id`, whatever it hashes to: tests
+    /// build trees no honest writer can (a directory that is its own
+    /// ancestor) to exercise the guards against them.
+    #[cfg(test)]
+    pub(crate) fn plant(&self, id: ChunkId, node: TreeNode) {
+        let weight = node.weight() as u64;
+        self.inner.cache.insert(id, Cached { node: Arc::new(node), weight });
+    }
+
+    fn fetch(&self, id: &ChunkId) -> Result<TreeNode> {
+        let inner = &self.inner;
+        let (pack, loc) = inner.index.get(id).ok_or_else(|| EngineError::MissingChunk {
+            chunk: id.short(),
+            context: format!("tree object {} of a snapshot's file tree", id.short()),
+        })?;
+        let sealed = inner.storage.get_range(&pack.id.storage_key(), loc.offset.into(), loc.length.into())?;
+        let plain = open_chunk(&inner.envelope, &inner.id_key, ObjectType::TreeChunk, id, sealed, MAX_TREE_OBJECT)?;
+        Ok(TreeNode::decode(id, &plain)?)
+    }
+}
