@@ -39,22 +39,21 @@ fn file(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig) -> Option<PathBuf>
 
 pub fn load(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig) -> RepoState {
     file(cache_dir, repo)
-        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|p| vger_fs::private::read_private_file(&p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
 /// Best effort: state is a convenience, never a reason to fail a backup.
+/// Written privately (0600 in a 0700 folder, a planted symlink replaced,
+/// never followed: `vger_fs::private`).
 pub fn save(cache_dir: Option<&PathBuf>, repo: &RepositoryConfig, state: &RepoState) {
     let Some(path) = file(cache_dir, repo) else { return };
     if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = vger_fs::private::create_private_dir(dir);
     }
     if let Ok(bytes) = serde_json::to_vec_pretty(state) {
-        let tmp = path.with_extension("json.tmp");
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
+        let _ = vger_fs::private::write_private_file(&path, &bytes);
     }
 }
 

@@ -97,7 +97,7 @@ pub enum EngineError {
     InvalidSetting(String),
     #[error("source path {} does not exist", .0.display())]
     SourceMissing(PathBuf),
-    #[error("directory `{path}` of the snapshot cannot be read: {source}")]
+    #[error("{} of the snapshot cannot be read: {source}", shown_dir(path))]
     UnreadableDirectory {
         path: String,
         #[source]
@@ -120,3 +120,12 @@ impl EngineError {
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A snapshot directory's path for a message: the root has an empty path.
+fn shown_dir(path: &str) -> String {
+    if path.is_empty() {
+        "the top directory".to_string()
+    } else {
+        format!("directory `{path}`")
+    }
+}

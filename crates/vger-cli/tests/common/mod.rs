@@ -118,8 +118,12 @@ impl TestEnv {
         self.path("vger.yaml")
     }
 
+    /// Writes the config as a careful user keeps one that may hold
+    /// secrets: mode 0600 (vger warns about a readable one).
     pub fn write_config(&self, yaml: &str) {
+        use std::os::unix::fs::PermissionsExt;
         fs::write(self.config(), yaml).unwrap();
+        fs::set_permissions(self.config(), fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     /// One repository (`repo/`, label `local`) and one source per

@@ -125,7 +125,10 @@ pub(crate) fn repo_config(data: &[u8]) -> Outcome {
         asked.set(true);
         Err(vger_engine::EngineError::Other("no passphrase in a fuzz run".into()))
     };
-    match Repository::open(storage, &passphrase) {
+    // As a user whose config says `encryption: { mode: none }`: the
+    // unencrypted path is then opened all the way.
+    let policy = vger_engine::repository::OpenPolicy { unencrypted_allowed: true, ..Default::default() };
+    match Repository::open_with(storage, &passphrase, &policy) {
         Ok(repo) => {
             assert_eq!(config.encryption, "none", "an encrypted repository opened without its key");
             let size = repo.pack_target_size();
