@@ -39,6 +39,42 @@ pub struct RestoreOptions {
     /// Writer threads; 0 = one per CPU (at least 2).
     pub threads: usize,
     pub fs: vger_fs::RestoreOptions,
+    /// What to do with a regular file already at an entry's path.
+    pub overwrite: Overwrite,
+}
+
+/// What a restore does with a regular file that is already in the target.
+/// Anything else of the same name (a symlink, a special file) is replaced
+/// whatever the mode; a directory is never replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    /// Replace it.
+    Always,
+    /// Replace it unless its size and modification time equal the
+    /// snapshot's (a file restored before by vger matches both).
+    IfChanged,
+    /// Replace it only when the snapshot's copy is newer.
+    IfNewer,
+    /// Keep it (the default: a restore never destroys a file it did not
+    /// write; into an empty target this costs one `lstat` per file).
+    #[default]
+    Never,
+}
+
+impl Overwrite {
+    /// Whether the snapshot's `entry` replaces the file found.
+    pub fn replaces(self, entry: &Entry, found: &vger_fs::Existing) -> bool {
+        if !found.regular_file {
+            return true;
+        }
+        match self {
+            Overwrite::Always => true,
+            Overwrite::IfChanged => found.size != entry.size || found.mtime != entry.mtime,
+            Overwrite::IfNewer => entry.mtime > found.mtime,
+            Overwrite::Never => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,6 +83,10 @@ pub struct RestoreReport {
     pub dirs: u64,
     pub links: u64,
     pub bytes: u64,
+    /// Regular files left as they were in the target (see [`Overwrite`]).
+    pub skipped: u64,
+    /// Bytes of the files skipped.
+    pub skipped_bytes: u64,
     /// Entries that could not be restored, one line each.
     pub failures: Vec<String>,
 }
@@ -130,12 +170,24 @@ pub fn restore(
             progress.stop_if_cancelled()?;
             let done = match entry.kind {
                 EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
-                EntryKind::File => match target.begin_file(&entry) {
-                    Ok(writer) => {
-                        tx.send((writer, entry)).map_err(|_| EngineError::Other("restore workers stopped".into()))?;
+                EntryKind::File => match target.existing(&entry) {
+                    Ok(Some(found)) if !opts.overwrite.replaces(&entry, &found) => {
+                        let mut r = lock(&report);
+                        r.skipped += 1;
+                        r.skipped_bytes += entry.size;
+                        progress.add_files(1);
+                        progress.add_bytes(entry.size);
                         return Ok(());
                     }
                     Err(e) => Err(e),
+                    Ok(_) => match target.begin_file(&entry) {
+                        Ok(writer) => {
+                            tx.send((writer, entry))
+                                .map_err(|_| EngineError::Other("restore workers stopped".into()))?;
+                            return Ok(());
+                        }
+                        Err(e) => Err(e),
+                    },
                 },
                 EntryKind::Symlink => target.create_symlink(&entry).map(|()| lock(&report).links += 1),
                 EntryKind::Hardlink => {

@@ -71,6 +71,16 @@ pub struct RestoreSummary {
     pub xattrs_skipped: u64,
 }
 
+/// What a restore found at an entry's path before writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// A regular file (not a symlink, directory or special file).
+    pub regular_file: bool,
+    pub size: u64,
+    /// Nanoseconds since the epoch.
+    pub mtime: i64,
+}
+
 /// A directory being restored into; see the module docs.
 pub struct RestoreTarget {
     dest: PathBuf,
@@ -216,6 +226,22 @@ impl RestoreTarget {
         }
         self.dirs.push(Entry { chunks: Vec::new(), ..entry.clone() });
         Ok(())
+    }
+
+    /// What is at `entry.path` in the target now, never following a
+    /// symlink (neither in parent positions nor at the name itself);
+    /// `None` when nothing is there.
+    pub fn existing(&mut self, entry: &Entry) -> Result<Option<Existing>, FsError> {
+        let (parent, name) = self.parent_of(&entry.path)?;
+        match parent.lstat(name) {
+            Ok(st) => Ok(Some(Existing {
+                regular_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+                size: u64::try_from(st.st_size).unwrap_or(0),
+                mtime: st.st_mtime.saturating_mul(1_000_000_000).saturating_add(st.st_mtime_nsec),
+            })),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(self.disk_path(&entry.path), e)),
+        }
     }
 
     /// Starts writing regular file `entry.path`: data goes to a temporary
