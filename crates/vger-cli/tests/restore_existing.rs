@@ -36,6 +36,7 @@ fn existing_files_are_kept_by_default_and_rewritten_only_when_changed() {
     let first = restore_json(&env, &dest, None);
     assert_eq!(first["report"]["files"], 3, "{first}");
     assert_eq!(first["report"]["skipped"], 0, "{first}");
+    assert!(first["report"]["fetched_bytes"].as_u64().unwrap() >= 300_000, "{first}");
     assert_diff_clean(&src, &dest, &[]);
 
     // The user edits one file; the default restore keeps the edit.
@@ -57,6 +58,7 @@ fn existing_files_are_kept_by_default_and_rewritten_only_when_changed() {
     let fourth = restore_json(&env, &dest, Some("if-changed"));
     assert_eq!(fourth["report"]["files"], 0, "{fourth}");
     assert_eq!(fourth["report"]["skipped"], 3, "{fourth}");
+    assert_eq!(fourth["report"]["fetched_bytes"], 0, "nothing is read for files kept: {fourth}");
 
     // if-newer keeps a file the user touched after the backup.
     fs::write(dest.join("a.txt"), b"newer local copy\n").unwrap();

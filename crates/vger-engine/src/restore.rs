@@ -10,6 +10,7 @@
 //! `vger_fs::RestoreTarget`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::bounded;
 use serde::Serialize;
@@ -83,6 +84,9 @@ pub struct RestoreReport {
     pub dirs: u64,
     pub links: u64,
     pub bytes: u64,
+    /// Bytes of packs read from storage for file contents (tree and
+    /// index reads not included).
+    pub fetched_bytes: u64,
     /// Regular files left as they were in the target (see [`Overwrite`]).
     pub skipped: u64,
     /// Bytes of the files skipped.
@@ -133,6 +137,7 @@ pub fn restore(
         n => n,
     };
     let report = std::sync::Mutex::new(RestoreReport::default());
+    let fetched = AtomicU64::new(0);
     let mut hardlinks = Vec::new();
     let top = top_paths(&opts.paths)?;
     let mut matched_any = opts.paths.is_empty();
@@ -142,7 +147,7 @@ pub fn restore(
     let walk: Result<()> = std::thread::scope(|scope| {
         for _ in 0..threads {
             let rx = rx.clone();
-            let (index, report) = (&*index, &report);
+            let (index, report, fetched) = (&*index, &report, &fetched);
             scope.spawn(move || {
                 let mut buffers = Buffers::default();
                 for (writer, entry) in rx.iter() {
@@ -150,7 +155,7 @@ pub fn restore(
                         writer.abort(); // Files queued when the front end cancelled are not written.
                         continue;
                     }
-                    match write_file(repo, index, writer, &entry, progress, &mut buffers) {
+                    match write_file(repo, index, writer, &entry, progress, &mut buffers, fetched) {
                         Ok(()) => {
                             let mut r = lock(report);
                             r.files += 1;
@@ -258,6 +263,7 @@ pub fn restore(
         return Err(EngineError::PathsNotInSnapshot);
     }
     let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
+    report.fetched_bytes = fetched.into_inner();
     for link in hardlinks {
         match target.create_hardlink(&link) {
             Ok(()) => report.links += 1,
@@ -286,10 +292,11 @@ fn write_file(
     entry: &Entry,
     progress: &Progress,
     buffers: &mut Buffers,
+    fetched: &AtomicU64,
 ) -> Result<()> {
     let declared: u64 = entry.chunks.iter().map(|c| u64::from(c.len())).sum();
     let result = if declared == entry.size {
-        write_chunks(repo, index, &mut writer, entry, progress, buffers)
+        write_chunks(repo, index, &mut writer, entry, progress, buffers, fetched)
     } else {
         Err(size_mismatch(entry, declared))
     };
@@ -309,6 +316,7 @@ fn write_chunks(
     entry: &Entry,
     progress: &Progress,
     buffers: &mut Buffers,
+    fetched: &AtomicU64,
 ) -> Result<()> {
     let cap = BlobReader::new(repo, index).cap(ObjectType::DataChunk);
     let context = || entry.display_path();
@@ -353,6 +361,7 @@ fn write_chunks(
             }
         }
         repo.storage().get_range_into(&pack.id.storage_key(), start, end - start, bytes)?;
+        fetched.fetch_add(end - start, Ordering::Relaxed);
         last = None;
         for (k, (id, offset, length)) in group.into_iter().enumerate() {
             let at = (offset - start) as usize;
