@@ -286,6 +286,10 @@ pub struct RestoreArgs {
     /// `always` replaces it.
     #[arg(long, value_enum, default_value_t = OverwriteArg::Never)]
     pub overwrite: OverwriteArg,
+    /// Read every written file back before putting it in place and check it against the
+    /// snapshot's chunk IDs.
+    #[arg(long)]
+    pub verify: bool,
     /// Leave files owned by the restoring user (as root, owners are restored by default).
     #[arg(long)]
     pub no_owner: bool,

@@ -97,3 +97,28 @@ fn a_symlink_planted_in_the_target_is_replaced_not_followed() {
         assert_eq!(fs::read(&outside).unwrap(), b"must stay\n", "{mode}: restore followed the symlink");
     }
 }
+
+#[test]
+fn verify_reads_every_written_file_back() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/random.bin"), common::random_bytes(2_000_000, 3)).unwrap();
+    fs::write(src.join("empty"), b"").unwrap();
+    // Zeros: written as holes, read back as zeros.
+    let mut sparse = vec![0u8; 1 << 20];
+    sparse.extend_from_slice(b"tail");
+    sparse.extend(vec![0u8; 1 << 20]);
+    fs::write(src.join("sparse"), &sparse).unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let dest = env.path("dest");
+    let out = env.run(["--json", "restore", "latest", dest.to_str().unwrap(), "--verify"]).ok().json();
+    assert_eq!(out["report"]["files"], 3, "{out}");
+    assert_eq!(out["report"]["verified"], 3, "{out}");
+    assert_diff_clean(&src, &dest, &[]);
+    let plain = env.run(["restore", "latest", env.path("dest2").to_str().unwrap(), "--verify"]).ok();
+    assert!(plain.stdout.contains("3 files verified"), "{plain:?}");
+}

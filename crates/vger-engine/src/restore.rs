@@ -42,6 +42,9 @@ pub struct RestoreOptions {
     pub fs: vger_fs::RestoreOptions,
     /// What to do with a regular file already at an entry's path.
     pub overwrite: Overwrite,
+    /// Read each written file back before it is put in place and check
+    /// that every chunk's bytes hash to the chunk's ID.
+    pub verify: bool,
 }
 
 /// What a restore does with a regular file that is already in the target.
@@ -87,6 +90,8 @@ pub struct RestoreReport {
     /// Bytes of packs read from storage for file contents (tree and
     /// index reads not included).
     pub fetched_bytes: u64,
+    /// Files read back and found equal to the snapshot (with `verify`).
+    pub verified: u64,
     /// Regular files left as they were in the target (see [`Overwrite`]).
     pub skipped: u64,
     /// Bytes of the files skipped.
@@ -155,9 +160,10 @@ pub fn restore(
                         writer.abort(); // Files queued when the front end cancelled are not written.
                         continue;
                     }
-                    match write_file(repo, index, writer, &entry, progress, &mut buffers, fetched) {
+                    match write_file(repo, index, writer, &entry, progress, &mut buffers, fetched, opts.verify) {
                         Ok(()) => {
                             let mut r = lock(report);
+                            r.verified += u64::from(opts.verify);
                             r.files += 1;
                             r.bytes += entry.size;
                             progress.add_files(1);
@@ -285,6 +291,7 @@ struct Buffers {
 }
 
 /// Fetches a file's chunks (adjacent ones in one read) and writes them.
+#[allow(clippy::too_many_arguments)] // One worker's state, passed as it is used.
 fn write_file(
     repo: &Repository,
     index: &ChunkIndex,
@@ -293,12 +300,17 @@ fn write_file(
     progress: &Progress,
     buffers: &mut Buffers,
     fetched: &AtomicU64,
+    verify: bool,
 ) -> Result<()> {
     let declared: u64 = entry.chunks.iter().map(|c| u64::from(c.len())).sum();
     let result = if declared == entry.size {
         write_chunks(repo, index, &mut writer, entry, progress, buffers, fetched)
     } else {
         Err(size_mismatch(entry, declared))
+    };
+    let result = match result {
+        Ok(()) if verify => verify_written(repo, &writer, entry, &mut buffers.read),
+        other => other,
     };
     match result {
         Ok(()) => Ok(writer.finish(entry)?),
@@ -381,6 +393,23 @@ fn write_chunks(
     // The chunks' lengths in the entry may lie: what they decrypted to counts.
     if file_offset != entry.size {
         return Err(size_mismatch(entry, file_offset));
+    }
+    Ok(())
+}
+
+/// Reads a written file back chunk by chunk and checks that each chunk's
+/// bytes hash to its ID (holes read back as the zeros they stand for).
+fn verify_written(repo: &Repository, writer: &FileWriter, entry: &Entry, buf: &mut Vec<u8>) -> Result<()> {
+    let read_err = |e| EngineError::io(format!("reading back {}", entry.display_path()), e);
+    writer.set_len(entry.size).map_err(read_err)?;
+    let mut offset = 0u64;
+    for chunk in &entry.chunks {
+        buf.resize(chunk.len() as usize, 0);
+        writer.read_at(offset, buf).map_err(read_err)?;
+        if repo.chunk_id_key().chunk_id(buf) != chunk.id().0 {
+            return Err(EngineError::VerifyFailed { path: entry.display_path(), offset });
+        }
+        offset += u64::from(chunk.len());
     }
     Ok(())
 }

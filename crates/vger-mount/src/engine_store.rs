@@ -352,6 +352,7 @@ impl SnapshotStore for EngineStore {
             // As before overwrite modes existed: the web UI restores into
             // the folder the user picked and replaces what is there.
             overwrite: vger_engine::restore::Overwrite::Always,
+            verify: false,
         };
         if paths.is_empty() {
             progress.total_bytes.store(info.snapshot.stats.bytes, std::sync::atomic::Ordering::Relaxed);

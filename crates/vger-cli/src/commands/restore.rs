@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 special_files: exact.special_files && !args.no_special,
                 special_bits: exact.special_bits && !args.no_special,
             },
+            verify: args.verify,
             overwrite: match args.overwrite {
                 OverwriteArg::Always => Overwrite::Always,
                 OverwriteArg::IfChanged => Overwrite::IfChanged,
@@ -58,6 +59,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 report.links,
                 bytes(report.bytes)
             );
+            if args.verify {
+                println!("{} files verified against the snapshot's chunk ids", report.verified);
+            }
             if report.skipped > 0 {
                 println!(
                     "kept {} existing files ({}) as they were (--overwrite {})",
