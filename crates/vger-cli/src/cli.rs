@@ -290,6 +290,9 @@ pub struct RestoreArgs {
     /// snapshot's chunk IDs.
     #[arg(long)]
     pub verify: bool,
+    /// Write nothing: print what would be created and changed (`--json` lists them).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Leave files owned by the restoring user (as root, owners are restored by default).
     #[arg(long)]
     pub no_owner: bool,

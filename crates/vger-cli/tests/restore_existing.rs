@@ -122,3 +122,39 @@ fn verify_reads_every_written_file_back() {
     let plain = env.run(["restore", "latest", env.path("dest2").to_str().unwrap(), "--verify"]).ok();
     assert!(plain.stdout.contains("3 files verified"), "{plain:?}");
 }
+
+#[test]
+fn dry_run_lists_what_would_be_created_and_changed_and_writes_nothing() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("a.txt"), b"alpha\n").unwrap();
+    fs::write(src.join("sub/b.txt"), b"beta\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    // Into a folder that does not exist: everything is to create, and the
+    // folder is still not there afterwards.
+    let dest = env.path("dest");
+    let out = env.run(["--json", "restore", "latest", dest.to_str().unwrap(), "--dry-run"]).ok().json();
+    let create: Vec<&str> =
+        out["report"]["would_create"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(create, ["a.txt", "sub", "sub/b.txt"], "{out}");
+    assert!(!dest.exists());
+
+    env.run(["restore", "latest", dest.to_str().unwrap()]).ok();
+    fs::write(dest.join("a.txt"), b"edited\n").unwrap();
+    fs::remove_file(dest.join("sub/b.txt")).unwrap();
+    let out = env
+        .run(["--json", "restore", "latest", dest.to_str().unwrap(), "--dry-run", "--overwrite", "if-changed"])
+        .ok()
+        .json();
+    assert_eq!(out["report"]["would_create"], serde_json::json!(["sub/b.txt"]), "{out}");
+    assert_eq!(out["report"]["would_change"], serde_json::json!(["a.txt"]), "{out}");
+    assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"edited\n");
+    assert!(!dest.join("sub/b.txt").exists());
+    let text = env.run(["restore", "latest", dest.to_str().unwrap(), "--dry-run", "--overwrite", "if-changed"]).ok();
+    assert!(text.stdout.lines().any(|l| l == "change a.txt"), "{text:?}");
+    assert!(text.stdout.lines().any(|l| l == "create sub/b.txt"), "{text:?}");
+}

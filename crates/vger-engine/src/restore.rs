@@ -45,6 +45,9 @@ pub struct RestoreOptions {
     /// Read each written file back before it is put in place and check
     /// that every chunk's bytes hash to the chunk's ID.
     pub verify: bool,
+    /// Write nothing: list in the report what would be created and
+    /// changed.
+    pub dry_run: bool,
 }
 
 /// What a restore does with a regular file that is already in the target.
@@ -96,6 +99,12 @@ pub struct RestoreReport {
     pub skipped: u64,
     /// Bytes of the files skipped.
     pub skipped_bytes: u64,
+    /// With `dry_run`: paths that would be created (directories
+    /// included), and existing ones that would be replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_create: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_change: Vec<String>,
     /// Entries that could not be restored, one line each.
     pub failures: Vec<String>,
 }
@@ -136,7 +145,8 @@ pub fn restore(
     for (id, why) in &unreadable {
         progress.warn(crate::Notice::SegmentSkipped { segment: id.short(), why: why.to_string() });
     }
-    let mut target = RestoreTarget::new(dest, opts.fs)?;
+    let mut target =
+        if opts.dry_run { RestoreTarget::probe(dest, opts.fs)? } else { Some(RestoreTarget::new(dest, opts.fs)?) };
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
         n => n,
@@ -179,6 +189,13 @@ pub fn restore(
         drop(rx);
         let mut restore_one = |entry: Entry| -> Result<()> {
             progress.stop_if_cancelled()?;
+            if opts.dry_run {
+                plan_one(target.as_mut(), &entry, opts.overwrite, &mut lock(&report));
+                return Ok(());
+            }
+            let Some(target) = target.as_mut() else {
+                return Err(EngineError::Other("restore target is not open".into()));
+            };
             let done = match entry.kind {
                 EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
                 EntryKind::File => match target.existing(&entry) {
@@ -270,6 +287,9 @@ pub fn restore(
     }
     let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
     report.fetched_bytes = fetched.into_inner();
+    let Some(mut target) = target.filter(|_| !opts.dry_run) else {
+        return Ok(report);
+    };
     for link in hardlinks {
         match target.create_hardlink(&link) {
             Ok(()) => report.links += 1,
@@ -278,6 +298,29 @@ pub fn restore(
     }
     target.finish()?;
     Ok(report)
+}
+
+/// Notes in `report` what restoring `entry` would do, for a dry run;
+/// `target` is `None` when the destination does not exist yet.
+fn plan_one(target: Option<&mut RestoreTarget>, entry: &Entry, overwrite: Overwrite, report: &mut RestoreReport) {
+    let found = match target.map(|t| t.existing(entry)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(found))) => Some(found),
+        Some(Err(e)) => {
+            report.failures.push(format!("{}: {e}", entry.display_path()));
+            return;
+        }
+    };
+    let path = entry.display_path();
+    match (entry.kind, found) {
+        (_, None) => report.would_create.push(path),
+        (EntryKind::Dir, Some(_)) => {}
+        (EntryKind::File, Some(found)) if !overwrite.replaces(entry, &found) => {
+            report.skipped += 1;
+            report.skipped_bytes += entry.size;
+        }
+        (_, Some(_)) => report.would_change.push(path),
+    }
 }
 
 /// A restore worker's buffers, reused from file to file so that reading

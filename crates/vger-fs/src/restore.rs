@@ -91,6 +91,8 @@ pub struct RestoreTarget {
     last_parent: Option<(Vec<u8>, DirHandle)>,
     /// Directories created, whose metadata `finish` applies.
     dirs: Vec<Entry>,
+    /// Whether missing directories are created (not for a dry run).
+    create: bool,
 }
 
 impl RestoreTarget {
@@ -105,7 +107,27 @@ impl RestoreTarget {
             shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
             last_parent: None,
             dirs: Vec::new(),
+            create: true,
         })
+    }
+
+    /// Opens `dest` only to look at what is there (for a dry run): nothing
+    /// is created, and a missing `dest` reads as empty. Use
+    /// [`existing`](Self::existing) only.
+    pub fn probe(dest: &Path, opts: RestoreOptions) -> Result<Option<Self>, FsError> {
+        let root = match DirHandle::open(dest) {
+            Ok(root) => root,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(FsError::io(dest, e)),
+        };
+        Ok(Some(RestoreTarget {
+            dest: dest.to_path_buf(),
+            root,
+            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            last_parent: None,
+            dirs: Vec::new(),
+            create: false,
+        }))
     }
 
     /// Where `rel` is on disk, for messages.
@@ -197,9 +219,9 @@ impl RestoreTarget {
                     && parent.starts_with(p)
                     && parent.get(p.len()) == Some(&b'/') =>
             {
-                self.open_dir_from(handle.clone(), p.len(), parent, path, true)?
+                self.open_dir_from(handle.clone(), p.len(), parent, path, self.create)?
             }
-            _ => self.open_dir(parent, path, true)?,
+            _ => self.open_dir(parent, path, self.create)?,
         };
         self.last_parent = Some((parent.to_vec(), handle.clone()));
         Ok((handle, name))
@@ -232,7 +254,12 @@ impl RestoreTarget {
     /// symlink (neither in parent positions nor at the name itself);
     /// `None` when nothing is there.
     pub fn existing(&mut self, entry: &Entry) -> Result<Option<Existing>, FsError> {
-        let (parent, name) = self.parent_of(&entry.path)?;
+        let (parent, name) = match self.parent_of(&entry.path) {
+            Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            other => other?,
+        };
         match parent.lstat(name) {
             Ok(st) => Ok(Some(Existing {
                 regular_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,

@@ -353,6 +353,7 @@ impl SnapshotStore for EngineStore {
             // the folder the user picked and replaces what is there.
             overwrite: vger_engine::restore::Overwrite::Always,
             verify: false,
+            dry_run: false,
         };
         if paths.is_empty() {
             progress.total_bytes.store(info.snapshot.stats.bytes, std::sync::atomic::Ordering::Relaxed);

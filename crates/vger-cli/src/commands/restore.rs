@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 special_bits: exact.special_bits && !args.no_special,
             },
             verify: args.verify,
+            dry_run: args.dry_run,
             overwrite: match args.overwrite {
                 OverwriteArg::Always => Overwrite::Always,
                 OverwriteArg::IfChanged => Overwrite::IfChanged,
@@ -49,6 +50,21 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 "dest": args.dest.display().to_string(),
                 "report": report,
             }))?;
+        } else if args.dry_run {
+            for path in &report.would_create {
+                println!("create {path}");
+            }
+            for path in &report.would_change {
+                println!("change {path}");
+            }
+            println!(
+                "dry run of snapshot {} into {}: {} to create, {} to change, {} existing files kept; nothing was written",
+                snapshots::short_id(&snap.id),
+                args.dest.display(),
+                report.would_create.len(),
+                report.would_change.len(),
+                report.skipped
+            );
         } else {
             println!(
                 "restored snapshot {} into {}: {} files, {} dirs, {} links, {}",
