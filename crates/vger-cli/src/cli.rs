@@ -263,6 +263,15 @@ pub struct SnapshotIdArg {
     pub id: String,
 }
 
+/// `vger restore --overwrite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OverwriteArg {
+    Always,
+    IfChanged,
+    IfNewer,
+    Never,
+}
+
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// Snapshot id (a unique prefix) or `latest`.
@@ -271,6 +280,19 @@ pub struct RestoreArgs {
     pub dest: PathBuf,
     /// Only these paths of the snapshot (as `vger snapshot list` shows them).
     pub paths: Vec<String>,
+    /// What to do with a regular file already in DEST: `never` keeps it (the default: a
+    /// restore never destroys what it did not write), `if-changed` replaces it unless its size
+    /// and modification time match the snapshot, `if-newer` when the snapshot's copy is newer,
+    /// `always` replaces it.
+    #[arg(long, value_enum, default_value_t = OverwriteArg::Never)]
+    pub overwrite: OverwriteArg,
+    /// Read every written file back before putting it in place and check it against the
+    /// snapshot's chunk IDs.
+    #[arg(long)]
+    pub verify: bool,
+    /// Write nothing: print what would be created and changed (`--json` lists them).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Leave files owned by the restoring user (as root, owners are restored by default).
     #[arg(long)]
     pub no_owner: bool,

@@ -73,6 +73,8 @@ pub enum EngineError {
     LockRemoved,
     #[error("none of the given paths is in the snapshot")]
     PathsNotInSnapshot,
+    #[error("{path}: read back after restoring, the bytes at offset {offset} differ from the snapshot's; the target file system or disk may be failing")]
+    VerifyFailed { path: String, offset: u64 },
     #[error("no key slot matches `{prefix}`")]
     KeySlotNotFound { prefix: String },
     #[error("pack {pack} is shorter than its index says")]

@@ -10,6 +10,7 @@
 //! `vger_fs::RestoreTarget`.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::bounded;
 use serde::Serialize;
@@ -39,6 +40,48 @@ pub struct RestoreOptions {
     /// Writer threads; 0 = one per CPU (at least 2).
     pub threads: usize,
     pub fs: vger_fs::RestoreOptions,
+    /// What to do with a regular file already at an entry's path.
+    pub overwrite: Overwrite,
+    /// Read each written file back before it is put in place and check
+    /// that every chunk's bytes hash to the chunk's ID.
+    pub verify: bool,
+    /// Write nothing: list in the report what would be created and
+    /// changed.
+    pub dry_run: bool,
+}
+
+/// What a restore does with a regular file that is already in the target.
+/// Anything else of the same name (a symlink, a special file) is replaced
+/// whatever the mode; a directory is never replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    /// Replace it.
+    Always,
+    /// Replace it unless its size and modification time equal the
+    /// snapshot's (a file restored before by vger matches both).
+    IfChanged,
+    /// Replace it only when the snapshot's copy is newer.
+    IfNewer,
+    /// Keep it (the default: a restore never destroys a file it did not
+    /// write; into an empty target this costs one `lstat` per file).
+    #[default]
+    Never,
+}
+
+impl Overwrite {
+    /// Whether the snapshot's `entry` replaces the file found.
+    pub fn replaces(self, entry: &Entry, found: &vger_fs::Existing) -> bool {
+        if !found.regular_file {
+            return true;
+        }
+        match self {
+            Overwrite::Always => true,
+            Overwrite::IfChanged => found.size != entry.size || found.mtime != entry.mtime,
+            Overwrite::IfNewer => entry.mtime > found.mtime,
+            Overwrite::Never => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,6 +90,21 @@ pub struct RestoreReport {
     pub dirs: u64,
     pub links: u64,
     pub bytes: u64,
+    /// Bytes of packs read from storage for file contents (tree and
+    /// index reads not included).
+    pub fetched_bytes: u64,
+    /// Files read back and found equal to the snapshot (with `verify`).
+    pub verified: u64,
+    /// Regular files left as they were in the target (see [`Overwrite`]).
+    pub skipped: u64,
+    /// Bytes of the files skipped.
+    pub skipped_bytes: u64,
+    /// With `dry_run`: paths that would be created (directories
+    /// included), and existing ones that would be replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_create: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_change: Vec<String>,
     /// Entries that could not be restored, one line each.
     pub failures: Vec<String>,
 }
@@ -87,12 +145,14 @@ pub fn restore(
     for (id, why) in &unreadable {
         progress.warn(crate::Notice::SegmentSkipped { segment: id.short(), why: why.to_string() });
     }
-    let mut target = RestoreTarget::new(dest, opts.fs)?;
+    let mut target =
+        if opts.dry_run { RestoreTarget::probe(dest, opts.fs)? } else { Some(RestoreTarget::new(dest, opts.fs)?) };
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
         n => n,
     };
     let report = std::sync::Mutex::new(RestoreReport::default());
+    let fetched = AtomicU64::new(0);
     let mut hardlinks = Vec::new();
     let top = top_paths(&opts.paths)?;
     let mut matched_any = opts.paths.is_empty();
@@ -102,7 +162,7 @@ pub fn restore(
     let walk: Result<()> = std::thread::scope(|scope| {
         for _ in 0..threads {
             let rx = rx.clone();
-            let (index, report) = (&*index, &report);
+            let (index, report, fetched) = (&*index, &report, &fetched);
             scope.spawn(move || {
                 let mut buffers = Buffers::default();
                 for (writer, entry) in rx.iter() {
@@ -110,9 +170,10 @@ pub fn restore(
                         writer.abort(); // Files queued when the front end cancelled are not written.
                         continue;
                     }
-                    match write_file(repo, index, writer, &entry, progress, &mut buffers) {
+                    match write_file(repo, index, writer, &entry, progress, &mut buffers, fetched, opts.verify) {
                         Ok(()) => {
                             let mut r = lock(report);
+                            r.verified += u64::from(opts.verify);
                             r.files += 1;
                             r.bytes += entry.size;
                             progress.add_files(1);
@@ -128,14 +189,33 @@ pub fn restore(
         drop(rx);
         let mut restore_one = |entry: Entry| -> Result<()> {
             progress.stop_if_cancelled()?;
+            if opts.dry_run {
+                plan_one(target.as_mut(), &entry, opts.overwrite, &mut lock(&report));
+                return Ok(());
+            }
+            let Some(target) = target.as_mut() else {
+                return Err(EngineError::Other("restore target is not open".into()));
+            };
             let done = match entry.kind {
                 EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
-                EntryKind::File => match target.begin_file(&entry) {
-                    Ok(writer) => {
-                        tx.send((writer, entry)).map_err(|_| EngineError::Other("restore workers stopped".into()))?;
+                EntryKind::File => match target.existing(&entry) {
+                    Ok(Some(found)) if !opts.overwrite.replaces(&entry, &found) => {
+                        let mut r = lock(&report);
+                        r.skipped += 1;
+                        r.skipped_bytes += entry.size;
+                        progress.add_files(1);
+                        progress.add_bytes(entry.size);
                         return Ok(());
                     }
                     Err(e) => Err(e),
+                    Ok(_) => match target.begin_file(&entry) {
+                        Ok(writer) => {
+                            tx.send((writer, entry))
+                                .map_err(|_| EngineError::Other("restore workers stopped".into()))?;
+                            return Ok(());
+                        }
+                        Err(e) => Err(e),
+                    },
                 },
                 EntryKind::Symlink => target.create_symlink(&entry).map(|()| lock(&report).links += 1),
                 EntryKind::Hardlink => {
@@ -214,6 +294,10 @@ pub fn restore(
         return Err(EngineError::PathsNotInSnapshot);
     }
     let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
+    report.fetched_bytes = fetched.into_inner();
+    let Some(mut target) = target.filter(|_| !opts.dry_run) else {
+        return Ok(report);
+    };
     for link in hardlinks {
         match target.create_hardlink(&link) {
             Ok(()) => report.links += 1,
@@ -222,6 +306,29 @@ pub fn restore(
     }
     target.finish()?;
     Ok(report)
+}
+
+/// Notes in `report` what restoring `entry` would do, for a dry run;
+/// `target` is `None` when the destination does not exist yet.
+fn plan_one(target: Option<&mut RestoreTarget>, entry: &Entry, overwrite: Overwrite, report: &mut RestoreReport) {
+    let found = match target.map(|t| t.existing(entry)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(found))) => Some(found),
+        Some(Err(e)) => {
+            report.failures.push(format!("{}: {e}", entry.display_path()));
+            return;
+        }
+    };
+    let path = entry.display_path();
+    match (entry.kind, found) {
+        (_, None) => report.would_create.push(path),
+        (EntryKind::Dir, Some(_)) => {}
+        (EntryKind::File, Some(found)) if !overwrite.replaces(entry, &found) => {
+            report.skipped += 1;
+            report.skipped_bytes += entry.size;
+        }
+        (_, Some(_)) => report.would_change.push(path),
+    }
 }
 
 /// A restore worker's buffers, reused from file to file so that reading
@@ -235,6 +342,7 @@ struct Buffers {
 }
 
 /// Fetches a file's chunks (adjacent ones in one read) and writes them.
+#[allow(clippy::too_many_arguments)] // One worker's state, passed as it is used.
 fn write_file(
     repo: &Repository,
     index: &ChunkIndex,
@@ -242,12 +350,18 @@ fn write_file(
     entry: &Entry,
     progress: &Progress,
     buffers: &mut Buffers,
+    fetched: &AtomicU64,
+    verify: bool,
 ) -> Result<()> {
     let declared: u64 = entry.chunks.iter().map(|c| u64::from(c.len())).sum();
     let result = if declared == entry.size {
-        write_chunks(repo, index, &mut writer, entry, progress, buffers)
+        write_chunks(repo, index, &mut writer, entry, progress, buffers, fetched)
     } else {
         Err(size_mismatch(entry, declared))
+    };
+    let result = match result {
+        Ok(()) if verify => verify_written(repo, &writer, entry, &mut buffers.read),
+        other => other,
     };
     match result {
         Ok(()) => Ok(writer.finish(entry)?),
@@ -265,6 +379,7 @@ fn write_chunks(
     entry: &Entry,
     progress: &Progress,
     buffers: &mut Buffers,
+    fetched: &AtomicU64,
 ) -> Result<()> {
     let cap = BlobReader::new(repo, index).cap(ObjectType::DataChunk);
     let context = || entry.display_path();
@@ -309,6 +424,7 @@ fn write_chunks(
             }
         }
         repo.storage().get_range_into(&pack.id.storage_key(), start, end - start, bytes)?;
+        fetched.fetch_add(end - start, Ordering::Relaxed);
         last = None;
         for (k, (id, offset, length)) in group.into_iter().enumerate() {
             let at = (offset - start) as usize;
@@ -328,6 +444,23 @@ fn write_chunks(
     // The chunks' lengths in the entry may lie: what they decrypted to counts.
     if file_offset != entry.size {
         return Err(size_mismatch(entry, file_offset));
+    }
+    Ok(())
+}
+
+/// Reads a written file back chunk by chunk and checks that each chunk's
+/// bytes hash to its ID (holes read back as the zeros they stand for).
+fn verify_written(repo: &Repository, writer: &FileWriter, entry: &Entry, buf: &mut Vec<u8>) -> Result<()> {
+    let read_err = |e| EngineError::io(format!("reading back {}", entry.display_path()), e);
+    writer.set_len(entry.size).map_err(read_err)?;
+    let mut offset = 0u64;
+    for chunk in &entry.chunks {
+        buf.resize(chunk.len() as usize, 0);
+        writer.read_at(offset, buf).map_err(read_err)?;
+        if repo.chunk_id_key().chunk_id(buf) != chunk.id().0 {
+            return Err(EngineError::VerifyFailed { path: entry.display_path(), offset });
+        }
+        offset += u64::from(chunk.len());
     }
     Ok(())
 }

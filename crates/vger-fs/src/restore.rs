@@ -71,6 +71,16 @@ pub struct RestoreSummary {
     pub xattrs_skipped: u64,
 }
 
+/// What a restore found at an entry's path before writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// A regular file (not a symlink, directory or special file).
+    pub regular_file: bool,
+    pub size: u64,
+    /// Nanoseconds since the epoch.
+    pub mtime: i64,
+}
+
 /// A directory being restored into; see the module docs.
 pub struct RestoreTarget {
     dest: PathBuf,
@@ -81,6 +91,8 @@ pub struct RestoreTarget {
     last_parent: Option<(Vec<u8>, DirHandle)>,
     /// Directories created, whose metadata `finish` applies.
     dirs: Vec<Entry>,
+    /// Whether missing directories are created (not for a dry run).
+    create: bool,
 }
 
 impl RestoreTarget {
@@ -95,7 +107,27 @@ impl RestoreTarget {
             shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
             last_parent: None,
             dirs: Vec::new(),
+            create: true,
         })
+    }
+
+    /// Opens `dest` only to look at what is there (for a dry run): nothing
+    /// is created, and a missing `dest` reads as empty. Use
+    /// [`existing`](Self::existing) only.
+    pub fn probe(dest: &Path, opts: RestoreOptions) -> Result<Option<Self>, FsError> {
+        let root = match DirHandle::open(dest) {
+            Ok(root) => root,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(FsError::io(dest, e)),
+        };
+        Ok(Some(RestoreTarget {
+            dest: dest.to_path_buf(),
+            root,
+            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            last_parent: None,
+            dirs: Vec::new(),
+            create: false,
+        }))
     }
 
     /// Where `rel` is on disk, for messages.
@@ -187,9 +219,9 @@ impl RestoreTarget {
                     && parent.starts_with(p)
                     && parent.get(p.len()) == Some(&b'/') =>
             {
-                self.open_dir_from(handle.clone(), p.len(), parent, path, true)?
+                self.open_dir_from(handle.clone(), p.len(), parent, path, self.create)?
             }
-            _ => self.open_dir(parent, path, true)?,
+            _ => self.open_dir(parent, path, self.create)?,
         };
         self.last_parent = Some((parent.to_vec(), handle.clone()));
         Ok((handle, name))
@@ -216,6 +248,27 @@ impl RestoreTarget {
         }
         self.dirs.push(Entry { chunks: Vec::new(), ..entry.clone() });
         Ok(())
+    }
+
+    /// What is at `entry.path` in the target now, never following a
+    /// symlink (neither in parent positions nor at the name itself);
+    /// `None` when nothing is there.
+    pub fn existing(&mut self, entry: &Entry) -> Result<Option<Existing>, FsError> {
+        let (parent, name) = match self.parent_of(&entry.path) {
+            Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            other => other?,
+        };
+        match parent.lstat(name) {
+            Ok(st) => Ok(Some(Existing {
+                regular_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+                size: u64::try_from(st.st_size).unwrap_or(0),
+                mtime: st.st_mtime.saturating_mul(1_000_000_000).saturating_add(st.st_mtime_nsec),
+            })),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(self.disk_path(&entry.path), e)),
+        }
     }
 
     /// Starts writing regular file `entry.path`: data goes to a temporary

@@ -349,6 +349,11 @@ impl SnapshotStore for EngineStore {
             paths: paths.to_vec(),
             threads: 0,
             fs: vger_fs::RestoreOptions::default(),
+            // As before overwrite modes existed: the web UI restores into
+            // the folder the user picked and replaces what is there.
+            overwrite: vger_engine::restore::Overwrite::Always,
+            verify: false,
+            dry_run: false,
         };
         if paths.is_empty() {
             progress.total_bytes.store(info.snapshot.stats.bytes, std::sync::atomic::Ordering::Relaxed);

@@ -1,10 +1,11 @@
 //! `vger restore ID|latest DEST [PATH...]`.
 
 use anyhow::{bail, Result};
-use vger_engine::restore::RestoreOptions;
+use clap::ValueEnum;
+use vger_engine::restore::{Overwrite, RestoreOptions};
 use vger_engine::snapshots;
 
-use crate::cli::RestoreArgs;
+use crate::cli::{OverwriteArg, RestoreArgs};
 use crate::context::Context;
 use crate::frontend::Printer;
 use crate::output::bytes;
@@ -29,6 +30,14 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 special_files: exact.special_files && !args.no_special,
                 special_bits: exact.special_bits && !args.no_special,
             },
+            verify: args.verify,
+            dry_run: args.dry_run,
+            overwrite: match args.overwrite {
+                OverwriteArg::Always => Overwrite::Always,
+                OverwriteArg::IfChanged => Overwrite::IfChanged,
+                OverwriteArg::IfNewer => Overwrite::IfNewer,
+                OverwriteArg::Never => Overwrite::Never,
+            },
         };
         let front = Printer::new(ctx.json, ctx.quiet);
         let report = vger_app::restore::restore_snapshot(&repo, repo_cfg.label(), &snap, &args.dest, &opts, &front)?;
@@ -41,6 +50,21 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 "dest": args.dest.display().to_string(),
                 "report": report,
             }))?;
+        } else if args.dry_run {
+            for path in &report.would_create {
+                println!("create {path}");
+            }
+            for path in &report.would_change {
+                println!("change {path}");
+            }
+            println!(
+                "dry run of snapshot {} into {}: {} to create, {} to change, {} existing files kept; nothing was written",
+                snapshots::short_id(&snap.id),
+                args.dest.display(),
+                report.would_create.len(),
+                report.would_change.len(),
+                report.skipped
+            );
         } else {
             println!(
                 "restored snapshot {} into {}: {} files, {} dirs, {} links, {}",
@@ -51,6 +75,17 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 report.links,
                 bytes(report.bytes)
             );
+            if args.verify {
+                println!("{} files verified against the snapshot's chunk ids", report.verified);
+            }
+            if report.skipped > 0 {
+                println!(
+                    "kept {} existing files ({}) as they were (--overwrite {})",
+                    report.skipped,
+                    bytes(report.skipped_bytes),
+                    args.overwrite.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+                );
+            }
         }
         if !report.failures.is_empty() {
             bail!("{} entries could not be restored (listed above); run `vger check`", report.failures.len());

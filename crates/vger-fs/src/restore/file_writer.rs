@@ -65,6 +65,18 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Reads back `buf.len()` bytes written at `offset` (holes read as
+    /// zeros), for verifying a file before it is put in place.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    /// Sets the size of the file now (it is set again by `finish`), so
+    /// that trailing holes can be read back.
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.file.set_len(size)
+    }
+
     /// Sets the size (trailing holes included), applies `entry`'s owner,
     /// mode, xattrs and times, and renames the file into place, replacing a
     /// file or symlink of that name but never a directory. The name is the

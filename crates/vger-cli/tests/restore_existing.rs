@@ -1,0 +1,160 @@
+//! `vger restore --overwrite`: restoring into a target that already holds
+//! files. The default keeps every existing file; `if-changed` rewrites only
+//! files whose size or modification time differ from the snapshot; a
+//! symlink planted in the target pointing out of it is never followed.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
+
+mod common;
+
+use std::fs;
+
+use common::{assert_diff_clean, TestEnv};
+
+fn restore_json(env: &TestEnv, dest: &std::path::Path, overwrite: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["--json".to_string(), "restore".into(), "latest".into(), dest.display().to_string()];
+    if let Some(mode) = overwrite {
+        args.push("--overwrite".into());
+        args.push(mode.into());
+    }
+    env.run(&args).ok().json()
+}
+
+#[test]
+fn existing_files_are_kept_by_default_and_rewritten_only_when_changed() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("a.txt"), b"alpha\n").unwrap();
+    fs::write(src.join("sub/b.bin"), common::random_bytes(300_000, 7)).unwrap();
+    fs::write(src.join("sub/c.txt"), b"gamma\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let dest = env.path("dest");
+    let first = restore_json(&env, &dest, None);
+    assert_eq!(first["report"]["files"], 3, "{first}");
+    assert_eq!(first["report"]["skipped"], 0, "{first}");
+    assert!(first["report"]["fetched_bytes"].as_u64().unwrap() >= 300_000, "{first}");
+    assert_diff_clean(&src, &dest, &[]);
+
+    // The user edits one file; the default restore keeps the edit.
+    fs::write(dest.join("a.txt"), b"edited by the user\n").unwrap();
+    fs::remove_file(dest.join("sub/c.txt")).unwrap();
+    let second = restore_json(&env, &dest, None);
+    assert_eq!(second["report"]["files"], 1, "only the missing file is written: {second}");
+    assert_eq!(second["report"]["skipped"], 2, "{second}");
+    assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"edited by the user\n");
+    assert_eq!(fs::read(dest.join("sub/c.txt")).unwrap(), b"gamma\n");
+
+    // if-changed rewrites the edited file alone.
+    let third = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(third["report"]["files"], 1, "{third}");
+    assert_eq!(third["report"]["skipped"], 2, "{third}");
+    assert_diff_clean(&src, &dest, &[]);
+
+    // Restored again, nothing differs and nothing is written.
+    let fourth = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(fourth["report"]["files"], 0, "{fourth}");
+    assert_eq!(fourth["report"]["skipped"], 3, "{fourth}");
+    assert_eq!(fourth["report"]["fetched_bytes"], 0, "nothing is read for files kept: {fourth}");
+
+    // if-newer keeps a file the user touched after the backup.
+    fs::write(dest.join("a.txt"), b"newer local copy\n").unwrap();
+    let fifth = restore_json(&env, &dest, Some("if-newer"));
+    assert_eq!(fifth["report"]["files"], 0, "{fifth}");
+    assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"newer local copy\n");
+
+    // always replaces it.
+    let sixth = restore_json(&env, &dest, Some("always"));
+    assert_eq!(sixth["report"]["files"], 3, "{sixth}");
+    assert_diff_clean(&src, &dest, &[]);
+}
+
+#[test]
+fn a_symlink_planted_in_the_target_is_replaced_not_followed() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), b"from the snapshot\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let outside = env.path("outside.txt");
+    fs::write(&outside, b"must stay\n").unwrap();
+    let dest = env.path("dest");
+    fs::create_dir_all(&dest).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join("a.txt")).unwrap();
+    for mode in ["never", "if-changed", "if-newer"] {
+        fs::remove_file(dest.join("a.txt")).ok();
+        std::os::unix::fs::symlink(&outside, dest.join("a.txt")).unwrap();
+        let out = restore_json(&env, &dest, Some(mode));
+        assert_eq!(out["report"]["files"], 1, "{mode}: {out}");
+        assert!(!fs::symlink_metadata(dest.join("a.txt")).unwrap().file_type().is_symlink(), "{mode}");
+        assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"from the snapshot\n");
+        assert_eq!(fs::read(&outside).unwrap(), b"must stay\n", "{mode}: restore followed the symlink");
+    }
+}
+
+#[test]
+fn verify_reads_every_written_file_back() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/random.bin"), common::random_bytes(2_000_000, 3)).unwrap();
+    fs::write(src.join("empty"), b"").unwrap();
+    // Zeros: written as holes, read back as zeros.
+    let mut sparse = vec![0u8; 1 << 20];
+    sparse.extend_from_slice(b"tail");
+    sparse.extend(vec![0u8; 1 << 20]);
+    fs::write(src.join("sparse"), &sparse).unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let dest = env.path("dest");
+    let out = env.run(["--json", "restore", "latest", dest.to_str().unwrap(), "--verify"]).ok().json();
+    assert_eq!(out["report"]["files"], 3, "{out}");
+    assert_eq!(out["report"]["verified"], 3, "{out}");
+    assert_diff_clean(&src, &dest, &[]);
+    let plain = env.run(["restore", "latest", env.path("dest2").to_str().unwrap(), "--verify"]).ok();
+    assert!(plain.stdout.contains("3 files verified"), "{plain:?}");
+}
+
+#[test]
+fn dry_run_lists_what_would_be_created_and_changed_and_writes_nothing() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("a.txt"), b"alpha\n").unwrap();
+    fs::write(src.join("sub/b.txt"), b"beta\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    // Into a folder that does not exist: everything is to create, and the
+    // folder is still not there afterwards.
+    let dest = env.path("dest");
+    let out = env.run(["--json", "restore", "latest", dest.to_str().unwrap(), "--dry-run"]).ok().json();
+    let create: Vec<&str> =
+        out["report"]["would_create"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(create, ["a.txt", "sub", "sub/b.txt"], "{out}");
+    assert!(!dest.exists());
+
+    env.run(["restore", "latest", dest.to_str().unwrap()]).ok();
+    fs::write(dest.join("a.txt"), b"edited\n").unwrap();
+    fs::remove_file(dest.join("sub/b.txt")).unwrap();
+    let out = env
+        .run(["--json", "restore", "latest", dest.to_str().unwrap(), "--dry-run", "--overwrite", "if-changed"])
+        .ok()
+        .json();
+    assert_eq!(out["report"]["would_create"], serde_json::json!(["sub/b.txt"]), "{out}");
+    assert_eq!(out["report"]["would_change"], serde_json::json!(["a.txt"]), "{out}");
+    assert_eq!(fs::read(dest.join("a.txt")).unwrap(), b"edited\n");
+    assert!(!dest.join("sub/b.txt").exists());
+    let text = env.run(["restore", "latest", dest.to_str().unwrap(), "--dry-run", "--overwrite", "if-changed"]).ok();
+    assert!(text.stdout.lines().any(|l| l == "change a.txt"), "{text:?}");
+    assert!(text.stdout.lines().any(|l| l == "create sub/b.txt"), "{text:?}");
+}
