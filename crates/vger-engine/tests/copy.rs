@@ -118,3 +118,69 @@ fn copy_restores_equal_and_reruns_send_nothing() {
     assert_eq!(second.chunks_sent, 0);
     assert_eq!(snapshots::list(&target_repo).unwrap().len(), 2);
 }
+
+/// A copy stopped halfway (cancelled between files, with a checkpoint
+/// after every pack) leaves indexed packs; the rerun sends exactly the
+/// chunks the target's index lacks, none twice, and the copy restores.
+#[test]
+fn interrupted_copy_resumes_without_sending_twice() {
+    use std::sync::atomic::Ordering;
+    use vger_engine::index::ChunkIndex;
+    use vger_engine::progress::CancelFlag;
+
+    let dir = tempfile::tempdir().unwrap();
+    let source_repo = repo(&dir.path().join("a"), b"first", Codec::None);
+    let storage = Arc::new(LocalStorage::create(&dir.path().join("b")).unwrap());
+    let opts = InitOptions {
+        kdf: KdfParams::insecure_fast(),
+        chunker: vger_chunker::ChunkerParams { min_size: 16 << 10, avg_size: 64 << 10, max_size: 256 << 10 },
+        compression: Codec::Lz4,
+        pack_target_size: 1 << 20,
+        ..InitOptions::default()
+    };
+    let target_repo = Repository::init(storage, Some(b"second".to_vec()), opts).unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..40 {
+        std::fs::write(src.join(format!("f{i:02}")), random(&format!("file {i}"), 200_000)).unwrap();
+    }
+    let source = BackupSource {
+        label: "src".into(),
+        roots: vec![WalkRoot { abs: src.clone(), rel: Vec::new() }],
+        paths: vec![src.display().to_string()],
+        walk: WalkOptions::default(),
+        change_detection: ChangeDetection::Strict,
+        dumps: Vec::new(),
+    };
+    backup(&source_repo, &source, &BackupOptions { threads: 2, ..Default::default() }, &Progress::default()).unwrap();
+    let list = snapshots::list(&source_repo).unwrap();
+    let copy_opts = CopyOptions { checkpoint_interval: Some(std::time::Duration::ZERO), ..Default::default() };
+
+    let cancel = CancelFlag::default();
+    let progress = Progress::with_cancel(cancel.clone());
+    let stopped = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while progress.new_bytes.load(Ordering::Relaxed) < 3 << 20 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            cancel.cancel();
+        });
+        copy(&source_repo, &target_repo, &list, &copy_opts, &progress)
+    });
+    assert!(stopped.is_err(), "the copy was not stopped: {stopped:?}");
+    assert!(snapshots::list(&target_repo).unwrap().is_empty(), "a stopped copy wrote a snapshot");
+    let indexed = ChunkIndex::load(&target_repo).unwrap().len() as u64;
+    assert!(indexed > 0, "nothing was indexed before the stop");
+
+    let rerun = copy(&source_repo, &target_repo, &list, &copy_opts, &Progress::default()).unwrap();
+    assert_eq!(rerun.copied.len(), 1);
+    let total = ChunkIndex::load(&target_repo).unwrap().len() as u64;
+    assert_eq!(rerun.chunks_sent, total - indexed, "indexed {indexed}, total {total}: {rerun:?}");
+    assert!(rerun.chunks_sent > 0 && rerun.chunks_sent < total, "{rerun:?}");
+
+    let snap = snapshots::load(&target_repo, rerun.copied[0].target_id).unwrap();
+    let dest = dir.path().join("restored");
+    let report = restore(&target_repo, &snap, &dest, &RestoreOptions::default(), &Progress::default()).unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(files_under(&dest), files_under(&src));
+}
