@@ -73,6 +73,12 @@ fn copy_to_s3_restores_equal_and_reruns_copy_nothing() {
     assert_eq!(again["copied"].as_array().unwrap().len(), 0, "{again}");
     assert_eq!(again["chunks_sent"], 0, "{again}");
 
+    let list = env.run_env(["-R", "offsite", "--json", "list"], &[]).ok().json();
+    let origins: Vec<&str> = list.as_array().unwrap().iter().filter_map(|s| s["copied_from"].as_str()).collect();
+    assert_eq!(origins.len(), 2, "{list}");
+    let text = env.run_env(["-R", "offsite", "list"], &[]).ok();
+    assert!(text.stdout.contains("copied from snapshot"), "{}", text.stdout);
+
     let dest = env.path("restored");
     env.run_env(["-R", "offsite", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
     let restored = dest.join(src.strip_prefix("/").unwrap());
