@@ -42,6 +42,24 @@ impl App {
         let report = monitored(front, &progress, subject, || copy(&source, &target, &chosen, opts, &progress))?;
         Ok(report)
     }
+
+    /// The cycle's copy step: every snapshot of `from` the repository
+    /// labelled `to` does not hold yet.
+    pub fn copy_to_label(
+        &self,
+        from: &RepositoryConfig,
+        to: &str,
+        front: &dyn FrontEnd,
+    ) -> Result<CopyReport, AppError> {
+        let targets = self.repositories(Some(to))?;
+        let target = targets.first().ok_or_else(|| {
+            AppError::Config(vger_config::ConfigError::UnknownRepository {
+                requested: to.to_owned(),
+                available: Vec::new(),
+            })
+        })?;
+        self.copy(from, target, &CopySelection::default(), &CopyOptions::default(), front)
+    }
 }
 
 /// The snapshots `selection` names, oldest first.

@@ -85,3 +85,35 @@ fn copy_to_s3_restores_equal_and_reruns_copy_nothing() {
     let root = if restored.exists() { restored } else { dest.clone() };
     assert_eq!(compare_trees(&src, &root), Vec::<String>::new());
 }
+
+/// `copy_to` on a repository: the default cycle copies each new snapshot
+/// after the backup, and the next cycle copies only the new one.
+#[test]
+fn default_cycle_copies_after_backup() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("file"), "cycle data\n".repeat(10_000)).unwrap();
+    let yaml = format!(
+        "repositories:\n  - label: local\n    url: \"{}\"\n    copy_to: [offsite]\n    encryption:\n      passphrase: first-pass\n\
+         \x20 - label: offsite\n{}    compression: zstd:5\n    encryption:\n      passphrase: second-pass\n\
+         sources:\n  - label: docs\n    path: \"{}\"\n    repos: [local]\n",
+        env.repo().display(),
+        target_yaml(&env),
+        src.display()
+    );
+    env.write_config(&yaml);
+    env.run_env(["init"], &[]).ok();
+    env.run_env(["-R", "local"], &[]).ok();
+    std::fs::write(src.join("second"), b"more").unwrap();
+    env.run_env(["-R", "local"], &[]).ok();
+    let list = env.run_env(["-R", "offsite", "--json", "list"], &[]).ok().json();
+    let copies = list.as_array().unwrap();
+    assert_eq!(copies.len(), 2, "{list}");
+    assert!(copies.iter().all(|s| s["copied_from"].is_string()), "{list}");
+    let dest = env.path("restored");
+    env.run_env(["-R", "offsite", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
+    let restored = dest.join(src.strip_prefix("/").unwrap());
+    let root = if restored.exists() { restored } else { dest.clone() };
+    assert_eq!(compare_trees(&src, &root), Vec::<String>::new());
+}
