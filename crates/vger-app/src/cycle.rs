@@ -24,6 +24,7 @@ pub enum Step {
     Prune,
     Compact,
     Check,
+    Copy,
 }
 
 /// How a step went.
@@ -45,6 +46,7 @@ impl Step {
             Step::Prune => "prune",
             Step::Compact => "compact",
             Step::Check => "check",
+            Step::Copy => "copy",
         }
     }
 }
@@ -191,6 +193,15 @@ impl App {
         );
         let backup_failed = b.status == StepStatus::Failed;
         steps.push(b);
+        for target in &repo.copy_to {
+            if backup_failed {
+                steps.push(skipped(Step::Copy, &format!("to `{target}`: the backup failed")));
+            } else if cancel.is_cancelled() {
+                steps.push(skipped(Step::Copy, &format!("to `{target}`: cancelled")));
+            } else {
+                steps.push(timed(front, repo, Step::Copy, || self.copy_to_label(repo, target, front), never));
+            }
+        }
         if backup_failed {
             steps.push(skipped(Step::Prune, "the backup failed: nothing is deleted"));
             steps.push(skipped(Step::Compact, "the backup failed"));

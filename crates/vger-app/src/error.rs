@@ -32,6 +32,9 @@ pub enum AppError {
         "repository `{repository}`: prune held back {held} snapshots that only a burst of new ones would push out"
     )]
     PruneHeldBack { repository: String, held: usize },
+    /// `vger copy` was given the same repository as source and target.
+    #[error("repository `{repository}`: copy needs two different repositories (--from and --to name the same one)")]
+    CopyToItself { repository: String },
     #[error("no vger repository at {} (the folder does not exist)", path.display())]
     NoRepositoryFolder { path: PathBuf, repository: String },
     #[error("cannot read the current directory")]

@@ -35,6 +35,7 @@ pub enum Operation {
     Check,
     Compact,
     Prune,
+    Copy,
 }
 
 impl Operation {
@@ -45,6 +46,7 @@ impl Operation {
             Operation::Check => "check",
             Operation::Compact => "compact",
             Operation::Prune => "prune",
+            Operation::Copy => "copy",
         }
     }
 }

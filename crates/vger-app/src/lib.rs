@@ -36,6 +36,7 @@
 
 mod app;
 pub mod backup;
+pub mod copy;
 pub mod cycle;
 pub mod dirs;
 mod error;

@@ -54,6 +54,9 @@ pub enum Command {
     Prune(PruneArgs),
     /// Free the space of unused chunks: delete empty packs, repack sparse ones.
     Compact(CompactArgs),
+    /// Copy snapshots from one repository of the config into another
+    /// (only the chunks the target lacks are sent).
+    Copy(CopyArgs),
     /// Verify the repository: structure, and with --verify-data every chunk.
     Check(CheckArgs),
     /// Delete the whole repository (asks you to type its label).
@@ -78,6 +81,25 @@ pub struct PruneArgs {
     /// what pushes older ones out (vger-server; see docs/server.md).
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CopyArgs {
+    /// The repository to copy from (label or URL).
+    #[arg(long, value_name = "LABEL")]
+    pub from: String,
+    /// The repository to copy into (label or URL).
+    #[arg(long, value_name = "LABEL")]
+    pub to: String,
+    /// Only snapshots of this source label.
+    #[arg(long, value_name = "LABEL")]
+    pub source: Option<String>,
+    /// Only the newest N snapshots (after --source).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Snapshots to copy (IDs, prefixes or `latest`); default: all.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

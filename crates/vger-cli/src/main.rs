@@ -82,6 +82,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Key(cmd) => commands::key::run(&ctx, cmd),
         Command::Prune(args) => commands::prune::run(&ctx, args),
         Command::Compact(args) => commands::compact::run(&ctx, args),
+        Command::Copy(args) => commands::copy::run(&ctx, args),
         Command::Check(args) => commands::check::run(&ctx, args),
         Command::Delete(args) => commands::delete::run(&ctx, args),
         Command::BreakLock => commands::delete::break_lock(&ctx),

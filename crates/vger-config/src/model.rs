@@ -92,6 +92,10 @@ pub struct RepositoryConfig {
     pub sftp_key: Option<PathBuf>,
     pub sftp_known_hosts: Option<PathBuf>,
     pub retry: Option<RetryConfig>,
+    /// Labels of repositories this one's new snapshots are copied to after
+    /// each backup of the default cycle and the daemon (`vger copy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy_to: Vec<String>,
 }
 
 impl RepositoryConfig {

@@ -271,6 +271,7 @@ pub fn backup(
         parent: parent.as_ref().map(|p| p.id),
         tags: opts.tags.clone(),
         xattrs: source.walk.xattrs,
+        copied_from: None,
     };
     let id = SnapshotId(vger_format::id::random_id()?);
     let key = id.storage_key();

@@ -14,7 +14,8 @@
 //!   path (stat, read_dir, walk) through a shared cache.
 //! - [`diff`], [`find`]: what changed between two snapshots; where paths
 //!   are across snapshots, with their history.
-//! - [`backup`], [`restore`]: the two pipelines.
+//! - [`backup`], [`restore`]: the two pipelines; [`copy`]: snapshots from
+//!   one repository into another.
 //! - [`file_reader`]: reading one file of a snapshot at any offset, through
 //!   the shared [`chunk_cache`].
 //! - [`snapshots`]: listing and finding snapshots.
@@ -37,6 +38,7 @@ pub mod check;
 pub mod chunk_cache;
 pub(crate) mod chunk_table;
 pub mod compact;
+pub mod copy;
 pub mod delete;
 pub mod diff;
 pub mod dump;

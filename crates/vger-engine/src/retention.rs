@@ -180,6 +180,7 @@ pub(crate) fn test_snapshot(id: vger_format::id::SnapshotId, time: &str, label: 
             parent: None,
             tags: vec![],
             xattrs: false,
+            copied_from: None,
         },
         stored_at: None,
     }

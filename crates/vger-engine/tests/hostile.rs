@@ -145,6 +145,7 @@ impl Scene {
             parent: None,
             tags: Vec::new(),
             xattrs: false,
+            copied_from: None,
         };
         let id = SnapshotId(vger_format::id::random_id().unwrap());
         let key = id.storage_key();

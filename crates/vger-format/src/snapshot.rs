@@ -59,6 +59,10 @@ pub struct Snapshot {
     /// none (false in snapshots made before the field existed).
     #[serde(default)]
     pub xattrs: bool,
+    /// For a snapshot made by `vger copy`: the ID of the snapshot it was
+    /// copied from, in the source repository (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<SnapshotId>,
 }
 
 /// Only the version of a snapshot: read first, so that a snapshot of

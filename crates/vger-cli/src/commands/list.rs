@@ -27,6 +27,7 @@ pub fn snapshot_json(repo: &str, s: &SnapshotInfo) -> serde_json::Value {
         "added_stored": s.snapshot.stats.added_stored,
         "errors": s.snapshot.stats.errors,
         "stats": s.snapshot.stats,
+        "copied_from": s.snapshot.copied_from.map(|id| id.to_hex()),
     })
 }
 
@@ -63,6 +64,9 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<Outcome> {
                 snap.stats.files,
                 snap.paths.join(", ")
             );
+            if let Some(origin) = &snap.copied_from {
+                println!("{:<10} copied from snapshot {}", "", snapshots::short_id(origin));
+            }
         }
         Ok(Outcome::Ok)
     });

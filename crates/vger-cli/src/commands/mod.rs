@@ -4,6 +4,7 @@ pub mod backup;
 pub mod check;
 pub mod compact;
 pub mod config;
+pub mod copy;
 pub mod daemon;
 pub mod delete;
 pub mod info;

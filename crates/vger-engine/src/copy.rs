@@ -1,0 +1,240 @@
+//! Copying snapshots from one repository to another (`vger copy`).
+//!
+//! Every chunk of a snapshot is read from the source, decrypted and
+//! verified, then hashed with the target's chunk-ID key: the target's own
+//! ID decides whether it already holds the chunk (then nothing is sent).
+//! A chunk it lacks is compressed with the target's codec, sealed with its
+//! key and stored through the target's pack writer. Chunk boundaries are
+//! kept as they are (the chunker is not keyed, see docs/format.md,
+//! "Copying between repositories"), so trees are re-encoded with the
+//! mapped IDs, directory by directory, bottom up.
+//!
+//! Resuming: the pack writer indexes what it stored every few packs, so a
+//! rerun after a kill finds those chunks in the target's index and does
+//! not send them again. A copied snapshot records the source snapshot's
+//! ID (`copied_from`); a rerun skips the snapshots already copied.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use vger_crypto::ObjectType;
+use vger_format::compress::Codec;
+use vger_format::id::{ChunkId, SnapshotId};
+use vger_format::object::seal_object;
+use vger_format::snapshot::Snapshot;
+use vger_format::tree::TreeEntry;
+
+use crate::blob::{seal_chunk, BlobReader};
+use crate::index::ChunkIndex;
+use crate::lock::RepoLock;
+use crate::pack_writer::{PackWriter, SealedBlob};
+use crate::progress::Progress;
+use crate::repository::Repository;
+use crate::snapshots::SnapshotInfo;
+use crate::tree::{DirEntries, DirWriter, TreeStore};
+use crate::{EngineError, Result};
+
+/// Tree objects of the source kept in memory while copying.
+const TREE_CACHE_BYTES: u64 = 32 << 20;
+
+/// How a copy runs.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// The target's codec unless set.
+    pub compression: Option<Codec>,
+    /// Concurrent pack uploads (0: chosen by the target's kind).
+    pub uploaders: usize,
+    /// How often stored packs are indexed (the resume granularity).
+    pub checkpoint_interval: Option<Duration>,
+}
+
+/// One snapshot copied.
+#[derive(Debug, Clone)]
+pub struct CopiedSnapshot {
+    pub source_id: SnapshotId,
+    pub target_id: SnapshotId,
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default)]
+pub struct CopyReport {
+    pub copied: Vec<CopiedSnapshot>,
+    /// Source snapshots the target already had a copy of.
+    pub already_copied: Vec<SnapshotId>,
+    /// Chunks (data and tree) sent to the target, and their plaintext bytes.
+    pub chunks_sent: u64,
+    pub bytes_sent: u64,
+    /// Chunk references the target already held (or got earlier in this run).
+    pub chunks_deduplicated: u64,
+    /// Bytes stored in the target's new packs.
+    pub stored_bytes: u64,
+}
+
+/// The source snapshot IDs the target already holds a copy of.
+pub fn copied_origins(target: &Repository) -> Result<HashSet<SnapshotId>> {
+    let (list, _) = crate::snapshots::list_readable(target)?;
+    Ok(list.into_iter().filter_map(|s| s.snapshot.copied_from).collect())
+}
+
+/// Copies `snapshots` (of `source`) into `target`, skipping those the
+/// target already has a copy of.
+pub fn copy(
+    source: &Repository,
+    target: &Repository,
+    snapshots: &[SnapshotInfo],
+    opts: &CopyOptions,
+    progress: &Progress,
+) -> Result<CopyReport> {
+    let mut report = CopyReport::default();
+    let done = copied_origins(target)?;
+    let todo: Vec<&SnapshotInfo> = snapshots
+        .iter()
+        .filter(|s| {
+            let skip = done.contains(&s.id);
+            if skip {
+                report.already_copied.push(s.id);
+            }
+            !skip
+        })
+        .collect();
+    if todo.is_empty() {
+        return Ok(report);
+    }
+    let lock = Arc::new(RepoLock::shared(target, "copy")?);
+    let source_index = Arc::new(ChunkIndex::load(source)?);
+    let target_index = ChunkIndex::load(target)?;
+    let uploaders = match opts.uploaders {
+        0 if target.storage().describe().contains("://") => 2,
+        0 => 1,
+        n => n,
+    };
+    let writer = PackWriter::start(
+        target.storage().clone(),
+        target.envelope().clone(),
+        target.pack_target_size(),
+        uploaders,
+        Some(lock.clone()),
+        opts.checkpoint_interval.unwrap_or(crate::pack_writer::DEFAULT_CHECKPOINT_INTERVAL),
+    );
+    let tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
+    let mut copier = Copier {
+        source,
+        target,
+        reader: BlobReader::new(source, &source_index),
+        trees: TreeStore::new(source, source_index.clone(), TREE_CACHE_BYTES),
+        target_index: &target_index,
+        codec: opts.compression.unwrap_or(target.default_compression()),
+        tx,
+        mapped: HashMap::new(),
+        progress,
+        report: &mut report,
+    };
+    let mut prepared = Vec::new();
+    let walked: Result<()> = todo.iter().try_for_each(|s| {
+        let root = copier.copy_dir(&s.snapshot.root)?;
+        prepared.push((s.id, root, &s.snapshot));
+        Ok(())
+    });
+    drop(copier);
+    if let Err(e) = walked {
+        // What was stored stays usable (and indexed) for the rerun.
+        return Err(writer.finish().err().unwrap_or(e));
+    }
+    let written = writer.finish()?;
+    report.stored_bytes = written.stored_bytes;
+    if written.blobs != report.chunks_sent {
+        return Err(EngineError::Other(format!(
+            "the copy queued {} chunks but stored {}; no snapshot was written (a bug: please report it)",
+            report.chunks_sent, written.blobs
+        )));
+    }
+    // Every chunk is stored and indexed: the snapshots may now name them.
+    for (source_id, root, original) in prepared {
+        let snapshot = Snapshot { root, parent: None, copied_from: Some(source_id), ..original.clone() };
+        let id = SnapshotId(vger_format::id::random_id()?);
+        let key = id.storage_key();
+        let bytes = seal_object(target.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", &snapshot)?;
+        lock.check_alive()?;
+        target.storage().put_new(&key, &bytes)?;
+        report.copied.push(CopiedSnapshot { source_id, target_id: id });
+    }
+    Ok(report)
+}
+
+struct Copier<'a> {
+    source: &'a Repository,
+    target: &'a Repository,
+    reader: BlobReader<'a>,
+    trees: TreeStore,
+    target_index: &'a ChunkIndex,
+    codec: Codec,
+    tx: Sender<SealedBlob>,
+    /// Source ID -> target ID of every chunk and directory handled so far
+    /// (a chunk shared by many files is read once).
+    mapped: HashMap<ChunkId, ChunkId>,
+    progress: &'a Progress,
+    report: &'a mut CopyReport,
+}
+
+impl Copier<'_> {
+    /// Copies directory `dir` (its files' chunks and its subdirectories)
+    /// and returns its tree ID in the target.
+    fn copy_dir(&mut self, dir: &ChunkId) -> Result<ChunkId> {
+        if let Some(id) = self.mapped.get(dir) {
+            return Ok(*id);
+        }
+        let mut writer = DirWriter::new();
+        let entries = DirEntries::new(&self.trees, dir)?;
+        for entry in entries {
+            self.progress.stop_if_cancelled()?;
+            let mut entry: TreeEntry = entry?.entry().clone();
+            if let Some(sub) = entry.tree {
+                entry.tree = Some(self.copy_dir(&sub)?);
+            }
+            for chunk in entry.chunks.iter_mut() {
+                chunk.0 = self.copy_chunk(&chunk.0, ObjectType::DataChunk)?;
+            }
+            self.progress.add_files(1);
+            writer.add(&entry, &mut |data| self.store(ObjectType::TreeChunk, data))?;
+        }
+        let (id, _) = writer.finish(&mut |data| self.store(ObjectType::TreeChunk, data))?;
+        self.mapped.insert(*dir, id);
+        Ok(id)
+    }
+
+    fn copy_chunk(&mut self, id: &ChunkId, ty: ObjectType) -> Result<ChunkId> {
+        if let Some(mapped) = self.mapped.get(id) {
+            self.report.chunks_deduplicated += 1;
+            return Ok(*mapped);
+        }
+        let data = self.reader.read(id, ty, &|| format!("a snapshot of {}", self.source.location()))?;
+        self.progress.add_bytes(data.len() as u64);
+        let new = self.store(ty, &data)?;
+        self.mapped.insert(*id, new);
+        Ok(new)
+    }
+
+    /// Stores `data` in the target unless it holds it already.
+    fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
+        let id = ChunkId(self.target.chunk_id_key().chunk_id(data));
+        // `mapped` also holds the target IDs sent in this run (mapped to
+        // themselves), so a chunk is queued once.
+        if self.target_index.contains(&id) || self.mapped.get(&id) == Some(&id) {
+            self.report.chunks_deduplicated += 1;
+            return Ok(id);
+        }
+        let bytes = seal_chunk(self.target.envelope(), self.codec, ty, &id, data)?;
+        let raw_length = u32::try_from(data.len())
+            .map_err(|_| EngineError::Other(format!("chunk {} is larger than 4 GiB", id.short())))?;
+        self.tx
+            .send(SealedBlob { id, ty, raw_length, bytes })
+            .map_err(|_| EngineError::Other("the target's pack writer stopped".into()))?;
+        self.mapped.insert(id, id);
+        self.report.chunks_sent += 1;
+        self.report.bytes_sent += data.len() as u64;
+        self.progress.add_new_bytes(data.len() as u64);
+        Ok(id)
+    }
+}
