@@ -18,10 +18,9 @@ fn main() {
     let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
     let commit = git(&["rev-parse", "--short=12", "HEAD"]);
     let describe = match &commit {
-        Some(hash) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some();
-            format!("{version} (commit {hash}{})", if dirty { ", modified" } else { "" })
-        }
+        // No "modified" mark: this script reruns only when HEAD moves, so
+        // it could not tell edits made after the first build.
+        Some(hash) => format!("{version} (commit {hash})"),
         None => format!("{version} (commit unknown)"),
     };
     println!("cargo:rustc-env=VGER_LONG_VERSION={describe}");
