@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "vger", version, about = "Fast, encrypted, deduplicating backups driven by one YAML file", long_about = None)]
+#[command(name = "vger", version = env!("VGER_LONG_VERSION"), about = "Fast, encrypted, deduplicating backups driven by one YAML file", long_about = None)]
 pub struct Cli {
     /// Configuration file (default: $VGER_CONFIG, ./vger.yaml, ~/.config/vger/config.yaml, /etc/vger/config.yaml).
     #[arg(long, global = true, value_name = "FILE")]
@@ -67,6 +67,24 @@ pub enum Command {
     Daemon(crate::commands::daemon::DaemonArgs),
     /// Serve the snapshots read-only over WebDAV and as a web UI (browser, file managers, rclone).
     Mount(crate::commands::mount::MountArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write one man page per command and subcommand into DIR (vger.1, vger-backup.1, ...).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -67,12 +67,18 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     if let Some(Command::Config(args)) = &cli.command {
         return commands::config::run(args);
     }
+    // Generated from the argument definitions; they need no config.
+    match &cli.command {
+        Some(Command::Completions(args)) => return commands::shell::completions(args, &mut std::io::stdout().lock()),
+        Some(Command::Man(args)) => return commands::shell::man_pages(&args.dir),
+        _ => {}
+    }
     let ctx = Context::load(cli)?;
     let Some(command) = &cli.command else {
         return commands::run::run(&ctx);
     };
     match command {
-        Command::Config(_) => Ok(Outcome::Ok),
+        Command::Config(_) | Command::Completions(_) | Command::Man(_) => Ok(Outcome::Ok),
         Command::Init => commands::init::run(&ctx),
         Command::Backup(args) => commands::backup::run(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),

@@ -14,7 +14,7 @@ use vger_server::{Config, ConnectionLimits, ConnectionSettings, LogFormat, Logge
 /// and/or --tokens FILE (a YAML list with permissions, repositories and
 /// quotas; re-read on SIGHUP). They are never accepted on the command line.
 #[derive(Debug, Parser)]
-#[command(name = "vger-server", version)]
+#[command(name = "vger-server", version = env!("VGER_LONG_VERSION"))]
 struct Args {
     /// Directory holding one folder per repository.
     #[arg(long, value_name = "DIR")]

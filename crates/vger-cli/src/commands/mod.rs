@@ -15,6 +15,7 @@ pub mod mount;
 pub mod prune;
 pub mod restore;
 pub mod run;
+pub mod shell;
 pub mod snapshot;
 pub mod snapshot_diff;
 pub mod snapshot_find;
