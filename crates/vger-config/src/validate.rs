@@ -63,6 +63,26 @@ pub(crate) fn validate(config: &Config, spans: &ConfigSpans, file: &Path) -> Res
     }
 
     let known_repos: Vec<&str> = config.repositories.iter().map(|r| r.label()).collect();
+    for (index, repo) in config.repositories.iter().enumerate() {
+        for target in &repo.copy_to {
+            let label = repo.label();
+            if target == label {
+                return fail(
+                    spans.repository(index),
+                    format!("repository `{label}` names itself in `copy_to`; list other repositories' labels"),
+                );
+            }
+            if !known_repos.contains(&target.as_str()) {
+                return fail(
+                    spans.repository(index),
+                    format!(
+                        "repository `{label}` names unknown repository `{target}` in `copy_to`{}",
+                        suggestion(target, &known_repos)
+                    ),
+                );
+            }
+        }
+    }
     let mut source_labels: HashMap<String, usize> = HashMap::new();
     for (index, source) in config.sources.iter().enumerate() {
         let position = spans.source(index);

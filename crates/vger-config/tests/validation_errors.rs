@@ -86,6 +86,20 @@ fn source_names_an_unknown_repository() {
 }
 
 #[test]
+fn copy_to_names_an_unknown_repository_or_itself() {
+    let yaml = "repositories:\n  - url: /srv/main\n    copy_to: [ofsite]\n  - url: /srv/offsite\nsources: [/x]\n";
+    assert_eq!(
+        error(yaml),
+        "vger.yaml:2:5: repository `main` names unknown repository `ofsite` in `copy_to`; did you mean `offsite`?"
+    );
+    let yaml = "repositories:\n  - url: /srv/main\n    copy_to: [main]\nsources: [/x]\n";
+    assert_eq!(
+        error(yaml),
+        "vger.yaml:2:5: repository `main` names itself in `copy_to`; list other repositories' labels"
+    );
+}
+
+#[test]
 fn chunker_sizes() {
     let chunker = |min: &str, avg: &str, max: &str| {
         format!("{REPO}chunker:\n  min_size: {min}\n  avg_size: {avg}\n  max_size: {max}\n")
