@@ -11,12 +11,14 @@
 //! the `vger` command.
 
 mod model;
+mod probe;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use eframe::egui;
 use model::{BackupState, Overview, RepoStatus};
+use probe::RowSeen;
 
 fn usage() -> &'static str {
     "usage: vger-gui [--config FILE]"
@@ -70,7 +72,7 @@ fn main() -> std::process::ExitCode {
                     c.request_repaint();
                 }
             });
-            Ok(Box::new(Window { overview: Overview::new(app, waker) }))
+            Ok(Box::new(Window { overview: Overview::new(app, waker), probe: probe::Probe::from_env() }))
         }),
     );
     match result {
@@ -84,10 +86,21 @@ fn main() -> std::process::ExitCode {
 
 struct Window {
     overview: Overview,
+    probe: probe::Probe,
+}
+
+/// Adds a line of text to the row and remembers it for the test hook.
+fn line(ui: &mut egui::Ui, seen: &mut RowSeen, text: String, color: Option<egui::Color32>) {
+    match color {
+        Some(c) => ui.colored_label(c, &text),
+        None => ui.label(&text),
+    };
+    seen.lines.push(text);
 }
 
 impl eframe::App for Window {
     fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let started = self.probe.frame_start(self.overview.any_running());
         self.overview.poll();
         egui::TopBottomPanel::top("title").show(ctx, |ui| {
             ui.heading("Overview");
@@ -96,79 +109,95 @@ impl eframe::App for Window {
                 ui.label("A backup is running; this window stays usable.");
             }
         });
+        let mut seen_rows = Vec::with_capacity(self.overview.rows.len());
         egui::CentralPanel::default().show(ctx, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let now = chrono::Utc::now();
                 let mut start = None;
                 let mut cancel = None;
                 for (i, row) in self.overview.rows.iter().enumerate() {
+                    let mut seen = RowSeen::default();
                     ui.group(|ui| {
-                        ui.strong(format!("{} — {}", row.label, row.url));
+                        let title = format!("{} — {}", row.label, row.url);
+                        ui.strong(&title);
+                        seen.lines.push(title);
+                        let error = ui.visuals().error_fg_color;
+                        let warn = ui.visuals().warn_fg_color;
                         match &row.status {
-                            RepoStatus::Loading => {
-                                ui.label("Reading snapshots…");
-                            }
-                            RepoStatus::Failed(e) => {
-                                ui.colored_label(ui.visuals().error_fg_color, format!("Cannot open: {e}"));
-                            }
+                            RepoStatus::Loading => line(ui, &mut seen, "Reading snapshots…".into(), None),
+                            RepoStatus::Failed(e) => line(ui, &mut seen, format!("Cannot open: {e}"), Some(error)),
                             RepoStatus::Snapshots { count, last } => {
-                                match last {
-                                    Some(l) => ui.label(format!(
+                                let text = match last {
+                                    Some(l) => format!(
                                         "Last snapshot: {} ({} files, {} added, source {}); {count} snapshots",
                                         l.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
                                         l.files,
                                         model::human_bytes(l.added_bytes),
                                         l.source
-                                    )),
-                                    None => ui.label("No snapshots yet"),
+                                    ),
+                                    None => "No snapshots yet".into(),
                                 };
+                                line(ui, &mut seen, text, None);
                             }
                         }
                         if let Some(w) = row.staleness(now) {
-                            ui.colored_label(ui.visuals().warn_fg_color, format!("⚠ {w}"));
+                            line(ui, &mut seen, format!("⚠ {w}"), Some(warn));
                         }
-                        match &row.backup {
+                        let button = match &row.backup {
                             BackupState::Running { progress, cancelling } => {
+                                seen.backup = "running";
                                 match progress {
                                     Some(p) => {
                                         let fraction = p.total_bytes.map(|t| p.bytes as f32 / t.max(1) as f32);
+                                        let text = model::progress_line(p);
                                         let bar = egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                                            .text(model::progress_line(p))
+                                            .text(text.clone())
                                             .animate(fraction.is_none());
                                         ui.add(bar);
-                                        ui.label(format!("Current file: {}", p.current));
+                                        seen.lines.push(text);
+                                        line(ui, &mut seen, format!("Current file: {}", p.current), None);
                                     }
-                                    None => {
-                                        ui.label("Starting backup…");
-                                    }
+                                    None => line(ui, &mut seen, "Starting backup…".into(), None),
                                 }
                                 let label = if *cancelling { "Cancelling…" } else { "Cancel" };
-                                if ui.add_enabled(!cancelling, egui::Button::new(label)).clicked() {
+                                let response = ui.add_enabled(!cancelling, egui::Button::new(label));
+                                if response.clicked() {
                                     cancel = Some(i);
                                 }
+                                (label, response.rect)
                             }
                             other => {
-                                match other {
+                                seen.backup = match other {
                                     BackupState::Done { snapshots, added_bytes } => {
-                                        ui.label(format!(
+                                        let text = format!(
                                             "Backup finished: {snapshots} snapshot(s), {} added",
                                             model::human_bytes(*added_bytes)
-                                        ));
+                                        );
+                                        line(ui, &mut seen, text, None);
+                                        "done"
                                     }
                                     BackupState::Failed(e) => {
-                                        ui.colored_label(ui.visuals().error_fg_color, format!("Backup failed: {e}"));
+                                        line(ui, &mut seen, format!("Backup failed: {e}"), Some(error));
+                                        "failed"
                                     }
                                     BackupState::Cancelled => {
-                                        ui.label("Backup cancelled; the repository is unchanged.");
+                                        let text = "Backup cancelled; the repository is unchanged.".to_string();
+                                        line(ui, &mut seen, text, None);
+                                        "cancelled"
                                     }
-                                    _ => {}
-                                }
-                                if ui.button("Back up now").clicked() {
+                                    _ => "idle",
+                                };
+                                let response = ui.button("Back up now");
+                                if response.clicked() {
                                     start = Some(i);
                                 }
+                                ("Back up now", response.rect)
                             }
-                        }
+                        };
+                        let (label, r) = button;
+                        seen.button = Some((label.to_string(), [r.min.x, r.min.y, r.width(), r.height()]));
                     });
+                    seen_rows.push(seen);
                 }
                 if let Some(i) = start {
                     self.overview.back_up_now(i);
@@ -178,5 +207,9 @@ impl eframe::App for Window {
                 }
             });
         });
+        if self.probe.continuous && self.overview.any_running() {
+            ctx.request_repaint();
+        }
+        self.probe.frame_end(started, &seen_rows);
     }
 }
