@@ -1,0 +1,409 @@
+//! View models: what the windows show and the work behind their buttons,
+//! with no toolkit in sight, so tests drive them without a display.
+//!
+//! Long work (opening a repository, backing up) runs on a worker thread
+//! that reports through a channel; the UI thread only calls [`Overview::poll`].
+
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use vger_app::backup::BackupRequest;
+use vger_app::events::{CancelFlag, Event, FrontEnd, ProgressReport};
+use vger_app::App;
+
+/// How often a running operation reports progress to the window.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// A backup older than this (when the config names no schedule) earns a warning.
+pub const DEFAULT_EXPECTED_AGE: Duration = Duration::from_secs(26 * 3600);
+
+/// The last snapshot of a repository, as the Overview shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastSnapshot {
+    pub time: DateTime<Utc>,
+    pub source: String,
+    pub added_bytes: u64,
+    pub files: u64,
+}
+
+/// What a repository row shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RepoStatus {
+    Loading,
+    Snapshots { count: usize, last: Option<LastSnapshot> },
+    Failed(String),
+}
+
+/// The state of "Back up now" for one repository.
+#[derive(Debug, Clone)]
+pub enum BackupState {
+    Idle,
+    Running { progress: Option<ProgressReport>, cancelling: bool },
+    Done { snapshots: usize, added_bytes: u64 },
+    Failed(String),
+    Cancelled,
+}
+
+/// One repository in the Overview.
+#[derive(Debug, Clone)]
+pub struct RepoRow {
+    pub label: String,
+    pub url: String,
+    pub status: RepoStatus,
+    pub backup: BackupState,
+    /// The backup age beyond which the row warns.
+    pub expected_age: Duration,
+}
+
+impl RepoRow {
+    /// A warning when the last snapshot is older than expected (or there is none).
+    pub fn staleness(&self, now: DateTime<Utc>) -> Option<String> {
+        match &self.status {
+            RepoStatus::Snapshots { last: None, .. } => Some("no backup yet".into()),
+            RepoStatus::Snapshots { last: Some(last), .. } => {
+                let age = (now - last.time).to_std().unwrap_or_default();
+                (age > self.expected_age).then(|| {
+                    format!("last backup is {} old (expected every {})", human_age(age), human_age(self.expected_age))
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What workers tell the UI thread.
+enum Message {
+    Status { repo: usize, status: RepoStatus },
+    Progress { repo: usize, report: ProgressReport },
+    BackupEnded { repo: usize, state: BackupState },
+}
+
+/// The Overview screen's model.
+pub struct Overview {
+    pub app: App,
+    pub rows: Vec<RepoRow>,
+    cancels: Vec<Option<CancelFlag>>,
+    sender: Sender<Message>,
+    receiver: Receiver<Message>,
+    /// Called after a worker sends, so the window repaints.
+    waker: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Overview {
+    pub fn new(app: App, waker: Arc<dyn Fn() + Send + Sync>) -> Self {
+        let rows = app
+            .config
+            .repositories
+            .iter()
+            .map(|r| RepoRow {
+                label: r.label().to_string(),
+                url: r.url.clone(),
+                status: RepoStatus::Loading,
+                backup: BackupState::Idle,
+                expected_age: expected_age(&app.config, r),
+            })
+            .collect::<Vec<_>>();
+        let (sender, receiver) = mpsc::channel();
+        let cancels = vec![None; rows.len()];
+        let overview = Overview { app, rows, cancels, sender, receiver, waker };
+        for i in 0..overview.rows.len() {
+            overview.refresh(i);
+        }
+        overview
+    }
+
+    /// Reloads a repository's snapshot list on a worker thread.
+    pub fn refresh(&self, repo: usize) {
+        let app = self.app.clone();
+        let sender = self.sender.clone();
+        let waker = self.waker.clone();
+        std::thread::spawn(move || {
+            let status = load_status(&app, repo);
+            let _ = sender.send(Message::Status { repo, status });
+            waker();
+        });
+    }
+
+    /// Starts "Back up now" for a repository (no-op while one runs).
+    pub fn back_up_now(&mut self, repo: usize) {
+        let Some(row) = self.rows.get_mut(repo) else { return };
+        if matches!(row.backup, BackupState::Running { .. }) {
+            return;
+        }
+        row.backup = BackupState::Running { progress: None, cancelling: false };
+        let cancel = CancelFlag::default();
+        self.cancels[repo] = Some(cancel.clone());
+        let app = self.app.clone();
+        let front = Reporter { repo, sender: Mutex::new(self.sender.clone()), waker: self.waker.clone(), cancel };
+        let sender = self.sender.clone();
+        let waker = self.waker.clone();
+        std::thread::spawn(move || {
+            let state = run_backup(&app, repo, &front);
+            let _ = sender.send(Message::BackupEnded { repo, state });
+            waker();
+        });
+    }
+
+    /// Asks a running backup to stop at its next safe point.
+    pub fn cancel(&mut self, repo: usize) {
+        if let (Some(Some(flag)), Some(row)) = (self.cancels.get(repo), self.rows.get_mut(repo)) {
+            flag.cancel();
+            if let BackupState::Running { cancelling, .. } = &mut row.backup {
+                *cancelling = true;
+            }
+        }
+    }
+
+    pub fn any_running(&self) -> bool {
+        self.rows.iter().any(|r| matches!(r.backup, BackupState::Running { .. }))
+    }
+
+    /// Takes what workers reported; never blocks.
+    pub fn poll(&mut self) {
+        loop {
+            let message = match self.receiver.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            };
+            match message {
+                Message::Status { repo, status } => {
+                    if let Some(row) = self.rows.get_mut(repo) {
+                        row.status = status;
+                    }
+                }
+                Message::Progress { repo, report } => {
+                    if let Some(BackupState::Running { progress, .. }) = self.rows.get_mut(repo).map(|r| &mut r.backup)
+                    {
+                        *progress = Some(report);
+                    }
+                }
+                Message::BackupEnded { repo, state } => {
+                    if let Some(c) = self.cancels.get_mut(repo) {
+                        *c = None;
+                    }
+                    if let Some(row) = self.rows.get_mut(repo) {
+                        row.backup = state;
+                    }
+                    self.refresh(repo);
+                }
+            }
+        }
+    }
+}
+
+fn expected_age(config: &vger_config::Config, repo: &vger_config::RepositoryConfig) -> Duration {
+    let every = repo.schedule.as_ref().or(config.schedule.as_ref()).and_then(|s| s.every.as_deref());
+    match every.map(vger_config::parse_interval) {
+        // A missed run or two is not yet worth a warning.
+        Some(Ok(d)) => d.saturating_mul(2),
+        _ => DEFAULT_EXPECTED_AGE,
+    }
+}
+
+fn load_status(app: &App, repo: usize) -> RepoStatus {
+    let Some(cfg) = app.config.repositories.get(repo) else { return RepoStatus::Failed("no such repository".into()) };
+    let result = app.open(cfg).and_then(|opened| Ok(vger_engine::snapshots::list(&opened)?));
+    match result {
+        Ok(list) => {
+            let last = list
+                .iter()
+                .filter_map(|s| {
+                    let time = DateTime::parse_from_rfc3339(&s.snapshot.time).ok()?.with_timezone(&Utc);
+                    Some(LastSnapshot {
+                        time,
+                        source: s.snapshot.source_label.clone(),
+                        added_bytes: s.snapshot.stats.added_bytes,
+                        files: s.snapshot.stats.files,
+                    })
+                })
+                .max_by_key(|l| l.time);
+            RepoStatus::Snapshots { count: list.len(), last }
+        }
+        Err(e) => RepoStatus::Failed(vger_app::one_line(&e)),
+    }
+}
+
+fn run_backup(app: &App, repo: usize, front: &Reporter) -> BackupState {
+    let Some(cfg) = app.config.repositories.get(repo) else { return BackupState::Failed("no such repository".into()) };
+    let mut made = Vec::new();
+    match app.backup(cfg, &BackupRequest::default(), front, &mut made) {
+        Ok(_) => BackupState::Done {
+            snapshots: made.len(),
+            added_bytes: made.iter().map(|m| m.report.snapshot.stats.added_bytes).sum(),
+        },
+        Err(_) if front.cancel.is_cancelled() => BackupState::Cancelled,
+        Err(e) => BackupState::Failed(front.describe(&e)),
+    }
+}
+
+/// The front end a worker gives the application layer: progress goes to
+/// the UI thread as messages.
+struct Reporter {
+    repo: usize,
+    sender: Mutex<Sender<Message>>,
+    waker: Arc<dyn Fn() + Send + Sync>,
+    cancel: CancelFlag,
+}
+
+impl FrontEnd for Reporter {
+    fn event(&self, event: &Event<'_>) {
+        if let Event::Progress(report) = event {
+            if let Ok(sender) = self.sender.lock() {
+                let _ = sender.send(Message::Progress { repo: self.repo, report: (*report).clone() });
+            }
+            (self.waker)();
+        }
+    }
+
+    fn progress_interval(&self) -> Option<Duration> {
+        Some(PROGRESS_EVERY)
+    }
+
+    fn cancel_flag(&self) -> CancelFlag {
+        self.cancel.clone()
+    }
+}
+
+/// `1.5 GiB`, `300 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `3d 4h`, `5m 2s`.
+pub fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// The progress line under a running backup.
+pub fn progress_line(p: &ProgressReport) -> String {
+    let mut line = format!("{} files, {} at {}/s", p.files, human_bytes(p.bytes), human_bytes(p.bytes_per_sec as u64));
+    if let Some(total) = p.total_bytes {
+        line.push_str(&format!(" of {}", human_bytes(total)));
+    }
+    if let Some(eta) = p.eta_seconds {
+        line.push_str(&format!(", about {} left", human_age(Duration::from_secs_f64(eta.max(0.0)))));
+    }
+    line
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn row(last: Option<DateTime<Utc>>) -> RepoRow {
+        RepoRow {
+            label: "r".into(),
+            url: "/tmp/r".into(),
+            status: RepoStatus::Snapshots {
+                count: usize::from(last.is_some()),
+                last: last.map(|time| LastSnapshot { time, source: "s".into(), added_bytes: 1, files: 1 }),
+            },
+            backup: BackupState::Idle,
+            expected_age: Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn a_row_warns_only_when_the_last_backup_is_too_old() {
+        let now = Utc::now();
+        assert_eq!(row(Some(now - chrono::Duration::minutes(30))).staleness(now), None);
+        let old = row(Some(now - chrono::Duration::hours(3))).staleness(now).unwrap();
+        assert!(old.contains("3h 0m old"), "{old}");
+        assert_eq!(row(None).staleness(now).as_deref(), Some("no backup yet"));
+    }
+
+    #[test]
+    fn sizes_ages_and_progress_read_well() {
+        assert_eq!(human_bytes(300), "300 B");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(human_age(Duration::from_secs(90_000)), "1d 1h");
+        let p = ProgressReport {
+            operation: vger_app::events::Operation::Backup,
+            repository: "r".into(),
+            source: None,
+            files: 12,
+            bytes: 1 << 20,
+            new_bytes: 0,
+            errors: 0,
+            total_files: None,
+            total_bytes: Some(4 << 20),
+            bytes_per_sec: 1048576.0,
+            eta_seconds: Some(3.0),
+            current: "a".into(),
+            elapsed_seconds: 1.0,
+            done: false,
+        };
+        assert_eq!(progress_line(&p), "12 files, 1.0 MiB at 1.0 MiB/s of 4.0 MiB, about 3s left");
+    }
+
+    fn wait_until(overview: &mut Overview, done: impl Fn(&Overview) -> bool) {
+        let start = std::time::Instant::now();
+        while !done(overview) {
+            overview.poll();
+            assert!(start.elapsed() < Duration::from_secs(60), "timed out: {:?}", overview.rows);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn config(dir: &std::path::Path, source: &std::path::Path) -> App {
+        let path = dir.join("vger.yaml");
+        let text = format!(
+            "repositories:\n  - url: {}\n    label: main\nencryption:\n  mode: none\nsources:\n  - {}\n",
+            dir.join("repo").display(),
+            source.display()
+        );
+        std::fs::write(&path, &text).unwrap();
+        App::new(vger_config::Config::from_yaml_str(&text, &path).unwrap(), path)
+    }
+
+    #[test]
+    fn back_up_now_makes_a_snapshot_the_row_then_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("data");
+        std::fs::create_dir(&source).unwrap();
+        std::fs::write(source.join("a.txt"), vec![7u8; 100_000]).unwrap();
+        let app = config(dir.path(), &source);
+        app.init(&app.config.repositories[0]).unwrap();
+        let mut overview = Overview::new(app, Arc::new(|| {}));
+        wait_until(&mut overview, |o| matches!(o.rows[0].status, RepoStatus::Snapshots { count: 0, .. }));
+        overview.back_up_now(0);
+        wait_until(&mut overview, |o| !o.any_running());
+        assert!(matches!(overview.rows[0].backup, BackupState::Done { snapshots: 1, .. }), "{:?}", overview.rows[0]);
+        wait_until(&mut overview, |o| matches!(o.rows[0].status, RepoStatus::Snapshots { count: 1, .. }));
+        let RepoStatus::Snapshots { last: Some(last), .. } = &overview.rows[0].status else { panic!() };
+        assert_eq!(last.files, 1);
+        assert_eq!(overview.rows[0].staleness(Utc::now()), None);
+    }
+
+    #[test]
+    fn a_missing_source_shows_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = config(dir.path(), &dir.path().join("missing"));
+        app.init(&app.config.repositories[0]).unwrap();
+        let mut overview = Overview::new(app, Arc::new(|| {}));
+        overview.back_up_now(0);
+        wait_until(&mut overview, |o| !o.any_running());
+        let BackupState::Failed(message) = &overview.rows[0].backup else { panic!("{:?}", overview.rows[0]) };
+        assert!(message.contains("missing"), "{message}");
+    }
+}

@@ -1,0 +1,99 @@
+//! Test hooks: what the window shows, written as JSON for end-to-end tests,
+//! and how long the UI thread took per frame.
+//!
+//! `VGER_GUI_STATE_FILE=PATH` makes the app write its visible state to PATH
+//! whenever it changes (atomically: a temporary file, then a rename), with
+//! the screen position of each row's button so a test can click it.
+//! `VGER_GUI_FRAME_TIMES=1` also keeps the window repainting while a backup
+//! runs, so the longest gap between two frames measures the longest stall
+//! of the event loop (without it, egui paints only on input or progress).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// One repository row as the user sees it.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct RowSeen {
+    /// Every line of text in the row, top to bottom.
+    pub lines: Vec<String>,
+    /// `idle`, `running`, `done`, `failed` or `cancelled`.
+    pub backup: &'static str,
+    /// The row's button ("Back up now" or "Cancel") and where it is, in
+    /// window pixels: left, top, width, height.
+    pub button: Option<(String, [f32; 4])>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+struct StateSeen<'a> {
+    rows: &'a [RowSeen],
+    frames: u64,
+    /// Longest time spent in one `update` (the UI thread's own work).
+    max_update_ms: u64,
+    /// Longest gap between two frames while a backup ran.
+    max_gap_running_ms: u64,
+}
+
+/// Per-frame bookkeeping of the hooks.
+pub struct Probe {
+    state_file: Option<PathBuf>,
+    /// Keep painting while a backup runs (frame-time measurement).
+    pub continuous: bool,
+    last_json: String,
+    last_frame: Option<Instant>,
+    frames: u64,
+    max_update: Duration,
+    max_gap_running: Duration,
+}
+
+impl Probe {
+    pub fn from_env() -> Self {
+        Probe {
+            state_file: std::env::var_os("VGER_GUI_STATE_FILE").map(PathBuf::from),
+            continuous: std::env::var("VGER_GUI_FRAME_TIMES").is_ok_and(|v| v == "1"),
+            last_json: String::new(),
+            last_frame: None,
+            frames: 0,
+            max_update: Duration::ZERO,
+            max_gap_running: Duration::ZERO,
+        }
+    }
+
+    /// Call at the start of a frame; returns the frame's start time.
+    pub fn frame_start(&mut self, running: bool) -> Instant {
+        let now = Instant::now();
+        if let (Some(prev), true) = (self.last_frame, running) {
+            self.max_gap_running = self.max_gap_running.max(now - prev);
+        }
+        self.last_frame = Some(now);
+        self.frames += 1;
+        now
+    }
+
+    /// Call at the end of a frame with what the frame showed.
+    pub fn frame_end(&mut self, started: Instant, rows: &[RowSeen]) {
+        self.max_update = self.max_update.max(started.elapsed());
+        let Some(path) = &self.state_file else { return };
+        let state = StateSeen {
+            rows,
+            frames: 0,
+            max_update_ms: self.max_update.as_millis() as u64,
+            max_gap_running_ms: self.max_gap_running.as_millis() as u64,
+        };
+        // The frame counter is left out of the comparison so an idle
+        // window does not rewrite the file; it is filled in when written.
+        let Ok(json) = serde_json::to_string(&state) else { return };
+        if json == self.last_json {
+            return;
+        }
+        let written = StateSeen { frames: self.frames, ..state };
+        if let Ok(text) = serde_json::to_string_pretty(&written) {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, path);
+            }
+        }
+        self.last_json = json;
+    }
+}

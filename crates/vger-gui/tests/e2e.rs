@@ -1,0 +1,370 @@
+//! End to end: the real `vger-gui` in a real X server (Xvfb), clicked with
+//! xdotool, its visible state read from the app's `VGER_GUI_STATE_FILE`
+//! hook, its snapshots checked and restored with the real `vger` binary.
+//! Screenshots go to `test-artifacts/` at the workspace root.
+//!
+//! Needs `Xvfb`, `xdotool` and ImageMagick's `import` (the `.ci/run` script
+//! installs them) and the `vger` binary (`cargo build -p vger-cli`). When a
+//! tool is missing the test prints SKIPPED, except under `CI=true`, where
+//! it fails.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASS: &str = "e2e-passphrase";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn vger_bin() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_vger-gui")).with_file_name("vger")
+}
+
+/// `None` when everything is there; otherwise why not (or a panic under CI).
+fn missing_tools() -> Option<String> {
+    let mut missing = Vec::new();
+    for tool in ["Xvfb", "xdotool", "import"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            missing.push(tool);
+        }
+    }
+    if !vger_bin().exists() {
+        missing.push("the vger binary (cargo build -p vger-cli)");
+    }
+    if missing.is_empty() {
+        return None;
+    }
+    let why = format!("missing {}", missing.join(", "));
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {why}");
+    Some(why)
+}
+
+/// Kills and reaps a child process when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An Xvfb on the first free display number from 100.
+fn start_xvfb() -> (Reaped, String) {
+    for n in 100..200 {
+        if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            continue;
+        }
+        let child = Command::new("Xvfb")
+            .args([format!(":{n}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut xvfb = Reaped(child);
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if Path::new(&socket).exists() {
+                return (xvfb, format!(":{n}"));
+            }
+            if xvfb.0.try_wait().unwrap().is_some() {
+                break; // lost a race for this number; try the next
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("no free X display between :100 and :199");
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env { dir: tempfile::Builder::new().prefix("vger-gui-e2e-").tempdir().unwrap() }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn config(&self, source: &Path) -> PathBuf {
+        let yaml = format!(
+            "repositories:\n  - label: local\n    url: \"{}\"\nsources:\n  - label: src\n    path: \"{}\"\n",
+            self.path("repo").display(),
+            source.display()
+        );
+        let config = self.path("vger.yaml");
+        fs::write(&config, yaml).unwrap();
+        config
+    }
+
+    fn private(&self, cmd: &mut Command) {
+        cmd.env("VGER_PASSPHRASE", PASS)
+            .env("XDG_CACHE_HOME", self.path(".xdg-cache"))
+            .env("XDG_STATE_HOME", self.path(".xdg-state"))
+            .env_remove("VGER_CONFIG");
+    }
+
+    fn vger(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(vger_bin());
+        cmd.arg("--config").arg(self.path("vger.yaml")).args(args);
+        self.private(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "vger {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn snapshot_ids(&self) -> Vec<String> {
+        let list: serde_json::Value = serde_json::from_str(&self.vger(&["list", "--json"])).unwrap();
+        list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+/// The running app in its X server.
+struct Gui {
+    _app: Reaped,
+    _xvfb: Reaped,
+    display: String,
+    window: String,
+    state_file: PathBuf,
+}
+
+impl Gui {
+    fn start(env: &Env) -> Self {
+        Self::start_with(env, &[])
+    }
+
+    fn start_with(env: &Env, vars: &[(&str, &str)]) -> Self {
+        let (xvfb, display) = start_xvfb();
+        let state_file = env.path("gui-state.json");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vger-gui"));
+        cmd.arg("--config").arg(env.path("vger.yaml"));
+        env.private(&mut cmd);
+        cmd.env("DISPLAY", &display)
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .env("VGER_GUI_STATE_FILE", &state_file)
+            .env_remove("WAYLAND_DISPLAY")
+            .envs(vars.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(env.path("gui.log")).unwrap());
+        let app = Reaped(cmd.spawn().unwrap());
+        let out = Command::new("timeout")
+            .args(["30", "xdotool", "search", "--sync", "--onlyvisible", "--name", "^vger$"])
+            .env("DISPLAY", &display)
+            .output()
+            .unwrap();
+        let window = String::from_utf8(out.stdout).unwrap().lines().next().unwrap_or_default().to_string();
+        assert!(
+            !window.is_empty(),
+            "the vger window never mapped; log: {}",
+            fs::read_to_string(env.path("gui.log")).unwrap_or_default()
+        );
+        Gui { _app: app, _xvfb: xvfb, display, window, state_file }
+    }
+
+    /// Waits (up to `secs`) until the first row of the visible state satisfies `done`.
+    fn wait_row(&self, secs: u64, what: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = serde_json::Value::Null;
+        while Instant::now() < deadline {
+            if let Ok(text) = fs::read_to_string(&self.state_file) {
+                if let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if done(&state["rows"][0]) {
+                        return state;
+                    }
+                    last = state;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out waiting for {what}; the window shows {last:#}");
+    }
+
+    fn click_button(&self, state: &serde_json::Value, label: &str) {
+        let button = &state["rows"][0]["button"];
+        assert_eq!(button[0], label, "{state:#}");
+        let rect = &button[1];
+        let x = rect[0].as_f64().unwrap() + rect[2].as_f64().unwrap() / 2.0;
+        let y = rect[1].as_f64().unwrap() + rect[3].as_f64().unwrap() / 2.0;
+        let status = Command::new("xdotool")
+            .args([
+                "mousemove",
+                "--window",
+                &self.window,
+                &format!("{}", x as i64),
+                &format!("{}", y as i64),
+                "click",
+                "1",
+            ])
+            .env("DISPLAY", &self.display)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screenshot(&self, name: &str) {
+        let dir = workspace_root().join("test-artifacts");
+        fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(dir.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success(), "screenshot {name}");
+    }
+}
+
+fn lines(row: &serde_json::Value) -> String {
+    row["lines"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+/// A deterministic, poorly compressible byte pattern.
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    for entry in fs::read_dir(a).unwrap() {
+        let entry = entry.unwrap();
+        let other = b.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            assert_same_tree(&entry.path(), &other);
+        } else {
+            assert_eq!(fs::read(entry.path()).unwrap(), fs::read(&other).unwrap(), "{}", other.display());
+        }
+    }
+}
+
+#[test]
+fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("docs/deep")).unwrap();
+    fs::write(src.join("hello.txt"), b"hello from the window\n").unwrap();
+    fs::write(src.join("docs/deep/data.bin"), pattern(3 << 20, 7)).unwrap();
+    env.config(&src);
+    env.vger(&["init"]);
+    env.vger(&["backup"]);
+    assert_eq!(env.snapshot_ids().len(), 1);
+
+    let gui = Gui::start(&env);
+    let state = gui.wait_row(30, "the row to show one snapshot", |row| {
+        lines(row).contains("; 1 snapshots") && row["backup"] == "idle"
+    });
+    gui.screenshot("overview.png");
+
+    // Change the source so the new snapshot differs from the first.
+    fs::write(src.join("docs/new.txt"), b"added before the click\n").unwrap();
+    gui.click_button(&state, "Back up now");
+    let state = gui.wait_row(120, "the backup to finish", |row| row["backup"] == "done" || row["backup"] == "failed");
+    gui.screenshot("overview-after-backup.png");
+    assert_eq!(state["rows"][0]["backup"], "done", "{state:#}");
+    assert!(lines(&state["rows"][0]).contains("Backup finished: 1 snapshot(s)"), "{state:#}");
+    gui.wait_row(30, "the row to show two snapshots", |row| lines(row).contains("; 2 snapshots"));
+
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let dest = env.path("restored");
+    let newest = env.vger(&["list", "--json", "--last", "1"]);
+    let newest: serde_json::Value = serde_json::from_str(&newest).unwrap_or(serde_json::Value::Null);
+    let id = newest[0]["id"].as_str().map(str::to_string).unwrap_or_else(|| "latest".into());
+    env.vger(&["restore", &id, dest.to_str().unwrap()]);
+    assert_same_tree(&src, &dest);
+    assert_eq!(fs::read(dest.join("docs/new.txt")).unwrap(), b"added before the click\n");
+}
+
+#[test]
+fn a_failed_backup_shows_its_message_in_the_window() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let env = Env::new();
+    let missing = env.path("no-such-folder");
+    env.config(&missing);
+    env.vger(&["init"]);
+
+    let gui = Gui::start(&env);
+    let state = gui.wait_row(30, "the row to show no snapshots", |row| lines(row).contains("No snapshots yet"));
+    gui.click_button(&state, "Back up now");
+    let state = gui.wait_row(60, "the backup to end", |row| row["backup"] != "idle" && row["backup"] != "running");
+    gui.screenshot("overview-failed-backup.png");
+    let row = &state["rows"][0];
+    assert_eq!(row["backup"], "failed", "{state:#}");
+    let text = lines(row);
+    assert!(text.contains("Backup failed: "), "{text}");
+    assert!(text.contains("no-such-folder"), "the message names the missing source: {text}");
+    assert!(env.snapshot_ids().is_empty());
+}
+
+/// The UI thread's longest stall while a few hundred MiB are backed up: the
+/// app repaints continuously (`VGER_GUI_FRAME_TIMES=1`) and reports the
+/// longest gap between two frames and the longest single frame. The issue's
+/// target is under 100 ms; the assertion allows a debug build on a busy CI
+/// machine 1 s, and the figures are printed for the report.
+#[test]
+fn the_window_keeps_painting_during_a_large_backup() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let mib: u64 = std::env::var("VGER_GUI_E2E_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let mut random = fs::File::open("/dev/urandom").unwrap();
+    for i in 0..mib.div_ceil(8) {
+        let mut file = fs::File::create(src.join(format!("f{i:03}.bin"))).unwrap();
+        std::io::copy(&mut Read::by_ref(&mut random).take(8 << 20), &mut file).unwrap();
+    }
+    env.config(&src);
+    env.vger(&["init"]);
+
+    let gui = Gui::start_with(&env, &[("VGER_GUI_FRAME_TIMES", "1")]);
+    let state = gui.wait_row(30, "the row to show no snapshots", |row| lines(row).contains("No snapshots yet"));
+    let started = Instant::now();
+    gui.click_button(&state, "Back up now");
+    gui.wait_row(30, "the backup to start", |row| row["backup"] == "running");
+    gui.screenshot("overview-backup-running.png");
+    let state = gui.wait_row(900, "the backup to finish", |row| row["backup"] != "running" && row["backup"] != "idle");
+    let took = started.elapsed();
+    assert_eq!(state["rows"][0]["backup"], "done", "{state:#}");
+    let gap = state["max_gap_running_ms"].as_u64().unwrap();
+    let update = state["max_update_ms"].as_u64().unwrap();
+    eprintln!(
+        "backup of {mib} MiB took {:.1} s over {} frames; longest gap between frames {gap} ms, longest frame {update} ms",
+        took.as_secs_f64(),
+        state["frames"]
+    );
+    assert!(state["frames"].as_u64().unwrap() > 10, "the window did not keep painting: {state:#}");
+    assert!(gap < 1000, "the UI thread stalled {gap} ms during the backup");
+}
