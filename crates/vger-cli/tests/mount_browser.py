@@ -109,6 +109,8 @@ try:
     # A text preview.
     click_link("q3-report.txt")
     wait_text("#preview pre", "quarter three")
+    # No stray "null" text node beside the preview (replaceChildren(x, null)).
+    assert "null" not in driver.find_element(By.ID, "preview").text, driver.find_element(By.ID, "preview").text
     shot("05-preview-text")
 
     # Search by name from the docs folder, across the source's snapshots.
@@ -181,6 +183,8 @@ try:
     driver.find_element(By.ID, "restore-start").click()
     wait.until(EC.presence_of_element_located((By.ID, "restore-done")))
     report["restore"] = driver.find_element(By.ID, "restore-done").text
+    dialog_text = driver.find_element(By.ID, "restore-done").find_element(By.XPATH, "..").text
+    assert "null" not in dialog_text, dialog_text
     shot("12-restore")
 
     no_alert()

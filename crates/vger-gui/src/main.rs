@@ -129,11 +129,12 @@ impl eframe::App for Window {
                             RepoStatus::Snapshots { count, last } => {
                                 let text = match last {
                                     Some(l) => format!(
-                                        "Last snapshot: {} ({} files, {} added, source {}); {count} snapshots",
+                                        "Last snapshot: {} ({}, {} added, source {}); {} in all",
                                         l.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
-                                        l.files,
+                                        model::count(l.files, "file"),
                                         model::human_bytes(l.added_bytes),
-                                        l.source
+                                        l.source,
+                                        model::count(*count as u64, "snapshot"),
                                     ),
                                     None => "No snapshots yet".into(),
                                 };
@@ -170,7 +171,8 @@ impl eframe::App for Window {
                                 seen.backup = match other {
                                     BackupState::Done { snapshots, added_bytes } => {
                                         let text = format!(
-                                            "Backup finished: {snapshots} snapshot(s), {} added",
+                                            "Backup finished: {} written, {} added",
+                                            model::count(*snapshots as u64, "snapshot"),
                                             model::human_bytes(*added_bytes)
                                         );
                                         line(ui, &mut seen, text, None);
@@ -181,7 +183,7 @@ impl eframe::App for Window {
                                         "failed"
                                     }
                                     BackupState::Cancelled => {
-                                        let text = "Backup cancelled; the repository is unchanged.".to_string();
+                                        let text = "Backup cancelled: no snapshot was written; data already stored is reused by the next backup.".to_string();
                                         line(ui, &mut seen, text, None);
                                         "cancelled"
                                     }

@@ -185,11 +185,22 @@ impl Overview {
                     }
                     if let Some(row) = self.rows.get_mut(repo) {
                         row.backup = state;
+                        // The count and last snapshot shown are stale now.
+                        row.status = RepoStatus::Loading;
                     }
                     self.refresh(repo);
                 }
             }
         }
+    }
+}
+
+/// "1 file", "2 files": a count with its noun.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

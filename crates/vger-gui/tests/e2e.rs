@@ -278,7 +278,7 @@ fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
 
     let gui = Gui::start(&env);
     let state = gui.wait_row(30, "the row to show one snapshot", |row| {
-        lines(row).contains("; 1 snapshots") && row["backup"] == "idle"
+        lines(row).contains("; 1 snapshot in all") && row["backup"] == "idle"
     });
     gui.screenshot("overview.png");
 
@@ -286,10 +286,13 @@ fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
     fs::write(src.join("docs/new.txt"), b"added before the click\n").unwrap();
     gui.click_button(&state, "Back up now");
     let state = gui.wait_row(120, "the backup to finish", |row| row["backup"] == "done" || row["backup"] == "failed");
-    gui.screenshot("overview-after-backup.png");
     assert_eq!(state["rows"][0]["backup"], "done", "{state:#}");
-    assert!(lines(&state["rows"][0]).contains("Backup finished: 1 snapshot(s)"), "{state:#}");
-    gui.wait_row(30, "the row to show two snapshots", |row| lines(row).contains("; 2 snapshots"));
+    assert!(lines(&state["rows"][0]).contains("Backup finished: 1 snapshot written"), "{state:#}");
+    // The row never shows the old count beside "finished": it reads the
+    // list again, then shows the new one.
+    assert!(!lines(&state["rows"][0]).contains("; 1 snapshot in all"), "{state:#}");
+    gui.wait_row(30, "the row to show two snapshots", |row| lines(row).contains("; 2 snapshots in all"));
+    gui.screenshot("overview-after-backup.png");
 
     let ids = env.snapshot_ids();
     assert_eq!(ids.len(), 2, "{ids:?}");

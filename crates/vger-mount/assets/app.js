@@ -431,8 +431,8 @@ async function showPreview(name) {
     const bytes = new Uint8Array(await r.arrayBuffer());
     const text = asText(bytes);
     const more = entry.size > bytes.length ? el("p", { class: "muted" }, `First ${humanSize(bytes.length)} of ${humanSize(entry.size)} shown.`) : null;
-    if (text !== null) body.replaceChildren(el("pre", { class: "text" }, text), more);
-    else body.replaceChildren(el("pre", { class: "hex" }, hexDump(bytes.subarray(0, HEX_PREVIEW))), more || (bytes.length > HEX_PREVIEW ? el("p", { class: "muted" }, `First ${HEX_PREVIEW} bytes shown.`) : null));
+    if (text !== null) body.replaceChildren(...[el("pre", { class: "text" }, text), more].filter(Boolean));
+    else body.replaceChildren(...[el("pre", { class: "hex" }, hexDump(bytes.subarray(0, HEX_PREVIEW))), more || (bytes.length > HEX_PREVIEW ? el("p", { class: "muted" }, `First ${HEX_PREVIEW} bytes shown.`) : null)].filter(Boolean));
   } catch (err) {
     body.replaceChildren(el("p", { class: "error" }, String(err.message || err)));
   }
@@ -585,7 +585,7 @@ async function poll(job, status, button) {
     const s = j.summary;
     status.replaceChildren(el("p", { class: "done", id: "restore-done" },
       `Restored ${s.files} files, ${s.dirs} folders, ${s.links} links, ${humanSize(s.bytes)} into ${j.target} in ${j.seconds.toFixed(1)} s.`),
-      s.failures.length ? el("ul", { class: "error" }, s.failures.map((f) => el("li", {}, f))) : null);
+      ...(s.failures.length ? [el("ul", { class: "error" }, s.failures.map((f) => el("li", {}, f)))] : []));
     return;
   }
 }
