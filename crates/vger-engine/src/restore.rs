@@ -234,16 +234,9 @@ pub fn restore(
             for item in tree.walk(path)? {
                 match item {
                     Ok(WalkItem { path, entry }) => restore_one(entry.with_path(path))?,
-                    // The directory asked for cannot be read: nothing
-                    // below it can be restored, so the restore fails
-                    // with the cause itself.
-                    Err(EngineError::UnreadableDirectory { path: p, source })
-                        if p.as_bytes() == String::from_utf8_lossy(path).as_bytes() =>
-                    {
-                        return Err(*source);
-                    }
-                    // A directory below it that cannot be read fails alone;
-                    // the rest of the snapshot is still restored.
+                    // A directory below the one asked for that cannot be
+                    // read fails alone; the rest is still restored (the one
+                    // asked for failing fails `walk` itself).
                     Err(e @ EngineError::UnreadableDirectory { .. }) => {
                         progress.add_error();
                         lock(&report).failures.push(e.to_string());

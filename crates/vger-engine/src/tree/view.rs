@@ -107,7 +107,12 @@ impl SnapshotTree {
     pub fn walk(&self, path: &[u8]) -> Result<Walk> {
         let top = path_components(path)?.join(&b'/');
         let id = self.dir_id(&top)?;
-        Ok(Walk::new(self.store.clone(), top, id))
+        // The directory asked for is read now: if it cannot be, that is
+        // the caller's answer (an error), not an item of the walk.
+        // Directories below it that cannot be read are items
+        // (`UnreadableDirectory`), so a walk goes on past them.
+        let entries = DirEntries::new(&self.store, &id)?;
+        Ok(Walk { store: self.store.clone(), stack: vec![WalkFrame { path: top, id, entries }], to_enter: None })
     }
 }
 
