@@ -112,6 +112,24 @@ impl ChunkIndex {
         Ok(crate::index_cache::load(repo, false)?.0)
     }
 
+    /// An index of the repository's tree chunks only: what reading
+    /// snapshots' trees needs ([`crate::tree::TreeStore`]). With a cache
+    /// folder set it reads a small local file of tree chunks plus the
+    /// segments added since, so its cost follows the number of
+    /// directories, not of chunks; else it loads the whole index and keeps
+    /// the trees.
+    pub fn load_trees(repo: &Repository) -> Result<Self> {
+        crate::index_cache::load_trees(repo)
+    }
+
+    /// The chunks of this index that `contents` keeps, with all its packs.
+    pub(crate) fn only(&self, contents: crate::index_cache::Contents) -> Self {
+        let mut entries: Vec<Entry> =
+            self.blobs().filter(|(_, loc)| contents.keeps(loc)).map(|(id, loc)| Entry { id: *id, loc: *loc }).collect();
+        entries.sort_unstable_by_key(|e| e.id);
+        Self::from_sorted(self.packs.clone(), entries, self.segments.clone())
+    }
+
     /// Builds the index from loaded segments (superseded ones are skipped).
     pub fn from_segments(segments: &[(SegmentId, IndexSegment)]) -> Self {
         let mut builder = Builder::default();

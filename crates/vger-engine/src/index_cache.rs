@@ -4,7 +4,11 @@
 //!
 //! One file per repository, `<dir>/<repository id>.index`, holding the
 //! sorted entry array, the pack table and the segments it was built from
-//! (every segment read, with its size, and which were superseded). It is
+//! (every segment read, with its size, and which were superseded). Beside
+//! it, `<dir>/<repository id>.trees` holds the same for the tree chunks
+//! only: browsing a snapshot needs nothing else, and reading a few
+//! thousand entries keeps a lookup in a repository of a million chunks as
+//! cheap as in a small one ([`load_trees`]). Each file is
 //! written whole under a temporary name, fsynced and renamed into place,
 //! mode 0600 in a 0700 folder (`vger_fs::private`). The last 32 bytes are a BLAKE3 keyed hash of everything
 //! before them, with a key derived from the master key and the repository
@@ -24,7 +28,34 @@ use crate::index::{for_each_listed, list_segments, BlobLocation, ChunkIndex, Ent
 use crate::repository::Repository;
 use crate::Result;
 
-const MAGIC: &[u8; 8] = b"VGERIDXC";
+/// What a cache file holds: every chunk of the index, or its tree chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Contents {
+    All,
+    Trees,
+}
+
+impl Contents {
+    /// Part of the authenticated header: one kind is never read as the other.
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Contents::All => b"VGERIDXC",
+            Contents::Trees => b"VGERIDXT",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Contents::All => "index",
+            Contents::Trees => "trees",
+        }
+    }
+
+    pub(crate) fn keeps(self, loc: &BlobLocation) -> bool {
+        self == Contents::All || loc.blob_type == vger_crypto::ObjectType::TreeChunk as u8
+    }
+}
+
 const VERSION: u32 = 1;
 /// Magic, version, reserved, repository id, four counts.
 const HEADER_LEN: u64 = 8 + 4 + 4 + 32 + 4 * 8;
@@ -72,12 +103,19 @@ pub(crate) struct CacheFile {
     key: [u8; 32],
     repository_id: [u8; 32],
     threshold: CacheThreshold,
+    contents: Contents,
 }
 
 impl CacheFile {
     /// The repository's cache file, if the repository was given a cache
     /// folder.
     pub fn for_repository(repo: &Repository) -> Option<Self> {
+        Self::of(repo, Contents::All)
+    }
+
+    /// The cache file of `contents` of the repository, if the repository
+    /// was given a cache folder.
+    pub fn of(repo: &Repository, contents: Contents) -> Option<Self> {
         let dir = repo.index_cache_dir()?;
         let repository_id = *repo.repository_id();
         let mut input = KEY_DOMAIN.to_vec();
@@ -89,8 +127,8 @@ impl CacheFile {
             // Without encryption there is no secret: a checksum only.
             None => blake3::derive_key("vger local index cache v1 (no encryption)", &repository_id),
         };
-        let path = dir.join(format!("{}.index", hex::encode(repository_id)));
-        Some(Self { path, key, repository_id, threshold: repo.index_cache_threshold() })
+        let path = dir.join(format!("{}.{}", hex::encode(repository_id), contents.extension()));
+        Some(Self { path, key, repository_id, threshold: repo.index_cache_threshold(), contents })
     }
 
     pub fn path(&self) -> &Path {
@@ -112,7 +150,7 @@ impl CacheFile {
         let (version, rest) = rest.split_at(4);
         let (_reserved, rest) = rest.split_at(4);
         let (repository_id, counts) = rest.split_at(32);
-        if magic != MAGIC {
+        if magic != self.contents.magic() {
             return Err(CacheError::Invalid("not an index cache file"));
         }
         if u32_at(version, 0) != VERSION {
@@ -170,6 +208,9 @@ impl CacheFile {
         if out.entries.windows(2).any(|w| w.first().map(|e| e.id) >= w.get(1).map(|e| e.id)) {
             return Err(CacheError::Invalid("its entries are not sorted"));
         }
+        if !out.entries.iter().all(|e| self.contents.keeps(&e.loc)) {
+            return Err(CacheError::Invalid("a cache of tree chunks lists another kind"));
+        }
         Ok(Some(out))
     }
 
@@ -189,7 +230,7 @@ impl CacheFile {
     /// Writes the whole cache into `file` and hands it back to be synced.
     fn write_to(&self, file: File, c: &CachedIndexRef<'_>) -> Result<File, CacheError> {
         let mut w = MacWriter { inner: BufWriter::with_capacity(1 << 20, file), mac: self.hasher() };
-        w.write_all(MAGIC)?;
+        w.write_all(self.contents.magic())?;
         w.write_all(&VERSION.to_le_bytes())?;
         w.write_all(&[0u8; 4])?;
         w.write_all(&self.repository_id)?;
@@ -351,11 +392,14 @@ pub(crate) fn load(repo: &Repository, lenient: bool) -> Result<(ChunkIndex, Unre
     }
     let (index, bad, provenance) = ChunkIndex::load_listed(repo, &all, lenient)?;
     if !cache.threshold.reached(listed.len(), index.len()) {
-        // A cache left from when the repository was larger is stale.
-        match std::fs::remove_file(cache.path()) {
-            Ok(()) => tracing::debug!("removed the index cache {path}: the repository is small again"),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => tracing::info!("could not remove the stale index cache {path}: {e}"),
+        // Caches left from when the repository was larger are stale.
+        for stale in [Some(cache), CacheFile::of(repo, Contents::Trees)].into_iter().flatten() {
+            let path = stale.path().display();
+            match std::fs::remove_file(stale.path()) {
+                Ok(()) => tracing::debug!("removed the index cache {path}: the repository is small again"),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => tracing::info!("could not remove the stale index cache {path}: {e}"),
+            }
         }
         return Ok((index, bad));
     }
@@ -366,7 +410,55 @@ pub(crate) fn load(repo: &Repository, lenient: bool) -> Result<(ChunkIndex, Unre
         .filter_map(|id| sizes.get(id).map(|size| SeenSegment { id: *id, size: *size }))
         .collect();
     save(&cache, &index, &seen, &provenance.superseded);
+    if let Some(trees) = CacheFile::of(repo, Contents::Trees) {
+        save(&trees, &index, &seen, &provenance.superseded);
+    }
     Ok((index, bad))
+}
+
+/// An index of the tree chunks only, all that reading snapshots' trees
+/// needs: from the trees cache plus the segments added since when there
+/// is a valid one; else made from the whole index's cache (and written
+/// for next time) when that one is valid; else from the whole index
+/// (loaded as [`load`] does, which writes both caches when the repository
+/// is large enough).
+pub(crate) fn load_trees(repo: &Repository) -> Result<ChunkIndex> {
+    if let Some(cache) = CacheFile::of(repo, Contents::Trees) {
+        let started = std::time::Instant::now();
+        let path = cache.path().display();
+        let cached = match cache.read() {
+            Ok(Some(cached)) => Some(cached),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::info!("tree index cache {path} ignored ({e})");
+                None
+            }
+        };
+        // Derived from the whole index's cache, then written.
+        let cached = cached.or_else(|| {
+            let mut all = CacheFile::for_repository(repo)?.read().ok()??;
+            all.entries.retain(|e| Contents::Trees.keeps(&e.loc));
+            let view = CachedIndexRef {
+                seen: &all.seen,
+                superseded: &all.superseded,
+                packs: &all.packs,
+                entries: &all.entries,
+            };
+            if let Err(e) = cache.write(&view) {
+                tracing::info!("could not write the tree index cache {path}: {e}");
+            }
+            Some(all)
+        });
+        if let Some(cached) = cached {
+            let listed = list_segments(repo)?;
+            match extend(repo, &cache, cached, &listed, false, started)? {
+                Ok((index, _)) => return Ok(index),
+                Err(why) => tracing::info!("tree index cache {path}: {why}; loading the whole index"),
+            }
+        }
+    }
+    let (index, _) = load(repo, false)?;
+    Ok(index.only(Contents::Trees))
 }
 
 /// The cached index plus the segments listed since it was written; `Err`
@@ -440,6 +532,7 @@ fn extend(
     if added.iter().any(|s| new_supersedes.contains(&s.id)) {
         return Ok(Err("new segments supersede one another".into()));
     }
+    tail.retain(|e| cache.contents.keeps(&e.loc));
     let new_chunks = tail.len();
     let rewrite =
         new_chunks > 0 && (added.len() >= REWRITE_AFTER_SEGMENTS || new_chunks >= (cached_chunks / 16).max(1));
@@ -458,15 +551,28 @@ fn extend(
         superseded.sort_unstable();
         superseded.dedup();
         save(cache, &index, &seen, &superseded);
+        if cache.contents == Contents::All {
+            if let Some(trees) = CacheFile::of(repo, Contents::Trees) {
+                save(&trees, &index, &seen, &superseded);
+            }
+        }
     }
     Ok(Ok((index, bad)))
 }
 
-/// Writes the cache; a failure is logged, never fatal (the next open
-/// rebuilds it).
+/// Writes the cache (of what `cache` holds, taken from `index`, whose
+/// entries must all be in its sorted array); a failure is logged, never
+/// fatal (the next open rebuilds it).
 fn save(cache: &CacheFile, index: &ChunkIndex, seen: &[SeenSegment], superseded: &[SegmentId]) {
     let started = std::time::Instant::now();
-    let entries = index.sorted_entries();
+    let kept: Vec<Entry>;
+    let entries = match cache.contents {
+        Contents::All => index.sorted_entries(),
+        Contents::Trees => {
+            kept = index.sorted_entries().iter().filter(|e| cache.contents.keeps(&e.loc)).copied().collect();
+            &kept
+        }
+    };
     let view = CachedIndexRef { seen, superseded, packs: index.packs(), entries };
     match cache.write(&view) {
         Ok(()) => tracing::debug!(

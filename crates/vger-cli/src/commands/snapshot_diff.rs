@@ -29,7 +29,7 @@ pub fn run(ctx: &Context, args: &SnapshotDiffArgs) -> Result<Outcome> {
     super::each_repository(ctx, |repo_cfg| {
         let repo = ctx.open(repo_cfg)?;
         let (a, b) = (snapshots::find(&repo, &args.a)?, snapshots::find(&repo, &args.b)?);
-        let store = TreeStore::new(&repo, Arc::new(ChunkIndex::load(&repo)?), DEFAULT_CACHE_BYTES);
+        let store = TreeStore::new(&repo, Arc::new(ChunkIndex::load_trees(&repo)?), DEFAULT_CACHE_BYTES);
         let (ta, tb) = (SnapshotTree::open(&store, &a), SnapshotTree::open(&store, &b));
         let path = args.path.as_deref().unwrap_or("");
         let mut out = std::io::BufWriter::new(std::io::stdout());

@@ -155,7 +155,7 @@ pub fn run(ctx: &Context, args: &SnapshotFindArgs) -> Result<Outcome> {
     super::each_repository(ctx, |repo_cfg| {
         let repo = ctx.open(repo_cfg)?;
         let snaps = selected(&repo, args)?;
-        let store = TreeStore::new(&repo, Arc::new(ChunkIndex::load(&repo)?), DEFAULT_CACHE_BYTES);
+        let store = TreeStore::new(&repo, Arc::new(ChunkIndex::load_trees(&repo)?), DEFAULT_CACHE_BYTES);
         let trees: Vec<SnapshotTree> = snaps.iter().map(|s| SnapshotTree::open(&store, s)).collect();
         let found = find(&trees, &|path, e| filter.matches(path, e))?;
         if ctx.json {

@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: &SnapshotListArgs) -> Result<Outcome> {
 
 /// The snapshot's tree, read through an index of the repository.
 pub fn open_tree(repo: &Repository, snap: &SnapshotInfo) -> Result<SnapshotTree> {
-    let index = Arc::new(ChunkIndex::load(repo)?);
+    let index = Arc::new(ChunkIndex::load_trees(repo)?);
     Ok(SnapshotTree::open(&TreeStore::new(repo, index, DEFAULT_CACHE_BYTES), snap))
 }
 

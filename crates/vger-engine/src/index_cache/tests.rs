@@ -226,6 +226,7 @@ fn a_cache_of_another_repository_or_key_is_ignored() {
             key: [7; 32],
             repository_id: ours.repository_id,
             threshold: ours.threshold,
+            contents: ours.contents,
         };
         let mut entries = cached.entries.clone();
         entries.truncate(10);
@@ -313,4 +314,80 @@ fn a_small_repository_keeps_no_cache() {
     f.storage.delete(&b.storage_key()).unwrap();
     assert_eq!(ChunkIndex::load(&small()).unwrap().len(), 100);
     assert!(!f.cache_file().exists());
+}
+
+/// `pack` with every `every`-th blob a tree chunk.
+fn mixed_pack(tag: u8, chunks: std::ops::Range<u64>, every: u64) -> PackEntry {
+    let mut p = pack(tag, chunks.clone());
+    for (b, n) in p.blobs.iter_mut().zip(chunks) {
+        if n % every == 0 {
+            b.blob_type = vger_crypto::ObjectType::TreeChunk as u8;
+        }
+    }
+    p
+}
+
+fn trees_of(ix: &ChunkIndex) -> Vec<(ChunkId, PackInfo, BlobLocationParts)> {
+    let tree = vger_crypto::ObjectType::TreeChunk as u8;
+    canonical(ix).0.into_iter().filter(|c| c.2 .3 == tree).collect()
+}
+
+#[test]
+fn the_trees_cache_holds_the_tree_chunks_and_follows_new_segments() {
+    let f = Fixture::new();
+    let a = f.segment(vec![mixed_pack(1, 0..5000, 50), mixed_pack(2, 5000..6000, 10)]);
+    let full = ChunkIndex::load(&f.cached()).unwrap();
+    let trees_path = CacheFile::of(&f.cached(), Contents::Trees).unwrap().path().to_path_buf();
+    assert!(trees_path.exists(), "loading the whole index writes the trees cache too");
+    let expected = trees_of(&full);
+    assert_eq!(expected.len(), 100 + 100);
+
+    // Served by the trees file alone: the segment it was built from is
+    // not read again (spoiled, it would fail the load).
+    f.spoil_segment(a);
+    let trees = ChunkIndex::load_trees(&f.cached()).unwrap();
+    assert_eq!(canonical(&trees).0, expected);
+    assert_eq!(trees.len(), 200, "data chunks are left out");
+
+    // A new segment is read and only its tree chunks join.
+    f.segment(vec![mixed_pack(3, 6000..7000, 5)]);
+    let trees = ChunkIndex::load_trees(&f.cached()).unwrap();
+    assert_eq!(trees.len(), 200 + 200);
+    assert!(trees.get(&chunk(6005)).is_some() && trees.get(&chunk(6001)).is_none());
+
+    // A trees file is never taken for the whole index, nor the reverse.
+    let all_path = f.cache_file();
+    let whole = std::fs::read(&all_path).unwrap();
+    std::fs::copy(&trees_path, &all_path).unwrap();
+    assert!(CacheFile::for_repository(&f.cached()).unwrap().read().is_err());
+    std::fs::write(&trees_path, &whole).unwrap();
+    assert!(CacheFile::of(&f.cached(), Contents::Trees).unwrap().read().is_err());
+}
+
+#[test]
+fn without_a_valid_trees_cache_the_tree_index_comes_from_the_whole_index() {
+    let f = Fixture::new();
+    f.segment(vec![mixed_pack(1, 0..3000, 30)]);
+    let plain = ChunkIndex::load_trees(&f.plain()).unwrap();
+    assert_eq!(plain.len(), 100);
+    let cached = f.cached();
+    let trees_path = CacheFile::of(&cached, Contents::Trees).unwrap().path().to_path_buf();
+    ChunkIndex::load(&cached).unwrap();
+    flip(&trees_path, |len| len / 2);
+    assert_eq!(canonical(&ChunkIndex::load_trees(&cached).unwrap()).0, canonical(&plain).0);
+}
+
+#[test]
+fn a_trees_cache_is_derived_from_a_valid_whole_cache_without_reading_segments() {
+    let f = Fixture::new();
+    let a = f.segment(vec![mixed_pack(1, 0..4000, 40)]);
+    let full = ChunkIndex::load(&f.cached()).unwrap();
+    let trees_path = CacheFile::of(&f.cached(), Contents::Trees).unwrap().path().to_path_buf();
+    // A cache from before the trees file existed.
+    std::fs::remove_file(&trees_path).unwrap();
+    f.spoil_segment(a);
+    let trees = ChunkIndex::load_trees(&f.cached()).unwrap();
+    assert_eq!(canonical(&trees).0, trees_of(&full));
+    assert!(trees_path.exists(), "written for the next open");
+    assert_eq!(CacheFile::of(&f.cached(), Contents::Trees).unwrap().read().unwrap().unwrap().entries.len(), 100);
 }
