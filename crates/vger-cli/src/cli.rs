@@ -330,9 +330,14 @@ pub struct RestoreArgs {
     /// snapshot's chunk IDs.
     #[arg(long)]
     pub verify: bool,
-    /// Write nothing: print what would be created and changed (`--json` lists them).
+    /// Write nothing: print what would be created, changed and (with --delete) deleted
+    /// (`--json` lists them).
     #[arg(long)]
     pub dry_run: bool,
+    /// Remove what DEST holds inside the restored paths that the snapshot does not have
+    /// (restoring PATH cleans only DEST/PATH; symlinks are removed, never followed).
+    #[arg(long)]
+    pub delete: bool,
     /// Leave files owned by the restoring user (as root, owners are restored by default).
     #[arg(long)]
     pub no_owner: bool,

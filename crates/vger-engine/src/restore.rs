@@ -30,6 +30,10 @@ use crate::snapshots::SnapshotInfo;
 use crate::tree::{path_components, SnapshotTree, TreeStore, WalkItem};
 use crate::{EngineError, Result};
 
+mod delete;
+
+use delete::RestoredDir;
+
 /// Largest single ranged read when fetching adjacent chunks.
 const MAX_READ: u64 = 16 << 20;
 
@@ -45,9 +49,12 @@ pub struct RestoreOptions {
     /// Read each written file back before it is put in place and check
     /// that every chunk's bytes hash to the chunk's ID.
     pub verify: bool,
-    /// Write nothing: list in the report what would be created and
-    /// changed.
+    /// Write nothing: list in the report what would be created,
+    /// changed and deleted.
     pub dry_run: bool,
+    /// Remove what the target holds inside the restored paths that the
+    /// snapshot does not have (see `restore/delete.rs`).
+    pub delete: bool,
 }
 
 /// What a restore does with a regular file that is already in the target.
@@ -105,6 +112,12 @@ pub struct RestoreReport {
     pub would_create: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_change: Vec<String>,
+    /// With `delete`: paths removed from the target (deepest first), or
+    /// with `dry_run` those that would be.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_delete: Vec<String>,
     /// Entries that could not be restored, one line each.
     pub failures: Vec<String>,
 }
@@ -154,6 +167,8 @@ pub fn restore(
     let report = std::sync::Mutex::new(RestoreReport::default());
     let fetched = AtomicU64::new(0);
     let mut hardlinks = Vec::new();
+    // The directories walked, which `delete` cleans.
+    let mut walked_dirs: Vec<RestoredDir> = Vec::new();
     let top = top_paths(&opts.paths)?;
     let mut matched_any = opts.paths.is_empty();
     let index = std::sync::Arc::new(index);
@@ -190,12 +205,26 @@ pub fn restore(
         let mut restore_one = |entry: Entry| -> Result<()> {
             progress.stop_if_cancelled()?;
             if opts.dry_run {
-                plan_one(target.as_mut(), &entry, opts.overwrite, &mut lock(&report));
+                let mut report = lock(&report);
+                if let (true, Some(target)) = (opts.delete, target.as_mut()) {
+                    if let Err(e) = delete::clear_the_way(target, &entry, true, &mut report) {
+                        report.failures.push(format!("{}: {e}", entry.display_path()));
+                    }
+                }
+                plan_one(target.as_mut(), &entry, opts.overwrite, &mut report);
                 return Ok(());
             }
             let Some(target) = target.as_mut() else {
                 return Err(EngineError::Other("restore target is not open".into()));
             };
+            if opts.delete {
+                let mut report = lock(&report);
+                if let Err(e) = delete::clear_the_way(target, &entry, false, &mut report) {
+                    progress.add_error();
+                    report.failures.push(format!("{}: {e}", entry.display_path()));
+                    return Ok(());
+                }
+            }
             let done = match entry.kind {
                 EntryKind::Dir => target.create_dir(&entry).map(|()| lock(&report).dirs += 1),
                 EntryKind::File => match target.existing(&entry) {
@@ -230,10 +259,18 @@ pub fn restore(
             }
             Ok(())
         };
-        let walk_below = |path: &[u8], restore_one: &mut dyn FnMut(Entry) -> Result<()>| -> Result<()> {
+        let walk_below = |path: &[u8],
+                          restore_one: &mut dyn FnMut(Entry) -> Result<()>,
+                          dirs: &mut Vec<RestoredDir>|
+         -> Result<()> {
             for item in tree.walk(path)? {
                 match item {
-                    Ok(WalkItem { path, entry }) => restore_one(entry.with_path(path))?,
+                    Ok(WalkItem { path, entry }) => {
+                        if let (true, Some(tree)) = (opts.delete, entry.tree) {
+                            dirs.push(RestoredDir { path: path.clone(), tree });
+                        }
+                        restore_one(entry.with_path(path))?
+                    }
                     // A directory below the one asked for that cannot be
                     // read fails alone; the rest is still restored (the one
                     // asked for failing fails `walk` itself).
@@ -247,13 +284,15 @@ pub fn restore(
             Ok(())
         };
         if opts.paths.is_empty() {
-            walk_below(b"", &mut restore_one)?;
+            walked_dirs.push(RestoredDir { path: Vec::new(), tree: *tree.root() });
+            walk_below(b"", &mut restore_one, &mut walked_dirs)?;
         }
         let mut made: Vec<Vec<u8>> = Vec::new();
         for path in &top {
             if path.is_empty() {
                 matched_any = true;
-                walk_below(b"", &mut restore_one)?;
+                walked_dirs.push(RestoredDir { path: Vec::new(), tree: *tree.root() });
+                walk_below(b"", &mut restore_one, &mut walked_dirs)?;
                 continue;
             }
             let Some(found) = tree.stat(path)? else { continue };
@@ -270,10 +309,11 @@ pub fn restore(
                 }
                 made.push(parent);
             }
-            let is_dir = found.tree.is_some();
+            let subtree = found.tree;
             restore_one(found.with_path(path.clone()))?;
-            if is_dir {
-                walk_below(path, &mut restore_one)?;
+            if let Some(tree) = subtree {
+                walked_dirs.push(RestoredDir { path: path.clone(), tree });
+                walk_below(path, &mut restore_one, &mut walked_dirs)?;
             }
         }
         drop(tx);
@@ -288,6 +328,9 @@ pub fn restore(
     }
     let mut report = report.into_inner().unwrap_or_else(|p| p.into_inner());
     report.fetched_bytes = fetched.into_inner();
+    if let (true, Some(target)) = (opts.delete, target.as_mut()) {
+        delete::delete_extras(target, tree.store(), &walked_dirs, opts.dry_run, &mut report);
+    }
     let Some(mut target) = target.filter(|_| !opts.dry_run) else {
         return Ok(report);
     };
