@@ -279,3 +279,58 @@ fn delete_never_follows_a_symlink_out_of_the_target() {
     check_outside("full restore");
     assert_diff_clean(&src, &dest, &[]);
 }
+
+#[test]
+fn if_changed_compares_content_when_only_the_time_differs() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("big.bin"), common::random_bytes(3_000_000, 11)).unwrap();
+    fs::write(src.join("sub/b.txt"), b"beta\n").unwrap();
+    fs::write(src.join("c.txt"), b"gamma\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let dest = env.path("dest");
+    let first = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(first["report"]["files"], 3, "{first}");
+
+    // Times moved and a mode changed, contents untouched.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    for name in ["big.bin", "sub/b.txt"] {
+        fs::File::options().write(true).open(dest.join(name)).unwrap().set_modified(later).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dest.join("sub/b.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(!common::compare_trees(&src, &dest).is_empty());
+
+    let dry = env
+        .run(["--json", "restore", "latest", dest.to_str().unwrap(), "--overwrite", "if-changed", "--dry-run"])
+        .ok()
+        .json();
+    assert!(dry["report"].get("would_change").is_none(), "equal contents are not changed: {dry}");
+    assert_eq!(dry["report"]["metadata_only"], 2, "{dry}");
+
+    let second = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(second["report"]["files"], 0, "{second}");
+    assert_eq!(second["report"]["skipped"], 3, "{second}");
+    assert_eq!(second["report"]["metadata_only"], 2, "{second}");
+    assert_eq!(second["report"]["fetched_bytes"], 0, "nothing is fetched for equal contents: {second}");
+    let diffs = common::compare_trees(&src, &dest);
+    assert!(diffs.is_empty(), "times and mode are restored: {diffs:?}");
+
+    // One byte changed (same size) and the time moved: that file alone is
+    // rewritten.
+    let mut big = fs::read(dest.join("big.bin")).unwrap();
+    big[1_500_000] ^= 1;
+    fs::write(dest.join("big.bin"), &big).unwrap();
+    fs::File::options().write(true).open(dest.join("sub/b.txt")).unwrap().set_modified(later).unwrap();
+    let third = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(third["report"]["files"], 1, "{third}");
+    assert_eq!(third["report"]["metadata_only"], 1, "{third}");
+    assert!(third["report"]["fetched_bytes"].as_u64().unwrap() > 0, "{third}");
+    assert_diff_clean(&src, &dest, &[]);
+    let diffs = common::compare_trees(&src, &dest);
+    assert!(diffs.is_empty(), "{diffs:?}");
+}

@@ -31,7 +31,7 @@ use crate::path::{depth, os, split_last};
 use attrs::Shared;
 use dir_handle::DirHandle;
 pub use dir_handle::TEMP_PREFIX;
-pub use file_writer::{is_all_zero, FileWriter};
+pub use file_writer::{is_all_zero, ExistingFile, FileWriter};
 
 /// What a restore sets beyond names and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +307,23 @@ impl RestoreTarget {
         // The directory opened last may be the one removed.
         self.last_parent = None;
         remove::remove_tree(&handle, name, path, dry_run, removed).map_err(|e| FsError::io(self.disk_path(path), e))
+    }
+
+    /// Opens the regular file at `entry.path` for reading, never through a
+    /// symlink; `None` when there is none (nothing, or something else).
+    pub fn open_existing_file(&mut self, entry: &Entry) -> Result<Option<ExistingFile>, FsError> {
+        let (parent, name) = match self.parent_of(&entry.path) {
+            Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            Err(FsError::Refused { .. }) if !self.create => return Ok(None),
+            other => other?,
+        };
+        match parent.open_regular(name) {
+            Ok(file) => Ok(Some(ExistingFile::new(file, self.disk_path(&entry.path), self.shared.clone()))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP | libc::EINVAL)) => Ok(None),
+            Err(e) => Err(FsError::io(self.disk_path(&entry.path), e)),
+        }
     }
 
     /// Starts writing regular file `entry.path`: data goes to a temporary

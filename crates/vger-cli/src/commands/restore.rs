@@ -94,6 +94,12 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                     args.overwrite.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
                 );
             }
+            if report.metadata_only > 0 {
+                println!(
+                    "{} of them had the snapshot's content but not its times: only their metadata was set",
+                    report.metadata_only
+                );
+            }
         }
         if !report.failures.is_empty() {
             bail!("{} entries could not be restored (listed above); run `vger check`", report.failures.len());

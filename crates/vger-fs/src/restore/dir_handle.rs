@@ -168,6 +168,22 @@ impl DirHandle {
         Ok(names)
     }
 
+    /// Opens the regular file `name` for reading: not through a symlink,
+    /// and without blocking on a FIFO swapped in; anything but a regular
+    /// file is refused with `EINVAL`.
+    pub fn open_regular(&self, name: &[u8]) -> io::Result<File> {
+        let c = cstring(name)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
+        let fd = check(unsafe { libc::openat(self.raw(), c.as_ptr(), flags) })?;
+        // SAFETY: fd was just opened and is owned by no one else.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        if !file.metadata()?.file_type().is_file() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        Ok(file)
+    }
+
     /// Creates a new, empty file under a fresh temporary name.
     pub fn create_temp_file(&self) -> io::Result<(Vec<u8>, File)> {
         self.with_temp_name(|name| {
