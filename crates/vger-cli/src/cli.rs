@@ -35,7 +35,7 @@ pub enum Command {
     /// Write a commented starter vger.yaml.
     Config(ConfigArgs),
     /// Create the repositories named in the config.
-    Init,
+    Init(InitArgs),
     /// Back up the configured sources, one snapshot per source and repository.
     Backup(BackupArgs),
     /// List snapshots.
@@ -71,6 +71,15 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write one man page per command and subcommand into DIR (vger.1, vger-backup.1, ...).
     Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// Use the chunker parameters of repository LABEL of the config (which must exist) instead
+    /// of the config's, so that `vger copy --from LABEL` moves chunks as they are (the new
+    /// repository still gets its own keys and passphrase).
+    #[arg(long, value_name = "LABEL")]
+    pub copy_chunker_params_from: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
