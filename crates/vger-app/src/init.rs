@@ -33,7 +33,27 @@ impl App {
     /// Creates `repo` (its local folder too), asking for a new passphrase
     /// unless its encryption is `none`.
     pub fn init(&self, repo: &RepositoryConfig) -> Result<Repository, AppError> {
-        let opts = init_options(&self.config, repo)?;
+        self.init_with_chunker(repo, None)
+    }
+
+    /// Creates `repo` with the chunker parameters of the existing
+    /// repository `from` (opened with its own passphrase) instead of the
+    /// config's: `vger copy` from `from` then moves chunks as they are,
+    /// and later backups into `repo` deduplicate against the copies.
+    pub fn init_like(&self, repo: &RepositoryConfig, from: &RepositoryConfig) -> Result<Repository, AppError> {
+        let params = self.open(from)?.chunker_params();
+        self.init_with_chunker(repo, Some(params))
+    }
+
+    fn init_with_chunker(
+        &self,
+        repo: &RepositoryConfig,
+        chunker: Option<vger_chunker::ChunkerParams>,
+    ) -> Result<Repository, AppError> {
+        let mut opts = init_options(&self.config, repo)?;
+        if let Some(params) = chunker {
+            opts.chunker = params;
+        }
         let passphrase = if self.config.effective_encryption(repo).mode() == EncryptionMode::None {
             None
         } else {

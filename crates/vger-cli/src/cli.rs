@@ -35,7 +35,7 @@ pub enum Command {
     /// Write a commented starter vger.yaml.
     Config(ConfigArgs),
     /// Create the repositories named in the config.
-    Init,
+    Init(InitArgs),
     /// Back up the configured sources, one snapshot per source and repository.
     Backup(BackupArgs),
     /// List snapshots.
@@ -71,6 +71,15 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write one man page per command and subcommand into DIR (vger.1, vger-backup.1, ...).
     Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// Use the chunker parameters of repository LABEL of the config (which must exist) instead
+    /// of the config's, so that `vger copy --from LABEL` moves chunks as they are (the new
+    /// repository still gets its own keys and passphrase).
+    #[arg(long, value_name = "LABEL")]
+    pub copy_chunker_params_from: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -330,9 +339,14 @@ pub struct RestoreArgs {
     /// snapshot's chunk IDs.
     #[arg(long)]
     pub verify: bool,
-    /// Write nothing: print what would be created and changed (`--json` lists them).
+    /// Write nothing: print what would be created, changed and (with --delete) deleted
+    /// (`--json` lists them).
     #[arg(long)]
     pub dry_run: bool,
+    /// Remove what DEST holds inside the restored paths that the snapshot does not have
+    /// (restoring PATH cleans only DEST/PATH; symlinks are removed, never followed).
+    #[arg(long)]
+    pub delete: bool,
     /// Leave files owned by the restoring user (as root, owners are restored by default).
     #[arg(long)]
     pub no_owner: bool,

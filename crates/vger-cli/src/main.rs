@@ -79,7 +79,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     };
     match command {
         Command::Config(_) | Command::Completions(_) | Command::Man(_) => Ok(Outcome::Ok),
-        Command::Init => commands::init::run(&ctx),
+        Command::Init(args) => commands::init::run(&ctx, args),
         Command::Backup(args) => commands::backup::run(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),
         Command::Snapshot(cmd) => commands::snapshot::run(&ctx, cmd),

@@ -117,3 +117,141 @@ fn default_cycle_copies_after_backup() {
     let root = if restored.exists() { restored } else { dest.clone() };
     assert_eq!(compare_trees(&src, &root), Vec::<String>::new());
 }
+
+/// Small chunks for the source, so that it differs from the default the
+/// other repositories get.
+const SMALL_CHUNKER: &str = "chunker: { min_size: 64KiB, avg_size: 256KiB, max_size: 1MiB }\n";
+
+fn three_repos_yaml(env: &TestEnv, src: &std::path::Path, chunker: &str) -> String {
+    format!(
+        "repositories:\n  - label: local\n    url: \"{}\"\n    encryption:\n      passphrase: first-pass\n\
+         \x20 - label: same\n    url: \"{}\"\n    compression: zstd:3\n    encryption:\n      passphrase: second-pass\n\
+         \x20 - label: other\n    url: \"{}\"\n    encryption:\n      passphrase: third-pass\n\
+         sources:\n  - label: docs\n    path: \"{}\"\n{chunker}",
+        env.repo().display(),
+        env.path("same").display(),
+        env.path("other").display(),
+        src.display()
+    )
+}
+
+fn info(env: &TestEnv, label: &str) -> serde_json::Value {
+    env.run_env(["-R", label, "--json", "info"], &[]).ok().json()[0]["info"].clone()
+}
+
+fn restored_root(dest: &std::path::Path, src: &std::path::Path) -> std::path::PathBuf {
+    let restored = dest.join(src.strip_prefix("/").unwrap());
+    if restored.exists() {
+        restored
+    } else {
+        dest.to_path_buf()
+    }
+}
+
+/// A target made with `--copy-chunker-params-from` gets the source's
+/// chunks as they are (as many as the source holds, stored in no more
+/// space); a target with other parameters gets the files cut again, which
+/// restores exactly and lets its own backups deduplicate against the copy.
+#[test]
+fn copy_keeps_chunks_for_equal_chunker_params_and_rechunks_otherwise() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("random"), random_bytes(5_000_000, 1)).unwrap();
+    std::fs::write(src.join("sub/same-random"), random_bytes(5_000_000, 1)).unwrap();
+    std::fs::write(src.join("sub/text"), "a line of text\n".repeat(100_000)).unwrap();
+    std::fs::write(src.join("sub/small"), b"small\n").unwrap();
+    std::fs::write(src.join("empty"), b"").unwrap();
+    // The source is made with small chunks; the others under the default.
+    env.write_config(&three_repos_yaml(&env, &src, SMALL_CHUNKER));
+    env.run_env(["-R", "local", "init"], &[]).ok();
+    env.write_config(&three_repos_yaml(&env, &src, ""));
+    let made = env.run_env(["-R", "same", "--json", "init", "--copy-chunker-params-from", "local"], &[]).ok().json();
+    assert_eq!(made["chunker"]["avg_size"], 256 << 10, "{made}");
+    let made = env.run_env(["-R", "other", "--json", "init"], &[]).ok().json();
+    assert_eq!(made["chunker"]["avg_size"], 2 << 20, "{made}");
+    env.run_env(["-R", "local", "backup"], &[]).ok();
+
+    let same = env.run_env(["--json", "copy", "--from", "local", "--to", "same"], &[]).ok().json();
+    assert_eq!(same["rechunked_files"], 0, "{same}");
+    let (src_info, same_info) = (info(&env, "local"), info(&env, "same"));
+    assert_eq!(src_info["chunks"], same_info["chunks"], "chunks move as they are: {src_info} {same_info}");
+    let (src_stored, same_stored) =
+        (src_info["stored_bytes"].as_u64().unwrap(), same_info["stored_bytes"].as_u64().unwrap());
+    println!("stored: source {src_stored} bytes, copy with the source's chunker params {same_stored} bytes");
+    assert!(same_stored <= src_stored, "the copy stores more than the source: {same_stored} > {src_stored}");
+
+    let other = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
+    // Four files with data, two of them equal: the second is not cut again.
+    assert_eq!(other["rechunked_files"], 3, "{other}");
+    let other_info = info(&env, "other");
+    assert!(
+        other_info["chunks"].as_u64().unwrap() < src_info["chunks"].as_u64().unwrap(),
+        "larger chunks, fewer of them: {other_info} {src_info}"
+    );
+    println!("stored: copy with other chunker params {} bytes", other_info["stored_bytes"]);
+    for label in ["same", "other"] {
+        let dest = env.path(&format!("restored-{label}"));
+        env.run_env(["-R", label, "restore", "latest", dest.to_str().unwrap()], &[]).ok();
+        assert_eq!(compare_trees(&src, &restored_root(&dest, &src)), Vec::<String>::new(), "{label}");
+        env.run_env(["-R", label, "check", "--verify-data"], &[]).ok();
+        // A backup straight into the target cuts what the copy cut.
+        let backup = env.run_env(["-R", label, "--json", "backup"], &[]).ok().json();
+        assert_eq!(backup[0]["stats"]["added_bytes"], 0, "{label}: {backup}");
+    }
+}
+
+/// A copy that cuts files again, killed with SIGKILL at seeded random
+/// moments and rerun: the target restores to the source and checks clean.
+#[test]
+fn a_rechunking_copy_killed_at_random_points_finishes_on_rerun() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    for i in 0..8u64 {
+        std::fs::write(src.join(format!("d/f{i}")), random_bytes(9_000_000, 10 + i)).unwrap();
+    }
+    std::fs::write(src.join("text"), "copy me\n".repeat(200_000)).unwrap();
+    env.write_config(&three_repos_yaml(&env, &src, SMALL_CHUNKER));
+    env.run_env(["-R", "local", "init"], &[]).ok();
+    env.write_config(&three_repos_yaml(&env, &src, ""));
+    env.run_env(["-R", "other", "init"], &[]).ok();
+    env.run_env(["-R", "same", "init"], &[]).ok();
+    env.run_env(["-R", "local", "backup"], &[]).ok();
+
+    // How long an uninterrupted copy takes here, to kill inside it.
+    let start = std::time::Instant::now();
+    env.run_env(["copy", "--from", "local", "--to", "same"], &[]).ok();
+    let full = start.elapsed();
+
+    let mut seed: u64 = 0x5EED_C0B1;
+    let mut killed = 0;
+    let mut stored = Vec::new();
+    for _ in 0..4 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = full.mul_f64(0.2 + (seed % 700) as f64 / 1000.0);
+        let mut cmd = std::process::Command::new(vger_bin());
+        cmd.arg("--config").arg(env.config()).args(["-q", "copy", "--from", "local", "--to", "other"]);
+        cmd.env_remove("VGER_PASSPHRASE").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        env.private_user_dirs(&mut cmd);
+        let mut child = cmd.current_dir(env.path("")).spawn().unwrap();
+        std::thread::sleep(at);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        stored.push(files_under(&env.path("other")).len());
+    }
+    println!("killed {killed} of 4 copies (an uninterrupted one took {full:.2?}); files in the target after each: {stored:?}");
+    assert!(killed >= 2, "too few copies were still running when killed ({killed}); full copy took {full:?}");
+    let last = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
+    let again = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
+    assert_eq!(again["chunks_sent"], 0, "{last} {again}");
+    env.run_env(["-R", "other", "check", "--verify-data"], &[]).ok();
+    let dest = env.path("restored");
+    env.run_env(["-R", "other", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
+    assert_eq!(compare_trees(&src, &restored_root(&dest, &src)), Vec::<String>::new());
+}

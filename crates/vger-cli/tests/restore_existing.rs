@@ -158,3 +158,179 @@ fn dry_run_lists_what_would_be_created_and_changed_and_writes_nothing() {
     assert!(text.stdout.lines().any(|l| l == "change a.txt"), "{text:?}");
     assert!(text.stdout.lines().any(|l| l == "create sub/b.txt"), "{text:?}");
 }
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn delete_removes_only_what_the_snapshot_lacks_inside_the_restored_paths() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub/deep")).unwrap();
+    fs::create_dir_all(src.join("other")).unwrap();
+    fs::write(src.join("a.txt"), b"alpha\n").unwrap();
+    fs::write(src.join("sub/b.txt"), b"beta\n").unwrap();
+    fs::write(src.join("sub/deep/c.txt"), b"gamma\n").unwrap();
+    fs::write(src.join("other/d.txt"), b"delta\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let dest = env.path("dest");
+    env.run(["restore", "latest", dest.to_str().unwrap()]).ok();
+    // What the user added since, inside and outside `sub`.
+    fs::write(dest.join("extra.txt"), b"x").unwrap();
+    fs::create_dir_all(dest.join("sub/extra_dir/inner")).unwrap();
+    fs::write(dest.join("sub/extra_dir/inner/x.txt"), b"x").unwrap();
+    fs::write(dest.join("sub/deep/y.txt"), b"y").unwrap();
+    fs::write(dest.join("other/z.txt"), b"z").unwrap();
+    // Restoring `sub`: only below it, listed deepest first, nothing removed.
+    let d = dest.to_str().unwrap();
+    let dry = env.run(["--json", "restore", "latest", d, "sub", "--delete", "--dry-run"]).ok().json();
+    assert_eq!(
+        strings(&dry["report"]["would_delete"]),
+        ["sub/extra_dir/inner/x.txt", "sub/extra_dir/inner", "sub/extra_dir", "sub/deep/y.txt"],
+        "{dry}"
+    );
+    assert!(dest.join("sub/extra_dir/inner/x.txt").exists() && dest.join("sub/deep/y.txt").exists());
+    let text = env.run(["restore", "latest", d, "sub", "--delete", "--dry-run"]).ok();
+    assert!(text.stdout.lines().any(|l| l == "delete sub/deep/y.txt"), "{text:?}");
+    assert!(text.stdout.contains("4 to delete"), "{text:?}");
+
+    let out = env.run(["--json", "restore", "latest", d, "sub", "--delete"]).ok().json();
+    assert_eq!(strings(&out["report"]["deleted"]).len(), 4, "{out}");
+    assert!(!dest.join("sub/extra_dir").exists() && !dest.join("sub/deep/y.txt").exists());
+    assert!(dest.join("extra.txt").exists(), "outside the restored path: kept");
+    assert!(dest.join("other/z.txt").exists(), "outside the restored path: kept");
+    assert_diff_clean(&src.join("sub"), &dest.join("sub"), &[]);
+
+    // Without --delete nothing goes.
+    let out = env.run(["--json", "restore", "latest", d]).ok().json();
+    assert!(out["report"].get("deleted").is_none(), "{out}");
+    assert!(dest.join("extra.txt").exists());
+
+    // A directory where the snapshot has a file.
+    fs::remove_file(dest.join("a.txt")).unwrap();
+    fs::create_dir_all(dest.join("a.txt/in")).unwrap();
+    // The whole snapshot: the extras go, the directory in the way of
+    // `a.txt` too, and the target equals the source.
+    let dry = env.run(["--json", "restore", "latest", d, "--delete", "--dry-run"]).ok().json();
+    assert_eq!(strings(&dry["report"]["would_delete"]), ["a.txt/in", "a.txt", "extra.txt", "other/z.txt"], "{dry}");
+    assert_eq!(strings(&dry["report"]["would_change"]), ["a.txt"], "{dry}");
+    let out = env.run(["--json", "restore", "latest", d, "--delete"]).ok().json();
+    assert_eq!(strings(&out["report"]["deleted"]), ["a.txt/in", "a.txt", "extra.txt", "other/z.txt"], "{out}");
+    assert_diff_clean(&src, &dest, &[]);
+    assert!(common::compare_trees(&src, &dest).is_empty(), "{:?}", common::compare_trees(&src, &dest));
+    let again = env.run(["--json", "restore", "latest", d, "--delete", "--dry-run"]).ok().json();
+    assert!(again["report"].get("would_delete").is_none(), "{again}");
+}
+
+#[test]
+fn delete_never_follows_a_symlink_out_of_the_target() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("sub/b.txt"), b"beta\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    // A folder outside the target that a planted link points at.
+    let outside = env.path("outside");
+    fs::create_dir_all(outside.join("nested")).unwrap();
+    fs::write(outside.join("keep.txt"), b"must stay\n").unwrap();
+    fs::write(outside.join("nested/keep2.txt"), b"must stay\n").unwrap();
+    let outside_files = common::files_under(&outside);
+    let check_outside = |when: &str| {
+        assert_eq!(common::files_under(&outside), outside_files, "{when}: files outside DEST changed");
+        assert_eq!(fs::read(outside.join("keep.txt")).unwrap(), b"must stay\n", "{when}");
+        assert_eq!(fs::read(outside.join("nested/keep2.txt")).unwrap(), b"must stay\n", "{when}");
+    };
+
+    let dest = env.path("dest");
+    let d = dest.to_str().unwrap();
+    env.run(["restore", "latest", d]).ok();
+    // A link the snapshot does not have, one inside an extra directory,
+    // and the snapshot's own directory `sub` swapped for a link.
+    std::os::unix::fs::symlink(&outside, dest.join("link")).unwrap();
+    fs::create_dir_all(dest.join("extra")).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join("extra/escape")).unwrap();
+    std::os::unix::fs::symlink(outside.join("keep.txt"), dest.join("extra/file-link")).unwrap();
+    fs::remove_dir_all(dest.join("sub")).unwrap();
+    std::os::unix::fs::symlink(&outside, dest.join("sub")).unwrap();
+
+    let dry = env.run(["--json", "restore", "latest", d, "--delete", "--dry-run"]).ok().json();
+    assert_eq!(
+        strings(&dry["report"]["would_delete"]),
+        ["extra/escape", "extra/file-link", "extra", "link"],
+        "nothing below a link is listed: {dry}"
+    );
+    check_outside("dry run");
+
+    // Restoring `sub` alone: the link in its place is replaced, not entered.
+    let out = env.run(["--json", "restore", "latest", d, "sub", "--delete"]).ok().json();
+    assert!(out["report"].get("deleted").is_none(), "{out}");
+    assert!(fs::symlink_metadata(dest.join("sub")).unwrap().is_dir());
+    check_outside("restore of sub");
+
+    let out = env.run(["--json", "restore", "latest", d, "--delete"]).ok().json();
+    assert_eq!(strings(&out["report"]["deleted"]), ["extra/escape", "extra/file-link", "extra", "link"], "{out}");
+    check_outside("full restore");
+    assert_diff_clean(&src, &dest, &[]);
+}
+
+#[test]
+fn if_changed_compares_content_when_only_the_time_differs() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("big.bin"), common::random_bytes(3_000_000, 11)).unwrap();
+    fs::write(src.join("sub/b.txt"), b"beta\n").unwrap();
+    fs::write(src.join("c.txt"), b"gamma\n").unwrap();
+    env.config_with(&[("files", &src)], "");
+    env.init();
+    env.backup_json();
+
+    let dest = env.path("dest");
+    let first = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(first["report"]["files"], 3, "{first}");
+
+    // Times moved and a mode changed, contents untouched.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    for name in ["big.bin", "sub/b.txt"] {
+        fs::File::options().write(true).open(dest.join(name)).unwrap().set_modified(later).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dest.join("sub/b.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(!common::compare_trees(&src, &dest).is_empty());
+
+    let dry = env
+        .run(["--json", "restore", "latest", dest.to_str().unwrap(), "--overwrite", "if-changed", "--dry-run"])
+        .ok()
+        .json();
+    assert!(dry["report"].get("would_change").is_none(), "equal contents are not changed: {dry}");
+    assert_eq!(dry["report"]["metadata_only"], 2, "{dry}");
+
+    let second = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(second["report"]["files"], 0, "{second}");
+    assert_eq!(second["report"]["skipped"], 3, "{second}");
+    assert_eq!(second["report"]["metadata_only"], 2, "{second}");
+    assert_eq!(second["report"]["fetched_bytes"], 0, "nothing is fetched for equal contents: {second}");
+    let diffs = common::compare_trees(&src, &dest);
+    assert!(diffs.is_empty(), "times and mode are restored: {diffs:?}");
+
+    // One byte changed (same size) and the time moved: that file alone is
+    // rewritten.
+    let mut big = fs::read(dest.join("big.bin")).unwrap();
+    big[1_500_000] ^= 1;
+    fs::write(dest.join("big.bin"), &big).unwrap();
+    fs::File::options().write(true).open(dest.join("sub/b.txt")).unwrap().set_modified(later).unwrap();
+    let third = restore_json(&env, &dest, Some("if-changed"));
+    assert_eq!(third["report"]["files"], 1, "{third}");
+    assert_eq!(third["report"]["metadata_only"], 1, "{third}");
+    assert!(third["report"]["fetched_bytes"].as_u64().unwrap() > 0, "{third}");
+    assert_diff_clean(&src, &dest, &[]);
+    let diffs = common::compare_trees(&src, &dest);
+    assert!(diffs.is_empty(), "{diffs:?}");
+}

@@ -4,10 +4,13 @@
 //! verified, then hashed with the target's chunk-ID key: the target's own
 //! ID decides whether it already holds the chunk (then nothing is sent).
 //! A chunk it lacks is compressed with the target's codec, sealed with its
-//! key and stored through the target's pack writer. Chunk boundaries are
-//! kept as they are (the chunker is not keyed, see docs/format.md,
-//! "Copying between repositories"), so trees are re-encoded with the
-//! mapped IDs, directory by directory, bottom up.
+//! key and stored through the target's pack writer. When both use the same
+//! chunker parameters, chunk boundaries are kept as they are (the chunker
+//! is not keyed, see docs/format.md, "Copying between repositories");
+//! otherwise each file's chunks are read in order and fed to the target's
+//! chunker, so that the target's later backups deduplicate against the
+//! copies. Trees are re-encoded with the new IDs, directory by directory,
+//! bottom up.
 //!
 //! Resuming: the pack writer indexes what it stored every few packs, so a
 //! rerun after a kill finds those chunks in the target's index and does
@@ -19,8 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use vger_chunker::{ChunkBuffer, ChunkerParams};
 use vger_crypto::ObjectType;
 use vger_format::compress::Codec;
+use vger_format::entry::ChunkRef;
 use vger_format::id::{ChunkId, SnapshotId};
 use vger_format::object::seal_object;
 use vger_format::snapshot::Snapshot;
@@ -70,6 +75,9 @@ pub struct CopyReport {
     pub chunks_deduplicated: u64,
     /// Bytes stored in the target's new packs.
     pub stored_bytes: u64,
+    /// Files cut again with the target's chunker (its parameters differ
+    /// from the source's); 0 when chunks moved as they are.
+    pub rechunked_files: u64,
 }
 
 /// The source snapshot IDs the target already holds a copy of.
@@ -128,6 +136,8 @@ pub fn copy(
         codec: opts.compression.unwrap_or(target.default_compression()),
         tx,
         mapped: HashMap::new(),
+        rechunk: (target.chunker_params() != source.chunker_params()).then(|| target.chunker_params()),
+        files: HashMap::new(),
         progress,
         report: &mut report,
     };
@@ -174,6 +184,12 @@ struct Copier<'a> {
     /// Source ID -> target ID of every chunk and directory handled so far
     /// (a chunk shared by many files is read once).
     mapped: HashMap<ChunkId, ChunkId>,
+    /// The target's chunker parameters when they differ from the source's.
+    rechunk: Option<ChunkerParams>,
+    /// With `rechunk`: a file's source chunk list (hashed) -> its chunks in
+    /// the target, so that a file met again (in another directory or
+    /// snapshot) is not read and cut again.
+    files: HashMap<[u8; 32], Vec<ChunkRef>>,
     progress: &'a Progress,
     report: &'a mut CopyReport,
 }
@@ -193,8 +209,14 @@ impl Copier<'_> {
             if let Some(sub) = entry.tree {
                 entry.tree = Some(self.copy_dir(&sub)?);
             }
-            for chunk in entry.chunks.iter_mut() {
-                chunk.0 = self.copy_chunk(&chunk.0, ObjectType::DataChunk)?;
+            if self.rechunk.is_some() {
+                if !entry.chunks.is_empty() {
+                    entry.chunks = self.rechunk_file(&entry.chunks)?;
+                }
+            } else {
+                for chunk in entry.chunks.iter_mut() {
+                    chunk.0 = self.copy_chunk(&chunk.0, ObjectType::DataChunk)?;
+                }
             }
             self.progress.add_files(1);
             writer.add(&entry, &mut |data| self.store(ObjectType::TreeChunk, data))?;
@@ -214,6 +236,42 @@ impl Copier<'_> {
         let new = self.store(ty, &data)?;
         self.mapped.insert(*id, new);
         Ok(new)
+    }
+
+    /// Reads a file's chunks from the source in order and cuts the stream
+    /// with the target's chunker, storing the new chunks.
+    fn rechunk_file(&mut self, chunks: &[ChunkRef]) -> Result<Vec<ChunkRef>> {
+        let mut key = blake3::Hasher::new();
+        for c in chunks {
+            key.update(&c.id().0);
+        }
+        let key = *key.finalize().as_bytes();
+        if let Some(done) = self.files.get(&key) {
+            self.report.chunks_deduplicated += done.len() as u64;
+            return Ok(done.clone());
+        }
+        let params = self.rechunk.unwrap_or(self.target.chunker_params());
+        let mut buffer = ChunkBuffer::new(params).map_err(|e| EngineError::InvalidSetting(e.to_string()))?;
+        let mut out = Vec::new();
+        let mut emit = |copier: &mut Self, piece: &[u8]| -> Result<()> {
+            let id = copier.store(ObjectType::DataChunk, piece)?;
+            let len = u32::try_from(piece.len())
+                .map_err(|_| EngineError::Other(format!("chunk {} is larger than 4 GiB", id.short())))?;
+            out.push(ChunkRef(id, len));
+            Ok(())
+        };
+        for chunk in chunks {
+            self.progress.stop_if_cancelled()?;
+            let data = self
+                .reader
+                .read(chunk.id(), ObjectType::DataChunk, &|| format!("a snapshot of {}", self.source.location()))?;
+            self.progress.add_bytes(data.len() as u64);
+            buffer.push(&data, |piece| emit(self, piece))?;
+        }
+        buffer.finish(|piece| emit(self, piece))?;
+        self.report.rechunked_files += 1;
+        self.files.insert(key, out.clone());
+        Ok(out)
     }
 
     /// Stores `data` in the target unless it holds it already.

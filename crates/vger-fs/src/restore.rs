@@ -16,6 +16,7 @@
 mod attrs;
 mod dir_handle;
 mod file_writer;
+mod remove;
 
 use std::fs;
 use std::io;
@@ -30,7 +31,7 @@ use crate::path::{depth, os, split_last};
 use attrs::Shared;
 use dir_handle::DirHandle;
 pub use dir_handle::TEMP_PREFIX;
-pub use file_writer::{is_all_zero, FileWriter};
+pub use file_writer::{is_all_zero, ExistingFile, FileWriter};
 
 /// What a restore sets beyond names and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,8 @@ pub struct RestoreSummary {
 pub struct Existing {
     /// A regular file (not a symlink, directory or special file).
     pub regular_file: bool,
+    /// A directory (not a symlink to one).
+    pub directory: bool,
     pub size: u64,
     /// Nanoseconds since the epoch.
     pub mtime: i64,
@@ -258,15 +261,67 @@ impl RestoreTarget {
             Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
                 return Ok(None);
             }
+            // A dry run: a symlink or file in a parent position is replaced
+            // by the parent's directory first, so nothing is there below it.
+            Err(FsError::Refused { .. }) if !self.create => return Ok(None),
             other => other?,
         };
         match parent.lstat(name) {
             Ok(st) => Ok(Some(Existing {
                 regular_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+                directory: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
                 size: u64::try_from(st.st_size).unwrap_or(0),
                 mtime: st.st_mtime.saturating_mul(1_000_000_000).saturating_add(st.st_mtime_nsec),
             })),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(self.disk_path(&entry.path), e)),
+        }
+    }
+
+    /// The names in directory `dir` of the target (a snapshot path, empty
+    /// for the target itself), sorted by bytes; none when it is not there
+    /// (a dry run into a folder not made yet). A symlink on the way is
+    /// refused, as for writing.
+    pub fn names_in(&mut self, dir: &[u8]) -> Result<Vec<Vec<u8>>, FsError> {
+        if !dir.is_empty() {
+            validate_relative_path(dir)?;
+        }
+        let handle = match self.open_dir(dir, dir, false) {
+            Err(FsError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // A dry run: a symlink or file where the snapshot has this
+            // directory would be replaced by an empty one.
+            Err(FsError::Refused { .. }) if !self.create => return Ok(Vec::new()),
+            other => other?,
+        };
+        handle.names().map_err(|e| FsError::io(self.disk_path(dir), e))
+    }
+
+    /// Removes `path` from the target, with everything in it when it is a
+    /// directory, never following a symlink (one is removed as a link);
+    /// `removed` is told each path once gone, deepest first. With
+    /// `dry_run` nothing is removed and `removed` hears what would be.
+    pub fn remove(&mut self, path: &[u8], dry_run: bool, removed: &mut dyn FnMut(&[u8])) -> Result<(), FsError> {
+        validate_relative_path(path)?;
+        let (parent, name) = split_last(path);
+        let handle = self.open_dir(parent, path, false)?;
+        // The directory opened last may be the one removed.
+        self.last_parent = None;
+        remove::remove_tree(&handle, name, path, dry_run, removed).map_err(|e| FsError::io(self.disk_path(path), e))
+    }
+
+    /// Opens the regular file at `entry.path` for reading, never through a
+    /// symlink; `None` when there is none (nothing, or something else).
+    pub fn open_existing_file(&mut self, entry: &Entry) -> Result<Option<ExistingFile>, FsError> {
+        let (parent, name) = match self.parent_of(&entry.path) {
+            Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            Err(FsError::Refused { .. }) if !self.create => return Ok(None),
+            other => other?,
+        };
+        match parent.open_regular(name) {
+            Ok(file) => Ok(Some(ExistingFile::new(file, self.disk_path(&entry.path), self.shared.clone()))),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP | libc::EINVAL)) => Ok(None),
             Err(e) => Err(FsError::io(self.disk_path(&entry.path), e)),
         }
     }

@@ -354,6 +354,7 @@ impl SnapshotStore for EngineStore {
             overwrite: vger_engine::restore::Overwrite::Always,
             verify: false,
             dry_run: false,
+            delete: false,
         };
         if paths.is_empty() {
             progress.total_bytes.store(info.snapshot.stats.bytes, std::sync::atomic::Ordering::Relaxed);

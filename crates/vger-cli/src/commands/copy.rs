@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, args: &CopyArgs) -> Result<Outcome> {
             "bytes_sent": report.bytes_sent,
             "chunks_deduplicated": report.chunks_deduplicated,
             "stored_bytes": report.stored_bytes,
+            "rechunked_files": report.rechunked_files,
         }))?;
         return Ok(Outcome::Ok);
     }
@@ -46,6 +47,14 @@ pub fn run(ctx: &Context, args: &CopyArgs) -> Result<Outcome> {
         bytes(report.stored_bytes),
         report.chunks_deduplicated
     );
+    if report.rechunked_files > 0 {
+        println!(
+            "{} files were cut again with {}'s chunker (its chunker parameters differ from {}'s)",
+            report.rechunked_files,
+            to.label(),
+            from.label()
+        );
+    }
     Ok(Outcome::Ok)
 }
 

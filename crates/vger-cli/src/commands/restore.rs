@@ -32,6 +32,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
             },
             verify: args.verify,
             dry_run: args.dry_run,
+            delete: args.delete,
             overwrite: match args.overwrite {
                 OverwriteArg::Always => Overwrite::Always,
                 OverwriteArg::IfChanged => Overwrite::IfChanged,
@@ -57,12 +58,16 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
             for path in &report.would_change {
                 println!("change {path}");
             }
+            for path in &report.would_delete {
+                println!("delete {path}");
+            }
             println!(
-                "dry run of snapshot {} into {}: {} to create, {} to change, {} existing files kept; nothing was written",
+                "dry run of snapshot {} into {}: {} to create, {} to change, {} to delete, {} existing files kept; nothing was written",
                 snapshots::short_id(&snap.id),
                 args.dest.display(),
                 report.would_create.len(),
                 report.would_change.len(),
+                report.would_delete.len(),
                 report.skipped
             );
         } else {
@@ -75,6 +80,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                 report.links,
                 bytes(report.bytes)
             );
+            if args.delete {
+                println!("deleted {} entries the snapshot does not have", report.deleted.len());
+            }
             if args.verify {
                 println!("{} files verified against the snapshot's chunk ids", report.verified);
             }
@@ -84,6 +92,12 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<Outcome> {
                     report.skipped,
                     bytes(report.skipped_bytes),
                     args.overwrite.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+                );
+            }
+            if report.metadata_only > 0 {
+                println!(
+                    "{} of them had the snapshot's content but not its times: only their metadata was set",
+                    report.metadata_only
                 );
             }
         }

@@ -119,6 +119,71 @@ impl DirHandle {
         Ok(())
     }
 
+    /// Removes the empty directory `name` (not a symlink to one).
+    pub fn rmdir(&self, name: &[u8]) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        check(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), libc::AT_REMOVEDIR) })?;
+        Ok(())
+    }
+
+    /// The names in this directory (without `.` and `..`), sorted by bytes.
+    pub fn names(&self) -> io::Result<Vec<Vec<u8>>> {
+        // A descriptor of its own: `fdopendir` takes it over and reads from
+        // its offset, which must not be shared with `self`.
+        let dot = cstring(b".")?;
+        // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
+        let fd = check(unsafe {
+            libc::openat(self.raw(), dot.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        })?;
+        // SAFETY: fd is an open directory we own; on success the stream owns it.
+        let stream = unsafe { libc::fdopendir(fd) };
+        if stream.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so fd is still ours to close.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let mut names = Vec::new();
+        let result = loop {
+            // readdir reports errors only through errno, left unchanged at the end.
+            // SAFETY: errno is thread-local.
+            unsafe { *libc::__errno_location() = 0 };
+            // SAFETY: stream is a valid, open directory stream.
+            let entry = unsafe { libc::readdir64(stream) };
+            if entry.is_null() {
+                let e = io::Error::last_os_error();
+                break if e.raw_os_error().unwrap_or(0) == 0 { Ok(()) } else { Err(e) };
+            }
+            // SAFETY: a non-null entry holds a NUL-terminated d_name valid until the next readdir.
+            let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        };
+        // SAFETY: stream is open and closed once (this also closes fd).
+        unsafe { libc::closedir(stream) };
+        result?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Opens the regular file `name` for reading: not through a symlink,
+    /// and without blocking on a FIFO swapped in; anything but a regular
+    /// file is refused with `EINVAL`.
+    pub fn open_regular(&self, name: &[u8]) -> io::Result<File> {
+        let c = cstring(name)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+        // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
+        let fd = check(unsafe { libc::openat(self.raw(), c.as_ptr(), flags) })?;
+        // SAFETY: fd was just opened and is owned by no one else.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        if !file.metadata()?.file_type().is_file() {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        Ok(file)
+    }
+
     /// Creates a new, empty file under a fresh temporary name.
     pub fn create_temp_file(&self) -> io::Result<(Vec<u8>, File)> {
         self.with_temp_name(|name| {

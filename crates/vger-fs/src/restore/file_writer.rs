@@ -111,6 +111,32 @@ impl Drop for FileWriter {
     }
 }
 
+/// A regular file already in the target at an entry's path, open for
+/// reading, so that its content can be compared with the snapshot's; see
+/// [`super::RestoreTarget::open_existing_file`].
+pub struct ExistingFile {
+    file: File,
+    disk_path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+impl ExistingFile {
+    pub(crate) fn new(file: File, disk_path: PathBuf, shared: Arc<Shared>) -> Self {
+        ExistingFile { file, disk_path, shared }
+    }
+
+    /// The open file, to read its content.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Keeps the file as it is and gives it `entry`'s owner, mode, xattrs
+    /// and times (its content was found equal to the snapshot's).
+    pub fn keep(self, entry: &Entry) -> Result<(), FsError> {
+        self.shared.apply_to_fd(self.file.as_raw_fd(), entry).map_err(|e| FsError::io(self.disk_path.clone(), e))
+    }
+}
+
 /// Whether every byte is zero. OR-folding 1 KiB blocks lets the compiler
 /// vectorize the loop (about 19 GB/s, against 1 GB/s for a plain
 /// `iter().all`) while still stopping early at the first block with data.
