@@ -102,6 +102,10 @@ pub fn copy(
     if todo.is_empty() {
         return Ok(report);
     }
+    progress.set_totals(
+        todo.iter().map(|s| s.snapshot.stats.files).sum(),
+        todo.iter().map(|s| s.snapshot.stats.bytes).sum(),
+    );
     let lock = Arc::new(RepoLock::shared(target, "copy")?);
     let source_index = Arc::new(ChunkIndex::load(source)?);
     let target_index = ChunkIndex::load(target)?;
@@ -128,6 +132,8 @@ pub fn copy(
         codec: opts.compression.unwrap_or(target.default_compression()),
         tx,
         mapped: HashMap::new(),
+        below: HashMap::new(),
+        path: Vec::new(),
         progress,
         report: &mut report,
     };
@@ -174,6 +180,11 @@ struct Copier<'a> {
     /// Source ID -> target ID of every chunk and directory handled so far
     /// (a chunk shared by many files is read once).
     mapped: HashMap<ChunkId, ChunkId>,
+    /// Files and bytes below each directory copied in this run: progress
+    /// counts them again when a later snapshot shares the directory.
+    below: HashMap<ChunkId, (u64, u64)>,
+    /// The path of the entry being copied, for progress.
+    path: Vec<u8>,
     progress: &'a Progress,
     report: &'a mut CopyReport,
 }
@@ -183,24 +194,45 @@ impl Copier<'_> {
     /// and returns its tree ID in the target.
     fn copy_dir(&mut self, dir: &ChunkId) -> Result<ChunkId> {
         if let Some(id) = self.mapped.get(dir) {
+            if let Some((files, bytes)) = self.below.get(dir) {
+                self.progress.add_files(*files);
+                self.progress.add_bytes(*bytes);
+            }
             return Ok(*id);
         }
+        // Progress counts files (not directories) and their bytes, as the
+        // snapshots' stats that give its totals do; one thread copies.
+        let done = |p: &Progress| (p.get(&p.files), p.get(&p.bytes));
+        let before = done(self.progress);
         let mut writer = DirWriter::new();
         let entries = DirEntries::new(&self.trees, dir)?;
         for entry in entries {
             self.progress.stop_if_cancelled()?;
             let mut entry: TreeEntry = entry?.entry().clone();
+            let depth = self.path.len();
+            if !self.path.is_empty() {
+                self.path.push(b'/');
+            }
+            self.path.extend_from_slice(&entry.name);
             if let Some(sub) = entry.tree {
                 entry.tree = Some(self.copy_dir(&sub)?);
+            } else {
+                self.progress.set_current(&String::from_utf8_lossy(&self.path));
             }
             for chunk in entry.chunks.iter_mut() {
                 chunk.0 = self.copy_chunk(&chunk.0, ObjectType::DataChunk)?;
+                self.progress.add_bytes(u64::from(chunk.1));
             }
-            self.progress.add_files(1);
+            if entry.kind != vger_format::entry::EntryKind::Dir {
+                self.progress.add_files(1);
+            }
+            self.path.truncate(depth);
             writer.add(&entry, &mut |data| self.store(ObjectType::TreeChunk, data))?;
         }
         let (id, _) = writer.finish(&mut |data| self.store(ObjectType::TreeChunk, data))?;
         self.mapped.insert(*dir, id);
+        let after = done(self.progress);
+        self.below.insert(*dir, (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
         Ok(id)
     }
 
@@ -210,7 +242,6 @@ impl Copier<'_> {
             return Ok(*mapped);
         }
         let data = self.reader.read(id, ty, &|| format!("a snapshot of {}", self.source.location()))?;
-        self.progress.add_bytes(data.len() as u64);
         let new = self.store(ty, &data)?;
         self.mapped.insert(*id, new);
         Ok(new)
