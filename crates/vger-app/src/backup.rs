@@ -27,6 +27,8 @@ pub struct BackupRequest {
     pub time: Option<chrono::DateTime<chrono::Utc>>,
     /// Read every file, even those the last snapshot says are unchanged.
     pub no_parent: bool,
+    /// No scan counting the sources for progress totals.
+    pub no_scan: bool,
     pub tags: Vec<String>,
     /// Store a resume point at least this often.
     pub checkpoint: Duration,
@@ -39,6 +41,7 @@ impl Default for BackupRequest {
             compression: None,
             time: None,
             no_parent: false,
+            no_scan: false,
             tags: Vec::new(),
             checkpoint: Duration::from_secs(30),
         }
@@ -131,6 +134,7 @@ impl App {
                         checkpoint_interval: Some(request.checkpoint),
                         read_limit,
                         resume_dir: crate::dirs::resume_dir(self.config.cache_dir.as_ref()),
+                        no_scan: request.no_scan,
                     };
                     let progress = Arc::new(progress_for(front));
                     let subject =

@@ -63,8 +63,13 @@ pub struct ProgressReport {
     /// Bytes the repository did not hold yet (backup).
     pub new_bytes: u64,
     pub errors: u64,
+    /// What the operation will have done in all: `None` while not known
+    /// (a backup's scan has not finished and there is no parent snapshot).
     pub total_files: Option<u64>,
     pub total_bytes: Option<u64>,
+    /// The totals are an estimate (a backup's parent snapshot's) that a
+    /// count will replace.
+    pub totals_estimated: bool,
     /// Over the last few seconds.
     pub bytes_per_sec: f64,
     /// When the total is known and bytes are moving.
@@ -235,8 +240,7 @@ fn report(
 ) -> ProgressReport {
     let now = Instant::now();
     let bytes = progress.get(&progress.bytes);
-    let known = |v: u64| (v > 0).then_some(v);
-    let total_bytes = known(progress.get(&progress.total_bytes));
+    let total_bytes = progress.total_bytes();
     let bytes_per_sec = rate.rate(now, bytes);
     let eta_seconds = match total_bytes {
         Some(total) if bytes_per_sec > 0.0 && !done => Some(total.saturating_sub(bytes) as f64 / bytes_per_sec),
@@ -250,8 +254,9 @@ fn report(
         bytes,
         new_bytes: progress.get(&progress.new_bytes),
         errors: progress.get(&progress.errors),
-        total_files: known(progress.get(&progress.total_files)),
+        total_files: progress.total_files(),
         total_bytes,
+        totals_estimated: progress.totals_estimated(),
         bytes_per_sec,
         eta_seconds,
         current: progress.current(),
@@ -263,7 +268,6 @@ fn report(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::atomic::Ordering;
     use std::sync::Mutex;
 
     use super::*;
@@ -287,7 +291,7 @@ mod tests {
     fn reports_carry_rate_total_and_eta_and_end_with_done() {
         let front = Recorder::default();
         let progress = progress_for(&front);
-        progress.total_bytes.store(1000, Ordering::Relaxed);
+        progress.set_total_bytes(1000);
         let subject = Subject { operation: Operation::Restore, repository: "r", source: None };
         monitored(&front, &progress, subject, || {
             for _ in 0..10 {

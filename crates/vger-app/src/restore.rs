@@ -4,7 +4,6 @@
 //! only read.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
 use vger_engine::repository::Repository;
 use vger_engine::restore::{restore, RestoreOptions, RestoreReport};
@@ -24,8 +23,7 @@ pub fn restore_snapshot(
 ) -> Result<RestoreReport, AppError> {
     let progress = progress_for(front);
     if opts.paths.is_empty() {
-        progress.total_bytes.store(snap.snapshot.stats.bytes, Ordering::Relaxed);
-        progress.total_files.store(snap.snapshot.stats.files, Ordering::Relaxed);
+        progress.set_totals(snap.snapshot.stats.files, snap.snapshot.stats.bytes);
     }
     let subject = Subject { operation: Operation::Restore, repository: label, source: None };
     let result = monitored(front, &progress, subject, || restore(repo, snap, dest, opts, &progress));

@@ -200,6 +200,10 @@ pub struct BackupArgs {
     /// Read every file, ignoring the previous snapshot.
     #[arg(long)]
     pub no_parent: bool,
+    /// Do not count the sources beside the backup (progress then shows a
+    /// total and time left only from the previous snapshot).
+    #[arg(long)]
+    pub no_scan: bool,
     /// A tag to record with the snapshot (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,

@@ -75,10 +75,12 @@ impl Printer {
             "files": r.files,
             "bytes": r.bytes,
             "new_bytes": r.new_bytes,
-            "total_files": r.total_files.unwrap_or(0),
-            "total_bytes": r.total_bytes.unwrap_or(0),
+            "total_files": r.total_files,
+            "total_bytes": r.total_bytes,
+            "totals_estimated": r.totals_estimated,
             "bytes_per_sec": r.bytes_per_sec.round(),
             "eta_seconds": r.eta_seconds.map(f64::ceil),
+            "elapsed_seconds": (r.elapsed_seconds * 10.0).round() / 10.0,
             "errors": r.errors,
             "current": r.current,
         });
@@ -94,14 +96,16 @@ impl Printer {
             return;
         }
         let bar = slot.get_or_insert_with(|| new_bar(r));
-        bar.set_position(r.bytes);
-        let mut current = r.current.clone();
-        if current.len() > 40 {
-            let cut = current.len() - 40;
-            let cut = (cut..current.len()).find(|i| current.is_char_boundary(*i)).unwrap_or(cut);
-            current = format!("...{}", current.get(cut..).unwrap_or_default());
+        if let Some(total) = r.total_bytes {
+            // A backup learns its total while it runs: the spinner becomes a bar.
+            if bar.length().is_none() {
+                bar.set_style(style(BAR_WITH_TOTAL));
+            }
+            // An estimate can fall short (the source grew since the parent snapshot).
+            bar.set_length(total.max(r.bytes));
         }
-        bar.set_message(format!("{} files {current}", r.files));
+        bar.set_position(r.bytes);
+        bar.set_message(bar_message(r));
     }
 
     fn snapshot(&self, made: &SnapshotMade) {
@@ -209,19 +213,55 @@ impl Printer {
     }
 }
 
-fn new_bar(r: &ProgressReport) -> ProgressBar {
-    let (bar, template) = match r.total_bytes {
-        Some(total) => (
-            ProgressBar::new(total),
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-        ),
-        None => (ProgressBar::no_length(), "{prefix} {spinner} {bytes} {binary_bytes_per_sec} {msg}"),
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
+/// The bar once the total is known; without it, a spinner.
+/// The rate and time left in the message are vger-app's (over the last
+/// few seconds, as in the JSON lines), not indicatif's.
+const BAR_WITH_TOTAL: &str = "{prefix} [{bar:25}] {percent:>3}% {bytes}/{total_bytes} {wide_msg}";
+const SPINNER: &str = "{prefix} {spinner} {bytes} {wide_msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    match ProgressStyle::with_template(template) {
+        Ok(style) => style.progress_chars("=> "),
+        Err(_) => ProgressStyle::default_bar(),
     }
+}
+
+fn new_bar(r: &ProgressReport) -> ProgressBar {
+    let bar = match r.total_bytes {
+        Some(total) => ProgressBar::new(total).with_style(style(BAR_WITH_TOTAL)),
+        None => ProgressBar::no_length().with_style(style(SPINNER)),
+    };
     bar.set_prefix(r.operation.name());
     bar
+}
+
+/// Rate, time left, files done (of how many) and the current path,
+/// shortened (`wide_msg` cuts what the terminal has no room for).
+fn bar_message(r: &ProgressReport) -> String {
+    let about = if r.totals_estimated { "~" } else { "" };
+    let rate = format!("{}/s", bytes(r.bytes_per_sec as u64));
+    let eta = r.eta_seconds.map(|s| format!(" {about}{} left", duration(s))).unwrap_or_default();
+    let files = match r.total_files {
+        Some(total) => format!("{}/{about}{total} files", r.files),
+        None => format!("{} files", r.files),
+    };
+    let mut current = r.current.clone();
+    if current.len() > 40 {
+        let cut = current.len() - 40;
+        let cut = (cut..current.len()).find(|i| current.is_char_boundary(*i)).unwrap_or(cut);
+        current = format!("...{}", current.get(cut..).unwrap_or_default());
+    }
+    format!("{rate}{eta}, {files} {current}")
+}
+
+/// `seconds` as `1h 02m`, `3m 05s` or `42s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.ceil().clamp(0.0, 1e9) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 fn print_or_warn<T: serde::Serialize>(value: &T) {

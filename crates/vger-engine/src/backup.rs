@@ -43,12 +43,14 @@ mod chunk_sink;
 mod parent;
 pub mod resume;
 mod seal;
+mod totals;
 mod tree_builder;
 mod unchanged;
 use chunk_sink::{ChunkSink, Dedup, Job};
 use parent::{ParentEntry, ParentTree};
 use resume::{EarlierRuns, JournalWriter};
 use seal::seal_job;
+use totals::Totals;
 use tree_builder::TreeBuilder;
 
 pub use vger_format::change::ChangeDetection;
@@ -83,6 +85,9 @@ pub struct BackupOptions {
     /// Where to keep the journal that lets an interrupted backup resume
     /// without reading its finished files again; none: no journal.
     pub resume_dir: Option<PathBuf>,
+    /// Do not count the source beside the backup: progress then has no
+    /// totals but the parent snapshot's.
+    pub no_scan: bool,
 }
 
 /// What a backup did.
@@ -117,6 +122,7 @@ pub fn backup(
     }
     let index = Arc::new(index);
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
+    let totals = Totals::new(progress, parent.as_ref().map(|p| &p.snapshot.stats));
     // Files' xattrs are read by walk_and_store, which can take an
     // unchanged file's from the parent snapshot instead.
     let walk = WalkOptions { file_xattrs_later: source.walk.xattrs, ..source.walk.clone() };
@@ -145,6 +151,13 @@ pub fn backup(
     let (mut earlier, journal) = open_journals(repo, source, opts);
 
     let result = std::thread::scope(|scope| {
+        let totals = &totals;
+        if !opts.no_scan {
+            // One thread: it only lists and stats, far ahead of the backup,
+            // which reads every file it lists (see `totals`).
+            let roots = source.roots.clone();
+            scope.spawn(move || totals.scan(roots, &source.walk));
+        }
         // Writes the journal's pending files every second while the walk runs.
         let (_stop_ticks, ticks) = bounded::<()>(0);
         if let Some(journal) = &journal {
@@ -211,8 +224,10 @@ pub fn backup(
             files: file_tx,
             earlier: &mut earlier,
             journal: journal.as_ref(),
+            totals,
         };
         let walked = walk_and_store(ctx, walker, parent.as_ref(), &mut sink);
+        totals.stop();
         if walked.is_err() {
             dedup.stop();
         }
@@ -373,6 +388,7 @@ struct WalkContext<'a> {
     files: Sender<FileJob>,
     earlier: &'a mut EarlierRuns,
     journal: Option<&'a JournalWriter>,
+    totals: &'a Totals<'a>,
 }
 
 /// Turns finished walk items into tree entries, in walk order.
@@ -456,7 +472,10 @@ impl TreeAssembler<'_> {
                     journal.append(&entry, at);
                 }
             }
-            _ => self.stats.files += 1,
+            _ => {
+                self.stats.files += 1;
+                self.progress.add_files(1);
+            }
         }
         let warning = self.tree.add(entry, parent, &mut |data| sink.store(ObjectType::TreeChunk, data))?;
         if let Some(w) = warning {
@@ -475,8 +494,9 @@ fn store_dumps(
     source: &BackupSource,
     sink: &mut ChunkSink<'_>,
     stats: &mut SnapshotStats,
-    progress: &Progress,
+    totals: &Totals<'_>,
 ) -> Result<Option<TreeEntry>> {
+    let progress = totals.progress();
     if source.dumps.is_empty() {
         return Ok(None);
     }
@@ -491,6 +511,8 @@ fn store_dumps(
         )?;
         stats.files += 1;
         stats.bytes += entry.size;
+        progress.add_files(1);
+        totals.dump_stored(entry.size);
         dumps.push(TreeEntry::from_entry(entry, None));
     }
     dumps.sort_by(|a, b| a.name.cmp(&b.name));
@@ -510,9 +532,9 @@ fn walk_and_store(
     parent: Option<&SnapshotInfo>,
     sink: &mut ChunkSink<'_>,
 ) -> Result<Walked> {
-    let WalkContext { repo, index, source, progress, writer, files, earlier, journal } = ctx;
+    let WalkContext { repo, index, source, progress, writer, files, earlier, journal, totals } = ctx;
     let mut stats = SnapshotStats::default();
-    let dumps = store_dumps(repo, source, sink, &mut stats, progress)?;
+    let dumps = store_dumps(repo, source, sink, &mut stats, totals)?;
     // Only the directories on the walk's path are read from the parent,
     // and both sides of the walk share this cache.
     let store = TreeStore::new(repo, index.clone(), PARENT_CACHE_BYTES);

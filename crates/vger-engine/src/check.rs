@@ -194,11 +194,13 @@ fn verify_packs(
         .filter(|(_, p)| !state.bad_packs.contains(&p.id))
         .map(|(i, p)| (i, p.id))
         .collect();
-    let total: u64 = candidates.iter().filter_map(|(_, id)| state.stored.get(id)).sum();
-    progress.total_bytes.store(total, std::sync::atomic::Ordering::Relaxed);
+    let chosen = sample(candidates, percent);
+    let total: u64 = chosen.iter().filter_map(|(_, id)| state.stored.get(id)).sum();
+    progress.set_totals(chosen.len() as u64, total);
     let cap = repo.max_blob_size();
-    for (position, pack_id) in sample(candidates, percent) {
+    for (position, pack_id) in chosen {
         progress.stop_if_cancelled()?;
+        progress.set_current(&pack_id.storage_key());
         let run = runs.get(position).cloned().flatten().and_then(|r| order.get(r)).unwrap_or_default();
         let rows = run.iter().filter_map(|p| state.index.row(*p as usize));
         let size = state.stored.get(&pack_id).copied().unwrap_or_default();
@@ -221,6 +223,7 @@ fn verify_packs(
             },
             |n| progress.add_bytes(n),
         );
+        progress.add_files(1);
         match streamed {
             Err(e) => {
                 report.error(format!("pack {} cannot be read: {e}", pack_id.short()));
@@ -266,7 +269,7 @@ fn verify_pack_hashes(
     let candidates: Vec<(PackId, u64)> =
         state.index.packs().iter().filter(|p| !state.bad_packs.contains(&p.id)).map(|p| (p.id, p.size)).collect();
     let packs = sample(candidates, opts.max_percent);
-    progress.total_bytes.store(packs.iter().map(|p| p.1).sum(), std::sync::atomic::Ordering::Relaxed);
+    progress.set_totals(packs.len() as u64, packs.iter().map(|p| p.1).sum());
     for (id, problem) in pack_problems(repo, service, &packs, progress)? {
         report.error(format!("pack {} is damaged: {problem}", id.short()));
         state.bad_packs.insert(id);
@@ -305,7 +308,6 @@ fn check_snapshots(
             }
         };
         report.snapshots_checked += 1;
-        progress.add_files(1);
         let problems = snapshot_problems(state, &snap);
         if !problems.is_empty() {
             report.damaged_snapshots.push(id.to_hex());

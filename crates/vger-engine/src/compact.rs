@@ -206,7 +206,7 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
     let mut server = service.map(|s| ServerRepacker::new(repo, &lock, s));
     let sources: Vec<(PackId, u64)> =
         packs.iter().zip(&plans).filter(|(_, p)| matches!(p, Plan::Repack)).map(|(e, _)| (e.id, e.size)).collect();
-    progress.total_bytes.store(sources.iter().map(|(_, size)| size).sum(), std::sync::atomic::Ordering::Relaxed);
+    progress.set_totals(sources.len() as u64, sources.iter().map(|(_, size)| size).sum());
     let damaged: HashSet<PackId> = match service {
         Some(s) => {
             pack_problems(repo, Some(s), &sources, &Progress::default())?.into_iter().map(|(id, _)| id).collect()
@@ -222,6 +222,8 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
             rescued.insert(e.id);
             continue;
         }
+        progress.set_current(&e.id.storage_key());
+        progress.add_files(1);
         progress.add_bytes(e.size);
         let blobs = group.iter().map(Row::blob_entry);
         // Never spread damage: leave a corrupt pack for `check` to report.

@@ -110,6 +110,10 @@ pub fn copy(
     if todo.is_empty() {
         return Ok(report);
     }
+    progress.set_totals(
+        todo.iter().map(|s| s.snapshot.stats.files).sum(),
+        todo.iter().map(|s| s.snapshot.stats.bytes).sum(),
+    );
     let lock = Arc::new(RepoLock::shared(target, "copy")?);
     let source_index = Arc::new(ChunkIndex::load(source)?);
     let target_index = ChunkIndex::load(target)?;
@@ -138,6 +142,8 @@ pub fn copy(
         mapped: HashMap::new(),
         rechunk: (target.chunker_params() != source.chunker_params()).then(|| target.chunker_params()),
         files: HashMap::new(),
+        below: HashMap::new(),
+        path: Vec::new(),
         progress,
         report: &mut report,
     };
@@ -190,6 +196,11 @@ struct Copier<'a> {
     /// the target, so that a file met again (in another directory or
     /// snapshot) is not read and cut again.
     files: HashMap<[u8; 32], Vec<ChunkRef>>,
+    /// Files and bytes below each directory copied in this run: progress
+    /// counts them again when a later snapshot shares the directory.
+    below: HashMap<ChunkId, (u64, u64)>,
+    /// The path of the entry being copied, for progress.
+    path: Vec<u8>,
     progress: &'a Progress,
     report: &'a mut CopyReport,
 }
@@ -199,16 +210,32 @@ impl Copier<'_> {
     /// and returns its tree ID in the target.
     fn copy_dir(&mut self, dir: &ChunkId) -> Result<ChunkId> {
         if let Some(id) = self.mapped.get(dir) {
+            if let Some((files, bytes)) = self.below.get(dir) {
+                self.progress.add_files(*files);
+                self.progress.add_bytes(*bytes);
+            }
             return Ok(*id);
         }
+        // Progress counts files (not directories) and their bytes, as the
+        // snapshots' stats that give its totals do; one thread copies.
+        let done = |p: &Progress| (p.get(&p.files), p.get(&p.bytes));
+        let before = done(self.progress);
         let mut writer = DirWriter::new();
         let entries = DirEntries::new(&self.trees, dir)?;
         for entry in entries {
             self.progress.stop_if_cancelled()?;
             let mut entry: TreeEntry = entry?.entry().clone();
+            let depth = self.path.len();
+            if !self.path.is_empty() {
+                self.path.push(b'/');
+            }
+            self.path.extend_from_slice(&entry.name);
             if let Some(sub) = entry.tree {
                 entry.tree = Some(self.copy_dir(&sub)?);
+            } else {
+                self.progress.set_current(&String::from_utf8_lossy(&self.path));
             }
+            let file_bytes: u64 = entry.chunks.iter().map(|c| u64::from(c.1)).sum();
             if self.rechunk.is_some() {
                 if !entry.chunks.is_empty() {
                     entry.chunks = self.rechunk_file(&entry.chunks)?;
@@ -218,11 +245,17 @@ impl Copier<'_> {
                     chunk.0 = self.copy_chunk(&chunk.0, ObjectType::DataChunk)?;
                 }
             }
-            self.progress.add_files(1);
+            self.progress.add_bytes(file_bytes);
+            if entry.kind != vger_format::entry::EntryKind::Dir {
+                self.progress.add_files(1);
+            }
+            self.path.truncate(depth);
             writer.add(&entry, &mut |data| self.store(ObjectType::TreeChunk, data))?;
         }
         let (id, _) = writer.finish(&mut |data| self.store(ObjectType::TreeChunk, data))?;
         self.mapped.insert(*dir, id);
+        let after = done(self.progress);
+        self.below.insert(*dir, (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
         Ok(id)
     }
 
@@ -232,7 +265,6 @@ impl Copier<'_> {
             return Ok(*mapped);
         }
         let data = self.reader.read(id, ty, &|| format!("a snapshot of {}", self.source.location()))?;
-        self.progress.add_bytes(data.len() as u64);
         let new = self.store(ty, &data)?;
         self.mapped.insert(*id, new);
         Ok(new)
@@ -265,7 +297,6 @@ impl Copier<'_> {
             let data = self
                 .reader
                 .read(chunk.id(), ObjectType::DataChunk, &|| format!("a snapshot of {}", self.source.location()))?;
-            self.progress.add_bytes(data.len() as u64);
             buffer.push(&data, |piece| emit(self, piece))?;
         }
         buffer.finish(|piece| emit(self, piece))?;

@@ -25,21 +25,47 @@ impl CancelFlag {
     }
 }
 
+/// A total not known (yet): 0 is a real total (an empty tree).
+const UNKNOWN: u64 = u64::MAX;
+
 /// Shared, lock-free counters (the current path behind a mutex).
-#[derive(Debug, Default)]
+///
+/// `files` and `bytes` count what is done; the totals, once an operation
+/// knows them, what it will do in all (a restore from its snapshot's
+/// stats, a backup first from its parent snapshot's, then from a scan of
+/// its source). What a "file" is depends on the operation: a non-directory
+/// entry for backup, restore and copy, a pack for check and compact.
+#[derive(Debug)]
 pub struct Progress {
     pub files: AtomicU64,
     pub bytes: AtomicU64,
-    /// Bytes of chunks the repository did not hold yet (backup).
+    /// Bytes of chunks the repository did not hold yet (backup, copy).
     pub new_bytes: AtomicU64,
     pub errors: AtomicU64,
-    /// Expected total bytes, when known (restore knows it up front); 0: unknown.
-    pub total_bytes: AtomicU64,
-    /// Expected total files, when known; 0: unknown.
-    pub total_files: AtomicU64,
+    total_bytes: AtomicU64,
+    total_files: AtomicU64,
+    /// The totals are a guess (the parent snapshot's), not a count.
+    totals_estimated: AtomicBool,
     current: Mutex<String>,
     warnings: Mutex<Vec<crate::Notice>>,
     cancel: CancelFlag,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            files: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            new_bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            total_bytes: AtomicU64::new(UNKNOWN),
+            total_files: AtomicU64::new(UNKNOWN),
+            totals_estimated: AtomicBool::new(false),
+            current: Mutex::default(),
+            warnings: Mutex::default(),
+            cancel: CancelFlag::default(),
+        }
+    }
 }
 
 impl Progress {
@@ -85,6 +111,45 @@ impl Progress {
     /// Takes the warnings collected so far.
     pub fn take_warnings(&self) -> Vec<crate::Notice> {
         self.warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default()
+    }
+
+    /// The total bytes, counted.
+    pub fn set_total_bytes(&self, n: u64) {
+        self.total_bytes.store(n.min(UNKNOWN - 1), Ordering::Relaxed);
+        self.totals_estimated.store(false, Ordering::Relaxed);
+    }
+
+    /// The total files, counted.
+    pub fn set_total_files(&self, n: u64) {
+        self.total_files.store(n.min(UNKNOWN - 1), Ordering::Relaxed);
+        self.totals_estimated.store(false, Ordering::Relaxed);
+    }
+
+    /// Both totals, counted.
+    pub fn set_totals(&self, files: u64, bytes: u64) {
+        self.set_total_files(files);
+        self.set_total_bytes(bytes);
+    }
+
+    /// Both totals, guessed (to be replaced by a count).
+    pub fn estimate_totals(&self, files: u64, bytes: u64) {
+        self.set_totals(files, bytes);
+        self.totals_estimated.store(true, Ordering::Relaxed);
+    }
+
+    /// The total bytes; `None` while not known.
+    pub fn total_bytes(&self) -> Option<u64> {
+        Some(self.total_bytes.load(Ordering::Relaxed)).filter(|n| *n != UNKNOWN)
+    }
+
+    /// The total files; `None` while not known.
+    pub fn total_files(&self) -> Option<u64> {
+        Some(self.total_files.load(Ordering::Relaxed)).filter(|n| *n != UNKNOWN)
+    }
+
+    /// Whether the totals are a guess rather than a count.
+    pub fn totals_estimated(&self) -> bool {
+        self.totals_estimated.load(Ordering::Relaxed)
     }
 
     pub fn get(&self, counter: &AtomicU64) -> u64 {

@@ -34,6 +34,8 @@ pub(crate) fn pack_problems(
         let mut problems = Vec::new();
         for (id, _) in packs {
             progress.stop_if_cancelled()?;
+            progress.set_current(&id.storage_key());
+            progress.add_files(1);
             let checked = repo.storage().get(&id.storage_key()).map_err(EngineError::from).and_then(|bytes| {
                 progress.add_bytes(bytes.len() as u64);
                 parse_pack(repo.envelope(), id, &bytes).map_err(EngineError::from)
@@ -58,7 +60,10 @@ pub(crate) fn pack_problems(
     let mut problems = Vec::new();
     for (id, size) in packs {
         match verdicts.remove(id) {
-            Some(None) => progress.add_bytes(*size),
+            Some(None) => {
+                progress.add_files(1);
+                progress.add_bytes(*size);
+            }
             Some(Some(problem)) => problems.push((*id, format!("the server reports: {problem}"))),
             None => problems.push((*id, "the server did not report on it".into())),
         }

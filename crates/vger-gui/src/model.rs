@@ -358,6 +358,7 @@ mod tests {
             errors: 0,
             total_files: None,
             total_bytes: Some(4 << 20),
+            totals_estimated: false,
             bytes_per_sec: 1048576.0,
             eta_seconds: Some(3.0),
             current: "a".into(),

@@ -357,7 +357,7 @@ impl SnapshotStore for EngineStore {
             delete: false,
         };
         if paths.is_empty() {
-            progress.total_bytes.store(info.snapshot.stats.bytes, std::sync::atomic::Ordering::Relaxed);
+            progress.set_total_bytes(info.snapshot.stats.bytes);
         }
         let report = vger_engine::restore::restore(&self.repo, &info, target, &opts, progress)?;
         Ok(RestoreSummary {

@@ -128,7 +128,7 @@ impl Job {
             "paths": self.paths,
             "files": p.files.load(Ordering::Relaxed),
             "bytes": p.bytes.load(Ordering::Relaxed),
-            "total_bytes": p.total_bytes.load(Ordering::Relaxed),
+            "total_bytes": p.total_bytes(),
             "errors": p.errors.load(Ordering::Relaxed),
             "current": p.current(),
             "seconds": self.finished_after.lock().ok().and_then(|f| *f).unwrap_or(self.started.elapsed().as_secs_f64()),

@@ -41,6 +41,7 @@ fn request(args: &BackupArgs) -> Result<BackupRequest> {
         compression,
         time,
         no_parent: args.no_parent,
+        no_scan: args.no_scan,
         tags: args.tags.clone(),
         checkpoint: Duration::from_secs(args.checkpoint),
     })
