@@ -10,15 +10,20 @@
 //! The app calls the application layer (`vger-app`) and the engine, never
 //! the `vger` command.
 
+mod browse;
 mod model;
 mod probe;
+mod restore;
+mod snapshots;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use eframe::egui;
-use model::{BackupState, Overview, RepoStatus};
-use probe::RowSeen;
+use model::Overview;
+use probe::Seen;
+use snapshots::Snapshots;
 
 fn usage() -> &'static str {
     "usage: vger-gui [--config FILE]"
@@ -72,7 +77,7 @@ fn main() -> std::process::ExitCode {
                     c.request_repaint();
                 }
             });
-            Ok(Box::new(Window { overview: Overview::new(app, waker), probe: probe::Probe::from_env() }))
+            Ok(Box::new(Window::new(app, waker)))
         }),
     );
     match result {
@@ -84,134 +89,70 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The screens of a configured app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    Overview,
+    Snapshots,
+}
+
 struct Window {
+    screen: Screen,
     overview: Overview,
+    snapshots: Snapshots,
     probe: probe::Probe,
 }
 
-/// Adds a line of text to the row and remembers it for the test hook.
-fn line(ui: &mut egui::Ui, seen: &mut RowSeen, text: String, color: Option<egui::Color32>) {
-    match color {
-        Some(c) => ui.colored_label(c, &text),
-        None => ui.label(&text),
-    };
-    seen.lines.push(text);
+impl Window {
+    fn new(app: vger_app::App, waker: Arc<dyn Fn() + Send + Sync>) -> Self {
+        Window {
+            screen: Screen::Overview,
+            overview: Overview::new(app.clone(), waker.clone()),
+            snapshots: Snapshots::new(app, waker),
+            probe: probe::Probe::from_env(),
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.overview.any_running() || self.snapshots.restoring()
+    }
 }
 
 impl eframe::App for Window {
     fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let started = self.probe.frame_start(self.overview.any_running());
+        let started = self.probe.frame_start(self.running());
         self.overview.poll();
-        egui::TopBottomPanel::top("title").show(ctx, |ui| {
-            ui.heading("Overview");
-            ui.label(format!("Config: {}", self.overview.app.config_path.display()));
-            if self.overview.any_running() {
-                ui.label("A backup is running; this window stays usable.");
+        self.snapshots.poll();
+        let mut seen = Seen::new(ctx.pixels_per_point());
+        egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
+            ui.add_space(8.0);
+            for (screen, name) in [(Screen::Overview, "Overview"), (Screen::Snapshots, "Snapshots")] {
+                let r =
+                    ui.add_sized([ui.available_width(), 28.0], egui::Button::selectable(self.screen == screen, name));
+                seen.control(format!("screen:{name}"), &r);
+                if r.clicked() && self.screen != screen {
+                    self.screen = screen;
+                    if screen == Screen::Snapshots {
+                        // Read again: a backup may have added snapshots.
+                        let repo = if self.snapshots.repo == usize::MAX { 0 } else { self.snapshots.repo };
+                        self.snapshots.show_repository(repo);
+                    }
+                }
             }
         });
-        let mut seen_rows = Vec::with_capacity(self.overview.rows.len());
-        egui::CentralPanel::default().show(ctx, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                let now = chrono::Utc::now();
-                let mut start = None;
-                let mut cancel = None;
-                for (i, row) in self.overview.rows.iter().enumerate() {
-                    let mut seen = RowSeen::default();
-                    ui.group(|ui| {
-                        let title = format!("{} — {}", row.label, row.url);
-                        ui.strong(&title);
-                        seen.lines.push(title);
-                        let error = ui.visuals().error_fg_color;
-                        let warn = ui.visuals().warn_fg_color;
-                        match &row.status {
-                            RepoStatus::Loading => line(ui, &mut seen, "Reading snapshots…".into(), None),
-                            RepoStatus::Failed(e) => line(ui, &mut seen, format!("Cannot open: {e}"), Some(error)),
-                            RepoStatus::Snapshots { count, last } => {
-                                let text = match last {
-                                    Some(l) => format!(
-                                        "Last snapshot: {} ({}, {} added, source {}); {} in all",
-                                        l.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
-                                        model::count(l.files, "file"),
-                                        model::human_bytes(l.added_bytes),
-                                        l.source,
-                                        model::count(*count as u64, "snapshot"),
-                                    ),
-                                    None => "No snapshots yet".into(),
-                                };
-                                line(ui, &mut seen, text, None);
-                            }
-                        }
-                        if let Some(w) = row.staleness(now) {
-                            line(ui, &mut seen, format!("⚠ {w}"), Some(warn));
-                        }
-                        let button = match &row.backup {
-                            BackupState::Running { progress, cancelling } => {
-                                seen.backup = "running";
-                                match progress {
-                                    Some(p) => {
-                                        let fraction = p.total_bytes.map(|t| p.bytes as f32 / t.max(1) as f32);
-                                        let text = model::progress_line(p);
-                                        let bar = egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                                            .text(text.clone())
-                                            .animate(fraction.is_none());
-                                        ui.add(bar);
-                                        seen.lines.push(text);
-                                        line(ui, &mut seen, format!("Current file: {}", p.current), None);
-                                    }
-                                    None => line(ui, &mut seen, "Starting backup…".into(), None),
-                                }
-                                let label = if *cancelling { "Cancelling…" } else { "Cancel" };
-                                let response = ui.add_enabled(!cancelling, egui::Button::new(label));
-                                if response.clicked() {
-                                    cancel = Some(i);
-                                }
-                                (label, response.rect)
-                            }
-                            other => {
-                                seen.backup = match other {
-                                    BackupState::Done { snapshots, added_bytes } => {
-                                        let text = format!(
-                                            "Backup finished: {} written, {} added",
-                                            model::count(*snapshots as u64, "snapshot"),
-                                            model::human_bytes(*added_bytes)
-                                        );
-                                        line(ui, &mut seen, text, None);
-                                        "done"
-                                    }
-                                    BackupState::Failed(e) => {
-                                        line(ui, &mut seen, format!("Backup failed: {e}"), Some(error));
-                                        "failed"
-                                    }
-                                    BackupState::Cancelled => {
-                                        let text = "Backup cancelled: no snapshot was written; data already stored is reused by the next backup.".to_string();
-                                        line(ui, &mut seen, text, None);
-                                        "cancelled"
-                                    }
-                                    _ => "idle",
-                                };
-                                let response = ui.button("Back up now");
-                                if response.clicked() {
-                                    start = Some(i);
-                                }
-                                ("Back up now", response.rect)
-                            }
-                        };
-                        let (label, r) = button;
-                        seen.button = Some((label.to_string(), [r.min.x, r.min.y, r.width(), r.height()]));
-                    });
-                    seen_rows.push(seen);
-                }
-                if let Some(i) = start {
-                    self.overview.back_up_now(i);
-                }
-                if let Some(i) = cancel {
-                    self.overview.cancel(i);
-                }
-            });
+        egui::CentralPanel::default().show(ctx, |ui| match self.screen {
+            Screen::Overview => {
+                seen.screen = "overview";
+                ui::overview::show(ui, &mut self.overview, &mut seen);
+            }
+            Screen::Snapshots => {
+                seen.screen = "snapshots";
+                ui::snapshots::show(ui, &mut self.snapshots, &mut seen);
+            }
         });
-        if self.probe.continuous && self.overview.any_running() {
+        if self.probe.continuous && self.running() {
             ctx.request_repaint();
         }
-        self.probe.frame_end(started, &seen_rows);
+        self.probe.frame_end(started, &seen);
     }
 }
