@@ -11,6 +11,7 @@
 //! the `vger` command.
 
 mod browse;
+mod first_run;
 mod model;
 mod probe;
 mod restore;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use eframe::egui;
+use first_run::FirstRun;
 use model::Overview;
 use probe::Seen;
 use snapshots::Snapshots;
@@ -51,16 +53,15 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
-    let loaded = match vger_config::Config::load(config.as_deref()) {
-        Ok(l) => l,
+    let start = match start_with(config.as_deref()) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("vger-gui: {e}");
             return std::process::ExitCode::from(1);
         }
     };
-    let app = vger_app::App::from_loaded(loaded);
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size([900.0, 600.0]),
+        viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size([900.0, 640.0]),
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
@@ -69,15 +70,20 @@ fn main() -> std::process::ExitCode {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
+            if let Some(zoom) = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()) {
+                // 200% scaling on demand (egui follows the display's own
+                // scale factor otherwise).
+                ctx.set_zoom_factor(zoom.clamp(0.5, 4.0));
+            }
             let ctx_cell: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
             let _ = ctx_cell.set(ctx);
             let waker_ctx = ctx_cell.clone();
-            let waker = Arc::new(move || {
+            let waker: Waker = Arc::new(move || {
                 if let Some(c) = waker_ctx.get() {
                     c.request_repaint();
                 }
             });
-            Ok(Box::new(Window::new(app, waker)))
+            Ok(Box::new(Window::new(start, waker)))
         }),
     );
     match result {
@@ -89,6 +95,36 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// What the window opens with.
+enum Start {
+    Configured(Box<vger_app::App>),
+    /// No config, or an empty one: the first-run form writes this file.
+    FirstRun(PathBuf),
+}
+
+/// A config that loads, or the file a first run would write; any other
+/// error is the CLI's message.
+fn start_with(explicit: Option<&std::path::Path>) -> Result<Start, vger_config::ConfigError> {
+    use vger_config::ConfigError;
+    let path = match vger_config::Config::locate(explicit) {
+        Ok(path) => path,
+        Err(ConfigError::Missing { path, .. }) => return Ok(Start::FirstRun(path)),
+        Err(ConfigError::NotFound { searched }) => {
+            // The user's own config file: the second place searched, after ./vger.yaml.
+            let user = searched.get(1).or(searched.first()).cloned();
+            return user.map(Start::FirstRun).ok_or(ConfigError::NotFound { searched });
+        }
+        Err(e) => return Err(e),
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|t| first_run::is_blank_config(&t)) {
+        return Ok(Start::FirstRun(path));
+    }
+    let loaded = vger_config::Config::load(Some(&path))?;
+    Ok(Start::Configured(Box::new(vger_app::App::from_loaded(loaded))))
+}
+
 /// The screens of a configured app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Screen {
@@ -96,34 +132,28 @@ enum Screen {
     Snapshots,
 }
 
-struct Window {
+struct Screens {
     screen: Screen,
     overview: Overview,
     snapshots: Snapshots,
-    probe: probe::Probe,
 }
 
-impl Window {
-    fn new(app: vger_app::App, waker: Arc<dyn Fn() + Send + Sync>) -> Self {
-        Window {
+impl Screens {
+    fn new(app: vger_app::App, waker: Waker) -> Self {
+        Screens {
             screen: Screen::Overview,
             overview: Overview::new(app.clone(), waker.clone()),
             snapshots: Snapshots::new(app, waker),
-            probe: probe::Probe::from_env(),
         }
     }
 
     fn running(&self) -> bool {
         self.overview.any_running() || self.snapshots.restoring()
     }
-}
 
-impl eframe::App for Window {
-    fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let started = self.probe.frame_start(self.running());
+    fn show(&mut self, ctx: &egui::Context, seen: &mut Seen) {
         self.overview.poll();
         self.snapshots.poll();
-        let mut seen = Seen::new(ctx.pixels_per_point());
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
             ui.add_space(8.0);
             for (screen, name) in [(Screen::Overview, "Overview"), (Screen::Snapshots, "Snapshots")] {
@@ -143,14 +173,49 @@ impl eframe::App for Window {
         egui::CentralPanel::default().show(ctx, |ui| match self.screen {
             Screen::Overview => {
                 seen.screen = "overview";
-                ui::overview::show(ui, &mut self.overview, &mut seen);
+                ui::overview::show(ui, &mut self.overview, seen);
             }
             Screen::Snapshots => {
                 seen.screen = "snapshots";
-                ui::snapshots::show(ui, &mut self.snapshots, &mut seen);
+                ui::snapshots::show(ui, &mut self.snapshots, seen);
             }
         });
-        if self.probe.continuous && self.running() {
+    }
+}
+
+struct Window {
+    first_run: Option<FirstRun>,
+    screens: Option<Screens>,
+    waker: Waker,
+    probe: probe::Probe,
+}
+
+impl Window {
+    fn new(start: Start, waker: Waker) -> Self {
+        let (first_run, screens) = match start {
+            Start::Configured(app) => (None, Some(Screens::new(*app, waker.clone()))),
+            Start::FirstRun(path) => (Some(FirstRun::new(path, waker.clone())), None),
+        };
+        Window { first_run, screens, waker, probe: probe::Probe::from_env() }
+    }
+}
+
+impl eframe::App for Window {
+    fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        let running = self.screens.as_ref().is_some_and(Screens::running);
+        let started = self.probe.frame_start(running);
+        let mut seen = Seen::new(ctx.pixels_per_point());
+        if let Some(app) = self.first_run.as_mut().and_then(FirstRun::poll) {
+            self.first_run = None;
+            self.screens = Some(Screens::new(app, self.waker.clone()));
+        }
+        if let Some(f) = self.first_run.as_mut() {
+            seen.screen = "first-run";
+            egui::CentralPanel::default().show(ctx, |ui| ui::first_run::show(ui, f, &mut seen));
+        } else if let Some(s) = self.screens.as_mut() {
+            s.show(ctx, &mut seen);
+        }
+        if self.probe.continuous && running {
             ctx.request_repaint();
         }
         self.probe.frame_end(started, &seen);
