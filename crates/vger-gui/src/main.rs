@@ -60,8 +60,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    // 200% scaling on demand (egui follows the display's own scale factor otherwise).
+    let zoom = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()).map(|z| z.clamp(0.5, 4.0));
+    let size = [900.0 * zoom.unwrap_or(1.0), 640.0 * zoom.unwrap_or(1.0)];
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size([900.0, 640.0]),
+        viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size(size),
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
@@ -70,10 +73,8 @@ fn main() -> std::process::ExitCode {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
-            if let Some(zoom) = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()) {
-                // 200% scaling on demand (egui follows the display's own
-                // scale factor otherwise).
-                ctx.set_zoom_factor(zoom.clamp(0.5, 4.0));
+            if let Some(zoom) = zoom {
+                ctx.set_zoom_factor(zoom);
             }
             let ctx_cell: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
             let _ = ctx_cell.set(ctx);
