@@ -53,13 +53,12 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
-    let start = match start_with(config.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vger-gui: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
+    // A config that does not load is shown in the window too: someone who
+    // started the app from a menu never sees standard error.
+    let start = start_with(config.as_deref()).unwrap_or_else(|e| {
+        eprintln!("vger-gui: {e}");
+        Start::Broken(e.to_string())
+    });
     // 200% scaling on demand (egui follows the display's own scale factor otherwise).
     let zoom = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()).map(|z| z.clamp(0.5, 4.0));
     let size = [900.0 * zoom.unwrap_or(1.0), 640.0 * zoom.unwrap_or(1.0)];
@@ -103,6 +102,8 @@ enum Start {
     Configured(Box<vger_app::App>),
     /// No config, or an empty one: the first-run form writes this file.
     FirstRun(PathBuf),
+    /// The config does not load: its message.
+    Broken(String),
 }
 
 /// A config that loads, or the file a first run would write; any other
@@ -187,17 +188,19 @@ impl Screens {
 struct Window {
     first_run: Option<FirstRun>,
     screens: Option<Screens>,
+    broken: Option<String>,
     waker: Waker,
     probe: probe::Probe,
 }
 
 impl Window {
     fn new(start: Start, waker: Waker) -> Self {
-        let (first_run, screens) = match start {
-            Start::Configured(app) => (None, Some(Screens::new(*app, waker.clone()))),
-            Start::FirstRun(path) => (Some(FirstRun::new(path, waker.clone())), None),
+        let (first_run, screens, broken) = match start {
+            Start::Configured(app) => (None, Some(Screens::new(*app, waker.clone())), None),
+            Start::FirstRun(path) => (Some(FirstRun::new(path, waker.clone())), None, None),
+            Start::Broken(message) => (None, None, Some(message)),
         };
-        Window { first_run, screens, waker, probe: probe::Probe::from_env() }
+        Window { first_run, screens, broken, waker, probe: probe::Probe::from_env() }
     }
 }
 
@@ -215,6 +218,16 @@ impl eframe::App for Window {
             egui::CentralPanel::default().show(ctx, |ui| ui::first_run::show(ui, f, &mut seen));
         } else if let Some(s) = self.screens.as_mut() {
             s.show(ctx, &mut seen);
+        } else if let Some(message) = &self.broken {
+            seen.screen = "broken-config";
+            egui::CentralPanel::default().show(ctx, |ui| {
+                ui.heading("The configuration cannot be read");
+                ui.add_space(8.0);
+                ui.colored_label(ui.visuals().error_fg_color, message);
+                ui.add_space(8.0);
+                ui.label("Correct the file (or move it away to create a new one), then start vger-gui again.");
+            });
+            seen.line(message.clone());
         }
         if self.probe.continuous && running {
             ctx.request_repaint();

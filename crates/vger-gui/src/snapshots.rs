@@ -470,5 +470,28 @@ mod tests {
         s.confirm(Some(true));
         wait(&mut s, "the restore", |s| !s.restoring());
         assert_eq!(std::fs::read(src.join("a.txt")).unwrap(), b"top file\n");
+
+        // Cancelled (here before it starts): nothing is written, and it says so.
+        struct Cancelled(CancelFlag);
+        impl FrontEnd for Cancelled {
+            fn cancel_flag(&self) -> CancelFlag {
+                self.0.clone()
+            }
+        }
+        let session = s.session.clone().unwrap();
+        let job = RestoreJob {
+            repo: session.repo.clone(),
+            tree: s.tree().unwrap(),
+            info: session.infos[0].clone(),
+            label: "main".into(),
+            selected: vec![b"docs".to_vec()],
+            dest: dir.path().join("cancelled"),
+            overwrite: Overwrite::Never,
+        };
+        let flag = CancelFlag::default();
+        flag.cancel();
+        let state = restore::run(&job, &Cancelled(flag));
+        assert!(matches!(&state, RestoreState::Cancelled(l) if l.starts_with("Restore cancelled")), "{state:?}");
+        assert!(!dir.path().join("cancelled/docs/c.txt").exists());
     }
 }

@@ -371,6 +371,22 @@ fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
     assert_eq!(fs::read(dest.join("docs/new.txt")).unwrap(), b"added before the click\n");
 }
 
+/// A config that does not load: the window says why (started from a
+/// menu, no one would see standard error).
+#[test]
+fn a_broken_config_is_shown_in_the_window() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let env = Env::new();
+    fs::write(env.path("vger.yaml"), "repositories:\n  - url: [not, a, string]\n").unwrap();
+    let gui = Gui::start(&env);
+    let state = gui.wait(30, "the message", |s| s["screen"] == "broken-config");
+    assert!(lines(&state).contains("vger.yaml"), "the message names the file: {state:#}");
+    gui.screenshot("broken-config.png");
+}
+
 #[test]
 fn a_failed_backup_shows_its_message_in_the_window() {
     if let Some(why) = missing_tools() {

@@ -265,8 +265,12 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
             }
             return;
         }
-        RestoreState::Done(line) | RestoreState::Cancelled(line) => {
-            ui.label(&line);
+        RestoreState::Done(line) => {
+            ui.colored_label(egui::Color32::from_rgb(110, 190, 110), format!("✔ {line}"));
+            seen.line(line);
+        }
+        RestoreState::Cancelled(line) => {
+            ui.colored_label(warn, &line);
             seen.line(line);
         }
         RestoreState::Failed(line) => {
