@@ -249,7 +249,7 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
         RestoreState::Running { progress, cancelling } => {
             let text = match &progress {
                 Some(p) => format!("Restoring: {}", progress_line(p)),
-                None => "Restoring: counting what was ticked…".into(),
+                None => "Restoring: starting…".into(),
             };
             let fraction = progress.as_ref().and_then(|p| p.total_bytes.map(|t| p.bytes as f32 / t.max(1) as f32));
             ui.add(egui::ProgressBar::new(fraction.unwrap_or(0.0)).text(&text).animate(fraction.is_none()));
