@@ -10,15 +10,22 @@
 //! The app calls the application layer (`vger-app`) and the engine, never
 //! the `vger` command.
 
+mod browse;
+mod first_run;
 mod model;
 mod probe;
+mod restore;
+mod snapshots;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use eframe::egui;
-use model::{BackupState, Overview, RepoStatus};
-use probe::RowSeen;
+use first_run::FirstRun;
+use model::Overview;
+use probe::Seen;
+use snapshots::Snapshots;
 
 fn usage() -> &'static str {
     "usage: vger-gui [--config FILE]"
@@ -46,16 +53,17 @@ fn main() -> std::process::ExitCode {
             }
         }
     }
-    let loaded = match vger_config::Config::load(config.as_deref()) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("vger-gui: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let app = vger_app::App::from_loaded(loaded);
+    // A config that does not load is shown in the window too: someone who
+    // started the app from a menu never sees standard error.
+    let start = start_with(config.as_deref()).unwrap_or_else(|e| {
+        eprintln!("vger-gui: {e}");
+        Start::Broken(e.to_string())
+    });
+    // 200% scaling on demand (egui follows the display's own scale factor otherwise).
+    let zoom = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()).map(|z| z.clamp(0.5, 4.0));
+    let size = [900.0 * zoom.unwrap_or(1.0), 640.0 * zoom.unwrap_or(1.0)];
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size([900.0, 600.0]),
+        viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size(size),
         renderer: eframe::Renderer::Glow,
         ..Default::default()
     };
@@ -64,15 +72,18 @@ fn main() -> std::process::ExitCode {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
+            if let Some(zoom) = zoom {
+                ctx.set_zoom_factor(zoom);
+            }
             let ctx_cell: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
             let _ = ctx_cell.set(ctx);
             let waker_ctx = ctx_cell.clone();
-            let waker = Arc::new(move || {
+            let waker: Waker = Arc::new(move || {
                 if let Some(c) = waker_ctx.get() {
                     c.request_repaint();
                 }
             });
-            Ok(Box::new(Window { overview: Overview::new(app, waker), probe: probe::Probe::from_env() }))
+            Ok(Box::new(Window::new(start, waker)))
         }),
     );
     match result {
@@ -84,134 +95,143 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-struct Window {
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// What the window opens with.
+enum Start {
+    Configured(Box<vger_app::App>),
+    /// No config, or an empty one: the first-run form writes this file.
+    FirstRun(PathBuf),
+    /// The config does not load: its message.
+    Broken(String),
+}
+
+/// A config that loads, or the file a first run would write; any other
+/// error is the CLI's message.
+fn start_with(explicit: Option<&std::path::Path>) -> Result<Start, vger_config::ConfigError> {
+    use vger_config::ConfigError;
+    let path = match vger_config::Config::locate(explicit) {
+        Ok(path) => path,
+        Err(ConfigError::Missing { path, .. }) => return Ok(Start::FirstRun(path)),
+        Err(ConfigError::NotFound { searched }) => {
+            // The user's own config file: the second place searched, after ./vger.yaml.
+            let user = searched.get(1).or(searched.first()).cloned();
+            return user.map(Start::FirstRun).ok_or(ConfigError::NotFound { searched });
+        }
+        Err(e) => return Err(e),
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|t| first_run::is_blank_config(&t)) {
+        return Ok(Start::FirstRun(path));
+    }
+    let loaded = vger_config::Config::load(Some(&path))?;
+    Ok(Start::Configured(Box::new(vger_app::App::from_loaded(loaded))))
+}
+
+/// The screens of a configured app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    Overview,
+    Snapshots,
+}
+
+struct Screens {
+    screen: Screen,
     overview: Overview,
+    snapshots: Snapshots,
+}
+
+impl Screens {
+    fn new(app: vger_app::App, waker: Waker) -> Self {
+        Screens {
+            screen: Screen::Overview,
+            overview: Overview::new(app.clone(), waker.clone()),
+            snapshots: Snapshots::new(app, waker),
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.overview.any_running() || self.snapshots.restoring()
+    }
+
+    fn show(&mut self, ctx: &egui::Context, seen: &mut Seen) {
+        self.overview.poll();
+        self.snapshots.poll();
+        egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
+            ui.add_space(8.0);
+            for (screen, name) in [(Screen::Overview, "Overview"), (Screen::Snapshots, "Snapshots")] {
+                let r =
+                    ui.add_sized([ui.available_width(), 28.0], egui::Button::selectable(self.screen == screen, name));
+                seen.control(format!("screen:{name}"), &r);
+                if r.clicked() && self.screen != screen {
+                    self.screen = screen;
+                    if screen == Screen::Snapshots {
+                        // Read again: a backup may have added snapshots.
+                        let repo = if self.snapshots.repo == usize::MAX { 0 } else { self.snapshots.repo };
+                        self.snapshots.show_repository(repo);
+                    }
+                }
+            }
+        });
+        egui::CentralPanel::default().show(ctx, |ui| match self.screen {
+            Screen::Overview => {
+                seen.screen = "overview";
+                ui::overview::show(ui, &mut self.overview, seen);
+            }
+            Screen::Snapshots => {
+                seen.screen = "snapshots";
+                ui::snapshots::show(ui, &mut self.snapshots, seen);
+            }
+        });
+    }
+}
+
+struct Window {
+    first_run: Option<FirstRun>,
+    screens: Option<Screens>,
+    broken: Option<String>,
+    waker: Waker,
     probe: probe::Probe,
 }
 
-/// Adds a line of text to the row and remembers it for the test hook.
-fn line(ui: &mut egui::Ui, seen: &mut RowSeen, text: String, color: Option<egui::Color32>) {
-    match color {
-        Some(c) => ui.colored_label(c, &text),
-        None => ui.label(&text),
-    };
-    seen.lines.push(text);
+impl Window {
+    fn new(start: Start, waker: Waker) -> Self {
+        let (first_run, screens, broken) = match start {
+            Start::Configured(app) => (None, Some(Screens::new(*app, waker.clone())), None),
+            Start::FirstRun(path) => (Some(FirstRun::new(path, waker.clone())), None, None),
+            Start::Broken(message) => (None, None, Some(message)),
+        };
+        Window { first_run, screens, broken, waker, probe: probe::Probe::from_env() }
+    }
 }
 
 impl eframe::App for Window {
     fn update(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let started = self.probe.frame_start(self.overview.any_running());
-        self.overview.poll();
-        egui::TopBottomPanel::top("title").show(ctx, |ui| {
-            ui.heading("Overview");
-            ui.label(format!("Config: {}", self.overview.app.config_path.display()));
-            if self.overview.any_running() {
-                ui.label("A backup is running; this window stays usable.");
-            }
-        });
-        let mut seen_rows = Vec::with_capacity(self.overview.rows.len());
-        egui::CentralPanel::default().show(ctx, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                let now = chrono::Utc::now();
-                let mut start = None;
-                let mut cancel = None;
-                for (i, row) in self.overview.rows.iter().enumerate() {
-                    let mut seen = RowSeen::default();
-                    ui.group(|ui| {
-                        let title = format!("{} — {}", row.label, row.url);
-                        ui.strong(&title);
-                        seen.lines.push(title);
-                        let error = ui.visuals().error_fg_color;
-                        let warn = ui.visuals().warn_fg_color;
-                        match &row.status {
-                            RepoStatus::Loading => line(ui, &mut seen, "Reading snapshots…".into(), None),
-                            RepoStatus::Failed(e) => line(ui, &mut seen, format!("Cannot open: {e}"), Some(error)),
-                            RepoStatus::Snapshots { count, last } => {
-                                let text = match last {
-                                    Some(l) => format!(
-                                        "Last snapshot: {} ({}, {} added, source {}); {} in all",
-                                        l.time.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M"),
-                                        model::count(l.files, "file"),
-                                        model::human_bytes(l.added_bytes),
-                                        l.source,
-                                        model::count(*count as u64, "snapshot"),
-                                    ),
-                                    None => "No snapshots yet".into(),
-                                };
-                                line(ui, &mut seen, text, None);
-                            }
-                        }
-                        if let Some(w) = row.staleness(now) {
-                            line(ui, &mut seen, format!("⚠ {w}"), Some(warn));
-                        }
-                        let button = match &row.backup {
-                            BackupState::Running { progress, cancelling } => {
-                                seen.backup = "running";
-                                match progress {
-                                    Some(p) => {
-                                        let fraction = p.total_bytes.map(|t| p.bytes as f32 / t.max(1) as f32);
-                                        let text = model::progress_line(p);
-                                        let bar = egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                                            .text(text.clone())
-                                            .animate(fraction.is_none());
-                                        ui.add(bar);
-                                        seen.lines.push(text);
-                                        line(ui, &mut seen, format!("Current file: {}", p.current), None);
-                                    }
-                                    None => line(ui, &mut seen, "Starting backup…".into(), None),
-                                }
-                                let label = if *cancelling { "Cancelling…" } else { "Cancel" };
-                                let response = ui.add_enabled(!cancelling, egui::Button::new(label));
-                                if response.clicked() {
-                                    cancel = Some(i);
-                                }
-                                (label, response.rect)
-                            }
-                            other => {
-                                seen.backup = match other {
-                                    BackupState::Done { snapshots, added_bytes } => {
-                                        let text = format!(
-                                            "Backup finished: {} written, {} added",
-                                            model::count(*snapshots as u64, "snapshot"),
-                                            model::human_bytes(*added_bytes)
-                                        );
-                                        line(ui, &mut seen, text, None);
-                                        "done"
-                                    }
-                                    BackupState::Failed(e) => {
-                                        line(ui, &mut seen, format!("Backup failed: {e}"), Some(error));
-                                        "failed"
-                                    }
-                                    BackupState::Cancelled => {
-                                        let text = "Backup cancelled: no snapshot was written; data already stored is reused by the next backup.".to_string();
-                                        line(ui, &mut seen, text, None);
-                                        "cancelled"
-                                    }
-                                    _ => "idle",
-                                };
-                                let response = ui.button("Back up now");
-                                if response.clicked() {
-                                    start = Some(i);
-                                }
-                                ("Back up now", response.rect)
-                            }
-                        };
-                        let (label, r) = button;
-                        seen.button = Some((label.to_string(), [r.min.x, r.min.y, r.width(), r.height()]));
-                    });
-                    seen_rows.push(seen);
-                }
-                if let Some(i) = start {
-                    self.overview.back_up_now(i);
-                }
-                if let Some(i) = cancel {
-                    self.overview.cancel(i);
-                }
+        let running = self.screens.as_ref().is_some_and(Screens::running);
+        let started = self.probe.frame_start(running);
+        let mut seen = Seen::new(ctx.pixels_per_point());
+        if let Some(app) = self.first_run.as_mut().and_then(FirstRun::poll) {
+            self.first_run = None;
+            self.screens = Some(Screens::new(app, self.waker.clone()));
+        }
+        if let Some(f) = self.first_run.as_mut() {
+            seen.screen = "first-run";
+            egui::CentralPanel::default().show(ctx, |ui| ui::first_run::show(ui, f, &mut seen));
+        } else if let Some(s) = self.screens.as_mut() {
+            s.show(ctx, &mut seen);
+        } else if let Some(message) = &self.broken {
+            seen.screen = "broken-config";
+            egui::CentralPanel::default().show(ctx, |ui| {
+                ui.heading("The configuration cannot be read");
+                ui.add_space(8.0);
+                ui.colored_label(ui.visuals().error_fg_color, message);
+                ui.add_space(8.0);
+                ui.label("Correct the file (or move it away to create a new one), then start vger-gui again.");
             });
-        });
-        if self.probe.continuous && self.overview.any_running() {
+            seen.line(message.clone());
+        }
+        if self.probe.continuous && running {
             ctx.request_repaint();
         }
-        self.probe.frame_end(started, &seen_rows);
+        self.probe.frame_end(started, &seen);
     }
 }

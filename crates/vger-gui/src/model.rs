@@ -318,7 +318,7 @@ pub fn progress_line(p: &ProgressReport) -> String {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn row(last: Option<DateTime<Utc>>) -> RepoRow {
@@ -377,7 +377,7 @@ mod tests {
         }
     }
 
-    fn config(dir: &std::path::Path, source: &std::path::Path) -> App {
+    pub(crate) fn config(dir: &std::path::Path, source: &std::path::Path) -> App {
         let path = dir.join("vger.yaml");
         let text = format!(
             "repositories:\n  - url: {}\n    label: main\nencryption:\n  mode: none\nsources:\n  - {}\n",

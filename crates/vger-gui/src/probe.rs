@@ -2,8 +2,9 @@
 //! and how long the UI thread took per frame.
 //!
 //! `VGER_GUI_STATE_FILE=PATH` makes the app write its visible state to PATH
-//! whenever it changes (atomically: a temporary file, then a rename), with
-//! the screen position of each row's button so a test can click it.
+//! whenever it changes (atomically: a temporary file, then a rename): the
+//! screen shown, its lines of text, and each control by name with its
+//! position in window pixels, so a test can find it and click it.
 //! `VGER_GUI_FRAME_TIMES=1` also keeps the window repainting while a backup
 //! runs, so the longest gap between two frames measures the longest stall
 //! of the event loop (without it, egui paints only on input or progress).
@@ -25,9 +26,58 @@ pub struct RowSeen {
     pub button: Option<(String, [f32; 4])>,
 }
 
+/// A control as a test finds it.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ControlSeen {
+    /// Its name: the text on it, or a name given by the screen
+    /// (`open:docs`, `select:docs/a.txt`).
+    pub name: String,
+    /// Left, top, width, height in window pixels.
+    pub rect: [f32; 4],
+    pub enabled: bool,
+}
+
+/// What one frame showed.
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Seen {
+    /// `overview`, `snapshots` or `first-run`.
+    pub screen: &'static str,
+    /// The Overview's repositories.
+    pub rows: Vec<RowSeen>,
+    /// The other screens' text, top to bottom.
+    pub lines: Vec<String>,
+    pub controls: Vec<ControlSeen>,
+    /// Pixels per point (the scale the window draws at).
+    #[serde(skip)]
+    pub pixels_per_point: f32,
+}
+
+impl Seen {
+    pub fn new(pixels_per_point: f32) -> Self {
+        Seen { pixels_per_point, ..Seen::default() }
+    }
+
+    /// Remembers a control drawn this frame.
+    pub fn control(&mut self, name: impl Into<String>, response: &eframe::egui::Response) {
+        let r = response.rect;
+        let k = self.pixels_per_point;
+        self.controls.push(ControlSeen {
+            name: name.into(),
+            rect: [r.min.x * k, r.min.y * k, r.width() * k, r.height() * k],
+            enabled: response.enabled(),
+        });
+    }
+
+    /// Remembers a line of text drawn this frame.
+    pub fn line(&mut self, text: impl Into<String>) {
+        self.lines.push(text.into());
+    }
+}
+
 #[derive(Debug, Serialize, PartialEq)]
 struct StateSeen<'a> {
-    rows: &'a [RowSeen],
+    #[serde(flatten)]
+    seen: &'a Seen,
     frames: u64,
     /// Longest time spent in one `update` (the UI thread's own work).
     max_update_ms: u64,
@@ -72,11 +122,11 @@ impl Probe {
     }
 
     /// Call at the end of a frame with what the frame showed.
-    pub fn frame_end(&mut self, started: Instant, rows: &[RowSeen]) {
+    pub fn frame_end(&mut self, started: Instant, seen: &Seen) {
         self.max_update = self.max_update.max(started.elapsed());
         let Some(path) = &self.state_file else { return };
         let state = StateSeen {
-            rows,
+            seen,
             frames: 0,
             max_update_ms: self.max_update.as_millis() as u64,
             max_gap_running_ms: self.max_gap_running.as_millis() as u64,

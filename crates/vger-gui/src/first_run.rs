@@ -1,0 +1,417 @@
+//! First run: with no config (or an empty one) the app offers to create
+//! one: a local folder repository, a new passphrase, the folders to back
+//! up and common excludes. The config text is checked by the same loader
+//! the CLI uses before anything is written; the repository is created by
+//! the application layer's `init`.
+//!
+//! The passphrase is written to a file of its own beside the config
+//! (mode 0600, readable only by the user) and the config names it with
+//! `passcommand: cat -- FILE`: backups can run unattended as the CLI and
+//! daemon run them, and the config itself can be shown or shared without
+//! the secret in it.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+
+use vger_app::App;
+
+/// A group of exclude patterns offered as one checkbox.
+#[derive(Debug, Clone)]
+pub struct ExcludeChoice {
+    pub label: &'static str,
+    pub patterns: &'static [&'static str],
+    pub on: bool,
+}
+
+/// What is offered: caches, dependency folders, temporary files and the
+/// trash are rebuilt or unwanted; `.git` is off by default, since a
+/// repository's history may exist nowhere else.
+pub fn exclude_choices() -> Vec<ExcludeChoice> {
+    vec![
+        ExcludeChoice {
+            label: "Cache folders (.cache, __pycache__)",
+            patterns: &[".cache/", "__pycache__/"],
+            on: true,
+        },
+        ExcludeChoice { label: "node_modules folders", patterns: &["node_modules/"], on: true },
+        ExcludeChoice {
+            label: "Temporary and swap files (*.tmp, *.swp, *~)",
+            patterns: &["*.tmp", "*.swp", "*~"],
+            on: true,
+        },
+        ExcludeChoice { label: "Trash folders", patterns: &[".Trash-*/", ".local/share/Trash/"], on: true },
+        ExcludeChoice { label: ".git folders (version history)", patterns: &[".git/"], on: false },
+    ]
+}
+
+/// How hard a passphrase is to guess, roughly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Strength {
+    TooShort,
+    Weak,
+    Fair,
+    Strong,
+}
+
+/// The shortest passphrase accepted.
+pub const MIN_PASSPHRASE: usize = 10;
+
+impl Strength {
+    /// A rough estimate from length and the kinds of characters used
+    /// (bits = length × log2 of the alphabet, halved; repeats count little).
+    pub fn of(passphrase: &str) -> Self {
+        let chars: Vec<char> = passphrase.chars().collect();
+        if chars.len() < MIN_PASSPHRASE {
+            return Strength::TooShort;
+        }
+        let has = |f: fn(&char) -> bool| chars.iter().any(f);
+        let alphabet = [
+            (has(char::is_ascii_lowercase), 26.0),
+            (has(char::is_ascii_uppercase), 26.0),
+            (has(char::is_ascii_digit), 10.0),
+            (has(|c| !c.is_ascii_alphanumeric()), 33.0),
+        ]
+        .iter()
+        .filter(|(used, _)| *used)
+        .map(|(_, n)| n)
+        .sum::<f64>();
+        let mut distinct = chars.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // Repeats add little; and people choose, they do not draw at
+        // random, so each character counts half of what it could.
+        let length = chars.len().min(distinct.len() * 2) as f64;
+        let bits = length * f64::log2(alphabet.max(2.0)) * 0.5;
+        match bits {
+            b if b < 40.0 => Strength::Weak,
+            b if b < 70.0 => Strength::Fair,
+            _ => Strength::Strong,
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            Strength::TooShort => "too short: use at least 10 characters",
+            Strength::Weak => {
+                "weak: easy to guess for whoever gets a copy of the backups; use four or more random words"
+            }
+            Strength::Fair => "fair: a few more words or characters make it strong",
+            Strength::Strong => "strong",
+        }
+    }
+}
+
+/// Where the creation stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateState {
+    Editing,
+    Creating,
+    Failed(String),
+}
+
+/// The first-run form.
+pub struct FirstRun {
+    /// The config file to write.
+    pub config_path: PathBuf,
+    pub repository: String,
+    pub passphrase: String,
+    pub confirm: String,
+    /// One folder per line.
+    pub folders: String,
+    pub excludes: Vec<ExcludeChoice>,
+    pub state: CreateState,
+    done: Option<Receiver<Result<App, String>>>,
+    waker: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// `"..."` for YAML, with `$` doubled so the loader's `${VAR}` expansion
+/// leaves it as typed (a JSON string is a YAML double-quoted scalar).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(&s.replace('$', "$$")).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// A source label from a folder's name (letters, digits, `-`, `_`, `.`).
+fn label_of(path: &Path, taken: &[String]) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
+    let base: String =
+        name.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect::<String>();
+    let base = if base.trim_matches('-').is_empty() { "folder".to_string() } else { base };
+    let mut label = base.clone();
+    let mut n = 2;
+    while taken.contains(&label) {
+        label = format!("{base}-{n}");
+        n += 1;
+    }
+    label
+}
+
+impl FirstRun {
+    pub fn new(config_path: PathBuf, waker: Arc<dyn Fn() + Send + Sync>) -> Self {
+        FirstRun {
+            config_path,
+            repository: String::new(),
+            passphrase: String::new(),
+            confirm: String::new(),
+            folders: String::new(),
+            excludes: exclude_choices(),
+            state: CreateState::Editing,
+            done: None,
+            waker,
+        }
+    }
+
+    /// The file that will hold the passphrase.
+    pub fn passphrase_file(&self) -> PathBuf {
+        self.config_path.with_extension("passphrase")
+    }
+
+    pub fn folder_list(&self) -> Vec<PathBuf> {
+        self.folders.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
+    }
+
+    /// What still stops "Create", in the order of the form.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let repo = PathBuf::from(self.repository.trim());
+        if self.repository.trim().is_empty() {
+            out.push("Type the folder the backups go to.".into());
+        } else if !repo.is_absolute() {
+            out.push("The backup folder must be a full path (starting with /).".into());
+        } else if repo.exists() && std::fs::read_dir(&repo).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            out.push(format!("{} is not an empty folder: choose a new or empty one.", repo.display()));
+        } else if !repo.exists() && !repo.parent().is_some_and(Path::is_dir) {
+            out.push(format!("The folder that would hold {} does not exist.", repo.display()));
+        }
+        if std::env::var_os("VGER_PASSPHRASE").is_some() {
+            out.push("VGER_PASSPHRASE is set and would be used instead of the passphrase typed here: start vger-gui without it.".into());
+        }
+        let strength = Strength::of(&self.passphrase);
+        if strength == Strength::TooShort {
+            out.push(format!("The passphrase is {}.", strength.hint()));
+        } else if self.passphrase != self.confirm {
+            out.push("The two passphrases differ.".into());
+        }
+        let folders = self.folder_list();
+        if folders.is_empty() {
+            out.push("Add at least one folder to back up.".into());
+        }
+        for f in &folders {
+            if !f.is_absolute() {
+                out.push(format!("`{}` must be a full path (starting with /).", f.display()));
+            } else if !f.is_dir() {
+                out.push(format!("{} is not a folder.", f.display()));
+            } else if repo.is_absolute() && repo.starts_with(f) {
+                out.push(format!("The backup folder is inside {}: it would back itself up.", f.display()));
+            }
+        }
+        if self.config_path.exists() && std::fs::metadata(&self.config_path).is_ok_and(|m| m.len() > 0) {
+            let text = std::fs::read_to_string(&self.config_path).unwrap_or_default();
+            if !is_blank_config(&text) {
+                out.push(format!("{} exists already; it is not replaced.", self.config_path.display()));
+            }
+        }
+        if self.passphrase_file().exists() {
+            out.push(format!("{} exists already; move it away first.", self.passphrase_file().display()));
+        }
+        out
+    }
+
+    /// The config as written.
+    pub fn yaml(&self) -> String {
+        let mut y = String::from("# Written by vger-gui's first run. Check it with `vger config check`.\n\n");
+        y.push_str("repositories:\n  - label: local\n");
+        y.push_str(&format!("    url: {}\n\n", quoted(self.repository.trim())));
+        y.push_str("encryption:\n");
+        y.push_str("  # The passphrase is in this file, readable only by you. Keep a copy\n");
+        y.push_str("  # elsewhere: without it the backups cannot be read by anyone.\n");
+        let command = format!("cat -- {}", vger_app::hooks::shell_quote(&self.passphrase_file().to_string_lossy()));
+        y.push_str(&format!("  passcommand: {}\n\n", quoted(&command)));
+        y.push_str("sources:\n");
+        let mut labels = Vec::new();
+        for f in self.folder_list() {
+            let label = label_of(&f, &labels);
+            y.push_str(&format!("  - label: {}\n    path: {}\n", quoted(&label), quoted(&f.to_string_lossy())));
+            labels.push(label);
+        }
+        let patterns: Vec<&str> =
+            self.excludes.iter().filter(|e| e.on).flat_map(|e| e.patterns.iter().copied()).collect();
+        if !patterns.is_empty() {
+            y.push_str("\nexclude_patterns:\n");
+            for p in patterns {
+                y.push_str(&format!("  - {}\n", quoted(p)));
+            }
+        }
+        y
+    }
+
+    /// Starts creating (a worker checks the text, writes the passphrase
+    /// file, inits the repository, then writes the config).
+    pub fn create(&mut self) {
+        if self.state == CreateState::Creating || !self.problems().is_empty() {
+            return;
+        }
+        self.state = CreateState::Creating;
+        let (sender, receiver) = mpsc::channel();
+        self.done = Some(receiver);
+        let (config_path, secret_path) = (self.config_path.clone(), self.passphrase_file());
+        let (text, passphrase, waker) = (self.yaml(), self.passphrase.clone(), self.waker.clone());
+        std::thread::spawn(move || {
+            let _ = sender.send(create(&config_path, &text, &secret_path, &passphrase));
+            waker();
+        });
+    }
+
+    /// The new app once it is created; never blocks.
+    pub fn poll(&mut self) -> Option<App> {
+        let result = self.done.as_ref()?.try_recv().ok()?;
+        self.done = None;
+        match result {
+            Ok(app) => Some(app),
+            Err(e) => {
+                self.state = CreateState::Failed(e);
+                None
+            }
+        }
+    }
+}
+
+/// Whether a config file holds nothing but blank lines and comments.
+pub fn is_blank_config(text: &str) -> bool {
+    text.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with('#'))
+}
+
+/// Writes `bytes` to a new file only the user can read.
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("new");
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    let placed = written.and_then(|()| {
+        if !replace && path.exists() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
+        }
+        std::fs::rename(&tmp, path)
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    placed
+}
+
+fn create(config_path: &Path, text: &str, secret_path: &Path, passphrase: &str) -> Result<App, String> {
+    let config = vger_config::Config::from_yaml_str(text, config_path).map_err(|e| e.to_string())?;
+    write_private(secret_path, passphrase.as_bytes(), false)
+        .map_err(|e| format!("cannot write the passphrase file {}: {e}", secret_path.display()))?;
+    let app = App::new(config, config_path.to_path_buf());
+    let initialised = app
+        .config
+        .repositories
+        .first()
+        .ok_or_else(|| "the config names no repository".to_string())
+        .and_then(|repo| app.init(repo).map_err(|e| vger_app::one_line(&e)));
+    let written = initialised.and_then(|_| {
+        write_private(config_path, text.as_bytes(), true)
+            .map_err(|e| format!("cannot write {}: {e}", config_path.display()))
+    });
+    match written {
+        Ok(()) => Ok(app),
+        Err(e) => {
+            let _ = std::fs::remove_file(secret_path);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn strength_grows_with_length_and_variety() {
+        assert_eq!(Strength::of("short"), Strength::TooShort);
+        assert_eq!(Strength::of("aaaaaaaaaaaa"), Strength::Weak);
+        assert_eq!(Strength::of("correcthorse"), Strength::Weak);
+        assert_eq!(Strength::of("correct horse battery"), Strength::Fair);
+        assert_eq!(Strength::of("correct horse battery staple 7"), Strength::Strong);
+    }
+
+    fn form(dir: &Path) -> FirstRun {
+        let mut f = FirstRun::new(dir.join("conf/vger.yaml"), Arc::new(|| {}));
+        f.repository = dir.join("repo").display().to_string();
+        f.passphrase = "a long enough passphrase".into();
+        f.confirm = f.passphrase.clone();
+        std::fs::create_dir_all(dir.join("My Documents")).unwrap();
+        f.folders = format!("{}\n\n", dir.join("My Documents").display());
+        f
+    }
+
+    #[test]
+    fn the_form_says_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = FirstRun::new(dir.path().join("vger.yaml"), Arc::new(|| {}));
+        let p = f.problems().join("\n");
+        assert!(p.contains("Type the folder the backups go to"), "{p}");
+        assert!(p.contains("too short"), "{p}");
+        assert!(p.contains("at least one folder"), "{p}");
+        f = form(dir.path());
+        assert!(f.problems().is_empty(), "{:?}", f.problems());
+        f.confirm.push('x');
+        assert_eq!(f.problems(), ["The two passphrases differ."]);
+        f.confirm.pop();
+        f.repository = dir.path().join("My Documents/repo").display().to_string();
+        assert!(f.problems()[0].contains("would back itself up"), "{:?}", f.problems());
+        f.repository = "relative".into();
+        assert!(f.problems()[0].contains("full path"));
+    }
+
+    #[test]
+    fn the_text_passes_the_cli_loader_and_keeps_dollars_and_quotes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = form(dir.path());
+        let odd = dir.path().join("it's $HOME \"x\"");
+        std::fs::create_dir_all(&odd).unwrap();
+        f.folders.push_str(&odd.display().to_string());
+        let text = f.yaml();
+        let config = vger_config::Config::from_yaml_str(&text, &f.config_path).unwrap();
+        let paths: Vec<_> = config.sources.iter().map(|s| s.path.clone().unwrap()).collect();
+        assert_eq!(paths, [dir.path().join("My Documents"), odd], "{text}");
+        assert_eq!(config.sources[0].label.as_deref(), Some("My-Documents"));
+        assert!(config.exclude_patterns.contains(&"node_modules/".to_string()), "{text}");
+        assert!(!config.exclude_patterns.contains(&".git/".to_string()), "{text}");
+    }
+
+    #[test]
+    fn create_writes_a_private_config_and_passphrase_and_a_repository_that_opens() {
+        if std::env::var_os("VGER_PASSPHRASE").is_some() {
+            return; // The form refuses, as it should; covered by the e2e test.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = form(dir.path());
+        f.create();
+        let start = std::time::Instant::now();
+        let app = loop {
+            if let Some(app) = f.poll() {
+                break app;
+            }
+            assert!(!matches!(f.state, CreateState::Failed(_)), "{:?}", f.state);
+            assert!(start.elapsed().as_secs() < 60);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        for file in [&f.config_path, &f.passphrase_file()] {
+            let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        assert_eq!(std::fs::read(f.passphrase_file()).unwrap(), b"a long enough passphrase");
+        let loaded = vger_config::Config::load(Some(&f.config_path)).unwrap();
+        let repo = app.open(&loaded.config.repositories[0]).unwrap();
+        assert_eq!(vger_engine::snapshots::list(&repo).unwrap().len(), 0);
+        assert!(f.problems().iter().any(|p| p.contains("exists already")), "never replaces a config");
+    }
+}

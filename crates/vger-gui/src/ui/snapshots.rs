@@ -1,0 +1,311 @@
+//! The Snapshots screen: the list with its filter, the chosen snapshot's
+//! tree with checkboxes, and "Restore to…" at the bottom.
+
+use eframe::egui;
+
+use crate::browse::{ItemKind, Line};
+use crate::model::{count, human_bytes, progress_line};
+use crate::probe::Seen;
+use crate::restore::RestoreState;
+use crate::snapshots::{ListState, Snapshots};
+
+fn local_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "—".into())
+}
+
+fn lossy(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+pub fn show(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
+    egui::TopBottomPanel::bottom("restore").resizable(false).show_inside(ui, |ui| {
+        ui.add_space(4.0);
+        restore_form(ui, s, seen);
+        ui.add_space(4.0);
+    });
+    ui.horizontal(|ui| {
+        ui.heading("Snapshots");
+        let labels = s.repository_labels();
+        if labels.len() > 1 {
+            let shown = labels.get(s.repo).cloned().unwrap_or_default();
+            let mut pick = None;
+            egui::ComboBox::from_id_salt("repository").selected_text(shown).show_ui(ui, |ui| {
+                for (i, l) in labels.iter().enumerate() {
+                    if ui.selectable_label(i == s.repo, l).clicked() {
+                        pick = Some(i);
+                    }
+                }
+            });
+            if let Some(i) = pick {
+                s.show_repository(i);
+            }
+        } else if let Some(l) = labels.first() {
+            ui.label(format!("in repository {l}"));
+        }
+        let reload = ui.add_enabled(!s.restoring(), egui::Button::new("Reload"));
+        seen.control("Reload", &reload);
+        if reload.clicked() {
+            s.show_repository(s.repo);
+        }
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("Filter:");
+        let field = ui
+            .add(egui::TextEdit::singleline(&mut s.filter).hint_text("source, host or tag").desired_width(260.0))
+            .labelled_by(label.id);
+        seen.control("Filter", &field);
+    });
+    ui.add_space(4.0);
+    snapshot_list(ui, s, seen);
+    ui.separator();
+    tree(ui, s, seen);
+}
+
+fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
+    match &s.list {
+        ListState::Loading => {
+            ui.label("Reading snapshots…");
+            seen.line("Reading snapshots…");
+            return;
+        }
+        ListState::Failed(e) => {
+            let text = format!("Cannot open the repository: {e}");
+            ui.colored_label(ui.visuals().error_fg_color, &text);
+            seen.line(text);
+            return;
+        }
+        ListState::Loaded => {}
+    }
+    let visible: Vec<usize> = s.visible().into_iter().map(|(i, _)| i).collect();
+    let summary = if visible.len() == s.rows.len() {
+        count(s.rows.len() as u64, "snapshot")
+    } else {
+        format!("{} of {} shown", visible.len(), count(s.rows.len() as u64, "snapshot"))
+    };
+    ui.label(&summary);
+    seen.line(summary);
+    let mut choose = None;
+    egui::ScrollArea::vertical().id_salt("list").max_height(140.0).auto_shrink([false, true]).show(ui, |ui| {
+        egui::Grid::new("snapshots").striped(true).num_columns(6).spacing([16.0, 4.0]).show(ui, |ui| {
+            for h in ["Time", "Source", "Host", "Files", "Size", "ID"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            for i in visible {
+                let Some(r) = s.rows.get(i) else { continue };
+                let time = local_time(r.time);
+                let picked = ui.selectable_label(s.chosen == Some(i), &time);
+                if picked.clicked() {
+                    choose = Some(i);
+                }
+                seen.control(format!("snapshot:{}", r.short_id), &picked);
+                let tags = if r.tags.is_empty() { String::new() } else { format!(" [{}]", r.tags.join(", ")) };
+                ui.label(format!("{}{tags}", r.source));
+                ui.label(&r.host);
+                ui.label(r.files.to_string());
+                ui.label(human_bytes(r.bytes));
+                ui.monospace(&r.short_id);
+                ui.end_row();
+                seen.line(format!("{time} {}{tags} {} {} files {}", r.source, r.host, r.files, human_bytes(r.bytes)));
+            }
+        });
+    });
+    if let Some(i) = choose {
+        s.choose(i);
+    }
+}
+
+fn tree(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
+    let (Some(row), Some(browser)) = (s.chosen.and_then(|i| s.rows.get(i)), s.browser.as_ref()) else {
+        ui.label("Choose a snapshot above to see its files.");
+        return;
+    };
+    let title = format!("Files of {} ({}) — tick what to restore", row.short_id, local_time(row.time));
+    ui.strong(&title);
+    seen.line(title);
+    let mut open = None;
+    let mut tick = None;
+    let mut more = None;
+    egui::ScrollArea::vertical().id_salt("tree").auto_shrink([false, false]).show(ui, |ui| {
+        egui::Grid::new("tree").striped(true).num_columns(3).spacing([16.0, 2.0]).min_col_width(60.0).show(ui, |ui| {
+            ui.strong("Name");
+            ui.strong("Size");
+            ui.strong("Modified");
+            ui.end_row();
+            for line in browser.lines() {
+                match line {
+                    Line::Entry { depth, item, expanded, selected, implied } => {
+                        let path = lossy(&item.path);
+                        ui.horizontal(|ui| {
+                            ui.add_space(depth as f32 * 18.0);
+                            if item.kind == ItemKind::Dir {
+                                let arrow = if expanded { "⏷" } else { "⏵" };
+                                let b = ui.add(egui::Button::new(arrow).frame(false).small());
+                                let b = b.on_hover_text(if expanded { "Close folder" } else { "Open folder" });
+                                seen.control(format!("open:{path}"), &b);
+                                if b.clicked() {
+                                    open = Some(item.path.clone());
+                                }
+                            } else {
+                                ui.add_space(ui.spacing().interact_size.y.max(14.0));
+                            }
+                            let mut checked = selected || implied;
+                            let name = match item.kind {
+                                ItemKind::Dir => format!("🗀 {}", item.name),
+                                ItemKind::Symlink => format!("{} →", item.name),
+                                _ => item.name.clone(),
+                            };
+                            let c = ui.add_enabled(!implied, egui::Checkbox::new(&mut checked, name));
+                            seen.control(format!("select:{path}"), &c);
+                            if c.clicked() {
+                                tick = Some(item.path.clone());
+                            }
+                        });
+                        let size = match item.kind {
+                            ItemKind::Dir => "folder".to_string(),
+                            _ => human_bytes(item.size),
+                        };
+                        ui.label(&size);
+                        let mtime = local_time(item.mtime);
+                        ui.label(&mtime);
+                        ui.end_row();
+                        let mark = if selected || implied { "[x]" } else { "[ ]" };
+                        seen.line(format!("{}{mark} {} | {size} | {mtime}", "  ".repeat(depth), item.name));
+                    }
+                    Line::Note { depth, text } => {
+                        ui.horizontal(|ui| {
+                            ui.add_space(depth as f32 * 18.0 + 20.0);
+                            ui.weak(&text);
+                        });
+                        ui.end_row();
+                        seen.line(format!("{}{text}", "  ".repeat(depth)));
+                    }
+                    Line::More { depth, dir } => {
+                        ui.horizontal(|ui| {
+                            ui.add_space(depth as f32 * 18.0 + 20.0);
+                            let b = ui.button("Show more…");
+                            seen.control(format!("more:{}", lossy(dir)), &b);
+                            if b.clicked() {
+                                more = Some(dir.to_vec());
+                            }
+                        });
+                        ui.end_row();
+                    }
+                }
+            }
+        });
+    });
+    if let Some(p) = open {
+        s.toggle_open(&p);
+    }
+    if let Some(p) = tick {
+        if let Some(b) = s.browser.as_mut() {
+            b.toggle_selected(&p);
+        }
+    }
+    if let Some(p) = more {
+        s.more(&p);
+    }
+}
+
+fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
+    if s.browser.is_none() {
+        return;
+    }
+    let error = ui.visuals().error_fg_color;
+    let warn = ui.visuals().warn_fg_color;
+    match s.restore.clone() {
+        RestoreState::Confirm { dest, existing } => {
+            let what = match existing.len() {
+                1 => "1 ticked item is".to_string(),
+                n => format!("{n} ticked items are"),
+            };
+            let text = format!("{what} already in {}: replace with the snapshot's copies?", dest.display());
+            ui.colored_label(warn, &text);
+            seen.line(text);
+            for e in existing.iter().take(4) {
+                ui.monospace(e);
+            }
+            if existing.len() > 4 {
+                ui.label(format!("… and {} more", existing.len() - 4));
+            }
+            ui.horizontal(|ui| {
+                let replace = ui.button("Replace them");
+                seen.control("Replace them", &replace);
+                let keep = ui.button("Keep existing files");
+                seen.control("Keep existing files", &keep);
+                let back = ui.button("Back");
+                seen.control("Back", &back);
+                if replace.clicked() {
+                    s.confirm(Some(true));
+                } else if keep.clicked() {
+                    s.confirm(Some(false));
+                } else if back.clicked() {
+                    s.confirm(None);
+                }
+            });
+            return;
+        }
+        RestoreState::Running { progress, cancelling } => {
+            let text = match &progress {
+                Some(p) => format!("Restoring: {}", progress_line(p)),
+                None => "Restoring: starting…".into(),
+            };
+            let fraction = progress.as_ref().and_then(|p| p.total_bytes.map(|t| p.bytes as f32 / t.max(1) as f32));
+            ui.add(egui::ProgressBar::new(fraction.unwrap_or(0.0)).text(&text).animate(fraction.is_none()));
+            seen.line(text);
+            if let Some(p) = progress.as_ref().filter(|p| !p.current.is_empty()) {
+                ui.label(format!("Current file: {}", p.current));
+            }
+            let label = if cancelling { "Cancelling…" } else { "Cancel" };
+            let b = ui.add_enabled(!cancelling, egui::Button::new(label));
+            seen.control("Cancel restore", &b);
+            if b.clicked() {
+                s.cancel_restore();
+            }
+            return;
+        }
+        RestoreState::Done(line) => {
+            ui.colored_label(egui::Color32::from_rgb(110, 190, 110), format!("✔ {line}"));
+            seen.line(line);
+        }
+        RestoreState::Cancelled(line) => {
+            ui.colored_label(warn, &line);
+            seen.line(line);
+        }
+        RestoreState::Failed(line) => {
+            ui.colored_label(error, &line);
+            seen.line(line);
+        }
+        RestoreState::Idle => {}
+    }
+    let picked = s.selected().len();
+    ui.horizontal(|ui| {
+        let label = ui.label("Restore to:");
+        let field = ui
+            .add(egui::TextEdit::singleline(&mut s.target).hint_text("/full/path/of/a/folder").desired_width(380.0))
+            .labelled_by(label.id);
+        seen.control("Restore to", &field);
+        if let Some(original) = s.original_place() {
+            let b = ui.button("Original place").on_hover_text(original.display().to_string());
+            seen.control("Original place", &b);
+            if b.clicked() {
+                s.target = original.display().to_string();
+            }
+        }
+    });
+    let blocker = s.restore_blocker();
+    ui.horizontal(|ui| {
+        let text =
+            if picked == 0 { "Restore".to_string() } else { format!("Restore {}", count(picked as u64, "item")) };
+        let b = ui.add_enabled(blocker.is_none(), egui::Button::new(text));
+        seen.control("Restore", &b);
+        if b.clicked() {
+            s.start_restore();
+        }
+        if let Some(why) = &blocker {
+            ui.weak(why);
+            seen.line(why.clone());
+        }
+    });
+}
