@@ -4,7 +4,6 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use vger_app::events::{monitored, progress_for, FrontEnd, Operation, ProgressReport, Subject};
 use vger_app::AppError;
@@ -126,8 +125,7 @@ pub fn run(job: &RestoreJob, front: &dyn FrontEnd) -> RestoreState {
 fn restore(job: &RestoreJob, front: &dyn FrontEnd) -> Result<RestoreReport, AppError> {
     let progress = progress_for(front);
     let (files, bytes) = totals(&job.tree, &job.selected, front)?;
-    progress.total_files.store(files, Ordering::Relaxed);
-    progress.total_bytes.store(bytes, Ordering::Relaxed);
+    progress.set_totals(files, bytes);
     let opts = RestoreOptions {
         paths: job.selected.clone(),
         threads: 0,
@@ -135,6 +133,7 @@ fn restore(job: &RestoreJob, front: &dyn FrontEnd) -> Result<RestoreReport, AppE
         overwrite: job.overwrite,
         verify: false,
         dry_run: false,
+        delete: false,
     };
     let subject = Subject { operation: Operation::Restore, repository: &job.label, source: None };
     let report = monitored(front, &progress, subject, || {
