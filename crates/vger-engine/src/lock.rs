@@ -148,6 +148,10 @@ struct Heartbeat {
     stop: Mutex<bool>,
     wake: Condvar,
     lapsed: AtomicBool,
+    /// The heartbeat found our lock object gone (someone broke it): it
+    /// never writes it again, and [`RepoLock::check_alive`] fails from
+    /// then on, even if a later write or another client recreated it.
+    removed: AtomicBool,
 }
 
 /// A held lock; released on drop.
@@ -197,6 +201,7 @@ impl RepoLock {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
                 lapsed: AtomicBool::new(false),
+                removed: AtomicBool::new(false),
             }),
             last_ok: Arc::new(Mutex::new(SystemTime::now())),
             thread: None,
@@ -258,6 +263,21 @@ impl RepoLock {
                 hb.lapsed.store(true, Ordering::SeqCst);
                 return;
             }
+            // A plain write would bring a broken lock back to life, and the
+            // maintenance that broke it may be running now: refresh only a
+            // lock that is still there. (A break landing between this read
+            // and the write below is caught by the next beat and by
+            // `check_alive`, which a writer calls before it commits.)
+            match storage.get(&key) {
+                Err(StorageError::NotFound { .. }) => {
+                    tracing::warn!(lock = %key, "our repository lock was removed by someone else; not renewing it");
+                    hb.removed.store(true, Ordering::SeqCst);
+                    return;
+                }
+                // Unreachable storage: the write below fails too and the
+                // lease runs down as for any outage.
+                Err(_) | Ok(_) => {}
+            }
             record.heartbeat = unix_now();
             if write_lock(storage.as_ref(), &envelope, &key, &record, false).is_ok() {
                 *mlock(&last_ok) = SystemTime::now();
@@ -271,6 +291,9 @@ impl RepoLock {
         let since = SystemTime::now().duration_since(*mlock(&self.last_ok)).unwrap_or_default();
         if self.heartbeat.lapsed.load(Ordering::SeqCst) || since > self.lease * 3 / 4 {
             return Err(EngineError::LockLapsed { seconds: since.as_secs(), lease_secs: self.lease.as_secs() });
+        }
+        if self.heartbeat.removed.load(Ordering::SeqCst) {
+            return Err(EngineError::LockRemoved);
         }
         match self.storage.get(&self.key) {
             Ok(_) => Ok(()),

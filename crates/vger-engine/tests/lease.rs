@@ -72,3 +72,32 @@ fn a_lapsed_lease_stops_the_holder_before_it_commits() {
     std::thread::sleep(Duration::from_millis(1000));
     assert!(lock.check_alive().is_err(), "a lapsed lock came back to life");
 }
+
+/// Another client breaks our lock (`vger break-lock`, or maintenance that
+/// judged it stale) while we hold it: the heartbeat must not write it back,
+/// and the holder must refuse to commit, even if the object reappears.
+#[test]
+fn a_broken_lock_is_not_brought_back_by_the_heartbeat() {
+    std::env::set_var("VGER_LOCK_LEASE_SECS", "2");
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::create(&dir.path().join("repo")).unwrap());
+    let opts = InitOptions { kdf: KdfParams::insecure_fast(), ..InitOptions::default() };
+    let repo = Repository::init(storage.clone(), Some(b"pw".to_vec()), opts).unwrap();
+    let lock = RepoLock::shared(&repo, "backup").unwrap();
+    let locks = || storage.list("locks/").unwrap();
+    let ours = locks();
+    assert_eq!(ours.len(), 1);
+    let key = ours[0].key.clone();
+    let bytes = storage.get(&key).unwrap();
+    // The attacker (or an impatient user) breaks it.
+    storage.delete(&key).unwrap();
+    // Two heartbeats (every lease / 4 = 0.5 s) pass.
+    std::thread::sleep(Duration::from_millis(1300));
+    assert!(locks().is_empty(), "the heartbeat wrote a broken lock back: {:?}", locks());
+    let err = lock.check_alive().unwrap_err().to_string();
+    assert!(err.contains("removed") || err.contains("broke"), "{err}");
+    // Even if the same object reappears (a late write in flight), the
+    // holder stays stopped.
+    storage.put(&key, &bytes).unwrap();
+    assert!(lock.check_alive().is_err(), "a broken lock came back to life");
+}
