@@ -268,15 +268,12 @@ impl RepoLock {
             // lock that is still there. (A break landing between this read
             // and the write below is caught by the next beat and by
             // `check_alive`, which a writer calls before it commits.)
-            match storage.get(&key) {
-                Err(StorageError::NotFound { .. }) => {
-                    tracing::warn!(lock = %key, "our repository lock was removed by someone else; not renewing it");
-                    hb.removed.store(true, Ordering::SeqCst);
-                    return;
-                }
-                // Unreachable storage: the write below fails too and the
-                // lease runs down as for any outage.
-                Err(_) | Ok(_) => {}
+            // Unreachable storage: the write below fails too and the lease
+            // runs down as for any outage.
+            if let Err(StorageError::NotFound { .. }) = storage.get(&key) {
+                tracing::warn!(lock = %key, "our repository lock was removed by someone else; not renewing it");
+                hb.removed.store(true, Ordering::SeqCst);
+                return;
             }
             record.heartbeat = unix_now();
             if write_lock(storage.as_ref(), &envelope, &key, &record, false).is_ok() {
