@@ -110,6 +110,8 @@ fn restore_check_compact_and_copy_lines_carry_totals() {
     let env = TestEnv::new();
     let src = env.path("src");
     tree(&src, 400);
+    // A symlink: restore counts it as the snapshot's stats do.
+    std::os::unix::fs::symlink("d00/f00000", src.join("link")).unwrap();
     let yaml = format!(
         "repositories:\n  - label: local\n    url: \"{}\"\n  - label: second\n    url: \"{}\"\n\
          sources:\n  - label: files\n    path: \"{}\"\n",
@@ -127,7 +129,7 @@ fn restore_check_compact_and_copy_lines_carry_totals() {
     let lines = progress_lines(&run);
     lines.iter().for_each(assert_fields);
     let last = last_done(&lines, "restore");
-    assert_eq!(last["total_files"], 400, "{last}");
+    assert_eq!(last["total_files"], 401, "{last}");
     assert_eq!((&last["files"], &last["bytes"]), (&last["total_files"], &last["total_bytes"]), "{last}");
     assert!(last["total_bytes"].as_u64().unwrap() > 400 * 3000, "{last}");
 

@@ -282,12 +282,18 @@ pub fn restore(
                         Err(e) => Err(e),
                     },
                 },
-                EntryKind::Symlink => target.create_symlink(&entry).map(|()| lock(&report).links += 1),
+                // Progress counts every entry but folders, as the snapshot's
+                // stats that give its total do.
+                EntryKind::Symlink => target.create_symlink(&entry).map(|()| {
+                    lock(&report).links += 1;
+                    progress.add_files(1);
+                }),
                 EntryKind::Hardlink => {
+                    progress.add_files(1);
                     hardlinks.push(entry);
                     return Ok(());
                 }
-                _ => target.create_special(&entry).map(|_| ()),
+                _ => target.create_special(&entry).map(|_| progress.add_files(1)),
             };
             if let Err(e) = done {
                 progress.add_error();
