@@ -95,7 +95,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-type Waker = Arc<dyn Fn() + Send + Sync>;
+use model::Waker;
 
 /// What the window opens with.
 enum Start {

@@ -136,7 +136,10 @@ impl Overview {
         let cancel = CancelFlag::default();
         self.cancels[repo] = Some(cancel.clone());
         let app = self.app.clone();
-        let front = Reporter { repo, sender: Mutex::new(self.sender.clone()), waker: self.waker.clone(), cancel };
+        let front = Forwarder::new(self.sender.clone(), self.waker.clone(), cancel, move |report| Message::Progress {
+            repo,
+            report,
+        });
         let sender = self.sender.clone();
         let waker = self.waker.clone();
         std::thread::spawn(move || {
@@ -236,7 +239,7 @@ fn load_status(app: &App, repo: usize) -> RepoStatus {
     }
 }
 
-fn run_backup(app: &App, repo: usize, front: &Reporter) -> BackupState {
+fn run_backup(app: &App, repo: usize, front: &dyn FrontEnd) -> BackupState {
     let Some(cfg) = app.config.repositories.get(repo) else { return BackupState::Failed("no such repository".into()) };
     let mut made = Vec::new();
     match app.backup(cfg, &BackupRequest::default(), front, &mut made) {
@@ -244,25 +247,40 @@ fn run_backup(app: &App, repo: usize, front: &Reporter) -> BackupState {
             snapshots: made.len(),
             added_bytes: made.iter().map(|m| m.report.snapshot.stats.added_bytes).sum(),
         },
-        Err(_) if front.cancel.is_cancelled() => BackupState::Cancelled,
+        Err(_) if front.cancel_flag().is_cancelled() => BackupState::Cancelled,
         Err(e) => BackupState::Failed(front.describe(&e)),
     }
 }
 
-/// The front end a worker gives the application layer: progress goes to
-/// the UI thread as messages.
-struct Reporter {
-    repo: usize,
-    sender: Mutex<Sender<Message>>,
-    waker: Arc<dyn Fn() + Send + Sync>,
+/// What wakes the window when a worker has news for it.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// The front end a worker gives the application layer: each progress
+/// report goes to the UI thread as the message `wrap` makes of it, and the
+/// window is woken to show it.
+pub(crate) struct Forwarder<M> {
+    sender: Mutex<Sender<M>>,
+    wrap: Box<dyn Fn(ProgressReport) -> M + Send + Sync>,
+    waker: Waker,
     cancel: CancelFlag,
 }
 
-impl FrontEnd for Reporter {
+impl<M: Send> Forwarder<M> {
+    pub fn new(
+        sender: Sender<M>,
+        waker: Waker,
+        cancel: CancelFlag,
+        wrap: impl Fn(ProgressReport) -> M + Send + Sync + 'static,
+    ) -> Self {
+        Forwarder { sender: Mutex::new(sender), wrap: Box::new(wrap), waker, cancel }
+    }
+}
+
+impl<M: Send> FrontEnd for Forwarder<M> {
     fn event(&self, event: &Event<'_>) {
         if let Event::Progress(report) = event {
             if let Ok(sender) = self.sender.lock() {
-                let _ = sender.send(Message::Progress { repo: self.repo, report: (*report).clone() });
+                let _ = sender.send((self.wrap)((*report).clone()));
             }
             (self.waker)();
         }

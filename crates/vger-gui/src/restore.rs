@@ -91,7 +91,8 @@ fn totals(tree: &SnapshotTree, selected: &[Vec<u8>], front: &dyn FrontEnd) -> Re
                 return Err(AppError::Engine(vger_engine::EngineError::Cancelled));
             }
             let item = item?;
-            if matches!(item.entry.kind, EntryKind::File | EntryKind::Hardlink) {
+            // Every entry but a folder, as the engine's restore counts.
+            if item.entry.kind != EntryKind::Dir {
                 files += 1;
                 bytes += item.entry.size;
             }

@@ -9,11 +9,10 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use vger_app::events::{CancelFlag, Event, FrontEnd, ProgressReport};
+use vger_app::events::{CancelFlag, ProgressReport};
 use vger_app::App;
 use vger_engine::index::ChunkIndex;
 use vger_engine::repository::Repository;
@@ -91,7 +90,7 @@ enum Message {
     Restored { generation: u64, state: RestoreState },
 }
 
-type Waker = Arc<dyn Fn() + Send + Sync>;
+use crate::model::{Forwarder, Waker};
 
 /// The Snapshots screen.
 pub struct Snapshots {
@@ -262,7 +261,10 @@ impl Snapshots {
         self.cancel = Some(cancel.clone());
         self.restore = RestoreState::Running { progress: None, cancelling: false };
         let generation = self.generation;
-        let front = Reporter { generation, sender: Mutex::new(self.sender.clone()), waker: self.waker.clone(), cancel };
+        let front = Forwarder::new(self.sender.clone(), self.waker.clone(), cancel, move |report| Message::Progress {
+            generation,
+            report,
+        });
         self.spawn(move || Message::Restored { generation, state: restore::run(&job, &front) });
     }
 
@@ -330,36 +332,13 @@ fn open_session(app: &App, repo: usize) -> Result<Session, String> {
     Ok(Session { repo: Arc::new(opened), store, infos: Arc::new(infos) })
 }
 
-/// The front end a restore worker gives the application layer.
-struct Reporter {
-    generation: u64,
-    sender: Mutex<Sender<Message>>,
-    waker: Waker,
-    cancel: CancelFlag,
-}
-
-impl FrontEnd for Reporter {
-    fn event(&self, event: &Event<'_>) {
-        if let Event::Progress(report) = event {
-            if let Ok(sender) = self.sender.lock() {
-                let _ = sender.send(Message::Progress { generation: self.generation, report: (*report).clone() });
-            }
-            (self.waker)();
-        }
-    }
-
-    fn progress_interval(&self) -> Option<Duration> {
-        Some(crate::model::PROGRESS_EVERY)
-    }
-
-    fn cancel_flag(&self) -> CancelFlag {
-        self.cancel.clone()
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
+    use std::time::Duration;
+
+    use vger_app::events::FrontEnd;
+
     use super::*;
     use crate::browse::{DirState, Line};
 

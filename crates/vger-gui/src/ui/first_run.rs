@@ -99,7 +99,7 @@ fn form(ui: &mut egui::Ui, f: &mut FirstRun, seen: &mut Seen) {
 
     section(ui, "3. Folders to back up");
     ui.horizontal(|ui| {
-        let label = label(ui, "Folders (one a line):");
+        let label = label(ui, "Folders (one per line):");
         let edit = egui::TextEdit::multiline(&mut f.folders).hint_text("/home/me/Documents").desired_rows(3);
         let r = ui.add_sized([420.0, 60.0], edit).labelled_by(label.id);
         seen.control("Folders", &r);
