@@ -104,6 +104,87 @@ impl Strength {
     }
 }
 
+/// Where the repository is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    Local,
+    S3,
+    Sftp,
+    Server,
+}
+
+impl RepoKind {
+    pub const ALL: [RepoKind; 4] = [RepoKind::Local, RepoKind::S3, RepoKind::Sftp, RepoKind::Server];
+
+    /// The name on its radio button (and the test's name for it: `kind:NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RepoKind::Local => "Local folder",
+            RepoKind::S3 => "S3",
+            RepoKind::Sftp => "SFTP",
+            RepoKind::Server => "vger-server",
+        }
+    }
+
+    /// What the URL field expects.
+    pub fn url_hint(self) -> &'static str {
+        match self {
+            RepoKind::Local => "",
+            RepoKind::S3 => "s3://s3.eu-central-1.amazonaws.com/bucket/vger",
+            RepoKind::Sftp => "sftp://user@nas.example.org:22/srv/vger",
+            RepoKind::Server => "https://backup.example.org/laptop",
+        }
+    }
+}
+
+/// What "Test connection" found, from the application layer's typed errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reach {
+    /// Reachable, and nothing is there yet: Create makes the repository.
+    Empty,
+    /// A repository is there and the passphrase typed opens it: Create uses it.
+    Opens,
+    /// A repository is there; the passphrase typed does not open it.
+    WrongPassphrase,
+    /// The storage did not answer (the cause).
+    Unreachable(String),
+    /// The storage refused the credentials or the access (its message).
+    Denied(String),
+    /// Anything else (the message).
+    Failed(String),
+}
+
+impl Reach {
+    /// The line shown under the button.
+    pub fn message(&self) -> String {
+        match self {
+            Reach::Empty => "Reachable; no repository there yet: Create makes one.".into(),
+            Reach::Opens => {
+                "Reachable; a vger repository is there and this passphrase opens it: Create uses it.".into()
+            }
+            Reach::WrongPassphrase => {
+                "Reachable; a vger repository is there, but this passphrase does not open it.".into()
+            }
+            Reach::Unreachable(e) => format!("Cannot reach the storage: {e}"),
+            Reach::Denied(e) => format!("The storage refused access (wrong credentials?): {e}"),
+            Reach::Failed(e) => format!("Connection test failed: {e}"),
+        }
+    }
+
+    /// Whether Create can go ahead after this result.
+    pub fn usable(&self) -> bool {
+        matches!(self, Reach::Empty | Reach::Opens)
+    }
+}
+
+/// "Test connection": not yet pressed, running, or its result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestState {
+    Untested,
+    Testing,
+    Done(Reach),
+}
+
 /// Where the creation stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateState {
@@ -116,7 +197,21 @@ pub enum CreateState {
 pub struct FirstRun {
     /// The config file to write.
     pub config_path: PathBuf,
+    pub kind: RepoKind,
+    /// The local folder (kind `Local`).
     pub repository: String,
+    /// The URL of a remote repository (the other kinds).
+    pub url: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub access_token: String,
+    pub sftp_key: String,
+    pub sftp_known_hosts: String,
+    /// `allow_insecure_http`: plain `http://` / `s3+http://`.
+    pub allow_http: bool,
+    pub test: TestState,
+    tested: Option<Receiver<Reach>>,
     pub passphrase: String,
     pub confirm: String,
     /// One folder per line.
@@ -152,7 +247,18 @@ impl FirstRun {
     pub fn new(config_path: PathBuf, waker: Arc<dyn Fn() + Send + Sync>) -> Self {
         FirstRun {
             config_path,
+            kind: RepoKind::Local,
             repository: String::new(),
+            url: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            access_token: String::new(),
+            sftp_key: String::new(),
+            sftp_known_hosts: String::new(),
+            allow_http: false,
+            test: TestState::Untested,
+            tested: None,
             passphrase: String::new(),
             confirm: String::new(),
             folders: String::new(),
@@ -174,17 +280,12 @@ impl FirstRun {
 
     /// What still stops "Create", in the order of the form.
     pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let repo = PathBuf::from(self.repository.trim());
-        if self.repository.trim().is_empty() {
-            out.push("Type the folder the backups go to.".into());
-        } else if !repo.is_absolute() {
-            out.push("The backup folder must be a full path (starting with /).".into());
-        } else if repo.exists() && std::fs::read_dir(&repo).map(|mut d| d.next().is_some()).unwrap_or(true) {
-            out.push(format!("{} is not an empty folder: choose a new or empty one.", repo.display()));
-        } else if !repo.exists() && !repo.parent().is_some_and(Path::is_dir) {
-            out.push(format!("The folder that would hold {} does not exist.", repo.display()));
-        }
+        let mut out = self.repository_problems();
+        // A local folder inside a source would back itself up.
+        let repo = match self.kind {
+            RepoKind::Local => PathBuf::from(self.repository.trim()),
+            _ => PathBuf::new(),
+        };
         if std::env::var_os("VGER_PASSPHRASE").is_some() {
             out.push("VGER_PASSPHRASE is set and would be used instead of the passphrase typed here: start vger-gui without it.".into());
         }
@@ -219,11 +320,145 @@ impl FirstRun {
         out
     }
 
+    /// What is wrong with the repository part of the form, in its order.
+    pub fn repository_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let url = self.url.trim();
+        let need = |out: &mut Vec<String>, value: &str, what: &str| {
+            if value.trim().is_empty() {
+                out.push(format!("Type the {what}."));
+            }
+        };
+        match self.kind {
+            RepoKind::Local => {
+                let repo = PathBuf::from(self.repository.trim());
+                if self.repository.trim().is_empty() {
+                    out.push("Type the folder the backups go to.".into());
+                } else if !repo.is_absolute() {
+                    out.push("The backup folder must be a full path (starting with /).".into());
+                } else if repo.exists()
+                    && !repo.join("config").is_file()
+                    && std::fs::read_dir(&repo).map(|mut d| d.next().is_some()).unwrap_or(true)
+                {
+                    // A folder holding a repository is fine: Create opens it.
+                    out.push(format!(
+                        "{} is neither empty nor a vger repository: choose a new or empty folder.",
+                        repo.display()
+                    ));
+                } else if !repo.exists() && !repo.parent().is_some_and(Path::is_dir) {
+                    out.push(format!("The folder that would hold {} does not exist.", repo.display()));
+                }
+                return out;
+            }
+            RepoKind::S3 => {
+                if url.is_empty() {
+                    out.push("Type the S3 URL (s3://HOST/BUCKET/PREFIX).".into());
+                } else if !(url.starts_with("s3://") || url.starts_with("s3+http://")) {
+                    out.push("An S3 URL starts with s3:// (or s3+http:// for plain HTTP).".into());
+                } else if url.starts_with("s3+http://") && !self.allow_http {
+                    out.push(
+                        "s3+http:// sends keys and data unencrypted: tick \"Allow plain HTTP\" or use s3://.".into(),
+                    );
+                }
+                need(&mut out, &self.access_key_id, "access key ID");
+                need(&mut out, &self.secret_access_key, "secret access key");
+            }
+            RepoKind::Sftp => {
+                if url.is_empty() {
+                    out.push("Type the SFTP URL (sftp://USER@HOST:PORT/PATH).".into());
+                } else if !url.starts_with("sftp://") {
+                    out.push("An SFTP URL starts with sftp://.".into());
+                }
+                for (value, what) in [(&self.sftp_key, "key file"), (&self.sftp_known_hosts, "known_hosts file")] {
+                    let p = Path::new(value.trim());
+                    if !value.trim().is_empty() && !p.is_file() {
+                        out.push(format!("The {what} {} does not exist.", p.display()));
+                    }
+                }
+            }
+            RepoKind::Server => {
+                if url.is_empty() {
+                    out.push("Type the server's URL (https://HOST/NAME).".into());
+                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    out.push("A vger-server URL starts with https:// (or http:// on this machine).".into());
+                } else if url.starts_with("http://") && !self.allow_http {
+                    out.push(
+                        "http:// sends the token and data unencrypted: tick \"Allow plain HTTP\" or use https://."
+                            .into(),
+                    );
+                }
+                need(&mut out, &self.access_token, "access token");
+            }
+        }
+        out
+    }
+
+    /// The `repositories:` entry of the form.
+    fn repository_yaml(&self) -> String {
+        let mut y = String::from("repositories:\n");
+        let kv = |y: &mut String, key: &str, value: &str| {
+            if !value.trim().is_empty() {
+                y.push_str(&format!("    {key}: {}\n", quoted(value.trim())));
+            }
+        };
+        match self.kind {
+            RepoKind::Local => {
+                y.push_str("  - label: local\n");
+                kv(&mut y, "url", &self.repository);
+            }
+            kind => {
+                let label = match kind {
+                    RepoKind::S3 => "s3",
+                    RepoKind::Sftp => "sftp",
+                    _ => "server",
+                };
+                y.push_str(&format!("  - label: {label}\n"));
+                kv(&mut y, "url", &self.url);
+                match kind {
+                    RepoKind::S3 => {
+                        kv(&mut y, "region", &self.region);
+                        kv(&mut y, "access_key_id", &self.access_key_id);
+                        kv(&mut y, "secret_access_key", &self.secret_access_key);
+                    }
+                    RepoKind::Sftp => {
+                        kv(&mut y, "sftp_key", &self.sftp_key);
+                        kv(&mut y, "sftp_known_hosts", &self.sftp_known_hosts);
+                    }
+                    _ => kv(&mut y, "access_token", &self.access_token),
+                }
+                if self.allow_http {
+                    y.push_str("    allow_insecure_http: true\n");
+                }
+            }
+        }
+        y
+    }
+
+    /// "Test connection": opens the storage on a worker with the
+    /// passphrase typed, and sorts what happened by the typed error.
+    pub fn test_connection(&mut self) {
+        if self.test == TestState::Testing || !self.repository_problems().is_empty() {
+            return;
+        }
+        self.test = TestState::Testing;
+        let (sender, receiver) = mpsc::channel();
+        self.tested = Some(receiver);
+        let text = format!("{}sources: []\n", self.repository_yaml());
+        let (path, passphrase, waker) = (self.config_path.clone(), self.passphrase.clone(), self.waker.clone());
+        std::thread::spawn(move || {
+            let _ = sender.send(test_connection(&text, &path, passphrase));
+            waker();
+        });
+    }
+
     /// The config as written.
     pub fn yaml(&self) -> String {
-        let mut y = String::from("# Written by vger-gui's first run. Check it with `vger config check`.\n\n");
-        y.push_str("repositories:\n  - label: local\n");
-        y.push_str(&format!("    url: {}\n\n", quoted(self.repository.trim())));
+        let mut y = String::from("# Written by vger-gui's first run; the vger command reads it too.\n\n");
+        y.push_str(&self.repository_yaml());
+        if self.kind != RepoKind::Local {
+            y.push_str("    # Credentials are in this file: it is readable only by you.\n");
+        }
+        y.push('\n');
         y.push_str("encryption:\n");
         y.push_str("  # The passphrase is in this file, readable only by you. Keep a copy\n");
         y.push_str("  # elsewhere: without it the backups cannot be read by anyone.\n");
@@ -266,6 +501,10 @@ impl FirstRun {
 
     /// The new app once it is created; never blocks.
     pub fn poll(&mut self) -> Option<App> {
+        if let Some(reach) = self.tested.as_ref().and_then(|r| r.try_recv().ok()) {
+            self.tested = None;
+            self.test = TestState::Done(reach);
+        }
         let result = self.done.as_ref()?.try_recv().ok()?;
         self.done = None;
         match result {
@@ -303,17 +542,54 @@ fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()
     placed
 }
 
+/// Opens the repository the form describes (`text`: its config) with
+/// `passphrase`, retrying little, and says what that found.
+fn test_connection(text: &str, path: &Path, passphrase: String) -> Reach {
+    let mut config = match vger_config::Config::from_yaml_str(text, path) {
+        Ok(c) => c,
+        Err(e) => return Reach::Failed(e.to_string()),
+    };
+    // The typed passphrase, not the file the config will name.
+    config.encryption.passcommand = None;
+    config.encryption.passphrase = None;
+    for repo in &mut config.repositories {
+        repo.retry = Some(vger_config::RetryConfig { max_retries: 1, retry_delay_ms: 200, retry_max_delay_ms: 500 });
+    }
+    let Some(repo) = config.repositories.first().cloned() else { return Reach::Failed("no repository".into()) };
+    let app = App::new(config, path.to_path_buf()).with_prompt(move |_| Ok(Some(passphrase.clone().into_bytes())));
+    match app.open(&repo) {
+        Ok(_) => Reach::Opens,
+        Err(e) => reach_of(&e),
+    }
+}
+
+/// What an opening error means for the form.
+pub fn reach_of(e: &vger_app::AppError) -> Reach {
+    use vger_app::Problem;
+    match e.problem() {
+        Problem::NotARepository => Reach::Empty,
+        Problem::WrongPassphrase => Reach::WrongPassphrase,
+        Problem::Unreachable(s) => Reach::Unreachable(s.to_string()),
+        Problem::PermissionDenied(s) => Reach::Denied(s.to_string()),
+        _ => Reach::Failed(vger_app::one_line(e)),
+    }
+}
+
 fn create(config_path: &Path, text: &str, secret_path: &Path, passphrase: &str) -> Result<App, String> {
     let config = vger_config::Config::from_yaml_str(text, config_path).map_err(|e| e.to_string())?;
     write_private(secret_path, passphrase.as_bytes(), false)
         .map_err(|e| format!("cannot write the passphrase file {}: {e}", secret_path.display()))?;
     let app = App::new(config, config_path.to_path_buf());
-    let initialised = app
-        .config
-        .repositories
-        .first()
-        .ok_or_else(|| "the config names no repository".to_string())
-        .and_then(|repo| app.init(repo).map_err(|e| vger_app::one_line(&e)));
+    // A repository already there (another machine's, or made earlier) is
+    // used when the passphrase opens it; otherwise a new one is made.
+    let initialised =
+        app.config.repositories.first().ok_or_else(|| "the config names no repository".to_string()).and_then(|repo| {
+            match app.open(repo) {
+                Ok(_) => Ok(()),
+                Err(e) if reach_of(&e) == Reach::Empty => app.init(repo).map(drop).map_err(|e| vger_app::one_line(&e)),
+                Err(e) => Err(reach_of(&e).message()),
+            }
+        });
     let written = initialised.and_then(|_| {
         write_private(config_path, text.as_bytes(), true)
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))
@@ -413,5 +689,90 @@ mod tests {
         let repo = app.open(&loaded.config.repositories[0]).unwrap();
         assert_eq!(vger_engine::snapshots::list(&repo).unwrap().len(), 0);
         assert!(f.problems().iter().any(|p| p.contains("exists already")), "never replaces a config");
+    }
+
+    fn tested(f: &mut FirstRun) -> Reach {
+        f.test_connection();
+        let start = std::time::Instant::now();
+        loop {
+            f.poll();
+            if let TestState::Done(reach) = &f.test {
+                return reach.clone();
+            }
+            assert!(start.elapsed().as_secs() < 60, "the test never ended");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn each_kind_asks_for_its_fields_and_writes_text_the_cli_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = form(dir.path());
+        f.kind = RepoKind::S3;
+        let p = f.repository_problems().join("\n");
+        assert!(p.contains("S3 URL") && p.contains("access key ID") && p.contains("secret access key"), "{p}");
+        f.url = "s3+http://127.0.0.1:9000/bucket/x".into();
+        f.access_key_id = "AK".into();
+        f.secret_access_key = "S$K".into();
+        assert!(f.repository_problems()[0].contains("Allow plain HTTP"), "{:?}", f.repository_problems());
+        f.allow_http = true;
+        assert!(f.problems().is_empty(), "{:?}", f.problems());
+        let c = vger_config::Config::from_yaml_str(&f.yaml(), &f.config_path).unwrap();
+        let r = &c.repositories[0];
+        assert_eq!(
+            (r.url.as_str(), r.access_key_id.as_deref(), r.secret_access_key.as_deref()),
+            (f.url.as_str(), Some("AK"), Some("S$K"))
+        );
+        assert!(r.allow_insecure_http);
+
+        f.kind = RepoKind::Sftp;
+        f.url = "http://x".into();
+        f.sftp_key = dir.path().join("no-key").display().to_string();
+        let p = f.repository_problems().join("\n");
+        assert!(p.contains("starts with sftp://") && p.contains("key file"), "{p}");
+        f.url = "sftp://me@nas:22/srv/vger".into();
+        f.sftp_key.clear();
+        let c = vger_config::Config::from_yaml_str(&f.yaml(), &f.config_path).unwrap();
+        assert_eq!(c.repositories[0].url, "sftp://me@nas:22/srv/vger");
+
+        f.kind = RepoKind::Server;
+        f.url = "https://backup.example.org/laptop".into();
+        assert_eq!(f.repository_problems(), ["Type the access token."]);
+        f.access_token = "tok".into();
+        let c = vger_config::Config::from_yaml_str(&f.yaml(), &f.config_path).unwrap();
+        assert_eq!(c.repositories[0].access_token.as_deref(), Some("tok"));
+        assert_eq!(c.repositories[0].label(), "server");
+    }
+
+    #[test]
+    fn test_connection_tells_empty_dead_opens_and_wrong_passphrase_apart() {
+        if std::env::var_os("VGER_PASSPHRASE").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = form(dir.path());
+        assert_eq!(tested(&mut f), Reach::Empty, "a new local folder");
+
+        // Nothing listens on port 1 of this machine.
+        f.kind = RepoKind::Server;
+        f.url = "http://127.0.0.1:1/repo".into();
+        f.access_token = "tok".into();
+        f.allow_http = true;
+        let reach = tested(&mut f);
+        assert!(matches!(reach, Reach::Unreachable(_)), "{reach:?}");
+        assert!(reach.message().starts_with("Cannot reach the storage: "), "{}", reach.message());
+
+        f.kind = RepoKind::Local;
+        f.create();
+        let start = std::time::Instant::now();
+        while f.poll().is_none() {
+            assert!(!matches!(f.state, CreateState::Failed(_)), "{:?}", f.state);
+            assert!(start.elapsed().as_secs() < 60);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(tested(&mut f), Reach::Opens);
+        f.passphrase = "another passphrase".into();
+        assert_eq!(tested(&mut f), Reach::WrongPassphrase);
+        assert!(!Reach::WrongPassphrase.usable());
     }
 }

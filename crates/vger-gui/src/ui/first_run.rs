@@ -2,7 +2,7 @@
 
 use eframe::egui;
 
-use crate::first_run::{CreateState, FirstRun, Strength};
+use crate::first_run::{CreateState, FirstRun, RepoKind, Strength, TestState};
 use crate::probe::Seen;
 
 fn section(ui: &mut egui::Ui, title: &str) {
@@ -71,8 +71,78 @@ fn form(ui: &mut egui::Ui, f: &mut FirstRun, seen: &mut Seen) {
     seen.line(intro);
 
     section(ui, "1. Where the backups go");
-    field(ui, seen, "Backup folder", &mut f.repository, "/media/usb/vger (a new or empty folder)", false);
-    ui.weak("Best on another disk: a backup on the same disk is lost with it.");
+    ui.horizontal(|ui| {
+        for kind in RepoKind::ALL {
+            let r = ui.radio(f.kind == kind, kind.name());
+            seen.control(format!("kind:{}", kind.name()), &r);
+            if r.clicked() && f.kind != kind {
+                f.kind = kind;
+                f.test = TestState::Untested;
+            }
+        }
+    });
+    let before = (f.repository.clone(), f.url.clone(), f.access_token.clone(), f.secret_access_key.clone());
+    match f.kind {
+        RepoKind::Local => {
+            field(ui, seen, "Backup folder", &mut f.repository, "/media/usb/vger (a new or empty folder)", false);
+            ui.weak("Best on another disk: a backup on the same disk is lost with it.");
+        }
+        kind => {
+            field(ui, seen, "URL", &mut f.url, kind.url_hint(), false);
+            match kind {
+                RepoKind::S3 => {
+                    field(ui, seen, "Region", &mut f.region, "eu-central-1 (optional)", false);
+                    field(ui, seen, "Access key ID", &mut f.access_key_id, "", false);
+                    field(ui, seen, "Secret access key", &mut f.secret_access_key, "", true);
+                }
+                RepoKind::Sftp => {
+                    field(ui, seen, "Key file", &mut f.sftp_key, "~/.ssh/id_ed25519 (optional)", false);
+                    field(
+                        ui,
+                        seen,
+                        "known_hosts file",
+                        &mut f.sftp_known_hosts,
+                        "~/.ssh/known_hosts (optional)",
+                        false,
+                    );
+                    ui.weak("The server's host key must be in known_hosts: connect once with ssh first.");
+                }
+                _ => field(ui, seen, "Access token", &mut f.access_token, "", true),
+            }
+            if kind != RepoKind::Sftp {
+                let r =
+                    ui.checkbox(&mut f.allow_http, "Allow plain HTTP (only for a server on this machine or network)");
+                seen.control("Allow plain HTTP", &r);
+            }
+        }
+    }
+    if before != (f.repository.clone(), f.url.clone(), f.access_token.clone(), f.secret_access_key.clone()) {
+        f.test = TestState::Untested;
+    }
+    ui.horizontal(|ui| {
+        let ready = f.repository_problems().is_empty() && f.test != TestState::Testing;
+        let b = ui.add_enabled(ready, egui::Button::new("Test connection"));
+        let b = b.on_hover_text("Opens the storage with the passphrase below and says what is there.");
+        seen.control("Test connection", &b);
+        if b.clicked() {
+            f.test_connection();
+        }
+        match &f.test {
+            TestState::Untested => {}
+            TestState::Testing => {
+                ui.spinner();
+                ui.label("Connecting…");
+                seen.line("Connecting…");
+            }
+            TestState::Done(_) => {}
+        }
+    });
+    if let TestState::Done(reach) = &f.test {
+        let text = reach.message();
+        let color = if reach.usable() { egui::Color32::from_rgb(90, 180, 90) } else { ui.visuals().error_fg_color };
+        ui.add(egui::Label::new(egui::RichText::new(&text).color(color)).wrap());
+        seen.line(text);
+    }
 
     section(ui, "2. Passphrase");
     field(ui, seen, "Passphrase", &mut f.passphrase, "", true);
