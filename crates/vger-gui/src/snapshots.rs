@@ -21,6 +21,7 @@ use vger_engine::snapshots::SnapshotInfo;
 use vger_engine::tree::{SnapshotTree, TreeStore, DEFAULT_CACHE_BYTES};
 
 use crate::browse::{Browser, Page, ReadRequest};
+use crate::explore::{self, Details};
 use crate::restore::{self, RestoreJob, RestoreState};
 
 /// One snapshot in the list.
@@ -88,9 +89,10 @@ enum Message {
     Read { generation: u64, request: ReadRequest, result: Result<Page, String> },
     Progress { generation: u64, report: ProgressReport },
     Restored { generation: u64, state: RestoreState },
+    Details { seq: u64, result: Result<Details, String> },
 }
 
-use crate::model::{Forwarder, Waker};
+use crate::model::{count, Forwarder, Waker};
 
 /// The Snapshots screen.
 pub struct Snapshots {
@@ -107,6 +109,11 @@ pub struct Snapshots {
     /// The "Restore to…" field.
     pub target: String,
     pub restore: RestoreState,
+    /// The "Search all snapshots" field.
+    pub query: String,
+    /// Search results, versions, a comparison or a preview.
+    pub details: Details,
+    details_seq: u64,
     session: Option<Session>,
     cancel: Option<CancelFlag>,
     generation: u64,
@@ -130,6 +137,9 @@ impl Snapshots {
             browser: None,
             target: String::new(),
             restore: RestoreState::Idle,
+            query: String::new(),
+            details: Details::None,
+            details_seq: 0,
             session: None,
             cancel: None,
             generation: 0,
@@ -156,6 +166,8 @@ impl Snapshots {
         self.browser = None;
         self.session = None;
         self.restore = RestoreState::Idle;
+        self.details_seq += 1;
+        self.details = Details::None;
         let (app, generation) = (self.app.clone(), self.generation);
         self.spawn(move || Message::Opened { generation, result: open_session(&app, repo) });
     }
@@ -268,6 +280,65 @@ impl Snapshots {
         self.spawn(move || Message::Restored { generation, state: restore::run(&job, &front) });
     }
 
+    /// Runs `work` on the open repository for the panel beside the tree,
+    /// showing `doing` meanwhile; an earlier request's answer is dropped.
+    fn details_work(&mut self, doing: &str, work: impl FnOnce(&Session) -> Result<Details, String> + Send + 'static) {
+        let Some(session) = self.session.clone() else { return };
+        self.details_seq += 1;
+        self.details = Details::Working(doing.to_string());
+        let seq = self.details_seq;
+        self.spawn(move || Message::Details { seq, result: work(&session) });
+    }
+
+    /// Searches every snapshot of the repository for names matching the query.
+    pub fn search(&mut self) {
+        let query = self.query.clone();
+        if let Err(e) = explore::NameMatch::new(&query) {
+            self.details = Details::Failed(e);
+            return;
+        }
+        let doing = format!("Searching {} for “{}”…", count(self.rows.len() as u64, "snapshot"), query.trim());
+        self.details_work(&doing, move |s| explore::search(&s.store, &s.infos, &query));
+    }
+
+    /// The versions of `path` across every snapshot.
+    pub fn versions(&mut self, path: &[u8]) {
+        let path = path.to_vec();
+        self.details_work("Reading the versions…", move |s| explore::versions(&s.store, &s.infos, &path));
+    }
+
+    /// What changed between the browsed snapshot and snapshot `other` (the
+    /// older of the two is the "before").
+    pub fn compare(&mut self, other: usize) {
+        let Some(chosen) = self.chosen else {
+            self.details = Details::Failed("Choose a snapshot first, then the one to compare it with.".into());
+            return;
+        };
+        if other == chosen || other >= self.rows.len() {
+            return;
+        }
+        // Rows are newest first: the larger index is the older snapshot.
+        let (older, newer) = (chosen.max(other), chosen.min(other));
+        self.details_work("Comparing…", move |s| {
+            let (Some(a), Some(b)) = (s.infos.get(older), s.infos.get(newer)) else {
+                return Err("the snapshot list changed".into());
+            };
+            explore::diff(&s.store, a, b)
+        });
+    }
+
+    /// A preview of file `path` of the browsed snapshot.
+    pub fn preview(&mut self, path: &[u8]) {
+        let (Some(tree), Some(row)) = (self.tree(), self.chosen.and_then(|i| self.rows.get(i))) else { return };
+        let (path, short_id) = (path.to_vec(), row.short_id.clone());
+        self.details_work("Reading the file…", move |s| explore::preview(&s.repo, &tree, &short_id, &path));
+    }
+
+    pub fn close_details(&mut self) {
+        self.details_seq += 1;
+        self.details = Details::None;
+    }
+
     /// Asks a running restore to stop between files.
     pub fn cancel_restore(&mut self) {
         if let (Some(flag), RestoreState::Running { cancelling, .. }) = (&self.cancel, &mut self.restore) {
@@ -314,6 +385,9 @@ impl Snapshots {
                     self.cancel = None;
                     self.restore = state;
                 }
+                Message::Details { seq, result } if seq == self.details_seq => {
+                    self.details = result.unwrap_or_else(Details::Failed);
+                }
                 _ => {}
             }
         }
@@ -341,6 +415,8 @@ mod tests {
 
     use super::*;
     use crate::browse::{DirState, Line};
+    use vger_engine::diff::Change;
+    use vger_engine::find::FindChange;
 
     fn row(source: &str, host: &str, tags: &[&str]) -> SnapshotRow {
         SnapshotRow {
@@ -472,5 +548,77 @@ mod tests {
         let state = restore::run(&job, &Cancelled(flag));
         assert!(matches!(&state, RestoreState::Cancelled(l) if l.starts_with("Restore cancelled")), "{state:?}");
         assert!(!dir.path().join("cancelled/docs/c.txt").exists());
+    }
+
+    /// Search, versions, comparison and preview on a real repository of
+    /// two snapshots, through the screen's model.
+    #[test]
+    fn search_versions_compare_and_preview() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("data");
+        std::fs::create_dir_all(src.join("docs")).unwrap();
+        std::fs::write(src.join("notes.txt"), b"first version\n").unwrap();
+        std::fs::write(src.join("docs/Notes-old.md"), b"old\n").unwrap();
+        std::fs::write(src.join("gone.bin"), [0u8, 1, 2, 3]).unwrap();
+        let app = crate::model::tests::config(dir.path(), &src);
+        let repo = app.config.repositories[0].clone();
+        app.init(&repo).unwrap();
+        let mut made = Vec::new();
+        let at = |t: &str| vger_app::backup::BackupRequest { time: Some(t.parse().unwrap()), ..Default::default() };
+        app.backup(&repo, &at("2026-01-01T10:00:00Z"), &vger_app::events::Silent, &mut made).unwrap();
+        std::fs::write(src.join("notes.txt"), b"second version, longer\n").unwrap();
+        std::fs::remove_file(src.join("gone.bin")).unwrap();
+        std::fs::write(src.join("new.txt"), b"new\n").unwrap();
+        app.backup(&repo, &at("2026-01-02T10:00:00Z"), &vger_app::events::Silent, &mut made).unwrap();
+
+        let mut s = Snapshots::new(app, Arc::new(|| {}));
+        s.show_repository(0);
+        wait(&mut s, "the list", |s| s.list == ListState::Loaded);
+        let working = |s: &Snapshots| !matches!(s.details, Details::Working(_));
+
+        s.query = "NOTES".into();
+        s.search();
+        wait(&mut s, "the search", working);
+        let Details::Found { results, searched: 2, more: false, .. } = &s.details else { panic!("{:?}", s.details) };
+        let paths: Vec<_> = results.iter().map(|r| String::from_utf8_lossy(&r.path).into_owned()).collect();
+        assert_eq!(paths, ["docs/Notes-old.md", "notes.txt"]);
+        let changes: Vec<_> = results[1].versions.iter().map(|v| (v.row, v.change)).collect();
+        assert_eq!(changes, [(0, FindChange::Modified), (1, FindChange::Added)], "newest first");
+
+        s.versions(b"gone.bin");
+        wait(&mut s, "the versions", working);
+        let Details::Versions { versions, .. } = &s.details else { panic!("{:?}", s.details) };
+        let changes: Vec<_> = versions.iter().map(|v| (v.row, v.change)).collect();
+        assert_eq!(changes, [(0, FindChange::Removed), (1, FindChange::Added)]);
+
+        s.compare(1);
+        assert!(matches!(&s.details, Details::Failed(e) if e.contains("Choose a snapshot")));
+        s.choose(0);
+        s.compare(1);
+        wait(&mut s, "the comparison", working);
+        let Details::Diff { rows, summary, more: false, .. } = &s.details else { panic!("{:?}", s.details) };
+        let mut got: Vec<_> = rows.iter().map(|r| (String::from_utf8_lossy(&r.path).into_owned(), r.change)).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("gone.bin".to_string(), Change::Removed),
+                ("new.txt".to_string(), Change::Added),
+                ("notes.txt".to_string(), Change::Modified)
+            ]
+        );
+        assert_eq!((summary.added, summary.removed, summary.modified), (1, 1, 1));
+
+        s.preview(b"notes.txt");
+        wait(&mut s, "the preview", working);
+        let Details::Preview { preview, .. } = &s.details else { panic!("{:?}", s.details) };
+        assert_eq!(*preview, explore::Preview::Text { text: "second version, longer\n".into(), cut: false });
+        s.choose(1);
+        s.preview(b"gone.bin");
+        wait(&mut s, "the preview", working);
+        assert!(matches!(&s.details, Details::Preview { preview: explore::Preview::Binary { size: 4, .. }, .. }));
+        s.preview(b"docs");
+        wait(&mut s, "the preview", working);
+        assert!(matches!(&s.details, Details::Failed(e) if e.contains("not a file")), "{:?}", s.details);
     }
 }

@@ -4,6 +4,7 @@
 use eframe::egui;
 
 use crate::browse::{ItemKind, Line};
+use crate::explore::{self, Details, Preview};
 use crate::model::{count, human_bytes, progress_line};
 use crate::probe::Seen;
 use crate::restore::RestoreState;
@@ -25,22 +26,8 @@ pub fn show(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     });
     ui.horizontal(|ui| {
         ui.heading("Snapshots");
-        let labels = s.repository_labels();
-        if labels.len() > 1 {
-            let shown = labels.get(s.repo).cloned().unwrap_or_default();
-            let mut pick = None;
-            egui::ComboBox::from_id_salt("repository").selected_text(shown).show_ui(ui, |ui| {
-                for (i, l) in labels.iter().enumerate() {
-                    if ui.selectable_label(i == s.repo, l).clicked() {
-                        pick = Some(i);
-                    }
-                }
-            });
-            if let Some(i) = pick {
-                s.show_repository(i);
-            }
-        } else if let Some(l) = labels.first() {
-            ui.label(format!("in repository {l}"));
+        if let Some(i) = super::repository_picker(ui, "repository", &s.repository_labels(), s.repo, "in repository") {
+            s.show_repository(i);
         }
         let reload = ui.add_enabled(!s.restoring(), egui::Button::new("Reload"));
         seen.control("Reload", &reload);
@@ -51,10 +38,27 @@ pub fn show(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     ui.horizontal(|ui| {
         let label = ui.label("Filter:");
         let field = ui
-            .add(egui::TextEdit::singleline(&mut s.filter).hint_text("source, host or tag").desired_width(260.0))
+            .add(egui::TextEdit::singleline(&mut s.filter).hint_text("source, host or tag").desired_width(200.0))
             .labelled_by(label.id);
         seen.control("Filter", &field);
+        ui.add_space(16.0);
+        let label = ui.label("Search all snapshots:");
+        let field = ui
+            .add(egui::TextEdit::singleline(&mut s.query).hint_text("a name, or *.pdf").desired_width(180.0))
+            .labelled_by(label.id);
+        seen.control("Search all snapshots", &field);
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let b = ui.add_enabled(s.list == ListState::Loaded, egui::Button::new("Search"));
+        seen.control("Search", &b);
+        if b.clicked() || entered {
+            s.search();
+        }
     });
+    if s.details != Details::None {
+        egui::SidePanel::right("details").resizable(true).default_width(360.0).show_inside(ui, |ui| {
+            details(ui, s, seen);
+        });
+    }
     ui.add_space(4.0);
     snapshot_list(ui, s, seen);
     ui.separator();
@@ -85,9 +89,10 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     ui.label(&summary);
     seen.line(summary);
     let mut choose = None;
+    let mut compare = None;
     egui::ScrollArea::vertical().id_salt("list").max_height(140.0).auto_shrink([false, true]).show(ui, |ui| {
-        egui::Grid::new("snapshots").striped(true).num_columns(6).spacing([16.0, 4.0]).show(ui, |ui| {
-            for h in ["Time", "Source", "Host", "Files", "Size", "ID"] {
+        egui::Grid::new("snapshots").striped(true).num_columns(7).spacing([16.0, 4.0]).show(ui, |ui| {
+            for h in ["Time", "Source", "Host", "Files", "Size", "ID", ""] {
                 ui.strong(h);
             }
             ui.end_row();
@@ -105,6 +110,20 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                 ui.label(r.files.to_string());
                 ui.label(human_bytes(r.bytes));
                 ui.monospace(&r.short_id);
+                match s.chosen {
+                    Some(c) if c != i => {
+                        let b = ui
+                            .small_button("Compare")
+                            .on_hover_text("What changed between this snapshot and the one browsed");
+                        seen.control(format!("compare:{}", r.short_id), &b);
+                        if b.clicked() {
+                            compare = Some(i);
+                        }
+                    }
+                    _ => {
+                        ui.label("");
+                    }
+                }
                 ui.end_row();
                 seen.line(format!("{time} {}{tags} {} {} files {}", r.source, r.host, r.files, human_bytes(r.bytes)));
             }
@@ -112,6 +131,9 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     });
     if let Some(i) = choose {
         s.choose(i);
+    }
+    if let Some(i) = compare {
+        s.compare(i);
     }
 }
 
@@ -126,11 +148,14 @@ fn tree(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     let mut open = None;
     let mut tick = None;
     let mut more = None;
+    let mut preview = None;
+    let mut versions = None;
     egui::ScrollArea::vertical().id_salt("tree").auto_shrink([false, false]).show(ui, |ui| {
-        egui::Grid::new("tree").striped(true).num_columns(3).spacing([16.0, 2.0]).min_col_width(60.0).show(ui, |ui| {
+        egui::Grid::new("tree").striped(true).num_columns(4).spacing([16.0, 2.0]).min_col_width(60.0).show(ui, |ui| {
             ui.strong("Name");
             ui.strong("Size");
             ui.strong("Modified");
+            ui.label("");
             ui.end_row();
             for line in browser.lines() {
                 match line {
@@ -168,6 +193,22 @@ fn tree(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                         ui.label(&size);
                         let mtime = local_time(item.mtime);
                         ui.label(&mtime);
+                        ui.horizontal(|ui| {
+                            if item.kind == ItemKind::File {
+                                let b = ui.small_button("Preview");
+                                seen.control(format!("preview:{path}"), &b);
+                                if b.clicked() {
+                                    preview = Some(item.path.clone());
+                                }
+                            }
+                            if item.kind != ItemKind::Dir {
+                                let b = ui.small_button("Versions").on_hover_text("This path in every snapshot");
+                                seen.control(format!("versions:{path}"), &b);
+                                if b.clicked() {
+                                    versions = Some(item.path.clone());
+                                }
+                            }
+                        });
                         ui.end_row();
                         let mark = if selected || implied { "[x]" } else { "[ ]" };
                         seen.line(format!("{}{mark} {} | {size} | {mtime}", "  ".repeat(depth), item.name));
@@ -205,6 +246,179 @@ fn tree(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     }
     if let Some(p) = more {
         s.more(&p);
+    }
+    if let Some(p) = preview {
+        s.preview(&p);
+    }
+    if let Some(p) = versions {
+        s.versions(&p);
+    }
+}
+
+/// A version's line: time, snapshot, what happened, size.
+fn version_line(v: &explore::VersionRow) -> String {
+    let size = if v.change == vger_engine::find::FindChange::Removed { String::new() } else { human_bytes(v.size) };
+    format!("{}  {}  {}  {size}", local_time(v.time), v.short_id, explore::find_change_name(v.change))
+}
+
+/// The versions of one path, each with a button that browses its snapshot.
+fn version_rows(
+    ui: &mut egui::Ui,
+    path: &str,
+    versions: &[explore::VersionRow],
+    seen: &mut Seen,
+    show: &mut Option<usize>,
+) {
+    for v in versions {
+        ui.horizontal(|ui| {
+            let text = version_line(v);
+            if v.change != vger_engine::find::FindChange::Removed {
+                let b = ui.small_button("Show").on_hover_text("Browse this snapshot");
+                seen.control(format!("show:{path}@{}", v.short_id), &b);
+                if b.clicked() {
+                    *show = Some(v.row);
+                }
+            }
+            ui.monospace(&text);
+            seen.line(format!("  {text}"));
+        });
+    }
+}
+
+/// The panel beside the tree: search results, versions, a comparison or a preview.
+fn details(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
+    let mut show = None;
+    let mut close = false;
+    ui.horizontal(|ui| {
+        let title = match &s.details {
+            Details::Found { .. } | Details::Working(_) => "Search",
+            Details::Versions { .. } => "Versions",
+            Details::Diff { .. } => "Changes",
+            Details::Preview { .. } => "Preview",
+            _ => "",
+        };
+        ui.strong(title);
+        let b = ui.small_button("Close");
+        seen.control("Close details", &b);
+        close = b.clicked();
+    });
+    ui.separator();
+    egui::ScrollArea::both().id_salt("details").auto_shrink([false, false]).show(ui, |ui| match &s.details {
+        Details::None => {}
+        Details::Working(what) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(what);
+            });
+            seen.line(what.clone());
+        }
+        Details::Failed(e) => {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+            seen.line(e.clone());
+        }
+        Details::Found { query, searched, results, more } => {
+            let head = match results.len() {
+                0 => format!("No name matches “{query}” in {}.", count(*searched as u64, "snapshot")),
+                n => format!(
+                    "{} matching “{query}” in {}{}",
+                    count(n as u64, "path"),
+                    count(*searched as u64, "snapshot"),
+                    if *more { " (the first shown)" } else { "" }
+                ),
+            };
+            ui.label(&head);
+            seen.line(head);
+            for r in results {
+                let path = lossy(&r.path);
+                ui.add_space(4.0);
+                ui.strong(&path);
+                seen.line(path.clone());
+                version_rows(ui, &path, &r.versions, seen, &mut show);
+            }
+        }
+        Details::Versions { path, versions } => {
+            let path = lossy(path);
+            let head = format!("{path}: in {}", count(versions.iter().filter(|v| v.change != vger_engine::find::FindChange::Removed).count() as u64, "snapshot"));
+            ui.label(&head);
+            seen.line(head);
+            version_rows(ui, &path, versions, seen, &mut show);
+        }
+        Details::Diff { older, newer, rows, summary, more } => {
+            let head = format!(
+                "From {older} to {newer}: {} added, {} removed, {} modified, {} metadata only, {} changed type; +{} −{}",
+                summary.added,
+                summary.removed,
+                summary.modified,
+                summary.metadata,
+                summary.r#type,
+                human_bytes(summary.added_bytes),
+                human_bytes(summary.removed_bytes)
+            );
+            ui.label(&head);
+            seen.line(head);
+            if rows.is_empty() {
+                ui.label("No differences.");
+                seen.line("No differences.");
+            }
+            for r in rows {
+                let (mark, word) = explore::change_mark(r.change);
+                let size = match (r.size_before, r.size_after) {
+                    (Some(a), Some(b)) if a != b => format!("  {} → {}", human_bytes(a), human_bytes(b)),
+                    (_, Some(b)) => format!("  {}", human_bytes(b)),
+                    (Some(a), None) => format!("  {}", human_bytes(a)),
+                    _ => String::new(),
+                };
+                let text = format!("{mark} {}{size}", lossy(&r.path));
+                ui.monospace(&text).on_hover_text(word);
+                seen.line(text);
+            }
+            if *more {
+                ui.weak("… more changes not listed");
+            }
+        }
+        Details::Preview { path, short_id, preview } => {
+            let head = format!("{} in {short_id}", lossy(path));
+            ui.label(&head);
+            seen.line(head);
+            match preview {
+                Preview::Text { text, cut } => {
+                    let mut shown = text.as_str();
+                    ui.add(egui::TextEdit::multiline(&mut shown).code_editor().desired_width(f32::INFINITY));
+                    seen.line(format!("text: {}", text.lines().next().unwrap_or_default()));
+                    if *cut {
+                        let note = format!("(the first {} only)", human_bytes(text.len() as u64));
+                        ui.weak(&note);
+                        seen.line(note);
+                    }
+                }
+                Preview::Image { width, height, rgba } => {
+                    let id = egui::Id::new(("preview", path, short_id.as_str()));
+                    let texture = ui.ctx().data(|d| d.get_temp::<egui::TextureHandle>(id)).unwrap_or_else(|| {
+                        let image = egui::ColorImage::from_rgba_unmultiplied([*width as usize, *height as usize], rgba);
+                        let t = ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR);
+                        ui.ctx().data_mut(|d| d.insert_temp(id, t.clone()));
+                        t
+                    });
+                    let note = format!("image, {width}×{height} pixels");
+                    ui.label(&note);
+                    seen.line(note);
+                    let size = texture.size_vec2();
+                    let scale = (ui.available_width() / size.x).min(1.0);
+                    ui.image((texture.id(), size * scale));
+                }
+                Preview::Binary { size, why } => {
+                    let note = format!("No preview: {why} ({})", human_bytes(*size));
+                    ui.label(&note);
+                    seen.line(note);
+                }
+            }
+        }
+    });
+    if close {
+        s.close_details();
+    }
+    if let Some(row) = show {
+        s.choose(row);
     }
 }
 
