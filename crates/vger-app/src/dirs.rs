@@ -45,6 +45,28 @@ pub fn resume_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {
     state_dir(cache_dir).map(|d| d.join("resume"))
 }
 
+/// The file `vger daemon` locks (with `flock`) while it runs for the config
+/// at `config_path`, holding its PID on the first line: named after a hash
+/// of the config's canonical path, in `$XDG_RUNTIME_DIR/vger`, `/run/vger`
+/// for root, or the state folder. A front end reads it to tell whether a
+/// daemon already schedules this config.
+pub fn daemon_lock_file(config_path: &std::path::Path, cache_dir: Option<&PathBuf>) -> PathBuf {
+    let canonical = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+    let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d).join("vger"),
+        None if is_root() && std::path::Path::new("/run").is_dir() => PathBuf::from("/run/vger"),
+        None => state_dir(cache_dir).unwrap_or_else(|| std::env::temp_dir().join("vger")),
+    };
+    dir.join(format!("daemon-{}.lock", hash.get(..16).unwrap_or_default()))
+}
+
+/// Whether this process runs as root (the owner of /proc/self).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 /// Where the settings seen per repository id are remembered, so that a
 /// replaced `config` object is refused: `repositories/` in the state folder.
 pub fn settings_dir(cache_dir: Option<&PathBuf>) -> Option<PathBuf> {

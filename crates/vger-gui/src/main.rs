@@ -11,12 +11,16 @@
 //! the `vger` command.
 
 mod browse;
+mod explore;
 mod first_run;
+mod maintenance;
 mod model;
 mod probe;
 mod restore;
+mod settings;
 mod snapshots;
 mod ui;
+mod yaml_edit;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -132,33 +136,118 @@ fn start_with(explicit: Option<&std::path::Path>) -> Result<Start, vger_config::
 enum Screen {
     Overview,
     Snapshots,
+    Maintenance,
+    Settings,
 }
 
 struct Screens {
     screen: Screen,
     overview: Overview,
     snapshots: Snapshots,
+    maintenance: maintenance::Maintenance,
+    settings: settings::Settings,
+    schedule: ui::settings::ScheduleInfo,
+    app: vger_app::App,
+    waker: Waker,
+    /// When the config file and the daemon were last looked at.
+    looked: std::time::Instant,
+    /// The settings were saved: the screens read the config again once
+    /// nothing runs.
+    stale: bool,
 }
 
 impl Screens {
     fn new(app: vger_app::App, waker: Waker) -> Self {
-        Screens {
+        let mut screens = Screens {
             screen: Screen::Overview,
             overview: Overview::new(app.clone(), waker.clone()),
-            snapshots: Snapshots::new(app, waker),
+            snapshots: Snapshots::new(app.clone(), waker.clone()),
+            maintenance: maintenance::Maintenance::new(app.clone(), waker.clone()),
+            settings: settings::Settings::new(&app.config, &app.config_path),
+            schedule: ui::settings::ScheduleInfo { daemon: None, runs: Vec::new() },
+            app,
+            waker,
+            looked: std::time::Instant::now(),
+            stale: false,
+        };
+        screens.look_at_schedule();
+        screens
+    }
+
+    /// The daemon's state for this config, and each repository's last and next run.
+    fn look_at_schedule(&mut self) {
+        let cache = self.app.config.cache_dir.as_ref();
+        let lock = vger_app::dirs::daemon_lock_file(&self.app.config_path, cache);
+        self.schedule.daemon = settings::running_daemon(&lock);
+        self.schedule.runs = self
+            .app
+            .config
+            .repositories
+            .iter()
+            .map(|r| {
+                let state = vger_app::state::load(cache, r);
+                (r.label().to_string(), state.daemon_last_run, state.daemon_next_run)
+            })
+            .collect();
+    }
+
+    /// Every second: a config changed by hand is read again (once nothing
+    /// runs), and the daemon looked at again.
+    fn watch(&mut self, ctx: &egui::Context) {
+        ctx.request_repaint_after(std::time::Duration::from_secs(1));
+        if self.looked.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+        self.looked = std::time::Instant::now();
+        self.look_at_schedule();
+        if self.running() {
+            return;
+        }
+        if self.settings.changed_on_disk() {
+            match self.settings.reload() {
+                Ok(config) => self.use_config(config),
+                Err(_) => self.stale = false,
+            }
+        } else if self.stale {
+            // Saved here: read as the CLI reads it (environment, env files).
+            if let Ok(loaded) = vger_config::Config::load(Some(&self.app.config_path)) {
+                self.use_config(loaded.config);
+            }
         }
     }
 
+    /// The screens on a new config (after a save or a change by hand).
+    fn use_config(&mut self, config: vger_config::Config) {
+        let app = vger_app::App::new(config, self.app.config_path.clone());
+        self.overview = Overview::new(app.clone(), self.waker.clone());
+        self.snapshots = Snapshots::new(app.clone(), self.waker.clone());
+        self.maintenance = maintenance::Maintenance::new(app.clone(), self.waker.clone());
+        if self.screen == Screen::Snapshots {
+            self.snapshots.show_repository(0);
+        }
+        self.app = app;
+        self.stale = false;
+        self.look_at_schedule();
+    }
+
     fn running(&self) -> bool {
-        self.overview.any_running() || self.snapshots.restoring()
+        self.overview.any_running() || self.snapshots.restoring() || self.maintenance.running()
     }
 
     fn show(&mut self, ctx: &egui::Context, seen: &mut Seen) {
         self.overview.poll();
         self.snapshots.poll();
+        self.maintenance.poll();
+        self.watch(ctx);
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
             ui.add_space(8.0);
-            for (screen, name) in [(Screen::Overview, "Overview"), (Screen::Snapshots, "Snapshots")] {
+            let screens = [
+                (Screen::Overview, "Overview"),
+                (Screen::Snapshots, "Snapshots"),
+                (Screen::Maintenance, "Maintenance"),
+                (Screen::Settings, "Settings"),
+            ];
+            for (screen, name) in screens {
                 let r =
                     ui.add_sized([ui.available_width(), 28.0], egui::Button::selectable(self.screen == screen, name));
                 seen.control(format!("screen:{name}"), &r);
@@ -180,6 +269,16 @@ impl Screens {
             Screen::Snapshots => {
                 seen.screen = "snapshots";
                 ui::snapshots::show(ui, &mut self.snapshots, seen);
+            }
+            Screen::Maintenance => {
+                seen.screen = "maintenance";
+                ui::maintenance::show(ui, &mut self.maintenance, seen);
+            }
+            Screen::Settings => {
+                seen.screen = "settings";
+                if ui::settings::show(ui, &mut self.settings, &self.schedule, seen) {
+                    self.stale = true;
+                }
             }
         });
     }

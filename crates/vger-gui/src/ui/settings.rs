@@ -1,0 +1,103 @@
+//! The Settings screen: the schedule (with the daemon's state), retention
+//! and compression, saved into `vger.yaml` in place.
+
+use eframe::egui;
+
+use crate::probe::Seen;
+use crate::settings::{Daemon, Settings};
+
+/// What the screen shows about the scheduler.
+pub struct ScheduleInfo {
+    pub daemon: Option<Daemon>,
+    /// Per repository: label, the daemon's last and next run.
+    pub runs: Vec<(String, Option<String>, Option<String>)>,
+}
+
+fn field(ui: &mut egui::Ui, seen: &mut Seen, s: &mut Settings, label: &str) {
+    let Some(f) = s.field_mut(label) else { return };
+    ui.horizontal(|ui| {
+        let l = ui.add_sized([170.0, 20.0], egui::Label::new(format!("{}:", f.label)));
+        let r =
+            ui.add(egui::TextEdit::singleline(&mut f.value).hint_text(f.hint).desired_width(220.0)).labelled_by(l.id);
+        seen.control(f.label, &r);
+    });
+}
+
+fn when(t: &Option<String>) -> String {
+    t.as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Returns true when the settings were saved (the app then reads the config again).
+pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut Seen) -> bool {
+    let mut saved = false;
+    ui.heading("Settings");
+    let intro = format!("Saved into {}; comments and the rest of the file stay as they are.", s.path.display());
+    ui.label(&intro);
+    seen.line(intro);
+    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+        ui.add_space(8.0);
+        ui.strong("Schedule");
+        let text = match &info.daemon {
+            Some(d) => {
+                format!("A vger daemon (PID {}) runs this schedule; the app starts no scheduler of its own.", d.pid)
+            }
+            None => "No vger daemon runs for this configuration: scheduled backups run only while one does \
+                     (systemctl --user enable --now vger-daemon)."
+                .to_string(),
+        };
+        ui.label(&text);
+        seen.line(text);
+        for (label, last, next) in &info.runs {
+            if last.is_some() || next.is_some() {
+                let line = format!("{label}: last run {}, next run {}", when(last), when(next));
+                ui.label(&line);
+                seen.line(line);
+            }
+        }
+        let r = ui.checkbox(&mut s.schedule_enabled, "Scheduled backups on");
+        seen.control("Scheduled backups on", &r);
+        field(ui, seen, s, "Back up every");
+        field(ui, seen, s, "Or at (cron)");
+        ui.weak("Repositories with a schedule of their own keep it.");
+
+        ui.add_space(8.0);
+        ui.strong("Which snapshots prune keeps");
+        for label in
+            ["Keep the last", "Keep hourly", "Keep daily", "Keep weekly", "Keep monthly", "Keep everything within"]
+        {
+            field(ui, seen, s, label);
+        }
+        ui.weak("Empty: the rule is not used. With no rule at all, prune keeps everything.");
+
+        ui.add_space(8.0);
+        ui.strong("Compression of new data");
+        field(ui, seen, s, "Compression");
+
+        ui.add_space(12.0);
+        ui.horizontal(|ui| {
+            let b = ui.add_enabled(s.dirty(), egui::Button::new("Save"));
+            seen.control("Save settings", &b);
+            if b.clicked() {
+                saved = s.save().is_some();
+            }
+            if s.dirty() {
+                ui.weak("Unsaved changes");
+            }
+        });
+        match &s.message {
+            Some(Ok(m)) => {
+                ui.colored_label(egui::Color32::from_rgb(110, 190, 110), m);
+                seen.line(m.clone());
+            }
+            Some(Err(m)) => {
+                ui.colored_label(ui.visuals().error_fg_color, m);
+                seen.line(m.clone());
+            }
+            None => {}
+        }
+    });
+    saved
+}
