@@ -94,7 +94,9 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        Env { dir: tempfile::Builder::new().prefix("vger-gui-e2e-").tempdir().unwrap() }
+        let dir = tempfile::Builder::new().prefix("vger-gui-e2e-").tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(".xdg-run")).unwrap();
+        Env { dir }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -122,6 +124,7 @@ impl Env {
         cmd.env_remove("VGER_PASSPHRASE")
             .env("XDG_CACHE_HOME", self.path(".xdg-cache"))
             .env("XDG_STATE_HOME", self.path(".xdg-state"))
+            .env("XDG_RUNTIME_DIR", self.path(".xdg-run"))
             .env_remove("VGER_CONFIG");
     }
 
@@ -294,6 +297,18 @@ fn control<'a>(state: &'a serde_json::Value, name: &str) -> Option<&'a serde_jso
     state["controls"].as_array()?.iter().find(|c| c["name"] == name)
 }
 
+/// The names of the snapshot list's rows (`snapshot:ID`), newest first.
+fn snapshot_rows(state: &serde_json::Value) -> Vec<String> {
+    state["controls"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c["name"].as_str().filter(|n| n.starts_with("snapshot:")).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn lines(row: &serde_json::Value) -> String {
     row["lines"]
         .as_array()
@@ -458,12 +473,7 @@ fn the_window_keeps_painting_during_a_large_backup() {
     // Then all of it back through the Snapshots screen: the folder ticked.
     gui.click("screen:Snapshots");
     let state = gui.wait(30, "the list", |s| lines(s).contains("1 snapshot"));
-    let name = state["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|c| c["name"].as_str().filter(|n| n.starts_with("snapshot:")).map(str::to_string));
-    gui.click(&name.unwrap());
+    gui.click(&snapshot_rows(&state)[0]);
     gui.click("select:big");
     let dest = env.path("restored");
     gui.type_into("Restore to", dest.to_str().unwrap());
@@ -540,13 +550,8 @@ fn first_run_backup_browse_and_restore_in_the_window() {
 
     gui.click("screen:Snapshots");
     let state = gui.wait(30, "the snapshot list", |s| lines(s).contains("1 snapshot"));
-    let id = state["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|c| c["name"].as_str().and_then(|n| n.strip_prefix("snapshot:")).map(str::to_string));
     gui.screenshot("snapshots-list.png");
-    gui.click(&format!("snapshot:{}", id.unwrap()));
+    gui.click(&snapshot_rows(&state)[0]);
     let state = gui.wait(30, "the top folder", |s| control(s, "select:hello.txt").is_some());
     assert!(control(&state, "open:docs/deep").is_none(), "only the top folder is read: {state:#}");
     assert!(!lines(&state).contains("node_modules"), "excluded by the first run's choice: {state:#}");
@@ -607,16 +612,242 @@ fn the_snapshots_screen_at_200_percent() {
     let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "1920x1400x24", &[("VGER_GUI_SCALE", "2")]);
     gui.click("screen:Snapshots");
     let state = gui.wait(30, "the list", |s| lines(s).contains("1 snapshot"));
-    let name = state["controls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|c| c["name"].as_str().filter(|n| n.starts_with("snapshot:")).map(str::to_string));
-    gui.click(&name.unwrap());
+    gui.click(&snapshot_rows(&state)[0]);
     gui.click("open:docs");
     let state = gui.wait(30, "docs", |s| control(s, "select:docs/a.txt").is_some());
     // Controls are twice their 100% size in pixels.
     let height = control(&state, "Reload").unwrap()["rect"][3].as_f64().unwrap();
     assert!(height >= 30.0, "the Reload button is {height} px high at 200%");
     gui.screenshot("snapshots-200-percent.png");
+}
+
+/// A `vger-server` on a free port of this machine, serving a temporary
+/// folder with one full-access token; killed when dropped.
+struct VgerServer {
+    _child: Reaped,
+    addr: String,
+}
+
+const SERVER_TOKEN: &str = "gui-e2e-token-0123456789abcdef";
+
+impl VgerServer {
+    fn binary() -> PathBuf {
+        vger_bin().with_file_name("vger-server")
+    }
+
+    fn start(data: &Path) -> Self {
+        use std::io::BufRead;
+        fs::create_dir_all(data).unwrap();
+        let mut child = Command::new(Self::binary())
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("VGER_SERVER_TOKEN", SERVER_TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
+            .unwrap_or_else(|| panic!("vger-server did not say where it listens"));
+        std::thread::spawn(move || lines.for_each(drop));
+        VgerServer { _child: Reaped(child), addr }
+    }
+}
+
+/// First run against a vger-server started here: "Test connection" on a
+/// dead address says it cannot reach it, on the server that nothing is
+/// there yet; Create makes the repository on the server, a backup goes
+/// there, and the CLI lists it with the config the window wrote.
+#[test]
+fn first_run_on_a_vger_server_with_test_connection() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    if !VgerServer::binary().exists() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and no vger-server binary");
+        eprintln!("SKIPPED: no vger-server binary (cargo build -p vger-server)");
+        return;
+    }
+    let env = Env::new();
+    let server = VgerServer::start(&env.path("server-data"));
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("hello.txt"), b"to the server\n").unwrap();
+    let config = env.path("conf/vger.yaml");
+
+    let gui = Gui::launch(&env, &config, false, "1280x900x24", &[]);
+    gui.wait(30, "the first-run form", |s| s["screen"] == "first-run");
+    gui.click("kind:vger-server");
+    gui.type_into("URL", "http://127.0.0.1:1/laptop");
+    gui.type_into("Access token", SERVER_TOKEN);
+    gui.click("Allow plain HTTP");
+    gui.click("Test connection");
+    let state =
+        gui.wait(60, "the test's result", |s| lines(s).contains("Cannot reach") || lines(s).contains("Reachable"));
+    assert!(lines(&state).contains("Cannot reach the storage: "), "{state:#}");
+    gui.screenshot("first-run-server-unreachable.png");
+
+    gui.type_into("URL", &format!("http://{}/laptop", server.addr));
+    gui.click("Test connection");
+    let state =
+        gui.wait(60, "the test's result", |s| lines(s).contains("Cannot reach") || lines(s).contains("Reachable"));
+    assert!(lines(&state).contains("Reachable; no repository there yet"), "{state:#}");
+    gui.type_into("Passphrase", PASS);
+    gui.type_into("Passphrase again", PASS);
+    gui.type_into("Folders", src.to_str().unwrap());
+    gui.screenshot("first-run-server.png");
+    gui.click("Create");
+    gui.wait(60, "the Overview", |s| s["screen"] == "overview");
+    let state = gui.wait_row(30, "no snapshots yet", |row| lines(row).contains("No snapshots yet"));
+    gui.click_button(&state, "Back up now");
+    let state = gui.wait_row(120, "the backup", |row| row["backup"] == "done" || row["backup"] == "failed");
+    assert_eq!(state["rows"][0]["backup"], "done", "{state:#}");
+    assert!(env.path("server-data/laptop").is_dir(), "the repository is on the server");
+
+    let mut cmd = Command::new(vger_bin());
+    cmd.arg("--config").arg(&config).args(["list", "--json"]);
+    env.private_dirs(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+}
+
+/// A 40×30 PNG, red over blue.
+fn png() -> Vec<u8> {
+    let img = image::RgbaImage::from_fn(40, 30, |_, y| {
+        if y < 15 {
+            image::Rgba([220, 40, 40, 255])
+        } else {
+            image::Rgba([40, 40, 220, 255])
+        }
+    });
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+/// The rest of the Snapshots screen (search across snapshots, versions,
+/// comparing two snapshots, text and image previews), the Maintenance
+/// screen (check with verification, prune's preview then delete,
+/// compact) and Settings (saved in place, a change by hand picked up, a
+/// running daemon shown), each in the real window with a screenshot.
+#[test]
+fn search_compare_preview_maintenance_and_settings_in_the_window() {
+    if let Some(why) = missing_tools() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(src.join("docs")).unwrap();
+    fs::write(src.join("hello.txt"), b"hello, first version\n").unwrap();
+    fs::write(src.join("docs/report.txt"), b"quarterly numbers\n").unwrap();
+    fs::write(src.join("picture.png"), png()).unwrap();
+    let yaml = format!(
+        "# Kept: a comment at the top.\nrepositories:\n  - label: local\n    url: \"{}\"\nsources:\n  - label: src\n    path: \"{}\"\n\n# How many to keep\nretention:\n  keep_last: 1   # only the newest\n",
+        env.path("repo").display(),
+        src.display()
+    );
+    fs::write(env.path("vger.yaml"), &yaml).unwrap();
+    env.vger(&["init"]);
+    env.vger(&["backup", "--time", "2026-01-01T10:00:00Z"]);
+    fs::write(src.join("hello.txt"), b"hello, second version, longer\n").unwrap();
+    fs::write(src.join("docs/new.txt"), b"added later\n").unwrap();
+    env.vger(&["backup", "--time", "2026-01-02T10:00:00Z"]);
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 2);
+
+    let gui = Gui::start(&env);
+    gui.click("screen:Snapshots");
+    let state = gui.wait(30, "the list", |s| lines(s).contains("2 snapshots"));
+    let names = snapshot_rows(&state);
+    assert_eq!(names.len(), 2, "{state:#}");
+    // Newest first.
+    let (newest, oldest) = (names[0].clone(), names[1].clone());
+
+    gui.type_into("Search all snapshots", "hello");
+    gui.click("Search");
+    let state = gui.wait(60, "the search", |s| lines(s).contains("matching"));
+    let text = lines(&state);
+    assert!(text.contains("1 path matching “hello” in 2 snapshots"), "{text}");
+    assert!(text.contains("modified") && text.contains("added"), "{text}");
+    gui.screenshot("snapshots-search.png");
+
+    gui.click(&newest);
+    gui.wait(30, "the tree", |s| control(s, "preview:hello.txt").is_some());
+    gui.click(&format!("compare:{}", oldest.trim_start_matches("snapshot:")));
+    let state = gui.wait(60, "the comparison", |s| lines(s).contains("From "));
+    let text = lines(&state);
+    assert!(text.contains("+ docs/new.txt"), "{text}");
+    assert!(text.contains("M hello.txt"), "{text}");
+    assert!(text.contains("1 added, 0 removed, 1 modified"), "{text}");
+    gui.screenshot("snapshots-compare.png");
+
+    gui.click("preview:hello.txt");
+    let state = gui.wait(60, "the preview", |s| lines(s).contains("text: "));
+    assert!(lines(&state).contains("text: hello, second version, longer"), "{state:#}");
+    gui.screenshot("snapshots-preview-text.png");
+    gui.click("preview:picture.png");
+    let state = gui.wait(60, "the image", |s| lines(s).contains("image, "));
+    assert!(lines(&state).contains("image, 40×30 pixels"), "{state:#}");
+    gui.screenshot("snapshots-preview-image.png");
+    gui.click("versions:hello.txt");
+    let state = gui.wait(60, "the versions", |s| lines(s).contains("hello.txt: in "));
+    assert!(lines(&state).contains("hello.txt: in 2 snapshots"), "{state:#}");
+
+    gui.click("screen:Maintenance");
+    gui.click("Check");
+    let state =
+        gui.wait(120, "the check", |s| lines(s).contains("Check finished") || lines(s).contains("Check failed"));
+    assert!(lines(&state).contains("10% of the data read back"), "{state:#}");
+    gui.screenshot("maintenance-check.png");
+    gui.click("Prune");
+    let state = gui.wait(60, "the preview", |s| lines(s).contains("would delete") || lines(s).contains("failed"));
+    let text = lines(&state);
+    assert!(text.contains("The rules would delete 1 snapshot and keep 1:"), "{text}");
+    assert!(text.contains("keep (last)"), "{text}");
+    assert_eq!(env.snapshot_ids().len(), 2, "the preview deletes nothing");
+    gui.screenshot("maintenance-prune-preview.png");
+    gui.click("Delete snapshots");
+    let state = gui.wait(60, "the prune", |s| lines(s).contains("Prune finished") || lines(s).contains("failed"));
+    assert!(lines(&state).contains("Deleted 1 snapshot"), "{state:#}");
+    assert_eq!(env.snapshot_ids().len(), 1);
+    gui.click("Compact");
+    let state = gui.wait(120, "the compact", |s| lines(s).contains("Compact finished") || lines(s).contains("failed"));
+    assert!(lines(&state).contains("Compact finished"), "{state:#}");
+    gui.screenshot("maintenance-compact.png");
+
+    gui.click("screen:Settings");
+    let state = gui.wait(10, "the settings", |s| s["screen"] == "settings");
+    assert!(lines(&state).contains("No vger daemon runs"), "{state:#}");
+    gui.click("Scheduled backups on");
+    gui.type_into("Back up every", "2h");
+    gui.click("Save settings");
+    gui.wait(30, "the save", |s| lines(s).contains("Saved to"));
+    let written = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    assert_eq!(written, format!("{yaml}\nschedule:\n  enabled: true\n  every: 2h\n"), "only the new lines were added");
+    env.vger(&["list"]); // the CLI reads the saved file
+
+    // A daemon for this config: the window shows it.
+    let mut cmd = Command::new(vger_bin());
+    cmd.arg("--config").arg(env.path("vger.yaml")).arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
+    env.private(&mut cmd);
+    let daemon = Reaped(cmd.spawn().unwrap());
+    let state = gui.wait(30, "the daemon", |s| lines(s).contains("A vger daemon (PID"));
+    assert!(lines(&state).contains(&format!("PID {}", daemon.0.id())), "{state:#}");
+    gui.screenshot("settings-daemon.png");
+    drop(daemon);
+
+    // A change by hand while the window is open.
+    let edited = written.replace("keep_last: 1   # only the newest", "keep_last: 3   # by hand");
+    fs::write(env.path("vger.yaml"), &edited).unwrap();
+    gui.wait(30, "the reload", |s| lines(s).contains("changed on disk and was read again"));
+    gui.screenshot("settings.png");
 }
