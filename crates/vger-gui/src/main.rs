@@ -65,7 +65,7 @@ fn main() -> std::process::ExitCode {
     });
     // 200% scaling on demand (egui follows the display's own scale factor otherwise).
     let zoom = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()).map(|z| z.clamp(0.5, 4.0));
-    let size = [900.0 * zoom.unwrap_or(1.0), 640.0 * zoom.unwrap_or(1.0)];
+    let size = [1100.0 * zoom.unwrap_or(1.0), 700.0 * zoom.unwrap_or(1.0)];
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size(size),
         renderer: eframe::Renderer::Glow,

@@ -55,6 +55,8 @@ pub struct RepoRow {
     pub backup: BackupState,
     /// The backup age beyond which the row warns.
     pub expected_age: Duration,
+    /// When `vger daemon` plans to run next (from the state it keeps).
+    pub next_run: Option<DateTime<Utc>>,
 }
 
 impl RepoRow {
@@ -103,6 +105,10 @@ impl Overview {
                 status: RepoStatus::Loading,
                 backup: BackupState::Idle,
                 expected_age: expected_age(&app.config, r),
+                next_run: vger_app::state::load(app.config.cache_dir.as_ref(), r)
+                    .daemon_next_run
+                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc)),
             })
             .collect::<Vec<_>>();
         let (sender, receiver) = mpsc::channel();
@@ -349,6 +355,7 @@ pub(crate) mod tests {
             },
             backup: BackupState::Idle,
             expected_age: Duration::from_secs(3600),
+            next_run: None,
         }
     }
 

@@ -609,7 +609,7 @@ fn the_snapshots_screen_at_200_percent() {
     env.config(&src);
     env.vger(&["init"]);
     env.vger(&["backup"]);
-    let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "1920x1400x24", &[("VGER_GUI_SCALE", "2")]);
+    let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "2400x1500x24", &[("VGER_GUI_SCALE", "2")]);
     gui.click("screen:Snapshots");
     let state = gui.wait(30, "the list", |s| lines(s).contains("1 snapshot"));
     gui.click(&snapshot_rows(&state)[0]);

@@ -59,6 +59,10 @@ pub fn show(ui: &mut egui::Ui, overview: &mut Overview, frame_seen: &mut Seen) {
                     if let Some(w) = row.staleness(now) {
                         line(ui, &mut seen, format!("⚠ {w}"), Some(warn));
                     }
+                    if let Some(next) = row.next_run.filter(|t| *t > now) {
+                        let when = next.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M");
+                        line(ui, &mut seen, format!("Next scheduled backup (vger daemon): {when}"), None);
+                    }
                     let button = match &row.backup {
                         BackupState::Running { progress, cancelling } => {
                             seen.backup = "running";

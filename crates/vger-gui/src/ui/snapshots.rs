@@ -90,7 +90,7 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     seen.line(summary);
     let mut choose = None;
     let mut compare = None;
-    egui::ScrollArea::vertical().id_salt("list").max_height(140.0).auto_shrink([false, true]).show(ui, |ui| {
+    egui::ScrollArea::both().id_salt("list").max_height(140.0).auto_shrink([false, true]).show(ui, |ui| {
         egui::Grid::new("snapshots").striped(true).num_columns(7).spacing([16.0, 4.0]).show(ui, |ui| {
             for h in ["Time", "Source", "Host", "Files", "Size", "ID", ""] {
                 ui.strong(h);
@@ -150,7 +150,7 @@ fn tree(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     let mut more = None;
     let mut preview = None;
     let mut versions = None;
-    egui::ScrollArea::vertical().id_salt("tree").auto_shrink([false, false]).show(ui, |ui| {
+    egui::ScrollArea::both().id_salt("tree").auto_shrink([false, false]).show(ui, |ui| {
         egui::Grid::new("tree").striped(true).num_columns(4).spacing([16.0, 2.0]).min_col_width(60.0).show(ui, |ui| {
             ui.strong("Name");
             ui.strong("Size");
