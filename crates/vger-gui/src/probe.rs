@@ -35,6 +35,10 @@ pub struct ControlSeen {
     /// Left, top, width, height in window pixels.
     pub rect: [f32; 4],
     pub enabled: bool,
+    /// A text field's content (never a password's), so a test can tell
+    /// that what it typed arrived whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// What one frame showed.
@@ -65,7 +69,16 @@ impl Seen {
             name: name.into(),
             rect: [r.min.x * k, r.min.y * k, r.width() * k, r.height() * k],
             enabled: response.enabled(),
+            value: None,
         });
+    }
+
+    /// Remembers a text field drawn this frame, with its content.
+    pub fn text_field(&mut self, name: impl Into<String>, response: &eframe::egui::Response, text: &str) {
+        self.control(name, response);
+        if let Some(c) = self.controls.last_mut() {
+            c.value = Some(text.to_string());
+        }
     }
 
     /// Remembers a line of text drawn this frame.

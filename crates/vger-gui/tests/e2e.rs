@@ -229,10 +229,29 @@ impl Gui {
     }
 
     /// Clicks a text field, clears it and types `text` (a newline is Return).
+    /// A field that reports its content (all but passwords) must then hold
+    /// `text`: on a loaded machine X can lose a keystroke, so typing is
+    /// tried again, up to three times.
     fn type_into(&self, name: &str, text: &str) {
-        self.click(name);
-        self.xdotool(&["key", "ctrl+a", "BackSpace"]);
-        self.xdotool(&["type", "--delay", "5", text]);
+        for attempt in 1..=3 {
+            let state = self.click(name);
+            self.xdotool(&["key", "ctrl+a", "BackSpace"]);
+            self.xdotool(&["type", "--delay", "5", text]);
+            if control(&state, name).is_some_and(|c| c["value"].is_null()) {
+                return;
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                let read = fs::read_to_string(&self.state_file).ok().and_then(|t| serde_json::from_str(&t).ok());
+                if read.as_ref().and_then(|s: &serde_json::Value| control(s, name)).is_some_and(|c| c["value"] == text)
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("typing into `{name}` lost keys (attempt {attempt}); typing again");
+        }
+        panic!("`{name}` never held {text:?}");
     }
 
     fn xdotool(&self, args: &[&str]) {

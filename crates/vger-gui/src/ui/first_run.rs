@@ -27,7 +27,11 @@ fn field(ui: &mut egui::Ui, seen: &mut Seen, name: &str, text: &mut String, hint
         let label = label(ui, &format!("{name}:"));
         let edit = egui::TextEdit::singleline(text).hint_text(hint).password(password).desired_width(420.0);
         let r = ui.add(edit).labelled_by(label.id);
-        seen.control(name, &r);
+        if password {
+            seen.control(name, &r);
+        } else {
+            seen.text_field(name, &r, text);
+        }
     });
 }
 
@@ -172,7 +176,7 @@ fn form(ui: &mut egui::Ui, f: &mut FirstRun, seen: &mut Seen) {
         let label = label(ui, "Folders (one per line):");
         let edit = egui::TextEdit::multiline(&mut f.folders).hint_text("/home/me/Documents").desired_rows(3);
         let r = ui.add_sized([420.0, 60.0], edit).labelled_by(label.id);
-        seen.control("Folders", &r);
+        seen.text_field("Folders", &r, &f.folders);
     });
     ui.label("Leave out:");
     for choice in &mut f.excludes {

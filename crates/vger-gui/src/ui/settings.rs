@@ -19,7 +19,7 @@ fn field(ui: &mut egui::Ui, seen: &mut Seen, s: &mut Settings, label: &str) {
         let l = ui.add_sized([170.0, 20.0], egui::Label::new(format!("{}:", f.label)));
         let r =
             ui.add(egui::TextEdit::singleline(&mut f.value).hint_text(f.hint).desired_width(220.0)).labelled_by(l.id);
-        seen.control(f.label, &r);
+        seen.text_field(f.label, &r, &f.value);
     });
 }
 

@@ -40,13 +40,13 @@ pub fn show(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
         let field = ui
             .add(egui::TextEdit::singleline(&mut s.filter).hint_text("source, host or tag").desired_width(200.0))
             .labelled_by(label.id);
-        seen.control("Filter", &field);
+        seen.text_field("Filter", &field, &s.filter);
         ui.add_space(16.0);
         let label = ui.label("Search all snapshots:");
         let field = ui
             .add(egui::TextEdit::singleline(&mut s.query).hint_text("a name, or *.pdf").desired_width(180.0))
             .labelled_by(label.id);
-        seen.control("Search all snapshots", &field);
+        seen.text_field("Search all snapshots", &field, &s.query);
         let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         let b = ui.add_enabled(s.list == ListState::Loaded, egui::Button::new("Search"));
         seen.control("Search", &b);
@@ -499,7 +499,7 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
         let field = ui
             .add(egui::TextEdit::singleline(&mut s.target).hint_text("/full/path/of/a/folder").desired_width(380.0))
             .labelled_by(label.id);
-        seen.control("Restore to", &field);
+        seen.text_field("Restore to", &field, &s.target);
         if let Some(original) = s.original_place() {
             let b = ui.button("Original place").on_hover_text(original.display().to_string());
             seen.control("Original place", &b);
