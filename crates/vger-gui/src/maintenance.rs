@@ -43,11 +43,21 @@ pub struct PrunePlan {
     pub has_rules: bool,
     /// Snapshots held back because a burst of new ones would push them out.
     pub held: usize,
+    /// The snapshots changed between the last preview and "Delete": this
+    /// is the new preview, and nothing was deleted.
+    pub changed: bool,
 }
 
 impl PrunePlan {
     pub fn deletes(&self) -> usize {
         self.decisions.iter().filter(|d| !d.keep).count()
+    }
+
+    /// The IDs of the snapshots it deletes, sorted.
+    fn deleted_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.decisions.iter().filter(|d| !d.keep).map(|d| d.id.clone()).collect();
+        ids.sort();
+        ids
     }
 }
 
@@ -198,7 +208,7 @@ impl Maintenance {
             let report = front.checked.lock().ok().and_then(|mut r| r.take());
             match result {
                 Ok(report) => TaskState::Done { task: Task::Check, lines: check_lines(&report, &opts) },
-                Err(e) if e.is_cancelled() || front.cancel_flag().is_cancelled() => TaskState::Cancelled(Task::Check),
+                Err(e) if e.is_cancelled() => TaskState::Cancelled(Task::Check),
                 Err(e) => TaskState::Failed {
                     task: Task::Check,
                     message: front.describe(&e),
@@ -210,37 +220,43 @@ impl Maintenance {
 
     /// Works out what prune would delete (deletes nothing).
     pub fn prune_preview(&mut self) {
-        self.start(Task::Prune, |app, repo, front| {
-            let opts = PruneOptions { dry_run: true, ..Default::default() };
-            match app.prune(repo, &opts, front) {
-                Ok(report) => TaskState::Preview(PrunePlan {
-                    decisions: report.decisions,
-                    has_rules: vger_app::retention::has_rules(&app.config, repo),
-                    held: report.flood.held.len(),
-                }),
-                Err(e) => TaskState::Failed { task: Task::Prune, message: front.describe(&e), lines: Vec::new() },
-            }
+        self.start(Task::Prune, |app, repo, front| match plan(app, repo, front) {
+            Ok(plan) => TaskState::Preview(plan),
+            Err(message) => TaskState::Failed { task: Task::Prune, message, lines: Vec::new() },
         });
     }
 
-    /// Deletes what the preview showed would go.
+    /// Deletes what the preview showed would go: the rules are applied
+    /// again first, and if they would now delete other snapshots (some
+    /// were added or deleted meanwhile) nothing is deleted and the new
+    /// preview is shown instead.
     pub fn prune_confirm(&mut self) {
-        let TaskState::Preview(plan) = &self.state else { return };
-        if plan.deletes() == 0 {
+        let TaskState::Preview(shown) = &self.state else { return };
+        if shown.deletes() == 0 {
             self.state = TaskState::Idle;
             return;
         }
+        let expected = shown.deleted_ids();
         self.state = TaskState::Idle;
-        self.start(Task::Prune, |app, repo, front| match app.prune_with_hooks(repo, &PruneOptions::default(), front) {
-            Ok(report) => TaskState::Done {
-                task: Task::Prune,
-                lines: vec![format!(
-                    "Deleted {}, kept {}. Compact frees the space they held.",
-                    count(report.deleted as u64, "snapshot"),
-                    report.kept
-                )],
-            },
-            Err(e) => TaskState::Failed { task: Task::Prune, message: front.describe(&e), lines: Vec::new() },
+        self.start(Task::Prune, move |app, repo, front| {
+            let again = match plan(app, repo, front) {
+                Ok(p) => p,
+                Err(message) => return TaskState::Failed { task: Task::Prune, message, lines: Vec::new() },
+            };
+            if again.deleted_ids() != expected {
+                return TaskState::Preview(PrunePlan { changed: true, ..again });
+            }
+            match app.prune_with_hooks(repo, &PruneOptions::default(), front) {
+                Ok(report) => TaskState::Done {
+                    task: Task::Prune,
+                    lines: vec![format!(
+                        "Deleted {}, kept {}. Compact frees the space they held.",
+                        count(report.deleted as u64, "snapshot"),
+                        report.kept
+                    )],
+                },
+                Err(e) => TaskState::Failed { task: Task::Prune, message: front.describe(&e), lines: Vec::new() },
+            }
         });
     }
 
@@ -260,7 +276,7 @@ impl Maintenance {
                     lines.extend(r.warnings.iter().map(|w| format!("Warning: {w}")));
                     TaskState::Done { task: Task::Compact, lines }
                 }
-                Err(e) if e.is_cancelled() || front.cancel_flag().is_cancelled() => TaskState::Cancelled(Task::Compact),
+                Err(e) if e.is_cancelled() => TaskState::Cancelled(Task::Compact),
                 Err(e) => TaskState::Failed { task: Task::Compact, message: front.describe(&e), lines: Vec::new() },
             }
         });
@@ -298,6 +314,18 @@ impl Maintenance {
             }
         }
     }
+}
+
+/// Prune's dry run: what the rules keep and delete.
+fn plan(app: &App, repo: &vger_config::RepositoryConfig, front: &TaskFront) -> Result<PrunePlan, String> {
+    let opts = PruneOptions { dry_run: true, ..Default::default() };
+    let report = app.prune(repo, &opts, front).map_err(|e| front.describe(&e))?;
+    Ok(PrunePlan {
+        decisions: report.decisions,
+        has_rules: vger_app::retention::has_rules(&app.config, repo),
+        held: report.flood.held.len(),
+        changed: false,
+    })
 }
 
 /// A check's result in words.
@@ -393,12 +421,25 @@ mod tests {
         assert!(matches!(m.state, TaskState::Idle));
         assert_eq!(listed(&app), 3, "dismissed, nothing deleted");
 
+        // A snapshot added between the preview and "Delete": nothing is
+        // deleted, and the new preview says why.
         m.prune_preview();
         wait(&mut m);
+        std::fs::write(src.join("late"), b"late").unwrap();
+        let req = vger_app::backup::BackupRequest {
+            time: Some("2026-01-04T10:00:00Z".parse().unwrap()),
+            ..Default::default()
+        };
+        app.backup(&repo, &req, &vger_app::events::Silent, &mut Vec::new()).unwrap();
+        m.prune_confirm();
+        wait(&mut m);
+        let TaskState::Preview(plan) = &m.state else { panic!("{:?}", m.state) };
+        assert!(plan.changed && plan.deletes() == 3, "{plan:?}");
+        assert_eq!(listed(&app), 4, "nothing deleted");
         m.prune_confirm();
         wait(&mut m);
         assert!(
-            matches!(&m.state, TaskState::Done { lines, .. } if lines[0].starts_with("Deleted 2 snapshots")),
+            matches!(&m.state, TaskState::Done { lines, .. } if lines[0].starts_with("Deleted 3 snapshots")),
             "{:?}",
             m.state
         );
@@ -416,6 +457,15 @@ mod tests {
         wait(&mut m);
         let TaskState::Done { lines, .. } = &m.state else { panic!("{:?}", m.state) };
         assert!(lines[0].starts_with("No problems found") && lines[0].contains("all data read back"), "{lines:?}");
+
+        // Cancelled at once: the check stops at its first safe point and
+        // says so. (Compact here has nothing to repack, so it ends before
+        // any safe point; its cancellation is the engine's, tested there.)
+        m.check();
+        m.cancel();
+        assert!(matches!(m.state, TaskState::Running { cancelling: true, .. }));
+        wait(&mut m);
+        assert!(matches!(m.state, TaskState::Cancelled(Task::Check)), "{:?}", m.state);
 
         // Damage every pack: the check fails and names problems.
         let packs = dir.path().join("repo/packs");

@@ -92,6 +92,11 @@ fn state(ui: &mut egui::Ui, m: &mut Maintenance, seen: &mut Seen) {
                     plan.decisions.len() - deletes
                 )
             };
+            if plan.changed {
+                let text = "The snapshots changed since the last preview; nothing was deleted. This is the new one:";
+                ui.colored_label(warn, text);
+                seen.line(text);
+            }
             ui.strong(&head);
             seen.line(head);
             if plan.held > 0 {
