@@ -300,6 +300,10 @@ impl Gui {
     }
 
     fn screenshot(&self, name: &str) {
+        // The state file is written as a frame is laid out, before it is
+        // on screen: give the paint a moment, or the picture can show the
+        // frame before (seen once: a folder shown closed just after it opened).
+        std::thread::sleep(Duration::from_millis(250));
         let dir = workspace_root().join("test-artifacts");
         fs::create_dir_all(&dir).unwrap();
         let status = Command::new("import")
