@@ -12,10 +12,13 @@
 //! copies. Trees are re-encoded with the new IDs, directory by directory,
 //! bottom up.
 //!
-//! Resuming: the pack writer indexes what it stored every few packs, so a
-//! rerun after a kill finds those chunks in the target's index and does
-//! not send them again. A copied snapshot records the source snapshot's
-//! ID (`copied_from`); a rerun skips the snapshots already copied.
+//! Resuming: the pack writer indexes what it stored every few packs; the
+//! packs a killed copy stored after its last checkpoint are in the target
+//! but in no index segment. A copy starts by listing the target's packs
+//! and recovering those no segment names (see [`recover_unindexed`]), so
+//! a rerun sends no chunk the killed run had stored. A copied snapshot
+//! records the source snapshot's ID (`copied_from`); a rerun skips the
+//! snapshots already copied.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,15 +29,16 @@ use vger_chunker::{ChunkBuffer, ChunkerParams};
 use vger_crypto::ObjectType;
 use vger_format::compress::Codec;
 use vger_format::entry::ChunkRef;
-use vger_format::id::{ChunkId, SnapshotId};
+use vger_format::id::{ChunkId, PackId, SnapshotId};
 use vger_format::object::seal_object;
 use vger_format::snapshot::Snapshot;
 use vger_format::tree::TreeEntry;
 
 use crate::blob::{seal_chunk, BlobReader};
-use crate::index::ChunkIndex;
+use crate::index::{write_segment, ChunkIndex};
 use crate::lock::RepoLock;
 use crate::pack_writer::{PackWriter, SealedBlob};
+use crate::packs::{pack_entry, stored_packs};
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::snapshots::SnapshotInfo;
@@ -78,6 +82,11 @@ pub struct CopyReport {
     /// Files cut again with the target's chunker (its parameters differ
     /// from the source's); 0 when chunks moved as they are.
     pub rechunked_files: u64,
+    /// Packs found in the target that no index segment named (stored by
+    /// an interrupted copy or backup), indexed from their trailers, and
+    /// the chunks they hold: none of them was sent again.
+    pub packs_recovered: u64,
+    pub chunks_recovered: u64,
 }
 
 /// The source snapshot IDs the target already holds a copy of.
@@ -116,7 +125,10 @@ pub fn copy(
     );
     let lock = Arc::new(RepoLock::shared(target, "copy")?);
     let source_index = Arc::new(ChunkIndex::load(source)?);
-    let target_index = ChunkIndex::load(target)?;
+    let mut target_index = ChunkIndex::load(target)?;
+    let (packs, chunks) = recover_unindexed(target, &mut target_index, &lock, progress)?;
+    report.packs_recovered = packs;
+    report.chunks_recovered = chunks;
     let uploaders = match opts.uploaders {
         0 if target.storage().describe().contains("://") => 2,
         0 => 1,
@@ -177,6 +189,55 @@ pub fn copy(
         report.copied.push(CopiedSnapshot { source_id, target_id: id });
     }
     Ok(report)
+}
+
+/// Indexes the packs stored in `target` that no index segment names: the
+/// packs a killed copy (or backup) stored after its last checkpoint. Each
+/// one's trailer is read (two ranged reads) and opened with the target's
+/// key, which authenticates it, and its blobs are checked to lie inside the
+/// pack; the packs are then named in one new segment and added to `index`.
+/// A pack whose trailer cannot be read is left alone (its chunks are sent
+/// again), with a warning. Returns the packs and chunks recovered.
+///
+/// A pack that a backup running at the same time has stored but not yet
+/// indexed may be recovered too: its segment then names it a second time,
+/// which the index and compact tolerate (the first location is kept).
+fn recover_unindexed(
+    target: &Repository,
+    index: &mut ChunkIndex,
+    lock: &RepoLock,
+    progress: &Progress,
+) -> Result<(u64, u64)> {
+    let known: HashSet<PackId> = index.packs().iter().map(|p| p.id).collect();
+    let orphans: Vec<(PackId, u64)> = stored_packs(target)?.into_iter().filter(|(id, _)| !known.contains(id)).collect();
+    drop(known);
+    if orphans.is_empty() {
+        return Ok((0, 0));
+    }
+    let threads = if target.storage().describe().contains("://") { 8 } else { 2 };
+    let now = crate::lock::unix_now();
+    let read = crate::parallel::map(orphans, threads, |(id, size)| Ok((id, pack_entry(target, id, size, now))))?;
+    let mut entries = Vec::new();
+    for (id, entry) in read {
+        match entry {
+            Ok(e) => entries.push(e),
+            Err(e) => progress.warn(crate::Notice::Text(format!(
+                "pack {} is in no index segment and its trailer is unreadable ({e}); its chunks are sent again (`vger check` tells more)",
+                id.short()
+            ))),
+        }
+    }
+    if entries.is_empty() {
+        return Ok((0, 0));
+    }
+    let chunks = entries.iter().map(|e| e.blobs.len() as u64).sum();
+    for e in &entries {
+        index.add_pack(e);
+    }
+    let packs = entries.len() as u64;
+    lock.check_alive()?;
+    write_segment(target.storage(), target.envelope(), entries)?;
+    Ok((packs, chunks))
 }
 
 struct Copier<'a> {
