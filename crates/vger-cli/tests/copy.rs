@@ -367,3 +367,41 @@ fn a_rechunking_copy_killed_at_random_points_finishes_on_rerun() {
 fn a_copy_with_equal_chunker_params_killed_at_random_points_finishes_on_rerun() {
     a_copy_killed_at_random_points_resumes_without_sending_a_chunk_twice(false);
 }
+
+/// The target's upload limit holds for a copy as for a backup: 4 MiB to a
+/// target limited to 1 MiB/s take at least 2.5 s (the limit applies to
+/// remote repositories: without the S3 test server the test is skipped,
+/// except under CI).
+#[test]
+fn a_copy_keeps_to_the_targets_upload_limit() {
+    let env = TestEnv::new();
+    if std::env::var_os("VGER_TEST_S3_ENDPOINT").is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but VGER_TEST_S3_ENDPOINT is not");
+        eprintln!("note: skipped: the upload limit applies to remote targets; VGER_TEST_S3_ENDPOINT not set");
+        return;
+    }
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("random"), random_bytes(4 << 20, 77)).unwrap();
+    let yaml = format!(
+        "repositories:\n  - label: local\n    url: \"{}\"\n    encryption:\n      passphrase: first-pass\n\
+         \x20 - label: slow\n{}    limits: {{ upload_mib_per_sec: 1 }}\n    encryption:\n      passphrase: second-pass\n\
+         sources:\n  - label: docs\n    path: \"{}\"\n",
+        env.repo().display(),
+        target_yaml_at(&env, "slow"),
+        src.display()
+    );
+    env.write_config(&yaml);
+    env.run_env(["init"], &[]).ok();
+    env.run_env(["-R", "local", "backup"], &[]).ok();
+    let start = std::time::Instant::now();
+    let report = env.run_env(["--json", "copy", "--from", "local", "--to", "slow"], &[]).ok().json();
+    let took = start.elapsed();
+    println!("4 MiB copied to a target limited to 1 MiB/s in {took:.2?}: {report}");
+    assert!(report["bytes_sent"].as_u64().unwrap() >= 4 << 20, "{report}");
+    assert!(took >= std::time::Duration::from_millis(2500), "faster than the limit allows: {took:?}");
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    let dest = env.path("restored");
+    env.run_env(["-R", "slow", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
+    assert_eq!(compare_trees(&src, &restored_root(&dest, &src)), Vec::<String>::new());
+}
