@@ -170,6 +170,15 @@ fn copy_keeps_chunks_for_equal_chunker_params_and_rechunks_otherwise() {
     std::fs::write(src.join("sub/text"), "a line of text\n".repeat(100_000)).unwrap();
     std::fs::write(src.join("sub/small"), b"small\n").unwrap();
     std::fs::write(src.join("empty"), b"").unwrap();
+    // For the copy's window: two equal files in one folder, a file of
+    // one chunk repeated, and a file again in a subfolder while the first
+    // may still be on its way.
+    std::fs::write(src.join("a-twin"), random_bytes(3_000_000, 5)).unwrap();
+    std::fs::write(src.join("b-twin"), random_bytes(3_000_000, 5)).unwrap();
+    std::fs::write(src.join("zeros"), vec![0u8; 6_000_000]).unwrap();
+    std::fs::write(src.join("c-first"), random_bytes(2_000_000, 6)).unwrap();
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("d/copy-of-c"), random_bytes(2_000_000, 6)).unwrap();
     // The source is made with small chunks; the others under the default.
     env.write_config(&three_repos_yaml(&env, &src, SMALL_CHUNKER));
     env.run_env(["-R", "local", "init"], &[]).ok();
@@ -190,8 +199,9 @@ fn copy_keeps_chunks_for_equal_chunker_params_and_rechunks_otherwise() {
     assert!(same_stored <= src_stored, "the copy stores more than the source: {same_stored} > {src_stored}");
 
     let other = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
-    // Four files with data, two of them equal: the second is not cut again.
-    assert_eq!(other["rechunked_files"], 3, "{other}");
+    // Files with data, each content cut once: random, a-twin, c-first,
+    // zeros, sub/text and sub/small (not same-random, b-twin, copy-of-c).
+    assert_eq!(other["rechunked_files"], 6, "{other}");
     let other_info = info(&env, "other");
     assert!(
         other_info["chunks"].as_u64().unwrap() < src_info["chunks"].as_u64().unwrap(),
