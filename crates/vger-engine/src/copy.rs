@@ -63,7 +63,7 @@ const TREE_CACHE_BYTES: u64 = 32 << 20;
 const WINDOW_CHUNKS: usize = 256;
 /// ... and their bytes, at most (plaintext read ahead of the chunker, when
 /// files are cut again).
-const WINDOW_BYTES: u64 = 64 << 20;
+const WINDOW_BYTES: u64 = 16 << 20;
 /// Workers, at least, when the source is remote.
 pub const READERS_FOR_REMOTE: usize = 8;
 
