@@ -656,6 +656,8 @@ impl Copier<'_> {
 
     /// Waits for the oldest chunk asked for by the window's front entry.
     fn resolve_one(&mut self, window: &mut Window) -> Result<()> {
+        // A large file is many chunks: stop between them when cancelled.
+        self.progress.stop_if_cancelled()?;
         let Some(front) = window.entries.front_mut() else { return Ok(()) };
         let Some((slot, held)) = front.slots.pop_front() else { return Ok(()) };
         let stopped = || EngineError::Other("the copy's workers stopped".into());
