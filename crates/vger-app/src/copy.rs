@@ -39,7 +39,22 @@ impl App {
         let chosen = select(&source, selection)?;
         let progress = progress_for(front);
         let subject = Subject { operation: Operation::Copy, repository: to.label(), source: None };
-        let report = monitored(front, &progress, subject, || copy(&source, &target, &chosen, opts, &progress))?;
+        // As for a backup: the target's connections upload, the threads
+        // limit (of the source, which is read) sizes the workers.
+        let opts = CopyOptions {
+            uploaders: if opts.uploaders == 0 {
+                self.config.effective_limits(to).connections.unwrap_or(0)
+            } else {
+                opts.uploaders
+            },
+            threads: if opts.threads == 0 {
+                self.config.effective_limits(from).threads.unwrap_or(0)
+            } else {
+                opts.threads
+            },
+            ..opts.clone()
+        };
+        let report = monitored(front, &progress, subject, || copy(&source, &target, &chosen, &opts, &progress))?;
         Ok(report)
     }
 

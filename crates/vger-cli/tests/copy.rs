@@ -10,18 +10,26 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
+
 use common::*;
 
 fn target_yaml(env: &TestEnv) -> String {
+    target_yaml_at(env, "offsite")
+}
+
+/// A repository called `name`: on the S3 test server when it runs, else a
+/// local folder.
+fn target_yaml_at(env: &TestEnv, name: &str) -> String {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let Some(endpoint) = var("VGER_TEST_S3_ENDPOINT") else {
         if std::env::var_os("CI").is_some() {
             panic!("CI is set but VGER_TEST_S3_ENDPOINT is not: start the server with scripts/servers/s3-start");
         }
         eprintln!("note: copying to a local folder: VGER_TEST_S3_ENDPOINT not set (see scripts/servers/s3-start)");
-        return format!("    url: \"{}\"\n", env.path("offsite").display());
+        return format!("    url: \"{}\"\n", env.path(name).display());
     };
-    let prefix = env.path("").file_name().unwrap().to_string_lossy().to_string();
+    let prefix = format!("{}-{name}", env.path("").file_name().unwrap().to_string_lossy());
     format!(
         "    url: \"s3+http://{}/{}/{prefix}\"\n    allow_insecure_http: true\n    \
          access_key_id: \"{}\"\n    secret_access_key: \"{}\"\n    region: us-east-1\n    s3_addressing: path\n",
@@ -162,6 +170,15 @@ fn copy_keeps_chunks_for_equal_chunker_params_and_rechunks_otherwise() {
     std::fs::write(src.join("sub/text"), "a line of text\n".repeat(100_000)).unwrap();
     std::fs::write(src.join("sub/small"), b"small\n").unwrap();
     std::fs::write(src.join("empty"), b"").unwrap();
+    // For the copy's window: two equal files in one folder, a file of
+    // one chunk repeated, and a file again in a subfolder while the first
+    // may still be on its way.
+    std::fs::write(src.join("a-twin"), random_bytes(3_000_000, 5)).unwrap();
+    std::fs::write(src.join("b-twin"), random_bytes(3_000_000, 5)).unwrap();
+    std::fs::write(src.join("zeros"), vec![0u8; 6_000_000]).unwrap();
+    std::fs::write(src.join("c-first"), random_bytes(2_000_000, 6)).unwrap();
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("d/copy-of-c"), random_bytes(2_000_000, 6)).unwrap();
     // The source is made with small chunks; the others under the default.
     env.write_config(&three_repos_yaml(&env, &src, SMALL_CHUNKER));
     env.run_env(["-R", "local", "init"], &[]).ok();
@@ -182,8 +199,9 @@ fn copy_keeps_chunks_for_equal_chunker_params_and_rechunks_otherwise() {
     assert!(same_stored <= src_stored, "the copy stores more than the source: {same_stored} > {src_stored}");
 
     let other = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
-    // Four files with data, two of them equal: the second is not cut again.
-    assert_eq!(other["rechunked_files"], 3, "{other}");
+    // Files with data, each content cut once: random, a-twin, c-first,
+    // zeros, sub/text and sub/small (not same-random, b-twin, copy-of-c).
+    assert_eq!(other["rechunked_files"], 6, "{other}");
     let other_info = info(&env, "other");
     assert!(
         other_info["chunks"].as_u64().unwrap() < src_info["chunks"].as_u64().unwrap(),
@@ -201,11 +219,55 @@ fn copy_keeps_chunks_for_equal_chunker_params_and_rechunks_otherwise() {
     }
 }
 
-/// A copy that cuts files again, killed with SIGKILL at seeded random
-/// moments and rerun: the target (on the S3 test server when it runs, as
-/// in CI) restores to the source and checks clean.
-#[test]
-fn a_rechunking_copy_killed_at_random_points_finishes_on_rerun() {
+/// The repository labelled `label` of the test's config, opened in this
+/// process (its passphrase is in the config).
+fn open_repo(env: &TestEnv, label: &str) -> vger_engine::repository::Repository {
+    let loaded = vger_config::Config::load(Some(&env.config())).unwrap();
+    let app = vger_app::App::from_loaded(loaded);
+    let repo = app.repositories(Some(label)).unwrap()[0].clone();
+    app.open(&repo).unwrap()
+}
+
+/// Creates the repository labelled `label` as `vger init` does, with 1 MiB
+/// packs instead of 32 MiB: a copy of a few tens of MiB then stores many
+/// packs, and a kill leaves some beyond the last index checkpoint. With
+/// `chunker_from`, the chunker parameters of that repository (as
+/// `--copy-chunker-params-from`).
+fn init_with_small_packs(env: &TestEnv, label: &str, passphrase: &str, chunker_from: Option<&str>) {
+    let loaded = vger_config::Config::load(Some(&env.config())).unwrap();
+    let app = vger_app::App::from_loaded(loaded);
+    let repo = app.repositories(Some(label)).unwrap()[0].clone();
+    let mut opts = vger_app::init::init_options(&app.config, &repo).unwrap();
+    opts.pack_target_size = 1 << 20;
+    if let Some(from) = chunker_from {
+        opts.chunker = open_repo(env, from).chunker_params();
+    }
+    let storage = app.storage(&repo, true).unwrap();
+    vger_engine::repository::Repository::init(storage, Some(passphrase.as_bytes().to_vec()), opts).unwrap();
+}
+
+/// The chunk IDs of every pack stored in `repo`, indexed or not, read
+/// from the packs' trailers.
+fn stored_chunks(repo: &vger_engine::repository::Repository) -> HashMap<String, Vec<String>> {
+    vger_engine::packs::stored_packs(repo)
+        .unwrap()
+        .into_iter()
+        .map(|(id, size)| {
+            let blobs = vger_engine::packs::read_trailer(repo, &id, size).unwrap();
+            (id.to_string(), blobs.iter().map(|b| b.id.to_string()).collect())
+        })
+        .collect()
+}
+
+/// A copy killed with SIGKILL at seeded random moments and rerun, into a
+/// target on the S3 test server when it runs (as in CI): no run stores a
+/// chunk that an earlier, killed run had stored (the packs it left beyond
+/// the last index checkpoint are recovered, not sent again), and the
+/// target then restores to the source and checks clean. `rechunk`: the
+/// target's chunker parameters differ from the source's (files are cut
+/// again); otherwise it is made with `--copy-chunker-params-from` and
+/// chunks move as they are.
+fn a_copy_killed_at_random_points_resumes_without_sending_a_chunk_twice(rechunk: bool) {
     let env = TestEnv::new();
     let src = env.path("src");
     std::fs::create_dir_all(src.join("d")).unwrap();
@@ -213,61 +275,143 @@ fn a_rechunking_copy_killed_at_random_points_finishes_on_rerun() {
         std::fs::write(src.join(format!("d/f{i}")), random_bytes(9_000_000, 10 + i)).unwrap();
     }
     std::fs::write(src.join("text"), "copy me\n".repeat(200_000)).unwrap();
-    // `other`, the target killed into, is the S3 one.
-    // `probe`, beside it with the same settings, times an uninterrupted
-    // copy to kill inside.
-    let probe = format!("  - label: probe\n{}    encryption:\n      passphrase: probe-pass\n", target_yaml(&env))
-        .replace(
-            &format!("/{0}\"", env.path("").file_name().unwrap().to_string_lossy()),
-            &format!("/{}-probe\"", env.path("").file_name().unwrap().to_string_lossy()),
-        )
-        .replace(&format!("{}\"", env.path("offsite").display()), &format!("{}\"", env.path("probe").display()));
+    // `target` is the one killed into; `probe`, beside it with the same
+    // settings, times an uninterrupted copy to kill inside.
     let yaml = |chunker: &str| {
-        three_repos_yaml(&env, &src, chunker)
-            .replace(&format!("    url: \"{}\"\n", env.path("other").display()), &target_yaml(&env))
-            .replace("sources:\n", &format!("{probe}sources:\n"))
+        format!(
+            "repositories:\n  - label: local\n    url: \"{}\"\n    encryption:\n      passphrase: first-pass\n\
+             \x20 - label: target\n{}    compression: zstd:3\n    encryption:\n      passphrase: second-pass\n\
+             \x20 - label: probe\n{}    compression: zstd:3\n    encryption:\n      passphrase: probe-pass\n\
+             sources:\n  - label: docs\n    path: \"{}\"\n{chunker}",
+            env.repo().display(),
+            target_yaml_at(&env, "target"),
+            target_yaml_at(&env, "probe"),
+            src.display()
+        )
     };
     env.write_config(&yaml(SMALL_CHUNKER));
     env.run_env(["-R", "local", "init"], &[]).ok();
     env.write_config(&yaml(""));
-    env.run_env(["-R", "other", "init"], &[]).ok();
-    env.run_env(["-R", "same", "init"], &[]).ok();
-    env.run_env(["-R", "probe", "init"], &[]).ok();
+    for (label, pass) in [("target", "second-pass"), ("probe", "probe-pass")] {
+        init_with_small_packs(&env, label, pass, (!rechunk).then_some("local"));
+    }
     env.run_env(["-R", "local", "backup"], &[]).ok();
 
     // How long an uninterrupted copy takes here, to kill inside it.
     let start = std::time::Instant::now();
-    env.run_env(["copy", "--from", "local", "--to", "probe"], &[]).ok();
+    let probe = env.run_env(["--json", "copy", "--from", "local", "--to", "probe"], &[]).ok().json();
     let full = start.elapsed();
+    assert_eq!(probe["rechunked_files"].as_u64().unwrap() > 0, rechunk, "{probe}");
 
-    let mut seed: u64 = 0x5EED_C0B1;
-    let mut killed = 0;
-    let mut stored = Vec::new();
-    for _ in 0..4 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let at = full.mul_f64(0.2 + (seed % 700) as f64 / 1000.0);
+    let target = open_repo(&env, "target");
+    let mut before = stored_chunks(&target);
+    let mut seed: u64 = 0x5EED_C0B1 ^ u64::from(rechunk);
+    let (mut killed, mut resumed) = (0, 0);
+    let mut log = Vec::new();
+    for attempt in 0..5 {
+        let unindexed = before.len() as u64 - info(&env, "target")["packs"].as_u64().unwrap();
+        let out = env.path(&format!("attempt-{attempt}.json"));
         let mut cmd = std::process::Command::new(vger_bin());
-        cmd.arg("--config").arg(env.config()).args(["-q", "copy", "--from", "local", "--to", "other"]);
-        cmd.env_remove("VGER_PASSPHRASE").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        cmd.arg("--config").arg(env.config()).args(["--json", "-q", "copy", "--from", "local", "--to", "target"]);
+        cmd.env_remove("VGER_PASSPHRASE")
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null());
         env.private_user_dirs(&mut cmd);
         let mut child = cmd.current_dir(env.path("")).spawn().unwrap();
-        std::thread::sleep(at);
-        if child.try_wait().unwrap().is_none() {
+        // The last attempt runs to the end.
+        if attempt < 4 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            std::thread::sleep(full.mul_f64(0.15 + (seed % 400) as f64 / 1000.0));
+        }
+        let was_killed = attempt < 4 && child.try_wait().unwrap().is_none();
+        if was_killed {
             child.kill().unwrap();
             killed += 1;
         }
-        child.wait().unwrap();
-        stored.push(info(&env, "other")["packs"].clone());
+        let status = child.wait().unwrap();
+        let after = stored_chunks(&target);
+        // The rule: no pack this run stored holds a chunk stored before it.
+        let old: HashSet<&String> = before.values().flatten().collect();
+        let mut new_chunks = 0;
+        for (pack, chunks) in after.iter().filter(|(p, _)| !before.contains_key(*p)) {
+            for c in chunks {
+                assert!(!old.contains(c), "attempt {attempt} stored chunk {c} again (in pack {pack}); {log:?}");
+            }
+            new_chunks += chunks.len() as u64;
+        }
+        if !was_killed {
+            assert!(status.success(), "attempt {attempt}: {status}");
+            let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+            assert_eq!(report["packs_recovered"], unindexed, "attempt {attempt}: {report}");
+            assert_eq!(report["chunks_sent"], new_chunks, "attempt {attempt}: {report}");
+        }
+        resumed += u64::from(unindexed > 0);
+        log.push(format!(
+            "attempt {attempt}: {unindexed} packs unindexed at its start, {} killed, {new_chunks} chunks stored",
+            if was_killed { "was" } else { "not" }
+        ));
+        before = after;
     }
-    println!("killed {killed} of 4 copies (an uninterrupted one took {full:.2?}); packs indexed in the target after each: {stored:?}");
+    println!("an uninterrupted copy took {full:.2?}; {log:#?}");
     assert!(killed >= 2, "too few copies were still running when killed ({killed}); full copy took {full:?}");
-    let last = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
-    let again = env.run_env(["--json", "copy", "--from", "local", "--to", "other"], &[]).ok().json();
-    assert_eq!(again["chunks_sent"], 0, "{last} {again}");
-    env.run_env(["-R", "other", "check", "--verify-data"], &[]).ok();
+    assert!(resumed >= 1, "no run started with packs a killed run had left unindexed: {log:?}");
+    // Every chunk is stored once.
+    let all: Vec<&String> = before.values().flatten().collect();
+    assert_eq!(all.len(), all.iter().collect::<HashSet<_>>().len(), "a chunk is stored twice");
+    let again = env.run_env(["--json", "copy", "--from", "local", "--to", "target"], &[]).ok().json();
+    assert_eq!((&again["chunks_sent"], &again["packs_recovered"]), (&0.into(), &0.into()), "{again}");
+    env.run_env(["-R", "target", "check", "--verify-data"], &[]).ok();
     let dest = env.path("restored");
-    env.run_env(["-R", "other", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
+    env.run_env(["-R", "target", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
+    assert_eq!(compare_trees(&src, &restored_root(&dest, &src)), Vec::<String>::new());
+}
+
+#[test]
+fn a_rechunking_copy_killed_at_random_points_finishes_on_rerun() {
+    a_copy_killed_at_random_points_resumes_without_sending_a_chunk_twice(true);
+}
+
+#[test]
+fn a_copy_with_equal_chunker_params_killed_at_random_points_finishes_on_rerun() {
+    a_copy_killed_at_random_points_resumes_without_sending_a_chunk_twice(false);
+}
+
+/// The target's upload limit holds for a copy as for a backup: 4 MiB to a
+/// target limited to 1 MiB/s take at least 2.5 s (the limit applies to
+/// remote repositories: without the S3 test server the test is skipped,
+/// except under CI).
+#[test]
+fn a_copy_keeps_to_the_targets_upload_limit() {
+    let env = TestEnv::new();
+    if std::env::var_os("VGER_TEST_S3_ENDPOINT").is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but VGER_TEST_S3_ENDPOINT is not");
+        eprintln!("note: skipped: the upload limit applies to remote targets; VGER_TEST_S3_ENDPOINT not set");
+        return;
+    }
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("random"), random_bytes(4 << 20, 77)).unwrap();
+    let yaml = format!(
+        "repositories:\n  - label: local\n    url: \"{}\"\n    encryption:\n      passphrase: first-pass\n\
+         \x20 - label: slow\n{}    limits: {{ upload_mib_per_sec: 1 }}\n    encryption:\n      passphrase: second-pass\n\
+         sources:\n  - label: docs\n    path: \"{}\"\n",
+        env.repo().display(),
+        target_yaml_at(&env, "slow"),
+        src.display()
+    );
+    env.write_config(&yaml);
+    env.run_env(["init"], &[]).ok();
+    env.run_env(["-R", "local", "backup"], &[]).ok();
+    let start = std::time::Instant::now();
+    let report = env.run_env(["--json", "copy", "--from", "local", "--to", "slow"], &[]).ok().json();
+    let took = start.elapsed();
+    println!("4 MiB copied to a target limited to 1 MiB/s in {took:.2?}: {report}");
+    assert!(report["bytes_sent"].as_u64().unwrap() >= 4 << 20, "{report}");
+    assert!(took >= std::time::Duration::from_millis(2500), "faster than the limit allows: {took:?}");
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    let dest = env.path("restored");
+    env.run_env(["-R", "slow", "restore", "latest", dest.to_str().unwrap()], &[]).ok();
     assert_eq!(compare_trees(&src, &restored_root(&dest, &src)), Vec::<String>::new());
 }

@@ -105,6 +105,37 @@ fn backup_lines_reach_the_real_totals_and_tell_the_time_left() {
     }
 }
 
+/// A later backup's first line already carries totals: the parent
+/// snapshot's, marked as an estimate. `--no-scan` keeps the scan from
+/// replacing them (it may count the source before the first line).
+#[test]
+fn a_second_backup_starts_from_the_parent_totals_as_an_estimate() {
+    let env = TestEnv::new();
+    let src = env.path("src");
+    tree(&src, 300);
+    env.config_with(&[("files", &src)], "limits: { io_read_mib_per_sec: 2 }\n");
+    env.init();
+    let parent = env.backup_json()["stats"].clone();
+    // About 3 MiB to read at 2 MiB/s: lines before the end.
+    let added: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    fs::write(src.join("added"), added).unwrap();
+    let run = env.run(["--json", "--progress", "backup", "--no-scan"]).ok();
+    let second = run.json()[0]["stats"].clone();
+    let lines = progress_lines(&run);
+    lines.iter().for_each(assert_fields);
+    assert!(lines.len() >= 2, "a line before the last: {}", run.stderr);
+    let first = &lines[0];
+    assert_eq!(
+        (&first["command"], &first["done"], &first["totals_estimated"]),
+        (&"backup".into(), &false.into(), &true.into()),
+        "{first}"
+    );
+    assert_eq!((&first["total_files"], &first["total_bytes"]), (&parent["files"], &parent["bytes"]), "{first}");
+    let last = last_done(&lines, "backup");
+    assert_eq!((&last["files"], &last["bytes"]), (&second["files"], &second["bytes"]), "{last}");
+    assert_eq!(second["files"], 301, "{second}");
+}
+
 #[test]
 fn restore_check_compact_and_copy_lines_carry_totals() {
     let env = TestEnv::new();
@@ -132,6 +163,28 @@ fn restore_check_compact_and_copy_lines_carry_totals() {
     assert_eq!(last["total_files"], 401, "{last}");
     assert_eq!((&last["files"], &last["bytes"]), (&last["total_files"], &last["total_bytes"]), "{last}");
     assert!(last["total_bytes"].as_u64().unwrap() > 400 * 3000, "{last}");
+
+    // Some paths: totals counted from their subtrees, not the snapshot's.
+    let inside = if dest.join("d00").exists() {
+        String::new()
+    } else {
+        format!("{}/", src.to_str().unwrap().trim_start_matches('/'))
+    };
+    let some = env.path("some");
+    let (dir, file, link) = (format!("{inside}d03"), format!("{inside}d07/f00007"), format!("{inside}link"));
+    let args = ["-R", "local", "--json", "--progress", "restore", "latest", some.to_str().unwrap(), &dir, &file, &link];
+    let run = env.run(args).ok();
+    let lines = progress_lines(&run);
+    lines.iter().for_each(assert_fields);
+    let last = last_done(&lines, "restore");
+    let sizes: u64 = ["d07/f00007".to_string()]
+        .into_iter()
+        .chain((3..400).step_by(20).map(|i| format!("d03/f{i:05}")))
+        .map(|f| fs::metadata(src.join(f)).unwrap().len())
+        .sum();
+    // 20 files in d03, one more, and the symlink.
+    assert_eq!((&last["total_files"], last["total_bytes"].as_u64()), (&22.into(), Some(sizes)), "{last}");
+    assert_eq!((&last["files"], &last["bytes"]), (&last["total_files"], &last["total_bytes"]), "{last}");
 
     let run = env.run(["-R", "local", "--json", "--progress", "check", "--verify-data"]).ok();
     let lines = progress_lines(&run);

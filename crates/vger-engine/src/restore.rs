@@ -183,6 +183,17 @@ pub fn restore(
     let tree = SnapshotTree::open(&TreeStore::new(repo, index.clone(), TREE_CACHE_BYTES), snap);
     let (tx, rx) = bounded::<FileJob>(threads * 4);
     let walk: Result<()> = std::thread::scope(|scope| {
+        // A restore of the whole snapshot has its stats for totals (the
+        // front end sets them); one of some paths counts them beside the
+        // restore, from the selected subtrees' tree objects.
+        if !top.is_empty() {
+            let (index, top) = (index.clone(), &top);
+            scope.spawn(move || {
+                if let Some((files, bytes)) = selected_totals(repo, index, snap, top, progress) {
+                    progress.set_totals(files, bytes);
+                }
+            });
+        }
         for _ in 0..threads {
             let rx = rx.clone();
             let (index, report, fetched) = (&*index, &report, &fetched);
@@ -384,6 +395,50 @@ pub fn restore(
     }
     target.finish()?;
     Ok(report)
+}
+
+/// Files and bytes of the entries restoring the paths `top` of `snap`
+/// restores (the paths themselves and all below them), counted as the
+/// restore's progress counts them and the snapshot's stats count a whole
+/// tree: every entry but a directory is a file, a regular file's size its
+/// bytes. Reads the tree objects of the selected subtrees only. `None`
+/// when cancelled or when a directory cannot be read (the restore then
+/// reports it; its bar stays without totals).
+fn selected_totals(
+    repo: &Repository,
+    index: std::sync::Arc<ChunkIndex>,
+    snap: &SnapshotInfo,
+    top: &[Vec<u8>],
+    progress: &Progress,
+) -> Option<(u64, u64)> {
+    let tree = SnapshotTree::open(&TreeStore::new(repo, index, TREE_CACHE_BYTES), snap);
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut count = |kind: EntryKind, size: u64| {
+        if kind != EntryKind::Dir {
+            files += 1;
+        }
+        if kind == EntryKind::File {
+            bytes += size;
+        }
+    };
+    for path in top {
+        if !path.is_empty() {
+            let found = tree.stat(path).ok()?;
+            let Some(found) = found else { continue };
+            count(found.kind, found.size);
+            if found.tree.is_none() {
+                continue;
+            }
+        }
+        for item in tree.walk(path).ok()? {
+            if progress.cancelled() {
+                return None;
+            }
+            let entry = item.ok()?.entry;
+            count(entry.kind, entry.size);
+        }
+    }
+    Some((files, bytes))
 }
 
 /// A regular file for a worker to write, and with `if-changed` the file

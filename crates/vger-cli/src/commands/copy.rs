@@ -31,8 +31,18 @@ pub fn run(ctx: &Context, args: &CopyArgs) -> Result<Outcome> {
             "chunks_deduplicated": report.chunks_deduplicated,
             "stored_bytes": report.stored_bytes,
             "rechunked_files": report.rechunked_files,
+            "packs_recovered": report.packs_recovered,
+            "chunks_recovered": report.chunks_recovered,
         }))?;
         return Ok(Outcome::Ok);
+    }
+    if report.packs_recovered > 0 {
+        println!(
+            "{} packs ({} chunks) an interrupted run had stored in {} were indexed; their chunks were not sent again",
+            report.packs_recovered,
+            report.chunks_recovered,
+            to.label()
+        );
     }
     for c in &report.copied {
         println!("copied snapshot {} to {} as {}", short_id(&c.source_id), to.label(), short_id(&c.target_id));
