@@ -1,9 +1,10 @@
 //! Finding paths across snapshots, with the history of each match.
 //!
 //! Each directory is read once per (path, tree ID): what matched in it and
-//! which subdirectories it has are remembered, so a directory the next
-//! snapshot shares (the usual case) costs a lookup, not a read, and
-//! searching many snapshots costs little more than searching one.
+//! which subdirectories it has are remembered from one snapshot to the
+//! next, so a directory the next snapshot shares (the usual case) costs a
+//! lookup, not a read, and searching many snapshots costs little more than
+//! searching one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -94,39 +95,62 @@ struct DirResult {
 /// Searches `trees` (oldest first) for entries `matches` accepts (given
 /// the entry's path and the entry) and returns every matching path, in
 /// path order, with its versions.
-pub fn find(trees: &[SnapshotTree], matches: &dyn Fn(&[u8], &TreeEntry) -> bool) -> Result<Vec<Found>> {
-    let mut memo: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
+///
+/// Each snapshot is walked one depth at a time: the directories of a
+/// depth that the snapshot before did not have are read together on a
+/// few threads (a directory costs a fetch, a decryption and a decode, and
+/// on remote storage a round trip), the others come from what was read
+/// for the snapshot before. Only the directories of the last two
+/// snapshots are remembered, so memory follows the size of one
+/// snapshot's tree, not the length of the history.
+pub fn find(trees: &[SnapshotTree], matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync)) -> Result<Vec<Found>> {
+    // Eight readers hide a remote store's round trips; on a local one
+    // they cost a few thread starts per depth.
+    let threads = 8;
+    let mut previous: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
     // Per path: its versions so far and the summary in the last snapshot
     // it matched in.
     let mut history: BTreeMap<Vec<u8>, (Vec<FindVersion>, usize, Summary)> = BTreeMap::new();
     for (n, tree) in trees.iter().enumerate() {
-        let mut stack = vec![(Vec::new(), *tree.root())];
-        while let Some((path, id)) = stack.pop() {
-            let key = (path, id);
-            let result = match memo.get(&key) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = Arc::new(read_dir(tree, &key.0, &id, matches)?);
-                    memo.insert(key.clone(), r.clone());
-                    r
+        let mut current: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
+        let mut level = vec![(Vec::new(), *tree.root())];
+        while !level.is_empty() {
+            let mut unread = Vec::new();
+            for key in &level {
+                match previous.get(key) {
+                    Some(r) => {
+                        current.insert(key.clone(), r.clone());
+                    }
+                    None => unread.push(key.clone()),
                 }
-            };
-            stack.extend(result.subdirs.iter().cloned());
-            for (path, now) in &result.hits {
-                let previous = history.get(path).filter(|(_, last, _)| *last + 1 == n).map(|(_, _, s)| *s);
-                let change = match previous {
-                    None => FindChange::Added,
-                    Some(p) if p.content != now.content => FindChange::Modified,
-                    Some(p) if p.metadata != now.metadata => FindChange::Metadata,
-                    Some(_) => FindChange::Unchanged,
-                };
-                let version = FindVersion { snapshot: n, change, kind: now.kind, size: now.size, mtime: now.mtime };
-                let slot = history.entry(path.clone()).or_insert_with(|| (Vec::new(), n, *now));
-                slot.0.push(version);
-                slot.1 = n;
-                slot.2 = *now;
             }
+            let read = crate::parallel::map(unread, threads, |(path, id)| {
+                let r = read_dir(tree, &path, &id, matches)?;
+                Ok(((path, id), Arc::new(r)))
+            })?;
+            current.extend(read);
+            let mut next = Vec::new();
+            for key in &level {
+                let Some(result) = current.get(key) else { continue };
+                next.extend(result.subdirs.iter().cloned());
+                for (path, now) in &result.hits {
+                    let before = history.get(path).filter(|(_, last, _)| *last + 1 == n).map(|(_, _, s)| *s);
+                    let change = match before {
+                        None => FindChange::Added,
+                        Some(p) if p.content != now.content => FindChange::Modified,
+                        Some(p) if p.metadata != now.metadata => FindChange::Metadata,
+                        Some(_) => FindChange::Unchanged,
+                    };
+                    let version = FindVersion { snapshot: n, change, kind: now.kind, size: now.size, mtime: now.mtime };
+                    let slot = history.entry(path.clone()).or_insert_with(|| (Vec::new(), n, *now));
+                    slot.0.push(version);
+                    slot.1 = n;
+                    slot.2 = *now;
+                }
+            }
+            level = next;
         }
+        previous = current;
         // Paths that matched in the snapshot before and not in this one.
         for (versions, last, summary) in history.values_mut() {
             if *last + 1 == n {
@@ -149,7 +173,7 @@ fn read_dir(
     tree: &SnapshotTree,
     path: &[u8],
     id: &ChunkId,
-    matches: &dyn Fn(&[u8], &TreeEntry) -> bool,
+    matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
 ) -> Result<DirResult> {
     let mut result = DirResult { hits: Vec::new(), subdirs: Vec::new() };
     for entry in DirEntries::new(tree.store(), id)? {
@@ -162,7 +186,5 @@ fn read_dir(
             result.subdirs.push((full, t));
         }
     }
-    // Popped from the end: the first subdirectory is walked first.
-    result.subdirs.reverse();
     Ok(result)
 }

@@ -377,17 +377,25 @@ proptest! {
             }
         }
 
-        // find equals a brute-force filter of the walk of each snapshot.
+        // find equals a brute-force filter of the walk of each snapshot,
+        // over a history that goes back to the first tree (its directories
+        // that the second changed are read again, the others carried).
         let matches = |_: &[u8], e: &vger_format::tree::TreeEntry| e.name.windows(needle.len()).any(|w| w == needle);
-        let found = find(&[ta.clone(), tb.clone()], &matches).unwrap();
+        let history = [ta.clone(), tb.clone(), ta.clone()];
+        let found = find(&history, &matches).unwrap();
         let mut got = BTreeSet::new();
+        let mut removed = BTreeSet::new();
         for f in &found {
-            for v in f.versions.iter().filter(|v| v.change != FindChange::Removed) {
-                got.insert((v.snapshot, f.path.clone()));
+            for v in &f.versions {
+                if v.change == FindChange::Removed {
+                    removed.insert((v.snapshot, f.path.clone()));
+                } else {
+                    got.insert((v.snapshot, f.path.clone()));
+                }
             }
         }
         let mut want = BTreeSet::new();
-        for (n, t) in [&ta, &tb].into_iter().enumerate() {
+        for (n, t) in history.iter().enumerate() {
             for item in t.walk(b"").unwrap() {
                 let item = item.unwrap();
                 if matches(&item.path, &item.entry) {
@@ -395,6 +403,12 @@ proptest! {
                 }
             }
         }
+        let want_removed: BTreeSet<(usize, Vec<u8>)> = want
+            .iter()
+            .filter(|(n, p)| *n + 1 < history.len() && !want.contains(&(n + 1, p.clone())))
+            .map(|(n, p)| (n + 1, p.clone()))
+            .collect();
         prop_assert_eq!(got, want);
+        prop_assert_eq!(removed, want_removed);
     }
 }
