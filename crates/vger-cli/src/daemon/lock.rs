@@ -19,11 +19,12 @@ impl SchedulerLock {
     /// Takes the lock for `config_path`, or says which process holds it.
     pub fn acquire(config_path: &Path, cache_dir: Option<&PathBuf>) -> Result<SchedulerLock> {
         let canonical = std::fs::canonicalize(config_path).unwrap_or_else(|_| config_path.to_path_buf());
-        let hash = blake3::hash(canonical.as_os_str().as_encoded_bytes()).to_hex();
-        let dir = lock_dir(cache_dir);
-        vger_fs::private::create_private_dir(&dir)
-            .with_context(|| format!("cannot create the lock folder {}", dir.display()))?;
-        let path = dir.join(format!("daemon-{}.lock", hash.get(..16).unwrap_or_default()));
+        // The same name the GUI reads to tell whether a daemon runs.
+        let path = vger_app::dirs::daemon_lock_file(config_path, cache_dir);
+        if let Some(dir) = path.parent() {
+            vger_fs::private::create_private_dir(dir)
+                .with_context(|| format!("cannot create the lock folder {}", dir.display()))?;
+        }
         let mut file = vger_fs::private::open_or_create_private_file(&path)
             .with_context(|| format!("cannot open the lock file {}", path.display()))?;
         // SAFETY: flock on a descriptor we own.
@@ -52,25 +53,5 @@ impl Drop for SchedulerLock {
         let _ = self.file.set_len(0);
         // SAFETY: unlocking our own descriptor; closing it would release it too.
         unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
-fn lock_dir(cache_dir: Option<&PathBuf>) -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("vger");
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && Path::new("/run").is_dir() {
-        return PathBuf::from("/run/vger");
-    }
-    if let Some(d) = cache_dir {
-        return d.join("state");
-    }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("vger");
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/state/vger"),
-        None => std::env::temp_dir().join("vger"),
     }
 }
