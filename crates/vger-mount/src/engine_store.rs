@@ -359,7 +359,11 @@ impl SnapshotStore for EngineStore {
         if paths.is_empty() {
             progress.set_total_bytes(info.snapshot.stats.bytes);
         }
-        let report = vger_engine::restore::restore(&self.repo, &info, target, &opts, progress)?;
+        let report =
+            vger_engine::restore::restore(&self.repo, &info, target, &opts, progress).map_err(|e| match e {
+                EngineError::Cancelled => MountError::Cancelled,
+                other => MountError::Engine(other),
+            })?;
         Ok(RestoreSummary {
             files: report.files,
             dirs: report.dirs,
