@@ -47,7 +47,9 @@ if FIREFOX:
                         ("browser.helperApps.neverAsk.saveToDisk", "application/gzip,application/zip"),
                         ("layout.css.prefers-color-scheme.content-override", 1)]:
         options.set_preference(name, value)
-    driver = webdriver.Firefox(service=FirefoxService(executable_path=os.environ.get("GECKODRIVER", "geckodriver")), options=options)
+    service = FirefoxService(executable_path=os.environ.get("GECKODRIVER", "geckodriver"),
+                             log_path=os.path.join(artifacts, "geckodriver.log"))
+    driver = webdriver.Firefox(service=service, options=options)
 else:
     options = webdriver.ChromeOptions()
     for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,860"]:
