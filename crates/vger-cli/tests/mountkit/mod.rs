@@ -66,7 +66,24 @@ pub fn make_tree(root: &Path) {
 pub struct Fixture {
     pub env: TestEnv,
     pub src: PathBuf,
+    /// The `vger-server` a [`Fixture::slow`] repository lives on.
+    server: Option<ServerProcess>,
 }
+
+/// A `vger-server` child process, killed when dropped.
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SLOW_TOKEN: &str = "mount-cancel-token-0123456789abcdef";
+/// Files of [`Fixture::slow`]'s source, and their size.
+pub const SLOW_FILES: usize = 24;
+const SLOW_FILE_BYTES: usize = 512 << 10;
 
 impl Fixture {
     pub fn new() -> Self {
@@ -79,7 +96,64 @@ impl Fixture {
         fs::write(src.join("docs/readme.txt"), "hello from vger mount\nsecond line, changed\nthird line\n").unwrap();
         fs::write(src.join("docs/added.txt"), "new in the second snapshot\n").unwrap();
         env.run(["backup", "--time", "2026-02-20T10:00:00Z"]).ok();
-        Fixture { env, src }
+        Self::of(env, src)
+    }
+
+    /// A fixture over a repository the caller made (in `env`'s config).
+    pub fn of(env: TestEnv, src: PathBuf) -> Self {
+        Fixture { env, src, server: None }
+    }
+
+    /// One snapshot of source `files` ([`SLOW_FILES`] files of 512 KiB in
+    /// `data/`) in a repository on a `vger-server` started here, then read
+    /// at 1 MiB/s (`limits.download_mib_per_sec`, as a user limits a slow
+    /// link): restoring it takes 12 s or more, long enough to cancel. The
+    /// server is the binary `cargo test --workspace` builds beside `vger`;
+    /// without it this is None outside CI (with a note) and fails under CI.
+    pub fn slow() -> Option<Self> {
+        let binary = Path::new(vger_bin()).with_file_name("vger-server");
+        if !binary.exists() {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but {} is missing", binary.display());
+            eprintln!("note: skipping the cancel test: {} is not built (cargo build -p vger-server)", binary.display());
+            return None;
+        }
+        let env = TestEnv::new();
+        let src = env.path("src");
+        fs::create_dir_all(src.join("data")).unwrap();
+        for i in 0..SLOW_FILES {
+            fs::write(src.join(format!("data/part-{i:02}.bin")), random_bytes(SLOW_FILE_BYTES, 100 + i as u64))
+                .unwrap();
+        }
+        let data_dir = env.path("server-data");
+        fs::create_dir_all(&data_dir).unwrap();
+        let mut child = Command::new(&binary)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("VGER_SERVER_TOKEN", SLOW_TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let server = ServerProcess(child);
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
+            .expect("vger-server says where it listens");
+        std::thread::spawn(move || lines.for_each(drop));
+        let repo = format!(
+            "repositories:\n  - label: slow\n    url: \"http://{addr}/slow\"\n    access_token: \"{SLOW_TOKEN}\"\n    \
+             allow_insecure_http: true\nsources:\n  - label: files\n    path: \"{}\"\n",
+            src.display()
+        );
+        env.write_config(&repo);
+        env.init();
+        env.run(["backup"]).ok();
+        env.write_config(&format!("{repo}limits:\n  download_mib_per_sec: 1\n"));
+        Some(Fixture { env, src, server: Some(server) })
     }
 
     /// Starts `vger mount ARGS` (on a free loopback port unless ARGS give
