@@ -7,7 +7,10 @@
 //! For every regular file (sorted walk, symlinks skipped; a sparse file
 //! counts only its allocated bytes, as a reader using SEEK_DATA would;
 //! the corpus lives on tmpfs, where st_blocks is exact):
-//!   read     open + read the whole file from the page cache into a buffer
+//!   walk     list every directory and `lstat` every entry (sorted)
+//!   open     open + fstat + close of every file: the per-file system
+//!            calls a backup cannot avoid (an empty file needs only the walk)
+//!   read     read the whole file from the page cache into a buffer
 //!   fastcdc  FastCDC 2020 over the buffer, 512 KiB / 2 MiB / 8 MiB
 //!   blake3   keyed BLAKE3 of every chunk (vger's chunk ID)
 //!   blake2b  BLAKE2b-512 of every chunk (comparison only)
@@ -47,6 +50,7 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> std::io::Result<()> {
 #[derive(Default, Clone, Copy)]
 struct Times {
     walk: Duration,
+    open_close: Duration,
     read: Duration,
     fastcdc: Duration,
     blake3: Duration,
@@ -83,16 +87,25 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
     let mut counter = 0u64;
 
     for (path, want) in &files {
+        b.files += 1;
+        if *want == 0 {
+            continue;
+        }
+        // open + fstat (is it still a regular file?)
+        let s = Instant::now();
+        let mut f = File::open(path)?;
+        let md = f.metadata()?;
+        std::hint::black_box(&md);
+        t.open_close += s.elapsed();
         // read
         let s = Instant::now();
         buf.clear();
-        let mut f = File::open(path)?;
-        if *want > 0 {
-            buf.reserve(*want as usize);
-            (&mut f).take(*want).read_to_end(&mut buf)?;
-        }
+        buf.reserve(*want as usize);
+        (&mut f).take(*want).read_to_end(&mut buf)?;
         t.read += s.elapsed();
-        b.files += 1;
+        let s = Instant::now();
+        drop(f);
+        t.open_close += s.elapsed();
         b.read += buf.len() as u64;
         if buf.is_empty() {
             continue;
@@ -161,6 +174,7 @@ fn main() {
             None => t,
             Some(m) => Times {
                 walk: m.walk.min(t.walk),
+                open_close: m.open_close.min(t.open_close),
                 read: m.read.min(t.read),
                 fastcdc: m.fastcdc.min(t.fastcdc),
                 blake3: m.blake3.min(t.blake3),
@@ -175,7 +189,7 @@ fn main() {
     let secs = |d: Duration| d.as_secs_f64();
     println!(
         "{{\"passes\":{passes},\"files\":{},\"bytes_read\":{},\"chunks\":{},\"unique_chunks\":{},\"bytes_unique\":{},\"bytes_stored\":{},\
-\"seconds\":{{\"walk\":{:.4},\"read\":{:.4},\"fastcdc\":{:.4},\"blake3_keyed\":{:.4},\"blake2b_512\":{:.4},\"lz4_flex\":{:.4},\"aes_256_gcm\":{:.4},\"chacha20_poly1305\":{:.4}}}}}",
+\"seconds\":{{\"walk\":{:.4},\"open_close\":{:.4},\"read\":{:.4},\"fastcdc\":{:.4},\"blake3_keyed\":{:.4},\"blake2b_512\":{:.4},\"lz4_flex\":{:.4},\"aes_256_gcm\":{:.4},\"chacha20_poly1305\":{:.4}}}}}",
         bytes.files,
         bytes.read,
         bytes.chunks,
@@ -183,6 +197,7 @@ fn main() {
         bytes.unique,
         bytes.stored,
         secs(t.walk),
+        secs(t.open_close),
         secs(t.read),
         secs(t.fastcdc),
         secs(t.blake3),
