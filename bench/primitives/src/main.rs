@@ -20,16 +20,61 @@
 //!   chacha   ChaCha20-Poly1305 seal of the same (comparison only)
 //! Each pass times every primitive; the minimum over passes is printed as
 //! one line of JSON for ../run to turn into a floor.
+//!
+//! Times are this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not wall
+//! time: on a shared machine a wall clock also counts the time the thread
+//! waited for a core, which inflated the floor past vger's own CPU time
+//! under load. The cost of reading the clock itself (a system call, about
+//! a microsecond) is measured once and taken off every interval.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use blake2::{Blake2b512, Digest};
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+
+/// A point in this thread's CPU time.
+#[derive(Clone, Copy)]
+struct Cpu(Duration);
+
+impl Cpu {
+    fn read() -> Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid timespec for the call to fill.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    fn now() -> Self {
+        Cpu(Self::read())
+    }
+
+    /// CPU time since `self`, less the cost of reading the clock twice.
+    fn elapsed(&self) -> Duration {
+        (Self::read() - self.0).saturating_sub(*Self::overhead())
+    }
+
+    /// What an empty interval measures: the median of many.
+    fn overhead() -> &'static Duration {
+        static OVERHEAD: OnceLock<Duration> = OnceLock::new();
+        OVERHEAD.get_or_init(|| {
+            let mut v: Vec<Duration> = (0..10_001)
+                .map(|_| {
+                    let s = Self::read();
+                    Self::read() - s
+                })
+                .collect();
+            v.sort();
+            v[v.len() / 2]
+        })
+    }
+}
 
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> std::io::Result<()> {
     let mut names: Vec<_> = fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
@@ -73,7 +118,7 @@ struct Bytes {
 fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
     let mut t = Times::default();
     let mut b = Bytes::default();
-    let s = Instant::now();
+    let s = Cpu::now();
     let mut files = Vec::new();
     walk(root, &mut files)?;
     t.walk = s.elapsed();
@@ -92,18 +137,18 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
             continue;
         }
         // open + fstat (is it still a regular file?)
-        let s = Instant::now();
+        let s = Cpu::now();
         let mut f = File::open(path)?;
         let md = f.metadata()?;
         std::hint::black_box(&md);
         t.open_close += s.elapsed();
         // read
-        let s = Instant::now();
+        let s = Cpu::now();
         buf.clear();
         buf.reserve(*want as usize);
         (&mut f).take(*want).read_to_end(&mut buf)?;
         t.read += s.elapsed();
-        let s = Instant::now();
+        let s = Cpu::now();
         drop(f);
         t.open_close += s.elapsed();
         b.read += buf.len() as u64;
@@ -112,7 +157,7 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
         }
 
         // chunk
-        let s = Instant::now();
+        let s = Cpu::now();
         let cuts: Vec<(usize, usize)> = fastcdc::v2020::FastCDC::new(&buf, 512 << 10, 2 << 20, 8 << 20)
             .map(|c| (c.offset, c.length))
             .collect();
@@ -121,11 +166,11 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
         for (off, len) in cuts {
             let chunk = &buf[off..off + len];
             b.chunks += 1;
-            let s = Instant::now();
+            let s = Cpu::now();
             let id = *blake3::keyed_hash(&key, chunk).as_bytes();
             t.blake3 += s.elapsed();
 
-            let s = Instant::now();
+            let s = Cpu::now();
             let d = Blake2b512::digest(chunk);
             std::hint::black_box(&d);
             t.blake2b += s.elapsed();
@@ -136,7 +181,7 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
             b.unique_chunks += 1;
             b.unique += len as u64;
 
-            let s = Instant::now();
+            let s = Cpu::now();
             let compressed = lz4_flex::block::compress(chunk);
             t.lz4 += s.elapsed();
             let stored: &[u8] = if compressed.len() < chunk.len() { &compressed } else { chunk };
@@ -148,7 +193,7 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
                 counter += 1;
                 let mut nonce = [0u8; 12];
                 nonce[..8].copy_from_slice(&counter.to_le_bytes());
-                let s = Instant::now();
+                let s = Cpu::now();
                 alg.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&id), &mut sealbuf)
                     .expect("seal");
                 *slot += s.elapsed();
