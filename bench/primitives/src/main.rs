@@ -7,7 +7,10 @@
 //! For every regular file (sorted walk, symlinks skipped; a sparse file
 //! counts only its allocated bytes, as a reader using SEEK_DATA would;
 //! the corpus lives on tmpfs, where st_blocks is exact):
-//!   read     open + read the whole file from the page cache into a buffer
+//!   walk     list every directory and `lstat` every entry (sorted)
+//!   open     open + fstat + close of every file: the per-file system
+//!            calls a backup cannot avoid (an empty file needs only the walk)
+//!   read     read the whole file from the page cache into a buffer
 //!   fastcdc  FastCDC 2020 over the buffer, 512 KiB / 2 MiB / 8 MiB
 //!   blake3   keyed BLAKE3 of every chunk (vger's chunk ID)
 //!   blake2b  BLAKE2b-512 of every chunk (comparison only)
@@ -17,16 +20,61 @@
 //!   chacha   ChaCha20-Poly1305 seal of the same (comparison only)
 //! Each pass times every primitive; the minimum over passes is printed as
 //! one line of JSON for ../run to turn into a floor.
+//!
+//! Times are this thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not wall
+//! time: on a shared machine a wall clock also counts the time the thread
+//! waited for a core, which inflated the floor past vger's own CPU time
+//! under load. The cost of reading the clock itself (a system call, about
+//! a microsecond) is measured once and taken off every interval.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use blake2::{Blake2b512, Digest};
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+
+/// A point in this thread's CPU time.
+#[derive(Clone, Copy)]
+struct Cpu(Duration);
+
+impl Cpu {
+    fn read() -> Duration {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid timespec for the call to fill.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    fn now() -> Self {
+        Cpu(Self::read())
+    }
+
+    /// CPU time since `self`, less the cost of reading the clock twice.
+    fn elapsed(&self) -> Duration {
+        (Self::read() - self.0).saturating_sub(*Self::overhead())
+    }
+
+    /// What an empty interval measures: the median of many.
+    fn overhead() -> &'static Duration {
+        static OVERHEAD: OnceLock<Duration> = OnceLock::new();
+        OVERHEAD.get_or_init(|| {
+            let mut v: Vec<Duration> = (0..10_001)
+                .map(|_| {
+                    let s = Self::read();
+                    Self::read() - s
+                })
+                .collect();
+            v.sort();
+            v[v.len() / 2]
+        })
+    }
+}
 
 fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> std::io::Result<()> {
     let mut names: Vec<_> = fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
@@ -47,6 +95,7 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64)>) -> std::io::Result<()> {
 #[derive(Default, Clone, Copy)]
 struct Times {
     walk: Duration,
+    open_close: Duration,
     read: Duration,
     fastcdc: Duration,
     blake3: Duration,
@@ -69,7 +118,7 @@ struct Bytes {
 fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
     let mut t = Times::default();
     let mut b = Bytes::default();
-    let s = Instant::now();
+    let s = Cpu::now();
     let mut files = Vec::new();
     walk(root, &mut files)?;
     t.walk = s.elapsed();
@@ -83,23 +132,32 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
     let mut counter = 0u64;
 
     for (path, want) in &files {
-        // read
-        let s = Instant::now();
-        buf.clear();
-        let mut f = File::open(path)?;
-        if *want > 0 {
-            buf.reserve(*want as usize);
-            (&mut f).take(*want).read_to_end(&mut buf)?;
-        }
-        t.read += s.elapsed();
         b.files += 1;
+        if *want == 0 {
+            continue;
+        }
+        // open + fstat (is it still a regular file?)
+        let s = Cpu::now();
+        let mut f = File::open(path)?;
+        let md = f.metadata()?;
+        std::hint::black_box(&md);
+        t.open_close += s.elapsed();
+        // read
+        let s = Cpu::now();
+        buf.clear();
+        buf.reserve(*want as usize);
+        (&mut f).take(*want).read_to_end(&mut buf)?;
+        t.read += s.elapsed();
+        let s = Cpu::now();
+        drop(f);
+        t.open_close += s.elapsed();
         b.read += buf.len() as u64;
         if buf.is_empty() {
             continue;
         }
 
         // chunk
-        let s = Instant::now();
+        let s = Cpu::now();
         let cuts: Vec<(usize, usize)> = fastcdc::v2020::FastCDC::new(&buf, 512 << 10, 2 << 20, 8 << 20)
             .map(|c| (c.offset, c.length))
             .collect();
@@ -108,11 +166,11 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
         for (off, len) in cuts {
             let chunk = &buf[off..off + len];
             b.chunks += 1;
-            let s = Instant::now();
+            let s = Cpu::now();
             let id = *blake3::keyed_hash(&key, chunk).as_bytes();
             t.blake3 += s.elapsed();
 
-            let s = Instant::now();
+            let s = Cpu::now();
             let d = Blake2b512::digest(chunk);
             std::hint::black_box(&d);
             t.blake2b += s.elapsed();
@@ -123,7 +181,7 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
             b.unique_chunks += 1;
             b.unique += len as u64;
 
-            let s = Instant::now();
+            let s = Cpu::now();
             let compressed = lz4_flex::block::compress(chunk);
             t.lz4 += s.elapsed();
             let stored: &[u8] = if compressed.len() < chunk.len() { &compressed } else { chunk };
@@ -135,7 +193,7 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
                 counter += 1;
                 let mut nonce = [0u8; 12];
                 nonce[..8].copy_from_slice(&counter.to_le_bytes());
-                let s = Instant::now();
+                let s = Cpu::now();
                 alg.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&id), &mut sealbuf)
                     .expect("seal");
                 *slot += s.elapsed();
@@ -161,6 +219,7 @@ fn main() {
             None => t,
             Some(m) => Times {
                 walk: m.walk.min(t.walk),
+                open_close: m.open_close.min(t.open_close),
                 read: m.read.min(t.read),
                 fastcdc: m.fastcdc.min(t.fastcdc),
                 blake3: m.blake3.min(t.blake3),
@@ -175,7 +234,7 @@ fn main() {
     let secs = |d: Duration| d.as_secs_f64();
     println!(
         "{{\"passes\":{passes},\"files\":{},\"bytes_read\":{},\"chunks\":{},\"unique_chunks\":{},\"bytes_unique\":{},\"bytes_stored\":{},\
-\"seconds\":{{\"walk\":{:.4},\"read\":{:.4},\"fastcdc\":{:.4},\"blake3_keyed\":{:.4},\"blake2b_512\":{:.4},\"lz4_flex\":{:.4},\"aes_256_gcm\":{:.4},\"chacha20_poly1305\":{:.4}}}}}",
+\"seconds\":{{\"walk\":{:.4},\"open_close\":{:.4},\"read\":{:.4},\"fastcdc\":{:.4},\"blake3_keyed\":{:.4},\"blake2b_512\":{:.4},\"lz4_flex\":{:.4},\"aes_256_gcm\":{:.4},\"chacha20_poly1305\":{:.4}}}}}",
         bytes.files,
         bytes.read,
         bytes.chunks,
@@ -183,6 +242,7 @@ fn main() {
         bytes.unique,
         bytes.stored,
         secs(t.walk),
+        secs(t.open_close),
         secs(t.read),
         secs(t.fastcdc),
         secs(t.blake3),

@@ -50,10 +50,13 @@ fn add_extras(root: &Path) -> Extras {
 
     // Extended attributes on a file and a folder.
     fs::write(x.join("with-xattr.txt"), b"has attributes\n").unwrap();
+    fs::write(x.join("empty-with-xattr"), b"").unwrap();
     fs::create_dir(x.join("dir-with-xattr")).unwrap();
     let xattrs = match xattr::set(x.join("with-xattr.txt"), "user.vger", b"value \x00\xff binary") {
         Ok(()) => {
             xattr::set(x.join("with-xattr.txt"), "user.second", b"").unwrap();
+            // An empty file is not opened: its xattrs are read by path.
+            xattr::set(x.join("empty-with-xattr"), "user.vger", b"on an empty file").unwrap();
             xattr::set(x.join("dir-with-xattr"), "user.vger", b"on a folder").unwrap();
             true
         }
@@ -202,6 +205,7 @@ fn round_trip_of_corpus_and_corner_cases() {
     if extras.xattrs {
         assert_eq!(xattr::get(x.join("with-xattr.txt"), "user.vger").unwrap().unwrap(), b"value \x00\xff binary");
         assert_eq!(xattr::get(x.join("dir-with-xattr"), "user.vger").unwrap().unwrap(), b"on a folder");
+        assert_eq!(xattr::get(x.join("empty-with-xattr"), "user.vger").unwrap().unwrap(), b"on an empty file");
     }
     let (a, b) = (fs::metadata(x.join("linked.bin")).unwrap(), fs::metadata(x.join("sub/second-name.bin")).unwrap());
     assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "hard link restored as a copy");

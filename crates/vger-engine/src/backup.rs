@@ -145,7 +145,7 @@ pub fn backup(
         opts.checkpoint_interval.unwrap_or(crate::pack_writer::DEFAULT_CHECKPOINT_INTERVAL),
     );
     let blob_tx = writer.sender().ok_or_else(|| EngineError::Other("pack writer closed".into()))?;
-    let (job_tx, job_rx) = bounded::<Job>(threads);
+    let (job_tx, job_rx) = bounded::<Vec<Job>>(threads);
     let dedup = Dedup::new(&index, progress);
     let seal_failure: Mutex<Option<EngineError>> = Mutex::new(None);
     let (mut earlier, journal) = open_journals(repo, source, opts);
@@ -172,21 +172,24 @@ pub fn backup(
             let tx = blob_tx.clone();
             let (dedup, seal_failure) = (&dedup, &seal_failure);
             scope.spawn(move || {
-                for job in rx.iter() {
-                    let sealed = match seal_job(repo, codec, &job) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            // The chunk is claimed as seen: the backup must fail, or a
-                            // snapshot could name a chunk that was never stored.
-                            crate::parallel::lock(seal_failure).get_or_insert(e);
-                            dedup.stop();
-                            return;
+                for batch in rx.iter() {
+                    for job in batch {
+                        let sealed = match seal_job(repo, codec, &job) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                // The chunk is claimed as seen: the backup must fail, or a
+                                // snapshot could name a chunk that was never stored.
+                                crate::parallel::lock(seal_failure).get_or_insert(e);
+                                dedup.stop();
+                                return;
+                            }
+                        };
+                        let blob =
+                            SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
+                        drop(job); // Not held while the send below waits.
+                        if tx.send(blob).is_err() {
+                            return; // The pack writer failed: `finish` reports why.
                         }
-                    };
-                    let blob = SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
-                    drop(job); // Not held while the send below waits.
-                    if tx.send(blob).is_err() {
-                        return; // The pack writer failed: `finish` reports why.
                     }
                 }
             });
@@ -201,7 +204,8 @@ pub fn backup(
         let (file_tx, file_rx) = bounded::<FileJob>(threads);
         for _ in 0..threads {
             let rx = file_rx.clone();
-            let mut sink = ChunkSink::new(&dedup, job_tx.clone(), repo.chunk_id_key(), read_limit.clone());
+            let mut sink =
+                ChunkSink::new(&dedup, job_tx.clone(), repo.chunk_id_key(), read_limit.clone(), source.walk.xattrs);
             scope.spawn(move || {
                 for mut job in rx.iter() {
                     let result = if sink.stopped() {
@@ -214,7 +218,7 @@ pub fn backup(
             });
         }
         drop(file_rx);
-        let mut sink = ChunkSink::new(&dedup, job_tx, repo.chunk_id_key(), read_limit);
+        let mut sink = ChunkSink::new(&dedup, job_tx, repo.chunk_id_key(), read_limit, source.walk.xattrs);
         let ctx = WalkContext {
             repo,
             index: &index,
@@ -579,10 +583,13 @@ fn walk_and_store(
                 None => earlier.lookup(&entry, source.change_detection, index),
             };
             if want_xattrs {
-                entry.xattrs = match reused.as_mut().and_then(|u| u.xattrs.take()) {
-                    Some(xattrs) => xattrs,
-                    None => vger_fs::read_xattrs(&item.abs),
-                };
+                match reused.as_mut().and_then(|u| u.xattrs.take()) {
+                    Some(xattrs) => entry.xattrs = xattrs,
+                    None if reused.is_some() || resumed.is_some() => entry.xattrs = vger_fs::read_xattrs(&item.abs),
+                    // A file to read: the reading thread lists them
+                    // through the open file (see `read_file`).
+                    None => {}
+                }
             }
             match (reused, resumed) {
                 (Some(unchanged), _) => {
@@ -658,10 +665,25 @@ fn read_file(
         FileError::Skip(format!("skipped {}: {what}: {why}", abs.display()))
     };
     progress.set_current(&entry.display_path());
-    let file = vger_fs::open_for_backup(abs).map_err(|e| skip("cannot open", e))?;
+    if entry.size == 0 {
+        // Empty when the walk saw it: no chunks, and no need to open it.
+        entry.chunks = Vec::new();
+        if sink.xattrs.as_ref().is_some_and(|x| !x.unsupported(entry.dev)) {
+            entry.xattrs = vger_fs::read_xattrs(abs);
+        }
+        return Ok(());
+    }
+    let (file, len) = vger_fs::open_regular(abs).map_err(|e| skip("cannot open", e))?;
+    if let Some(xattrs) = sink.xattrs.as_mut() {
+        entry.xattrs = xattrs.read(&file, entry.dev);
+    }
+    // Read up to the size the open file has now: a small file is read
+    // whole by one read (no second read to find its end), and a file
+    // that keeps growing is stored as it was when opened.
+    use std::io::Read as _;
     let source: Box<dyn std::io::Read> = match &sink.read_limit {
-        Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone())),
-        None => Box::new(file),
+        Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone()).take(len)),
+        None => Box::new(file.take(len)),
     };
     let chunker = vger_chunker::Chunker::new(repo.chunker_params())
         .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
@@ -686,8 +708,8 @@ fn read_file(
         chunks.push(ChunkRef(id, chunk.len() as u32));
     }
     sink.read_buffer = reader.into_buffer();
-    // The file may have grown or shrunk since it was listed: record what
-    // was read, which is consistent with the chunks.
+    // The file may have shrunk since it was opened (or grown since it was
+    // listed): record what was read, which is consistent with the chunks.
     entry.size = size;
     entry.chunks = chunks;
     Ok(())

@@ -1,6 +1,6 @@
 //! Turning what `lstat` says about a path into a snapshot [`Entry`].
 
-use std::fs::{self, FileType, Metadata};
+use std::fs::{self, File, FileType, Metadata};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -75,12 +75,103 @@ pub fn read_xattrs(abs: &Path) -> Vec<Xattr> {
     let Ok(names) = xattr::list(abs) else {
         return Vec::new();
     };
+    collect_xattrs(names, |name| xattr::get(abs, name))
+}
+
+/// The extended attributes of an open file, sorted by name, as
+/// [`read_xattrs`] reads them by path: through the descriptor the kernel
+/// need not look the path up again. An attribute that cannot be read is
+/// skipped; a file system without extended attributes gives none, with
+/// the error (`ENOTSUP`) that [`XattrSupport`] remembers.
+pub fn read_xattrs_of(file: &File) -> io::Result<Vec<Xattr>> {
+    use xattr::FileExt;
+    let names = file.list_xattr()?;
+    Ok(collect_xattrs(names, |name| file.get_xattr(name)))
+}
+
+fn collect_xattrs(
+    names: xattr::XAttrs,
+    mut get: impl FnMut(&std::ffi::OsStr) -> io::Result<Option<Vec<u8>>>,
+) -> Vec<Xattr> {
     let mut out: Vec<Xattr> = names
-        .filter_map(|name| match xattr::get(abs, &name) {
+        .filter_map(|name| match get(&name) {
             Ok(Some(value)) => Some(Xattr(name.as_bytes().to_vec(), value)),
             _ => None,
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// Remembers the devices whose file system has no extended attributes at
+/// all (listing them failed with `ENOTSUP`): their files are not asked
+/// again, which saves a system call per file. A device that merely has
+/// none on the files seen so far is asked for every file, since any file
+/// may carry one.
+#[derive(Debug, Default, Clone)]
+pub struct XattrSupport {
+    unsupported: std::collections::HashSet<u64>,
+}
+
+impl XattrSupport {
+    /// The extended attributes of `file`, on device `dev`.
+    pub fn read(&mut self, file: &File, dev: u64) -> Vec<Xattr> {
+        if self.unsupported.contains(&dev) {
+            return Vec::new();
+        }
+        match read_xattrs_of(file) {
+            Ok(x) => x,
+            Err(e) => {
+                if e.raw_os_error() == Some(libc::ENOTSUP) {
+                    self.unsupported.insert(dev);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Whether `dev` was found to have no extended attributes.
+    pub fn unsupported(&self, dev: u64) -> bool {
+        self.unsupported.contains(&dev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
+
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    /// Through the open file, the same attributes (sorted) as by path; a
+    /// file without any has none, and its device is not taken for one
+    /// that has no extended attributes at all.
+    #[test]
+    fn xattrs_through_the_open_file_equal_those_by_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = dir.path().join("with");
+        let without = dir.path().join("without");
+        fs::write(&with, b"x").unwrap();
+        fs::write(&without, b"y").unwrap();
+        match xattr::set(&with, "user.b", b"two") {
+            Ok(()) => xattr::set(&with, "user.a", b"one \x00\xff").unwrap(),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {
+                eprintln!("note: this filesystem has no user xattrs; skipped");
+                return;
+            }
+            Err(e) => panic!("setting an xattr: {e}"),
+        }
+        let want =
+            vec![Xattr(b"user.a".to_vec(), b"one \x00\xff".to_vec()), Xattr(b"user.b".to_vec(), b"two".to_vec())];
+        assert_eq!(read_xattrs(&with), want);
+        let file = File::open(&with).unwrap();
+        assert_eq!(read_xattrs_of(&file).unwrap(), want);
+
+        let mut support = XattrSupport::default();
+        let dev = file.metadata().unwrap().dev();
+        assert_eq!(support.read(&File::open(&without).unwrap(), dev), Vec::new());
+        assert!(!support.unsupported(dev));
+        assert_eq!(support.read(&file, dev), want);
+    }
 }

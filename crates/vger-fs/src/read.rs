@@ -14,6 +14,17 @@ use vger_format::entry::Entry;
 /// from start to end. Refuses anything that is not a regular file by now
 /// (a FIFO put in its place would otherwise block the backup forever).
 pub fn open_for_backup(abs: &Path) -> io::Result<File> {
+    open_regular(abs).map(|(file, _)| file)
+}
+
+/// Files at least this large get the kernel's hint that they are read
+/// sequentially; for smaller ones the hint is a system call that changes
+/// nothing (the first read asks for the whole file).
+const SEQUENTIAL_HINT_MIN: u64 = 4 << 20;
+
+/// [`open_for_backup`], with the open file's size (from the same `fstat`
+/// that checks that it is still a regular file): the size to read up to.
+pub fn open_regular(abs: &Path) -> io::Result<(File, u64)> {
     // O_NONBLOCK keeps open() from blocking on a FIFO; it changes nothing
     // for regular files.
     let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
@@ -23,14 +34,17 @@ pub fn open_for_backup(abs: &Path) -> io::Result<File> {
         }
         other => other?,
     };
-    if !file.metadata()?.is_file() {
+    let md = file.metadata()?;
+    if !md.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file any more"));
     }
-    // SAFETY: the fd is open for the lifetime of `file`; fadvise only hints.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+    if md.len() >= SEQUENTIAL_HINT_MIN {
+        // SAFETY: the fd is open for the lifetime of `file`; fadvise only hints.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+        }
     }
-    Ok(file)
+    Ok((file, md.len()))
 }
 
 /// Whether `file` is the object the walker saw for `entry_before` (same

@@ -2,6 +2,16 @@
 //! and queues only those that neither the index nor this backup already
 //! holds for sealing. The set of chunks seen in this backup is shared, so
 //! two threads meeting the same chunk store it once.
+//!
+//! New chunks go to the sealer threads in batches of about
+//! [`BATCH_BYTES`]: a tree of small files makes one small chunk per file,
+//! and one channel hand-over (and a sealer woken up) per chunk cost more
+//! than sealing it. A batch waits in its thread's sink until it is full or
+//! the sink is flushed (when the thread's work ends); a chunk is claimed as
+//! seen when it is batched, so the backup must flush every sink before it
+//! finishes (it does: each sink is dropped, which flushes, before the pack
+//! writer finishes, and the counts of chunks queued and stored are compared
+//! before a snapshot is written).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +33,10 @@ pub(crate) struct Job {
     pub ty: ObjectType,
     pub data: Vec<u8>,
 }
+
+/// A batch is sent once its chunks hold this many bytes; a chunk at least
+/// this large goes alone.
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
 
 /// What all threads of one backup share.
 pub(crate) struct Dedup<'a> {
@@ -79,11 +93,17 @@ impl<'a> Dedup<'a> {
 /// One thread's way into [`Dedup`], with the buffers it reuses.
 pub(crate) struct ChunkSink<'a> {
     dedup: &'a Dedup<'a>,
-    jobs: Sender<Job>,
+    jobs: Sender<Vec<Job>>,
+    /// New chunks not yet sent, and their bytes.
+    batch: Vec<Job>,
+    batch_bytes: usize,
     key: &'a ChunkIdKey,
     pub read_limit: Option<Arc<RateLimiter>>,
     /// The chunk reader's buffer, reused from file to file.
     pub read_buffer: Vec<u8>,
+    /// With extended attributes asked for: which devices have none (the
+    /// reading threads list files' attributes through the open file).
+    pub xattrs: Option<vger_fs::XattrSupport>,
     /// IDs of all-zero chunks by length (sparse files and zeroed regions
     /// are common; hashing them again is wasted work).
     zero_ids: HashMap<usize, ChunkId>,
@@ -92,11 +112,22 @@ pub(crate) struct ChunkSink<'a> {
 impl<'a> ChunkSink<'a> {
     pub fn new(
         dedup: &'a Dedup<'a>,
-        jobs: Sender<Job>,
+        jobs: Sender<Vec<Job>>,
         key: &'a ChunkIdKey,
         read_limit: Option<Arc<RateLimiter>>,
+        xattrs: bool,
     ) -> Self {
-        Self { dedup, jobs, key, read_limit, read_buffer: Vec::new(), zero_ids: HashMap::new() }
+        Self {
+            dedup,
+            jobs,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            key,
+            read_limit,
+            read_buffer: Vec::new(),
+            xattrs: xattrs.then(vger_fs::XattrSupport::default),
+            zero_ids: HashMap::new(),
+        }
     }
 
     fn chunk_id(&mut self, ty: ObjectType, data: &[u8]) -> ChunkId {
@@ -114,11 +145,23 @@ impl<'a> ChunkSink<'a> {
             self.dedup.added_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
             self.dedup.progress.add_new_bytes(data.len() as u64);
             self.dedup.added_chunks.fetch_add(1, Ordering::Relaxed);
-            self.jobs
-                .send(Job { id, ty, data: data.to_vec() })
-                .map_err(|_| EngineError::Other("the pack writer stopped".into()))?;
+            self.batch.push(Job { id, ty, data: data.to_vec() });
+            self.batch_bytes += data.len();
+            if self.batch_bytes >= BATCH_BYTES {
+                self.flush()?;
+            }
         }
         Ok(id)
+    }
+
+    /// Sends the chunks batched so far to the sealers.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.batch_bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.jobs.send(batch).map_err(|_| EngineError::Other("the pack writer stopped".into()))
     }
 
     pub fn stopped(&self) -> bool {
@@ -128,5 +171,13 @@ impl<'a> ChunkSink<'a> {
     /// Counts `n` bytes read from a source file.
     pub fn count_read(&self, n: u64) {
         self.dedup.read_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ChunkSink<'_> {
+    /// Sends what is still batched. When that fails the pack writer has
+    /// stopped, and the backup reports its error: it fails either way.
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }

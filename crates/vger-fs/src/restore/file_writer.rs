@@ -26,6 +26,9 @@ pub struct FileWriter {
     disk_path: PathBuf,
     shared: Arc<Shared>,
     placed: bool,
+    /// The end of the last bytes written: when it is the file's size, the
+    /// size needs no setting (a small file then costs one system call less).
+    written_end: u64,
 }
 
 impl FileWriter {
@@ -37,7 +40,7 @@ impl FileWriter {
         disk_path: PathBuf,
         shared: Arc<Shared>,
     ) -> Self {
-        FileWriter { dir, temp, name, file, disk_path, shared, placed: false }
+        FileWriter { dir, temp, name, file, disk_path, shared, placed: false, written_end: 0 }
     }
 
     /// Writes `data` at `offset`. Runs of zero bytes (in 64 KiB blocks)
@@ -59,6 +62,7 @@ impl FileWriter {
             let run_end = pos.min(data.len());
             if run_end > run_start {
                 self.file.write_all_at(&data[run_start..run_end], offset + run_start as u64)?;
+                self.written_end = self.written_end.max(offset + run_end as u64);
             }
             start = run_end.max(start + 1);
         }
@@ -82,9 +86,9 @@ impl FileWriter {
     /// file or symlink of that name but never a directory. The name is the
     /// one given to `begin_file`; `entry` supplies only the metadata.
     pub fn finish(mut self, entry: &Entry) -> Result<(), FsError> {
-        let done = self
-            .file
-            .set_len(entry.size)
+        // The file is new: written up to its size, it has that size.
+        let sized = if self.written_end == entry.size { Ok(()) } else { self.file.set_len(entry.size) };
+        let done = sized
             .and_then(|()| self.shared.apply_to_fd(self.file.as_raw_fd(), entry))
             .and_then(|()| self.dir.rename(&self.temp, &self.name));
         match done {
