@@ -135,7 +135,7 @@ pub fn backup(
     let codec = opts.compression.unwrap_or(repo.default_compression());
     // A local store takes a pack in milliseconds: one uploader keeps up and
     // holds one 32 MiB pack less in memory. Remote ones overlap two requests.
-    let uploaders = if repo.storage().describe().contains("://") { 2 } else { 1 };
+    let uploaders = if repo.storage().is_local() { 1 } else { 2 };
     let writer = PackWriter::start(
         repo.storage().clone(),
         repo.envelope().clone(),
@@ -673,7 +673,7 @@ fn read_file(
         }
         return Ok(());
     }
-    let (file, len) = vger_fs::open_regular(abs).map_err(|e| skip("cannot open", e))?;
+    let (file, len) = vger_fs::open_for_backup(abs).map_err(|e| skip("cannot open", e))?;
     if let Some(xattrs) = sink.xattrs.as_mut() {
         entry.xattrs = xattrs.read(&file, entry.dev);
     }

@@ -50,7 +50,7 @@ use crate::index::{write_segment, ChunkIndex, IdSet};
 use crate::lock::RepoLock;
 use crate::pack_writer::{PackWriter, SealedBlob};
 use crate::packs::{pack_entry, stored_packs};
-use crate::parallel::lock as lock_mutex;
+use crate::parallel::{lock as lock_mutex, READERS_FOR_REMOTE};
 use crate::progress::Progress;
 use crate::repository::Repository;
 use crate::snapshots::SnapshotInfo;
@@ -64,8 +64,6 @@ const WINDOW_CHUNKS: usize = 256;
 /// ... and their bytes, at most (plaintext read ahead of the chunker, when
 /// files are cut again).
 const WINDOW_BYTES: u64 = 16 << 20;
-/// Workers, at least, when the source is remote.
-pub const READERS_FOR_REMOTE: usize = 8;
 
 /// How a copy runs.
 #[derive(Debug, Clone, Default)]
@@ -152,7 +150,7 @@ pub fn copy(
     let (packs, chunks) = recover_unindexed(target, &mut target_index, &lock, progress)?;
     report.packs_recovered = packs;
     report.chunks_recovered = chunks;
-    let remote = |r: &Repository| r.storage().describe().contains("://");
+    let remote = |r: &Repository| !r.storage().is_local();
     // Uploads as many at once as the target takes connections; reads and
     // seals on every core (more readers for a remote source, whose
     // ranged reads wait on the network).
@@ -200,7 +198,6 @@ pub fn copy(
             scope.spawn(move || work(sink, reader, context, queue));
         }
         let mut copier = Copier {
-            target,
             reader: &reader,
             context,
             trees: TreeStore::new(source, source_index.clone(), TREE_CACHE_BYTES),
@@ -282,7 +279,7 @@ fn recover_unindexed(
     if orphans.is_empty() {
         return Ok((0, 0));
     }
-    let threads = if target.storage().describe().contains("://") { 8 } else { 2 };
+    let threads = if target.storage().is_local() { 2 } else { READERS_FOR_REMOTE };
     let now = crate::lock::unix_now();
     let read = crate::parallel::map(orphans, threads, |(id, size)| Ok((id, pack_entry(target, id, size, now))))?;
     let mut entries = Vec::new();
@@ -350,8 +347,7 @@ impl Sink<'_> {
     /// Seals `data` with the target's key and codec and queues it.
     fn send(&self, id: ChunkId, ty: ObjectType, data: &[u8]) -> Result<()> {
         let bytes = seal_chunk(self.target.envelope(), self.codec, ty, &id, data)?;
-        let raw_length = u32::try_from(data.len())
-            .map_err(|_| EngineError::Other(format!("chunk {} is larger than 4 GiB", id.short())))?;
+        let raw_length = chunk_len(&id, data)?;
         self.tx
             .send(SealedBlob { id, ty, raw_length, bytes })
             .map_err(|_| EngineError::Other("the target's pack writer stopped".into()))?;
@@ -462,7 +458,6 @@ struct Window {
 }
 
 struct Copier<'a> {
-    target: &'a Repository,
     reader: &'a BlobReader<'a>,
     context: &'a dyn Fn() -> String,
     trees: TreeStore,
@@ -571,23 +566,16 @@ impl Copier<'_> {
             self.submit(window)?;
             let Some(front) = window.entries.front_mut() else { return Ok(()) };
             if let Outcome::SameAs(key) = front.outcome {
-                // The file with the same chunks, earlier in the window, is
-                // complete now: take its chunks (or, had it failed, cut
-                // this one after all).
-                front.outcome = match self.files.get(&key) {
-                    Some(done) => {
-                        self.sink.deduplicated.fetch_add(done.len() as u64, Ordering::Relaxed);
-                        front.entry.chunks = done.clone();
-                        Outcome::Ready
-                    }
-                    None => {
-                        window.submit = 0;
-                        let params = self.rechunk.unwrap_or(self.target.chunker_params());
-                        let buffer =
-                            ChunkBuffer::new(params).map_err(|e| EngineError::InvalidSetting(e.to_string()))?;
-                        Outcome::Cut { buffer, out: Vec::new(), key }
-                    }
-                };
+                // The file with the same chunks, earlier in the window, was
+                // completed before this one reached the front (a failure
+                // there ended the copy).
+                let done = self
+                    .files
+                    .get(&key)
+                    .ok_or_else(|| EngineError::Other("copy: a file's twin was not cut (a bug in vger)".into()))?;
+                self.sink.deduplicated.fetch_add(done.len() as u64, Ordering::Relaxed);
+                front.entry.chunks = done.clone();
+                front.outcome = Outcome::Ready;
                 continue;
             }
             let asked_all = front.next >= front.entry.chunks.len() || matches!(front.outcome, Outcome::Ready);
@@ -728,12 +716,16 @@ impl Copier<'_> {
 /// needs it in order); a new one is sealed by a worker.
 fn cut_piece(sink: &Sink<'_>, jobs: &Sender<Job>, out: &mut Vec<ChunkRef>, piece: &[u8]) -> Result<()> {
     let id = ChunkId(sink.target.chunk_id_key().chunk_id(piece));
-    let len = u32::try_from(piece.len())
-        .map_err(|_| EngineError::Other(format!("chunk {} is larger than 4 GiB", id.short())))?;
+    let len = chunk_len(&id, piece)?;
     if sink.claim(&id) {
         jobs.send(Job::Seal { id, ty: ObjectType::DataChunk, data: piece.to_vec() })
             .map_err(|_| EngineError::Other("the copy's workers stopped".into()))?;
     }
     out.push(ChunkRef(id, len));
     Ok(())
+}
+
+/// A chunk's length as the pack index records it.
+fn chunk_len(id: &ChunkId, data: &[u8]) -> Result<u32> {
+    u32::try_from(data.len()).map_err(|_| EngineError::Other(format!("chunk {} is larger than 4 GiB", id.short())))
 }

@@ -97,16 +97,18 @@ struct DirResult {
 /// path order, with its versions.
 ///
 /// Each snapshot is walked one depth at a time: the directories of a
-/// depth that the snapshot before did not have are read together on a
-/// few threads (a directory costs a fetch, a decryption and a decode, and
-/// on remote storage a round trip), the others come from what was read
-/// for the snapshot before. Only the directories of the last two
+/// depth that the snapshot before did not have are read together on
+/// several threads (a directory costs a fetch, a decryption and a decode,
+/// and on remote storage a round trip), the others come from what was
+/// read for the snapshot before. Only the directories of the last two
 /// snapshots are remembered, so memory follows the size of one
 /// snapshot's tree, not the length of the history.
 pub fn find(trees: &[SnapshotTree], matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync)) -> Result<Vec<Found>> {
-    // Eight readers hide a remote store's round trips; on a local one
-    // they cost a few thread starts per depth.
-    let threads = 8;
+    // Decoding a directory is CPU work: one reader per core on local
+    // storage; on remote storage more, to hide the round trips.
+    let local = trees.first().is_none_or(|t| t.store().is_local());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = if local { cores } else { cores.max(crate::parallel::READERS_FOR_REMOTE) };
     let mut previous: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
     // Per path: its versions so far and the summary in the last snapshot
     // it matched in.

@@ -4,6 +4,10 @@ use std::sync::Mutex;
 
 use crate::Result;
 
+/// Threads, at least, that read from remote storage at once: requests in
+/// flight hide the network's round trips.
+pub const READERS_FOR_REMOTE: usize = 8;
+
 /// Applies `f` to every item with up to `threads` threads, keeping the
 /// input order. Stops at the first error and returns it.
 pub fn map<T, R, F>(items: Vec<T>, threads: usize, f: F) -> Result<Vec<R>>

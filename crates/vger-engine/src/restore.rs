@@ -186,10 +186,12 @@ pub fn restore(
         // A restore of the whole snapshot has its stats for totals (the
         // front end sets them); one of some paths counts them beside the
         // restore, from the selected subtrees' tree objects.
+        // It reads through the restore's tree store: a directory decoded
+        // by one walk is in the cache for the other.
         if !top.is_empty() {
-            let (index, top) = (index.clone(), &top);
+            let (tree, top) = (tree.clone(), &top);
             scope.spawn(move || {
-                if let Some((files, bytes)) = selected_totals(repo, index, snap, top, progress) {
+                if let Some((files, bytes)) = selected_totals(&tree, top, progress) {
                     progress.set_totals(files, bytes);
                 }
             });
@@ -397,21 +399,14 @@ pub fn restore(
     Ok(report)
 }
 
-/// Files and bytes of the entries restoring the paths `top` of `snap`
+/// Files and bytes of the entries restoring the paths `top` of `tree`
 /// restores (the paths themselves and all below them), counted as the
 /// restore's progress counts them and the snapshot's stats count a whole
 /// tree: every entry but a directory is a file, a regular file's size its
 /// bytes. Reads the tree objects of the selected subtrees only. `None`
 /// when cancelled or when a directory cannot be read (the restore then
 /// reports it; its bar stays without totals).
-fn selected_totals(
-    repo: &Repository,
-    index: std::sync::Arc<ChunkIndex>,
-    snap: &SnapshotInfo,
-    top: &[Vec<u8>],
-    progress: &Progress,
-) -> Option<(u64, u64)> {
-    let tree = SnapshotTree::open(&TreeStore::new(repo, index, TREE_CACHE_BYTES), snap);
+fn selected_totals(tree: &SnapshotTree, top: &[Vec<u8>], progress: &Progress) -> Option<(u64, u64)> {
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut count = |kind: EntryKind, size: u64| {
         if kind != EntryKind::Dir {

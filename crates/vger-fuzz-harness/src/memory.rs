@@ -86,4 +86,8 @@ impl Storage for MemoryStorage {
     fn describe(&self) -> String {
         "memory:fuzz-fixture".into()
     }
+
+    fn is_local(&self) -> bool {
+        true
+    }
 }

@@ -103,6 +103,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Where this is, for messages: a path or a URL (without credentials).
     fn describe(&self) -> String;
 
+    /// Whether requests are served by this machine's own file system, with
+    /// no network round trip: callers read with about one thread per core
+    /// then, and with more (to keep requests in flight) otherwise. Layers
+    /// forward it.
+    fn is_local(&self) -> bool {
+        false
+    }
+
     /// Whether [`ObjectInfo::modified`] is set by a party the client does
     /// not control (vger-server records when it received each object), so
     /// that it can overrule times written by a possibly compromised client.
@@ -206,6 +214,9 @@ macro_rules! forward_storage {
             }
             fn describe(&self) -> String {
                 (**self).describe()
+            }
+            fn is_local(&self) -> bool {
+                (**self).is_local()
             }
             fn receipt_times_trusted(&self) -> bool {
                 (**self).receipt_times_trusted()

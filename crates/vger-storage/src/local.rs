@@ -200,6 +200,10 @@ impl Storage for LocalStorage {
         self.root.display().to_string()
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn remove_stale_temp_files(&self, older_than: Duration) -> Result<usize, StorageError> {
         self.clean_temp_files(older_than)
     }

@@ -188,6 +188,29 @@ mod tests {
         assert_eq!(again.get("config").unwrap(), b"x");
     }
 
+    /// Local storage says so through every layer; network backends do not
+    /// (callers size their parallelism on it).
+    #[test]
+    fn local_storage_is_local_through_every_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = open_url(dir.path().to_str().unwrap(), &BackendOptions::default(), true).unwrap();
+        assert!(opened.is_local());
+        let wrapped: Arc<dyn Storage> = Arc::new(layers::ConnectionLimit::new(
+            Arc::new(layers::ThrottledStorage::new(opened, Some(layers::Bandwidth::new(1 << 20)), None)),
+            2,
+        ));
+        assert!(wrapped.is_local());
+        let insecure = BackendOptions {
+            allow_insecure_http: true,
+            access_key_id: Some("id".into()),
+            secret_access_key: Some("secret".into()),
+            ..BackendOptions::default()
+        };
+        for url in ["s3+http://127.0.0.1:1/bucket/prefix", "http://127.0.0.1:1/repo"] {
+            assert!(!open_url(url, &insecure, false).unwrap().is_local(), "{url}");
+        }
+    }
+
     #[test]
     fn sftp_urls() {
         let loc = sftp_location("sftp://alice@backup.example:2222/srv/vger/").unwrap();

@@ -76,6 +76,13 @@ impl TreeStore {
         &self.inner.index
     }
 
+    /// Whether the objects are read from this machine's file system (see
+    /// [`Storage::is_local`]): readers in parallel then need no more
+    /// threads than cores.
+    pub fn is_local(&self) -> bool {
+        self.inner.storage.is_local()
+    }
+
     /// Tree object `id`, decoded and checked.
     pub fn node(&self, id: &ChunkId) -> Result<Arc<TreeNode>> {
         if let Some(hit) = self.inner.cache.get(id) {

@@ -119,6 +119,10 @@ impl Storage for RetryingStorage {
         self.inner.describe()
     }
 
+    fn is_local(&self) -> bool {
+        self.inner.is_local()
+    }
+
     fn receipt_times_trusted(&self) -> bool {
         self.inner.receipt_times_trusted()
     }
