@@ -35,10 +35,10 @@ mod restore;
 mod walk;
 
 pub use error::{FsError, WalkError};
-pub use metadata::{entry_from_metadata, kind_of, read_xattrs, read_xattrs_of, XattrSupport};
+pub use metadata::{entry_from_metadata, kind_of, read_xattrs, XattrSupport};
 pub use owners::OwnerNames;
 pub use path::{cmp_paths, join_rel, split_last};
-pub use read::{open_for_backup, open_regular, same_file};
+pub use read::{open_for_backup, same_file};
 pub use restore::{
     is_all_zero, Existing, ExistingFile, FileWriter, RestoreOptions, RestoreSummary, RestoreTarget, SpecialOutcome,
     TEMP_PREFIX,

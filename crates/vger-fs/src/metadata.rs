@@ -83,7 +83,7 @@ pub fn read_xattrs(abs: &Path) -> Vec<Xattr> {
 /// need not look the path up again. An attribute that cannot be read is
 /// skipped; a file system without extended attributes gives none, with
 /// the error (`ENOTSUP`) that [`XattrSupport`] remembers.
-pub fn read_xattrs_of(file: &File) -> io::Result<Vec<Xattr>> {
+fn read_xattrs_of(file: &File) -> io::Result<Vec<Xattr>> {
     use xattr::FileExt;
     let names = file.list_xattr()?;
     Ok(collect_xattrs(names, |name| file.get_xattr(name)))

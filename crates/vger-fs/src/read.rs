@@ -8,23 +8,19 @@ use std::path::Path;
 
 use vger_format::entry::Entry;
 
-/// Opens a file the walker found, for reading its data: without following a
-/// symlink, without updating its atime when the kernel lets us (only the
-/// owner or root may ask for that), and with a hint that it is read once
-/// from start to end. Refuses anything that is not a regular file by now
-/// (a FIFO put in its place would otherwise block the backup forever).
-pub fn open_for_backup(abs: &Path) -> io::Result<File> {
-    open_regular(abs).map(|(file, _)| file)
-}
-
 /// Files at least this large get the kernel's hint that they are read
 /// sequentially; for smaller ones the hint is a system call that changes
 /// nothing (the first read asks for the whole file).
 const SEQUENTIAL_HINT_MIN: u64 = 4 << 20;
 
-/// [`open_for_backup`], with the open file's size (from the same `fstat`
-/// that checks that it is still a regular file): the size to read up to.
-pub fn open_regular(abs: &Path) -> io::Result<(File, u64)> {
+/// Opens a file the walker found, for reading its data: without following a
+/// symlink, without updating its atime when the kernel lets us (only the
+/// owner or root may ask for that), and with a hint that it is read once
+/// from start to end if it is large. Refuses anything that is not a
+/// regular file by now (a FIFO put in its place would otherwise block the
+/// backup forever). Returns the open file's size too, from the same
+/// `fstat` that checks its type: the size to read up to.
+pub fn open_for_backup(abs: &Path) -> io::Result<(File, u64)> {
     // O_NONBLOCK keeps open() from blocking on a FIFO; it changes nothing
     // for regular files.
     let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;

@@ -123,7 +123,7 @@ pub fn restore_items(target: &mut RestoreTarget, items: &[WalkItem]) {
             EntryKind::Dir => target.create_dir(e).unwrap(),
             EntryKind::File => {
                 let mut w = target.begin_file(e).unwrap();
-                let f = vger_fs::open_for_backup(&item.abs).unwrap();
+                let (f, _) = vger_fs::open_for_backup(&item.abs).unwrap();
                 assert!(vger_fs::same_file(e, &f).unwrap());
                 let mut buf = vec![0u8; 1 << 20];
                 let mut off = 0u64;
