@@ -56,6 +56,24 @@ pub fn tune_allocator_for_backups() {
     }
 }
 
+/// Tunes glibc's malloc for `vger mount`; called once, before any thread
+/// starts. Request threads (tokio's blocking pool, the engine's read-ahead
+/// threads) decode chunks that other threads free, and with an arena per
+/// thread each arena keeps what was freed into it: two arenas at most.
+/// Chunk buffers (data chunks are 512 KiB and up) get mappings of their
+/// own, given back when freed, instead of heap that stays resident after
+/// a burst. `rclone copy` of a 512 MiB corpus with 8 transfers: peak RSS
+/// 170 MiB with two arenas, 136-149 MiB with this threshold too, and 89
+/// MiB resident after the copy instead of 169, at the same copy speed.
+pub fn tune_allocator_for_serving() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 10);
+    }
+}
+
 /// Gives the freed heap back to the system, so that a long-lived process
 /// (the daemon, between cycles) does not keep a backup's buffers.
 pub fn trim_heap() {

@@ -61,8 +61,12 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         frontend::JSON_LINES.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     init_logging(cli.verbose);
-    if matches!(cli.command, None | Some(Command::Backup(_)) | Some(Command::Daemon(_))) {
-        limits::tune_allocator_for_backups();
+    // The allocator's tuning is process-wide: chosen here, per command,
+    // before any thread starts.
+    match &cli.command {
+        None | Some(Command::Backup(_)) | Some(Command::Daemon(_)) => limits::tune_allocator_for_backups(),
+        Some(Command::Mount(_)) => limits::tune_allocator_for_serving(),
+        _ => {}
     }
     if let Some(Command::Config(args)) = &cli.command {
         return commands::config::run(args);

@@ -320,6 +320,10 @@ fn a_cross_site_post_is_refused_and_a_restore_with_the_session_token_works() {
     let (status, text) = curl(&["-X", "POST", "-H", &format!("X-Vger-Session: {token}"), &cancel]);
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("not running"), "{text}");
+    let no_job = format!("{docs}?api=cancel");
+    let (status, text) = curl(&["-X", "POST", "-H", &format!("X-Vger-Session: {token}"), &no_job]);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("job's number"), "{text}");
     // A second restore into the now non-empty target is refused.
     let (status, text) = post(&["-H", &format!("X-Vger-Session: {token}")]);
     assert_eq!(status, 400, "{text}");

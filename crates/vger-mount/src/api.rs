@@ -391,7 +391,10 @@ pub async fn post(
 /// Stops a running restore job at its next safe point; its state then
 /// turns to `cancelled` (the page keeps polling it).
 fn cancel(st: &Shared, query: &Query) -> Result<Response, MountError> {
-    let id = query.get("job").and_then(|j| j.parse().ok()).unwrap_or(0);
+    let id = query
+        .get("job")
+        .and_then(|j| j.parse().ok())
+        .ok_or_else(|| MountError::BadRequest("cancel needs the job's number: ?api=cancel&job=N".into()))?;
     let job = st.jobs.get(id).ok_or_else(|| MountError::NotFound(format!("restore job {id}")))?;
     if !job.cancel() {
         return Err(MountError::BadRequest(format!("restore job {id} is not running")));

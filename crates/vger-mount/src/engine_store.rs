@@ -22,7 +22,6 @@ use vger_engine::index::ChunkIndex;
 use vger_engine::repository::Repository;
 use vger_engine::snapshots::{self, SnapshotInfo};
 use vger_engine::tree::{SnapshotTree, TreeStore};
-use vger_engine::EngineError;
 use vger_format::entry::{ChunkRef, EntryKind};
 use vger_format::id::SnapshotId;
 use vger_format::tree::TreeEntry;
@@ -90,16 +89,6 @@ fn poisoned() -> MountError {
 
 fn lossy(p: &[u8]) -> String {
     String::from_utf8_lossy(p).into_owned()
-}
-
-/// Path errors of the engine as the mount's own (404 and 409, not 500).
-fn path_error(e: EngineError) -> MountError {
-    match e {
-        EngineError::TreePathNotFound { path } => MountError::NotFound(path),
-        EngineError::NotADirectory { path } => MountError::NotADirectory(path),
-        EngineError::InvalidTreePath { path } => MountError::BadRequest(format!("the path `{path}` is not allowed")),
-        other => MountError::Engine(other),
-    }
 }
 
 fn meta(i: &SnapshotInfo) -> SnapshotMeta {
@@ -260,7 +249,7 @@ impl SnapshotStore for EngineStore {
 
     fn stat(&self, snap: &SnapshotId, path: &[u8]) -> Result<Option<Node>> {
         let tree = self.tree(snap)?;
-        let Some(entry) = tree.stat(path).map_err(path_error)? else { return Ok(None) };
+        let Some(entry) = tree.stat(path)? else { return Ok(None) };
         let mut node = self.node(&tree, &entry)?;
         if path.is_empty() {
             // The top has no entry of its own: it takes the snapshot's time.
@@ -276,8 +265,7 @@ impl SnapshotStore for EngineStore {
         let entries = match after {
             Some(a) => tree.read_dir_after(dir, a),
             None => tree.read_dir(dir),
-        }
-        .map_err(path_error)?;
+        }?;
         let mut page = DirPage::default();
         for e in entries {
             let e = e?;
@@ -297,7 +285,7 @@ impl SnapshotStore for EngineStore {
         visit: &mut dyn FnMut(&[u8], &Node) -> Result<WalkStep>,
     ) -> Result<()> {
         let tree = self.tree(snap)?;
-        let mut walk = tree.walk(dir).map_err(path_error)?;
+        let mut walk = tree.walk(dir)?;
         while let Some(item) = walk.next() {
             let item = item?;
             let node = self.node(&tree, &item.entry)?;
@@ -350,8 +338,7 @@ impl SnapshotStore for EngineStore {
                 path: item.path,
             });
             Ok(())
-        })
-        .map_err(path_error)?;
+        })?;
         out.summary = crate::store::DiffSummary {
             added: summary.added,
             removed: summary.removed,
@@ -386,11 +373,7 @@ impl SnapshotStore for EngineStore {
         if paths.is_empty() {
             progress.set_total_bytes(info.snapshot.stats.bytes);
         }
-        let report =
-            vger_engine::restore::restore(&self.repo, &info, target, &opts, progress).map_err(|e| match e {
-                EngineError::Cancelled => MountError::Cancelled,
-                other => MountError::Engine(other),
-            })?;
+        let report = vger_engine::restore::restore(&self.repo, &info, target, &opts, progress)?;
         Ok(RestoreSummary {
             files: report.files,
             dirs: report.dirs,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
     #[error("{0}")]
-    Engine(#[from] vger_engine::EngineError),
+    Engine(vger_engine::EngineError),
     #[error("{0} is not in this snapshot")]
     NotFound(String),
     #[error("{0} is not a folder of this snapshot")]
@@ -57,6 +57,23 @@ impl MountError {
             MountError::Forbidden(_) => StatusCode::FORBIDDEN,
             MountError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The engine's errors that have a meaning of their own here (a missing
+/// path is a 404, a cancelled restore not a failure); the rest as they are.
+impl From<vger_engine::EngineError> for MountError {
+    fn from(e: vger_engine::EngineError) -> Self {
+        use vger_engine::EngineError;
+        match e {
+            EngineError::TreePathNotFound { path } => MountError::NotFound(path),
+            EngineError::NotADirectory { path } => MountError::NotADirectory(path),
+            EngineError::InvalidTreePath { path } => {
+                MountError::BadRequest(format!("the path `{path}` is not allowed"))
+            }
+            EngineError::Cancelled => MountError::Cancelled,
+            other => MountError::Engine(other),
         }
     }
 }

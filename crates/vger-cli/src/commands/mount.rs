@@ -65,26 +65,7 @@ pub fn start_for_daemon(ctx: &Context, address: &str, allow_public: bool) -> Res
     server::start(store, opts).context("--mount")
 }
 
-/// Tunes glibc's malloc for serving: request threads (tokio's blocking
-/// pool, the engine's read-ahead threads) decode chunks that other threads
-/// free, and with an arena per thread each arena keeps what was freed into
-/// it; two arenas at most. Chunk buffers (data chunks are 512 KiB and up)
-/// get mappings of their own, given back when freed, instead of heap that
-/// stays resident after a burst. `rclone copy` of a 512 MiB corpus with 8
-/// transfers: peak RSS 170 MiB with two arenas, 136-149 MiB with this
-/// threshold too, and 89 MiB resident after the copy instead of 169, at
-/// the same copy speed.
-fn tune_allocator_for_serving() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 10);
-    }
-}
-
 pub fn run(ctx: &Context, args: &MountArgs) -> Result<Outcome> {
-    tune_allocator_for_serving();
     let repos = ctx.repositories()?;
     let [repo_cfg] = repos.as_slice() else {
         let labels: Vec<&str> = repos.iter().map(|r| r.label()).collect();
