@@ -10,8 +10,6 @@
 //! daemon run them, and the config itself can be shown or shared without
 //! the secret in it.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
@@ -522,26 +520,6 @@ pub fn is_blank_config(text: &str) -> bool {
     text.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with('#'))
 }
 
-/// Writes `bytes` to a new file only the user can read.
-fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("new");
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    let placed = written.and_then(|()| {
-        if !replace && path.exists() {
-            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
-        }
-        std::fs::rename(&tmp, path)
-    });
-    if placed.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    placed
-}
-
 /// Opens the repository the form describes (`text`: its config) with
 /// `passphrase`, retrying little, and says what that found.
 fn test_connection(text: &str, path: &Path, passphrase: String) -> Reach {
@@ -577,7 +555,7 @@ pub fn reach_of(e: &vger_app::AppError) -> Reach {
 
 fn create(config_path: &Path, text: &str, secret_path: &Path, passphrase: &str) -> Result<App, String> {
     let config = vger_config::Config::from_yaml_str(text, config_path).map_err(|e| e.to_string())?;
-    write_private(secret_path, passphrase.as_bytes(), false)
+    crate::files::write_atomic(secret_path, passphrase.as_bytes(), Some(0o600), false)
         .map_err(|e| format!("cannot write the passphrase file {}: {e}", secret_path.display()))?;
     let app = App::new(config, config_path.to_path_buf());
     // A repository already there (another machine's, or made earlier) is
@@ -591,7 +569,7 @@ fn create(config_path: &Path, text: &str, secret_path: &Path, passphrase: &str) 
             }
         });
     let written = initialised.and_then(|_| {
-        write_private(config_path, text.as_bytes(), true)
+        crate::files::write_atomic(config_path, text.as_bytes(), Some(0o600), true)
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))
     });
     match written {

@@ -12,6 +12,7 @@
 
 mod browse;
 mod explore;
+mod files;
 mod first_run;
 mod maintenance;
 mod model;

@@ -170,7 +170,7 @@ impl Settings {
     /// what was typed.
     pub fn save(&mut self) -> Option<Config> {
         let result = self.edited().and_then(|(text, config)| {
-            write_keeping_mode(&self.path, text.as_bytes())
+            crate::files::write_atomic(&self.path, text.as_bytes(), None, true)
                 .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
             Ok(config)
         });
@@ -210,26 +210,6 @@ impl Settings {
         }
         loaded
     }
-}
-
-/// Replaces `path` with `bytes` through a temporary file in the same
-/// folder, keeping the file's permissions (a 0600 config stays 0600).
-fn write_keeping_mode(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
-    let tmp = path.with_extension("gui-new");
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(mode)))
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 #[cfg(test)]
