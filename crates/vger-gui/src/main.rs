@@ -147,73 +147,54 @@ struct Screens {
     snapshots: Snapshots,
     maintenance: maintenance::Maintenance,
     settings: settings::Settings,
-    schedule: ui::settings::ScheduleInfo,
+    schedule: settings::ScheduleInfo,
     app: vger_app::App,
     waker: Waker,
-    /// When the config file and the daemon were last looked at.
-    looked: std::time::Instant,
-    /// The settings were saved: the screens read the config again once
-    /// nothing runs.
-    stale: bool,
+    /// What the watcher thread saw of the config file and the daemon.
+    looks: std::sync::mpsc::Receiver<settings::Look>,
+    /// The config file read again, waiting until nothing runs.
+    pending: Option<(settings::Stamp, Result<vger_config::Config, String>)>,
 }
 
 impl Screens {
     fn new(app: vger_app::App, waker: Waker) -> Self {
-        let mut screens = Screens {
+        let settings = settings::Settings::new(&app.config, &app.config_path);
+        let (sender, looks) = std::sync::mpsc::channel();
+        settings::watch(&app.config, &app.config_path, settings.stamp(), sender, waker.clone());
+        Screens {
             screen: Screen::Overview,
             overview: Overview::new(app.clone(), waker.clone()),
             snapshots: Snapshots::new(app.clone(), waker.clone()),
             maintenance: maintenance::Maintenance::new(app.clone(), waker.clone()),
-            settings: settings::Settings::new(&app.config, &app.config_path),
-            schedule: ui::settings::ScheduleInfo { daemon: None, runs: Vec::new() },
+            settings,
+            schedule: settings::ScheduleInfo::default(),
             app,
             waker,
-            looked: std::time::Instant::now(),
-            stale: false,
-        };
-        screens.look_at_schedule();
-        screens
-    }
-
-    /// The daemon's state for this config, and each repository's last and next run.
-    fn look_at_schedule(&mut self) {
-        let cache = self.app.config.cache_dir.as_ref();
-        let lock = vger_app::dirs::daemon_lock_file(&self.app.config_path, cache);
-        self.schedule.daemon = settings::running_daemon(&lock);
-        self.schedule.runs = self
-            .app
-            .config
-            .repositories
-            .iter()
-            .map(|r| {
-                let state = vger_app::state::load(cache, r);
-                (r.label().to_string(), state.daemon_last_run, state.daemon_next_run)
-            })
-            .collect();
-    }
-
-    /// Every second: a config changed by hand is read again (once nothing
-    /// runs), and the daemon looked at again.
-    fn watch(&mut self, ctx: &egui::Context) {
-        ctx.request_repaint_after(std::time::Duration::from_secs(1));
-        if self.looked.elapsed() < std::time::Duration::from_secs(1) {
-            return;
+            looks,
+            pending: None,
         }
-        self.looked = std::time::Instant::now();
-        self.look_at_schedule();
+    }
+
+    /// Takes the watcher's looks; never blocks. A config changed on disk
+    /// (saved here, or by hand) is used once nothing runs.
+    fn watch(&mut self) {
+        while let Ok(look) = self.looks.try_recv() {
+            self.overview.set_next_runs(&look.schedule);
+            self.schedule = look.schedule;
+            if let Some(loaded) = look.loaded {
+                self.pending = Some((look.stamp, loaded));
+            }
+        }
         if self.running() {
             return;
         }
-        if self.settings.changed_on_disk() {
-            match self.settings.reload() {
-                Ok(config) => self.use_config(config),
-                Err(_) => self.stale = false,
-            }
-        } else if self.stale {
-            // Saved here: read as the CLI reads it (environment, env files).
-            if let Ok(loaded) = vger_config::Config::load(Some(&self.app.config_path)) {
-                self.use_config(loaded.config);
-            }
+        let Some((stamp, loaded)) = self.pending.take() else { return };
+        // Saved here: the form already shows it.
+        if stamp != self.settings.stamp() {
+            self.settings.reloaded(&loaded, stamp);
+        }
+        if let Ok(config) = loaded {
+            self.use_config(config);
         }
     }
 
@@ -221,14 +202,17 @@ impl Screens {
     fn use_config(&mut self, config: vger_config::Config) {
         let app = vger_app::App::new(config, self.app.config_path.clone());
         self.overview = Overview::new(app.clone(), self.waker.clone());
+        self.overview.set_next_runs(&self.schedule);
         self.snapshots = Snapshots::new(app.clone(), self.waker.clone());
         self.maintenance = maintenance::Maintenance::new(app.clone(), self.waker.clone());
         if self.screen == Screen::Snapshots {
             self.snapshots.show_repository(0);
         }
+        // The repositories may have changed: a watcher for the new list.
+        let (sender, looks) = std::sync::mpsc::channel();
+        settings::watch(&app.config, &app.config_path, self.settings.stamp(), sender, self.waker.clone());
+        self.looks = looks;
         self.app = app;
-        self.stale = false;
-        self.look_at_schedule();
     }
 
     fn running(&self) -> bool {
@@ -239,7 +223,7 @@ impl Screens {
         self.overview.poll();
         self.snapshots.poll();
         self.maintenance.poll();
-        self.watch(ctx);
+        self.watch();
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
             ui.add_space(8.0);
             let screens = [
@@ -277,9 +261,7 @@ impl Screens {
             }
             Screen::Settings => {
                 seen.screen = "settings";
-                if ui::settings::show(ui, &mut self.settings, &self.schedule, seen) {
-                    self.stale = true;
-                }
+                ui::settings::show(ui, &mut self.settings, &self.schedule, seen);
             }
         });
     }

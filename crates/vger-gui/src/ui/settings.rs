@@ -4,14 +4,7 @@
 use eframe::egui;
 
 use crate::probe::Seen;
-use crate::settings::{Daemon, Settings};
-
-/// What the screen shows about the scheduler.
-pub struct ScheduleInfo {
-    pub daemon: Option<Daemon>,
-    /// Per repository: label, the daemon's last and next run.
-    pub runs: Vec<(String, Option<String>, Option<String>)>,
-}
+use crate::settings::{ScheduleInfo, Settings};
 
 fn field(ui: &mut egui::Ui, seen: &mut Seen, s: &mut Settings, label: &str) {
     let Some(f) = s.field_mut(label) else { return };
@@ -30,9 +23,8 @@ fn when(t: &Option<String>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-/// Returns true when the settings were saved (the app then reads the config again).
-pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut Seen) -> bool {
-    let mut saved = false;
+/// The screen; a saved file is read again by the window's watcher.
+pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut Seen) {
     ui.heading("Settings");
     let intro = format!("Saved into {}; comments and the rest of the file stay as they are.", s.path.display());
     ui.label(&intro);
@@ -81,7 +73,7 @@ pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut
             let b = ui.add_enabled(s.dirty(), egui::Button::new("Save"));
             seen.control("Save settings", &b);
             if b.clicked() {
-                saved = s.save().is_some();
+                s.save();
             }
             if s.dirty() {
                 ui.weak("Unsaved changes");
@@ -99,5 +91,4 @@ pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut
             None => {}
         }
     });
-    saved
 }
