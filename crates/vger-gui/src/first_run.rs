@@ -321,7 +321,6 @@ impl FirstRun {
     /// What is wrong with the repository part of the form, in its order.
     pub fn repository_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let url = self.url.trim();
         let need = |out: &mut Vec<String>, value: &str, what: &str| {
             if value.trim().is_empty() {
                 out.push(format!("Type the {what}."));
@@ -349,24 +348,12 @@ impl FirstRun {
                 return out;
             }
             RepoKind::S3 => {
-                if url.is_empty() {
-                    out.push("Type the S3 URL (s3://HOST/BUCKET/PREFIX).".into());
-                } else if !(url.starts_with("s3://") || url.starts_with("s3+http://")) {
-                    out.push("An S3 URL starts with s3:// (or s3+http:// for plain HTTP).".into());
-                } else if url.starts_with("s3+http://") && !self.allow_http {
-                    out.push(
-                        "s3+http:// sends keys and data unencrypted: tick \"Allow plain HTTP\" or use s3://.".into(),
-                    );
-                }
+                out.extend(self.url_problem("S3 URL", "s3://HOST/BUCKET/PREFIX", "s3://", Some("s3+http://"), "keys"));
                 need(&mut out, &self.access_key_id, "access key ID");
                 need(&mut out, &self.secret_access_key, "secret access key");
             }
             RepoKind::Sftp => {
-                if url.is_empty() {
-                    out.push("Type the SFTP URL (sftp://USER@HOST:PORT/PATH).".into());
-                } else if !url.starts_with("sftp://") {
-                    out.push("An SFTP URL starts with sftp://.".into());
-                }
+                out.extend(self.url_problem("SFTP URL", "sftp://USER@HOST:PORT/PATH", "sftp://", None, ""));
                 for (value, what) in [(&self.sftp_key, "key file"), (&self.sftp_known_hosts, "known_hosts file")] {
                     let p = Path::new(value.trim());
                     if !value.trim().is_empty() && !p.is_file() {
@@ -375,20 +362,36 @@ impl FirstRun {
                 }
             }
             RepoKind::Server => {
-                if url.is_empty() {
-                    out.push("Type the server's URL (https://HOST/NAME).".into());
-                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    out.push("A vger-server URL starts with https:// (or http:// on this machine).".into());
-                } else if url.starts_with("http://") && !self.allow_http {
-                    out.push(
-                        "http:// sends the token and data unencrypted: tick \"Allow plain HTTP\" or use https://."
-                            .into(),
-                    );
-                }
+                out.extend(self.url_problem(
+                    "server's URL",
+                    "https://HOST/NAME",
+                    "https://",
+                    Some("http://"),
+                    "the token",
+                ));
                 need(&mut out, &self.access_token, "access token");
             }
         }
         out
+    }
+
+    /// What is wrong with the URL field: empty, not `secure` (or `plain`,
+    /// which sends `sends` and the data unencrypted and needs "Allow
+    /// plain HTTP" ticked).
+    fn url_problem(&self, what: &str, example: &str, secure: &str, plain: Option<&str>, sends: &str) -> Option<String> {
+        let url = self.url.trim();
+        let is_plain = plain.is_some_and(|p| url.starts_with(p));
+        if url.is_empty() {
+            Some(format!("Type the {what} ({example})."))
+        } else if !url.starts_with(secure) && !is_plain {
+            let or = plain.map(|p| format!(" (or {p} for plain HTTP)")).unwrap_or_default();
+            Some(format!("The {what} starts with {secure}{or}."))
+        } else if is_plain && !self.allow_http {
+            let p = plain.unwrap_or_default();
+            Some(format!("{p} sends {sends} and data unencrypted: tick \"Allow plain HTTP\" or use {secure}."))
+        } else {
+            None
+        }
     }
 
     /// The `repositories:` entry of the form.
