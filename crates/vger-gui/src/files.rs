@@ -18,9 +18,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>, replace: bool)
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mode = mode
-        .or_else(|| std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777))
-        .unwrap_or(0o600);
+    let mode = mode.or_else(|| std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777)).unwrap_or(0o600);
     let (tmp, mut file) = temporary(&path, mode)?;
     let written = file
         .write_all(bytes)

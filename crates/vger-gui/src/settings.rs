@@ -29,7 +29,7 @@ pub struct Field {
 /// The form's fields, in the order shown.
 const FIELDS: [(&[&str], &str, &str); 9] = [
     (&["schedule", "every"], "Back up every", "6h, 1d (empty: no interval)"),
-    (&["schedule", "cron"], "Or at (cron)", "0 3 * * * (local time)"),
+    (&["schedule", "cron"], "Or at (cron)", "0 3 * * * means every day at 03:00"),
     (&["retention", "keep_last"], "Keep the last", "number of snapshots"),
     (&["retention", "keep_hourly"], "Keep hourly", "hours with a snapshot"),
     (&["retention", "keep_daily"], "Keep daily", "days"),
@@ -117,8 +117,7 @@ pub fn watch(
         let (mut last, mut shown) = (seen, None);
         loop {
             let now = stamp(&path);
-            let loaded =
-                (now != last).then(|| Config::load(Some(&path)).map(|l| l.config).map_err(|e| e.to_string()));
+            let loaded = (now != last).then(|| Config::load(Some(&path)).map(|l| l.config).map_err(|e| e.to_string()));
             last = now;
             let schedule = schedule_info(&path, cache.as_ref(), &repos);
             if loaded.is_some() || shown.as_ref() != Some(&schedule) {

@@ -849,7 +849,7 @@ fn search_compare_preview_maintenance_and_settings_in_the_window() {
 
     gui.click("screen:Settings");
     let state = gui.wait(10, "the settings", |s| s["screen"] == "settings");
-    assert!(lines(&state).contains("No vger daemon runs"), "{state:#}");
+    assert!(lines(&state).contains("Scheduled backups are not running now"), "{state:#}");
     gui.click("Scheduled backups on");
     gui.type_into("Back up every", "2h");
     gui.click("Save settings");
@@ -863,8 +863,8 @@ fn search_compare_preview_maintenance_and_settings_in_the_window() {
     cmd.arg("--config").arg(env.path("vger.yaml")).arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
     env.private(&mut cmd);
     let daemon = Reaped(cmd.spawn().unwrap());
-    let state = gui.wait(30, "the daemon", |s| lines(s).contains("A vger daemon (PID"));
-    assert!(lines(&state).contains(&format!("PID {}", daemon.0.id())), "{state:#}");
+    let state = gui.wait(30, "the daemon", |s| lines(s).contains("Scheduled backups are running"));
+    assert!(lines(&state).contains(&format!("process {})", daemon.0.id())), "{state:#}");
     gui.screenshot("settings-daemon.png");
     drop(daemon);
 
