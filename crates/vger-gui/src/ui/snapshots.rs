@@ -434,8 +434,12 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                 1 => "1 ticked item is".to_string(),
                 n => format!("{n} ticked items are"),
             };
-            let text = format!("{what} already in {}: replace with the snapshot's copies?", dest.display());
-            ui.colored_label(warn, &text);
+            let text = format!(
+                "{what} already in {}. Replace them with the snapshot's copies (what is there now is lost), \
+                 or keep them and restore only what is missing?",
+                dest.display()
+            );
+            ui.add(egui::Label::new(egui::RichText::new(&text).color(warn)).wrap());
             seen.line(text);
             for e in existing.iter().take(4) {
                 ui.monospace(e);
@@ -446,9 +450,9 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
             ui.horizontal(|ui| {
                 let replace = ui.button("Replace them");
                 seen.control("Replace them", &replace);
-                let keep = ui.button("Keep existing files");
+                let keep = ui.button("Keep them, restore the rest");
                 seen.control("Keep existing files", &keep);
-                let back = ui.button("Back");
+                let back = ui.button("Cancel");
                 seen.control("Back", &back);
                 if replace.clicked() {
                     s.confirm(Some(true));
