@@ -66,7 +66,9 @@ fn main() -> std::process::ExitCode {
     });
     // 200% scaling on demand (egui follows the display's own scale factor otherwise).
     let zoom = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()).map(|z| z.clamp(0.5, 4.0));
-    let size = [1100.0 * zoom.unwrap_or(1.0), 700.0 * zoom.unwrap_or(1.0)];
+    // Never wider or taller than a 1920×1080 screen (less its panels) at
+    // any scale: the window can be made larger, but must fit to start with.
+    let size = [(1100.0 * zoom.unwrap_or(1.0)).min(1880.0), (700.0 * zoom.unwrap_or(1.0)).min(1000.0)];
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size(size),
         renderer: eframe::Renderer::Glow,
@@ -307,7 +309,10 @@ impl eframe::App for Window {
                 ui.add_space(8.0);
                 ui.colored_label(ui.visuals().error_fg_color, message);
                 ui.add_space(8.0);
-                ui.label("Correct the file (or move it away to create a new one), then start vger-gui again.");
+                ui.label(
+                    "Open the file in a text editor and correct the place named above (file:line:column), \
+                     or move the file away to create a new configuration here; then start vger again.",
+                );
             });
             seen.line(message.clone());
         }

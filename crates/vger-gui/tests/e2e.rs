@@ -632,7 +632,7 @@ fn the_snapshots_screen_at_200_percent() {
     env.config(&src);
     env.vger(&["init"]);
     env.vger(&["backup"]);
-    let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "2400x1500x24", &[("VGER_GUI_SCALE", "2")]);
+    let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "1920x1080x24", &[("VGER_GUI_SCALE", "2")]);
     gui.click("screen:Snapshots");
     let state = gui.wait(30, "the list", |s| lines(s).contains("1 snapshot"));
     gui.click(&snapshot_rows(&state)[0]);
@@ -641,6 +641,10 @@ fn the_snapshots_screen_at_200_percent() {
     // Controls are twice their 100% size in pixels.
     let height = control(&state, "Reload").unwrap()["rect"][3].as_f64().unwrap();
     assert!(height >= 30.0, "the Reload button is {height} px high at 200%");
+    // The window fits a 1920×1080 screen: the Restore button at its bottom is on it.
+    let rect = &control(&state, "Restore").unwrap()["rect"];
+    let bottom = rect[1].as_f64().unwrap() + rect[3].as_f64().unwrap();
+    assert!(bottom <= 1080.0, "the Restore button ends at {bottom} px, below a 1080 px screen");
     gui.screenshot("snapshots-200-percent.png");
 }
 
