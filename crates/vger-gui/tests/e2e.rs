@@ -10,11 +10,17 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
+// vger-cli's, shared by path: one way to start a vger-server in tests.
+#[path = "../../vger-cli/tests/common/vger_server.rs"]
+mod vger_server;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use vger_server::VgerServer;
 
 const PASS: &str = "e2e-passphrase";
 
@@ -648,43 +654,7 @@ fn the_snapshots_screen_at_200_percent() {
     gui.screenshot("snapshots-200-percent.png");
 }
 
-/// A `vger-server` on a free port of this machine, serving a temporary
-/// folder with one full-access token; killed when dropped.
-struct VgerServer {
-    _child: Reaped,
-    addr: String,
-}
-
 const SERVER_TOKEN: &str = "gui-e2e-token-0123456789abcdef";
-
-impl VgerServer {
-    fn binary() -> PathBuf {
-        vger_bin().with_file_name("vger-server")
-    }
-
-    fn start(data: &Path) -> Self {
-        use std::io::BufRead;
-        fs::create_dir_all(data).unwrap();
-        let mut child = Command::new(Self::binary())
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("VGER_SERVER_TOKEN", SERVER_TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
-            .unwrap_or_else(|| panic!("vger-server did not say where it listens"));
-        std::thread::spawn(move || lines.for_each(drop));
-        VgerServer { _child: Reaped(child), addr }
-    }
-}
 
 /// First run against a vger-server started here: "Test connection" on a
 /// dead address says it cannot reach it, on the server that nothing is
@@ -696,13 +666,13 @@ fn first_run_on_a_vger_server_with_test_connection() {
         eprintln!("SKIPPED: {why}");
         return;
     }
-    if !VgerServer::binary().exists() {
+    let Some(binary) = VgerServer::binary_beside(&vger_bin()) else {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and no vger-server binary");
         eprintln!("SKIPPED: no vger-server binary (cargo build -p vger-server)");
         return;
-    }
+    };
     let env = Env::new();
-    let server = VgerServer::start(&env.path("server-data"));
+    let server = VgerServer::start(&binary, &env.path("server-data"), SERVER_TOKEN);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("hello.txt"), b"to the server\n").unwrap();
