@@ -392,13 +392,21 @@ fn details(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                     }
                 }
                 Preview::Image { width, height, rgba } => {
-                    let id = egui::Id::new(("preview", path, short_id.as_str()));
-                    let texture = ui.ctx().data(|d| d.get_temp::<egui::TextureHandle>(id)).unwrap_or_else(|| {
-                        let image = egui::ColorImage::from_rgba_unmultiplied([*width as usize, *height as usize], rgba);
-                        let t = ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR);
-                        ui.ctx().data_mut(|d| d.insert_temp(id, t.clone()));
-                        t
-                    });
+                    // One texture, that of the preview shown: replacing it
+                    // frees the one before (one per file kept them all).
+                    let slot = egui::Id::new("preview-texture");
+                    let key = egui::Id::new((path, short_id.as_str()));
+                    let kept = ui.ctx().data(|d| d.get_temp::<(egui::Id, egui::TextureHandle)>(slot));
+                    let texture = match kept {
+                        Some((k, t)) if k == key => t,
+                        _ => {
+                            let size = [*width as usize, *height as usize];
+                            let image = egui::ColorImage::from_rgba_unmultiplied(size, rgba);
+                            let t = ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR);
+                            ui.ctx().data_mut(|d| d.insert_temp(slot, (key, t.clone())));
+                            t
+                        }
+                    };
                     let note = format!("image, {width}×{height} pixels");
                     ui.label(&note);
                     seen.line(note);
