@@ -187,7 +187,8 @@ impl Screens {
                 self.pending = Some((look.stamp, loaded));
             }
         }
-        if self.running() {
+        // A save's own write is known by its stamp once the save is taken.
+        if self.running() || self.settings.saving() {
             return;
         }
         let Some((stamp, loaded)) = self.pending.take() else { return };
@@ -225,6 +226,7 @@ impl Screens {
         self.overview.poll();
         self.snapshots.poll();
         self.maintenance.poll();
+        self.settings.poll();
         self.watch();
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
             ui.add_space(8.0);
@@ -263,7 +265,7 @@ impl Screens {
             }
             Screen::Settings => {
                 seen.screen = "settings";
-                ui::settings::show(ui, &mut self.settings, &self.schedule, seen);
+                ui::settings::show(ui, &mut self.settings, &self.schedule, seen, &self.waker);
             }
         });
     }

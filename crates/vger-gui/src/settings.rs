@@ -156,6 +156,8 @@ pub struct Settings {
     pub message: Option<Result<String, String>>,
     /// The file as last read or written.
     stamp: Stamp,
+    /// A save running on a worker: the form as it is once saved.
+    saving: Option<std::sync::mpsc::Receiver<Settings>>,
 }
 
 impl Settings {
@@ -176,6 +178,42 @@ impl Settings {
             fields,
             message: None,
             stamp: stamp(path),
+            saving: None,
+        }
+    }
+
+    /// Saves on a worker (the window never waits on the disk); [`Self::poll`]
+    /// takes the result. The form is read-only meanwhile.
+    pub fn start_save(&mut self, waker: crate::model::Waker) {
+        if self.saving.is_some() {
+            return;
+        }
+        let mut form = Settings {
+            path: self.path.clone(),
+            schedule_enabled: self.schedule_enabled,
+            loaded_enabled: self.loaded_enabled,
+            fields: self.fields.clone(),
+            message: None,
+            stamp: self.stamp,
+            saving: None,
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        self.saving = Some(receiver);
+        std::thread::spawn(move || {
+            form.save();
+            let _ = sender.send(form);
+            waker();
+        });
+    }
+
+    pub fn saving(&self) -> bool {
+        self.saving.is_some()
+    }
+
+    /// Takes a finished save; never blocks.
+    pub fn poll(&mut self) {
+        if let Some(done) = self.saving.as_ref().and_then(|r| r.try_recv().ok()) {
+            *self = done;
         }
     }
 
@@ -347,6 +385,24 @@ mod tests {
         assert_eq!(std::fs::metadata(&s.path).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(!s.dirty());
         assert!(!s.changed_on_disk(), "its own write is not a change by hand");
+    }
+
+    #[test]
+    fn the_window_saves_on_a_worker_and_takes_the_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.field_mut("Keep daily").unwrap().value = "9".into();
+        s.start_save(std::sync::Arc::new(|| {}));
+        assert!(s.saving());
+        let start = std::time::Instant::now();
+        while s.saving() {
+            s.poll();
+            assert!(start.elapsed().as_secs() < 30, "the save never ended");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(matches!(&s.message, Some(Ok(m)) if m.starts_with("Saved")), "{:?}", s.message);
+        assert!(!s.dirty());
+        assert_eq!(std::fs::read_to_string(&s.path).unwrap(), TEXT.replace("keep_daily: 7", "keep_daily: 9"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use eframe::egui;
 
+use crate::model::Waker;
 use crate::probe::Seen;
 use crate::settings::{ScheduleInfo, Settings};
 
@@ -24,7 +25,7 @@ fn when(t: &Option<String>) -> String {
 }
 
 /// The screen; a saved file is read again by the window's watcher.
-pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut Seen) {
+pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut Seen, waker: &Waker) {
     ui.heading("Settings");
     let intro = format!("Saved into {}; comments and the rest of the file stay as they are.", s.path.display());
     ui.label(&intro);
@@ -59,33 +60,38 @@ pub fn show(ui: &mut egui::Ui, s: &mut Settings, info: &ScheduleInfo, seen: &mut
             ui.label(&line);
             seen.line(line);
         }
-        let r = ui.checkbox(&mut s.schedule_enabled, "Scheduled backups on");
-        seen.control("Scheduled backups on", &r);
-        field(ui, seen, s, "Back up every");
-        field(ui, seen, s, "Or at (cron)");
-        ui.weak("Repositories with a schedule of their own keep it.");
+        let saving = s.saving();
+        ui.add_enabled_ui(!saving, |ui| {
+            let r = ui.checkbox(&mut s.schedule_enabled, "Scheduled backups on");
+            seen.control("Scheduled backups on", &r);
+            field(ui, seen, s, "Back up every");
+            field(ui, seen, s, "Or at (cron)");
+            ui.weak("Repositories with a schedule of their own keep it.");
 
-        ui.add_space(8.0);
-        ui.strong("Which snapshots to keep when old ones are deleted (Maintenance, Prune)");
-        for label in
-            ["Keep the last", "Keep hourly", "Keep daily", "Keep weekly", "Keep monthly", "Keep everything within"]
-        {
-            field(ui, seen, s, label);
-        }
-        ui.weak("Leave a rule empty to not use it. With every rule empty, all snapshots are kept.");
+            ui.add_space(8.0);
+            ui.strong("Which snapshots to keep when old ones are deleted (Maintenance, Prune)");
+            for label in
+                ["Keep the last", "Keep hourly", "Keep daily", "Keep weekly", "Keep monthly", "Keep everything within"]
+            {
+                field(ui, seen, s, label);
+            }
+            ui.weak("Leave a rule empty to not use it. With every rule empty, all snapshots are kept.");
 
-        ui.add_space(8.0);
-        ui.strong("Compression of new data");
-        field(ui, seen, s, "Compression");
+            ui.add_space(8.0);
+            ui.strong("Compression of new data");
+            field(ui, seen, s, "Compression");
+        });
 
         ui.add_space(12.0);
         ui.horizontal(|ui| {
-            let b = ui.add_enabled(s.dirty(), egui::Button::new("Save"));
+            let b = ui.add_enabled(s.dirty() && !saving, egui::Button::new("Save"));
             seen.control("Save settings", &b);
             if b.clicked() {
-                s.save();
+                s.start_save(waker.clone());
             }
-            if s.dirty() {
+            if saving {
+                ui.spinner();
+            } else if s.dirty() {
                 ui.weak("Unsaved changes");
             }
         });
