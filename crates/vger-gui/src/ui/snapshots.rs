@@ -92,7 +92,9 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     let mut compare = None;
     egui::ScrollArea::both().id_salt("list").max_height(140.0).auto_shrink([false, true]).show(ui, |ui| {
         egui::Grid::new("snapshots").striped(true).num_columns(7).spacing([16.0, 4.0]).show(ui, |ui| {
-            for h in ["Time", "Source", "Host", "Files", "Size", "ID", ""] {
+            // The Compare buttons compare a row with the snapshot whose files are shown.
+            let shown = s.chosen.and_then(|c| s.rows.get(c)).map(|r| format!("Compare with {}", r.short_id));
+            for h in ["Time", "Source", "Host", "Files", "Size", "ID", shown.as_deref().unwrap_or_default()] {
                 ui.strong(h);
             }
             ui.end_row();
@@ -112,9 +114,9 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                 ui.monospace(&r.short_id);
                 match s.chosen {
                     Some(c) if c != i => {
-                        let b = ui
-                            .small_button("Compare")
-                            .on_hover_text("What changed between this snapshot and the one browsed");
+                        let b = ui.small_button("Compare").on_hover_text(
+                            "What changed between this snapshot and the one whose files are shown below",
+                        );
                         seen.control(format!("compare:{}", r.short_id), &b);
                         if b.clicked() {
                             compare = Some(i);
