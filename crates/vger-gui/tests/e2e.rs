@@ -99,6 +99,27 @@ struct Env {
 }
 
 impl Env {
+    /// A new scratch folder, or None (after printing SKIPPED) when the
+    /// tools are missing outside CI.
+    fn ready() -> Option<Self> {
+        if let Some(why) = missing_tools() {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        Some(Env::new())
+    }
+
+    /// A source folder `src` holding `files` (path, content).
+    fn source(&self, files: &[(&str, &[u8])]) -> PathBuf {
+        let src = self.path("src");
+        for (rel, bytes) in files {
+            let path = src.join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
+        }
+        src
+    }
+
     fn new() -> Self {
         let dir = tempfile::Builder::new().prefix("vger-gui-e2e-").tempdir().unwrap();
         fs::create_dir_all(dir.path().join(".xdg-run")).unwrap();
@@ -372,15 +393,8 @@ fn assert_same_tree(a: &Path, b: &Path) {
 
 #[test]
 fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
-    let src = env.path("src");
-    fs::create_dir_all(src.join("docs/deep")).unwrap();
-    fs::write(src.join("hello.txt"), b"hello from the window\n").unwrap();
-    fs::write(src.join("docs/deep/data.bin"), pattern(3 << 20, 7)).unwrap();
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("hello.txt", b"hello from the window\n"), ("docs/deep/data.bin", &pattern(3 << 20, 7))]);
     env.config(&src);
     env.vger(&["init"]);
     env.vger(&["backup"]);
@@ -419,11 +433,7 @@ fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
 /// menu, no one would see standard error).
 #[test]
 fn a_broken_config_is_shown_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     fs::write(env.path("vger.yaml"), "repositories:\n  - url: [not, a, string]\n").unwrap();
     let gui = Gui::start(&env);
     let state = gui.wait(30, "the message", |s| s["screen"] == "broken-config");
@@ -433,11 +443,7 @@ fn a_broken_config_is_shown_in_the_window() {
 
 #[test]
 fn a_failed_backup_shows_its_message_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     let missing = env.path("no-such-folder");
     env.config(&missing);
     env.vger(&["init"]);
@@ -463,11 +469,7 @@ fn a_failed_backup_shows_its_message_in_the_window() {
 /// machine 1 s, and the figures are printed for the report.
 #[test]
 fn the_window_keeps_painting_during_a_large_backup() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     let src = env.path("src");
     let big = src.join("big");
     fs::create_dir_all(&big).unwrap();
@@ -536,11 +538,7 @@ fn mode_of(path: &Path) -> u32 {
 /// and repository the window made. Screenshots of every screen.
 #[test]
 fn first_run_backup_browse_and_restore_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     let src = env.path("src");
     fs::create_dir_all(src.join("docs/deep")).unwrap();
     fs::create_dir_all(src.join("node_modules/pkg")).unwrap();
@@ -626,15 +624,8 @@ fn first_run_backup_browse_and_restore_in_the_window() {
 /// open, one screenshot to look at.
 #[test]
 fn the_snapshots_screen_at_200_percent() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
-    let src = env.path("src");
-    fs::create_dir_all(src.join("docs")).unwrap();
-    fs::write(src.join("hello.txt"), b"hello\n").unwrap();
-    fs::write(src.join("docs/a.txt"), b"a\n").unwrap();
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("hello.txt", b"hello\n"), ("docs/a.txt", b"a\n")]);
     env.config(&src);
     env.vger(&["init"]);
     env.vger(&["backup"]);
@@ -662,20 +653,14 @@ const SERVER_TOKEN: &str = "gui-e2e-token-0123456789abcdef";
 /// there, and the CLI lists it with the config the window wrote.
 #[test]
 fn first_run_on_a_vger_server_with_test_connection() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
+    let Some(env) = Env::ready() else { return };
     let Some(binary) = VgerServer::binary_beside(&vger_bin()) else {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and no vger-server binary");
         eprintln!("SKIPPED: no vger-server binary (cargo build -p vger-server)");
         return;
     };
-    let env = Env::new();
     let server = VgerServer::start(&binary, &env.path("server-data"), SERVER_TOKEN);
-    let src = env.path("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("hello.txt"), b"to the server\n").unwrap();
+    let src = env.source(&[("hello.txt", b"to the server\n")]);
     let config = env.path("conf/vger.yaml");
 
     let gui = Gui::launch(&env, &config, false, "1280x900x24", &[]);
@@ -737,16 +722,12 @@ fn png() -> Vec<u8> {
 /// running daemon shown), each in the real window with a screenshot.
 #[test]
 fn search_compare_preview_maintenance_and_settings_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
-    let src = env.path("src");
-    fs::create_dir_all(src.join("docs")).unwrap();
-    fs::write(src.join("hello.txt"), b"hello, first version\n").unwrap();
-    fs::write(src.join("docs/report.txt"), b"quarterly numbers\n").unwrap();
-    fs::write(src.join("picture.png"), png()).unwrap();
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[
+        ("hello.txt", b"hello, first version\n"),
+        ("docs/report.txt", b"quarterly numbers\n"),
+        ("picture.png", &png()),
+    ]);
     let yaml = format!(
         "# Kept: a comment at the top.\nrepositories:\n  - label: local\n    url: \"{}\"\nsources:\n  - label: src\n    path: \"{}\"\n\n# How many to keep\nretention:\n  keep_last: 1   # only the newest\n",
         env.path("repo").display(),
