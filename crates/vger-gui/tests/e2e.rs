@@ -56,11 +56,18 @@ fn missing_tools() -> Option<String> {
     Some(why)
 }
 
-/// Kills and reaps a child process when dropped.
+/// Stops (TERM, then KILL) and reaps a child process when dropped.
 struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        // Asked first, so that Xvfb removes its lock and socket; killed
+        // if it has not ended within a second.
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -69,7 +76,16 @@ impl Drop for Reaped {
 /// An Xvfb of `screen` (`WIDTHxHEIGHTx24`) on the first free display number from 100.
 fn start_xvfb(screen: &str) -> (Reaped, String) {
     for n in 100..200 {
-        if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+        let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
+        // A lock whose server is gone (killed, so it could not clean up) is
+        // stale: its number is free again. Without this every killed run
+        // used up a number for good, until none of the hundred was left.
+        let holder = fs::read_to_string(&lock).ok().and_then(|t| t.trim().parse::<u32>().ok());
+        if holder.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_file(&lock);
+            let _ = fs::remove_file(&socket);
+        }
+        if Path::new(&lock).exists() || Path::new(&socket).exists() {
             continue;
         }
         let child = Command::new("Xvfb")
@@ -79,7 +95,6 @@ fn start_xvfb(screen: &str) -> (Reaped, String) {
             .spawn()
             .unwrap();
         let mut xvfb = Reaped(child);
-        let socket = format!("/tmp/.X11-unix/X{n}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if Path::new(&socket).exists() {
