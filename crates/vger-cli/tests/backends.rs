@@ -8,13 +8,15 @@
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
 mod common;
+#[path = "common/vger_server.rs"]
+mod vger_server;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use common::*;
+use vger_server::VgerServer;
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -27,51 +29,7 @@ fn unique(what: &str) -> String {
 
 /// A `vger-server` process serving a temporary data dir with one `full`
 /// token from `VGER_SERVER_TOKEN`; killed on drop.
-struct VgerServer {
-    child: Child,
-    addr: String,
-}
-
 const SERVER_TOKEN: &str = "lifecycle-token-0123456789abcdef";
-
-impl VgerServer {
-    /// The binary `cargo test --workspace` builds beside `vger` (a test
-    /// only gets `CARGO_BIN_EXE_*` of its own package's binaries).
-    fn binary() -> Option<PathBuf> {
-        let path = std::path::Path::new(vger_bin()).with_file_name("vger-server");
-        path.exists().then_some(path)
-    }
-
-    fn start(binary: &std::path::Path, data_dir: &std::path::Path) -> VgerServer {
-        fs::create_dir_all(data_dir).unwrap();
-        let mut child = Command::new(binary)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("VGER_SERVER_TOKEN", SERVER_TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
-            .unwrap_or_else(|| panic!("vger-server did not say where it listens"));
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        VgerServer { child, addr }
-    }
-}
-
-impl Drop for VgerServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The repository section for a backend, or None to skip (outside CI);
 /// for `rest`, also the server, which must outlive the test.
@@ -110,10 +68,10 @@ fn repository_yaml(backend: &str, env: &TestEnv) -> Option<(String, Option<VgerS
             )
         }
         "rest" => {
-            let Some(binary) = VgerServer::binary() else {
+            let Some(binary) = VgerServer::binary_beside(Path::new(vger_bin())) else {
                 return missing("the vger-server binary (built by `cargo test --workspace`)");
             };
-            let started = VgerServer::start(&binary, &env.path("server-data"));
+            let started = VgerServer::start(&binary, &env.path("server-data"), SERVER_TOKEN);
             let yaml = format!(
                 "  - label: repo\n    url: \"http://{}/lifecycle\"\n    access_token: \"{SERVER_TOKEN}\"\n    allow_insecure_http: true\n",
                 started.addr

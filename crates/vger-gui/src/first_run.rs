@@ -10,8 +10,6 @@
 //! daemon run them, and the config itself can be shown or shared without
 //! the secret in it.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
@@ -323,7 +321,6 @@ impl FirstRun {
     /// What is wrong with the repository part of the form, in its order.
     pub fn repository_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let url = self.url.trim();
         let need = |out: &mut Vec<String>, value: &str, what: &str| {
             if value.trim().is_empty() {
                 out.push(format!("Type the {what}."));
@@ -351,24 +348,12 @@ impl FirstRun {
                 return out;
             }
             RepoKind::S3 => {
-                if url.is_empty() {
-                    out.push("Type the S3 URL (s3://HOST/BUCKET/PREFIX).".into());
-                } else if !(url.starts_with("s3://") || url.starts_with("s3+http://")) {
-                    out.push("An S3 URL starts with s3:// (or s3+http:// for plain HTTP).".into());
-                } else if url.starts_with("s3+http://") && !self.allow_http {
-                    out.push(
-                        "s3+http:// sends keys and data unencrypted: tick \"Allow plain HTTP\" or use s3://.".into(),
-                    );
-                }
+                out.extend(self.url_problem("S3 URL", "s3://HOST/BUCKET/PREFIX", "s3://", Some("s3+http://"), "keys"));
                 need(&mut out, &self.access_key_id, "access key ID");
                 need(&mut out, &self.secret_access_key, "secret access key");
             }
             RepoKind::Sftp => {
-                if url.is_empty() {
-                    out.push("Type the SFTP URL (sftp://USER@HOST:PORT/PATH).".into());
-                } else if !url.starts_with("sftp://") {
-                    out.push("An SFTP URL starts with sftp://.".into());
-                }
+                out.extend(self.url_problem("SFTP URL", "sftp://USER@HOST:PORT/PATH", "sftp://", None, ""));
                 for (value, what) in [(&self.sftp_key, "key file"), (&self.sftp_known_hosts, "known_hosts file")] {
                     let p = Path::new(value.trim());
                     if !value.trim().is_empty() && !p.is_file() {
@@ -377,20 +362,36 @@ impl FirstRun {
                 }
             }
             RepoKind::Server => {
-                if url.is_empty() {
-                    out.push("Type the server's URL (https://HOST/NAME).".into());
-                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    out.push("A vger-server URL starts with https:// (or http:// on this machine).".into());
-                } else if url.starts_with("http://") && !self.allow_http {
-                    out.push(
-                        "http:// sends the token and data unencrypted: tick \"Allow plain HTTP\" or use https://."
-                            .into(),
-                    );
-                }
+                out.extend(self.url_problem(
+                    "server's URL",
+                    "https://HOST/NAME",
+                    "https://",
+                    Some("http://"),
+                    "the token",
+                ));
                 need(&mut out, &self.access_token, "access token");
             }
         }
         out
+    }
+
+    /// What is wrong with the URL field: empty, not `secure` (or `plain`,
+    /// which sends `sends` and the data unencrypted and needs "Allow
+    /// plain HTTP" ticked).
+    fn url_problem(&self, what: &str, example: &str, secure: &str, plain: Option<&str>, sends: &str) -> Option<String> {
+        let url = self.url.trim();
+        let is_plain = plain.is_some_and(|p| url.starts_with(p));
+        if url.is_empty() {
+            Some(format!("Type the {what} ({example})."))
+        } else if !url.starts_with(secure) && !is_plain {
+            let or = plain.map(|p| format!(" (or {p} for plain HTTP)")).unwrap_or_default();
+            Some(format!("The {what} starts with {secure}{or}."))
+        } else if is_plain && !self.allow_http {
+            let p = plain.unwrap_or_default();
+            Some(format!("{p} sends {sends} and data unencrypted: tick \"Allow plain HTTP\" or use {secure}."))
+        } else {
+            None
+        }
     }
 
     /// The `repositories:` entry of the form.
@@ -522,26 +523,6 @@ pub fn is_blank_config(text: &str) -> bool {
     text.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with('#'))
 }
 
-/// Writes `bytes` to a new file only the user can read.
-fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("new");
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    let placed = written.and_then(|()| {
-        if !replace && path.exists() {
-            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
-        }
-        std::fs::rename(&tmp, path)
-    });
-    if placed.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    placed
-}
-
 /// Opens the repository the form describes (`text`: its config) with
 /// `passphrase`, retrying little, and says what that found.
 fn test_connection(text: &str, path: &Path, passphrase: String) -> Reach {
@@ -577,7 +558,7 @@ pub fn reach_of(e: &vger_app::AppError) -> Reach {
 
 fn create(config_path: &Path, text: &str, secret_path: &Path, passphrase: &str) -> Result<App, String> {
     let config = vger_config::Config::from_yaml_str(text, config_path).map_err(|e| e.to_string())?;
-    write_private(secret_path, passphrase.as_bytes(), false)
+    crate::files::write_atomic(secret_path, passphrase.as_bytes(), Some(0o600), false)
         .map_err(|e| format!("cannot write the passphrase file {}: {e}", secret_path.display()))?;
     let app = App::new(config, config_path.to_path_buf());
     // A repository already there (another machine's, or made earlier) is
@@ -591,7 +572,7 @@ fn create(config_path: &Path, text: &str, secret_path: &Path, passphrase: &str) 
             }
         });
     let written = initialised.and_then(|_| {
-        write_private(config_path, text.as_bytes(), true)
+        crate::files::write_atomic(config_path, text.as_bytes(), Some(0o600), true)
             .map_err(|e| format!("cannot write {}: {e}", config_path.display()))
     });
     match written {

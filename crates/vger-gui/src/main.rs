@@ -12,6 +12,7 @@
 
 mod browse;
 mod explore;
+mod files;
 mod first_run;
 mod maintenance;
 mod model;
@@ -65,7 +66,9 @@ fn main() -> std::process::ExitCode {
     });
     // 200% scaling on demand (egui follows the display's own scale factor otherwise).
     let zoom = std::env::var("VGER_GUI_SCALE").ok().and_then(|v| v.parse::<f32>().ok()).map(|z| z.clamp(0.5, 4.0));
-    let size = [1100.0 * zoom.unwrap_or(1.0), 700.0 * zoom.unwrap_or(1.0)];
+    // Never wider or taller than a 1920×1080 screen (less its panels) at
+    // any scale: the window can be made larger, but must fit to start with.
+    let size = [(1100.0 * zoom.unwrap_or(1.0)).min(1880.0), (700.0 * zoom.unwrap_or(1.0)).min(1000.0)];
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("vger").with_inner_size(size),
         renderer: eframe::Renderer::Glow,
@@ -146,73 +149,55 @@ struct Screens {
     snapshots: Snapshots,
     maintenance: maintenance::Maintenance,
     settings: settings::Settings,
-    schedule: ui::settings::ScheduleInfo,
+    schedule: settings::ScheduleInfo,
     app: vger_app::App,
     waker: Waker,
-    /// When the config file and the daemon were last looked at.
-    looked: std::time::Instant,
-    /// The settings were saved: the screens read the config again once
-    /// nothing runs.
-    stale: bool,
+    /// What the watcher thread saw of the config file and the daemon.
+    looks: std::sync::mpsc::Receiver<settings::Look>,
+    /// The config file read again, waiting until nothing runs.
+    pending: Option<(settings::Stamp, Result<vger_config::Config, String>)>,
 }
 
 impl Screens {
     fn new(app: vger_app::App, waker: Waker) -> Self {
-        let mut screens = Screens {
+        let settings = settings::Settings::new(&app.config, &app.config_path);
+        let (sender, looks) = std::sync::mpsc::channel();
+        settings::watch(&app.config, &app.config_path, settings.stamp(), sender, waker.clone());
+        Screens {
             screen: Screen::Overview,
             overview: Overview::new(app.clone(), waker.clone()),
             snapshots: Snapshots::new(app.clone(), waker.clone()),
             maintenance: maintenance::Maintenance::new(app.clone(), waker.clone()),
-            settings: settings::Settings::new(&app.config, &app.config_path),
-            schedule: ui::settings::ScheduleInfo { daemon: None, runs: Vec::new() },
+            settings,
+            schedule: settings::ScheduleInfo::default(),
             app,
             waker,
-            looked: std::time::Instant::now(),
-            stale: false,
-        };
-        screens.look_at_schedule();
-        screens
+            looks,
+            pending: None,
+        }
     }
 
-    /// The daemon's state for this config, and each repository's last and next run.
-    fn look_at_schedule(&mut self) {
-        let cache = self.app.config.cache_dir.as_ref();
-        let lock = vger_app::dirs::daemon_lock_file(&self.app.config_path, cache);
-        self.schedule.daemon = settings::running_daemon(&lock);
-        self.schedule.runs = self
-            .app
-            .config
-            .repositories
-            .iter()
-            .map(|r| {
-                let state = vger_app::state::load(cache, r);
-                (r.label().to_string(), state.daemon_last_run, state.daemon_next_run)
-            })
-            .collect();
-    }
-
-    /// Every second: a config changed by hand is read again (once nothing
-    /// runs), and the daemon looked at again.
-    fn watch(&mut self, ctx: &egui::Context) {
-        ctx.request_repaint_after(std::time::Duration::from_secs(1));
-        if self.looked.elapsed() < std::time::Duration::from_secs(1) {
+    /// Takes the watcher's looks; never blocks. A config changed on disk
+    /// (saved here, or by hand) is used once nothing runs.
+    fn watch(&mut self) {
+        while let Ok(look) = self.looks.try_recv() {
+            self.overview.set_next_runs(&look.schedule);
+            self.schedule = look.schedule;
+            if let Some(loaded) = look.loaded {
+                self.pending = Some((look.stamp, loaded));
+            }
+        }
+        // A save's own write is known by its stamp once the save is taken.
+        if self.running() || self.settings.saving() {
             return;
         }
-        self.looked = std::time::Instant::now();
-        self.look_at_schedule();
-        if self.running() {
-            return;
+        let Some((stamp, loaded)) = self.pending.take() else { return };
+        // Saved here: the form already shows it.
+        if stamp != self.settings.stamp() {
+            self.settings.reloaded(&loaded, stamp);
         }
-        if self.settings.changed_on_disk() {
-            match self.settings.reload() {
-                Ok(config) => self.use_config(config),
-                Err(_) => self.stale = false,
-            }
-        } else if self.stale {
-            // Saved here: read as the CLI reads it (environment, env files).
-            if let Ok(loaded) = vger_config::Config::load(Some(&self.app.config_path)) {
-                self.use_config(loaded.config);
-            }
+        if let Ok(config) = loaded {
+            self.use_config(config);
         }
     }
 
@@ -220,14 +205,17 @@ impl Screens {
     fn use_config(&mut self, config: vger_config::Config) {
         let app = vger_app::App::new(config, self.app.config_path.clone());
         self.overview = Overview::new(app.clone(), self.waker.clone());
+        self.overview.set_next_runs(&self.schedule);
         self.snapshots = Snapshots::new(app.clone(), self.waker.clone());
         self.maintenance = maintenance::Maintenance::new(app.clone(), self.waker.clone());
         if self.screen == Screen::Snapshots {
             self.snapshots.show_repository(0);
         }
+        // The repositories may have changed: a watcher for the new list.
+        let (sender, looks) = std::sync::mpsc::channel();
+        settings::watch(&app.config, &app.config_path, self.settings.stamp(), sender, self.waker.clone());
+        self.looks = looks;
         self.app = app;
-        self.stale = false;
-        self.look_at_schedule();
     }
 
     fn running(&self) -> bool {
@@ -238,7 +226,8 @@ impl Screens {
         self.overview.poll();
         self.snapshots.poll();
         self.maintenance.poll();
-        self.watch(ctx);
+        self.settings.poll();
+        self.watch();
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
             ui.add_space(8.0);
             let screens = [
@@ -276,9 +265,7 @@ impl Screens {
             }
             Screen::Settings => {
                 seen.screen = "settings";
-                if ui::settings::show(ui, &mut self.settings, &self.schedule, seen) {
-                    self.stale = true;
-                }
+                ui::settings::show(ui, &mut self.settings, &self.schedule, seen, &self.waker);
             }
         });
     }
@@ -324,7 +311,10 @@ impl eframe::App for Window {
                 ui.add_space(8.0);
                 ui.colored_label(ui.visuals().error_fg_color, message);
                 ui.add_space(8.0);
-                ui.label("Correct the file (or move it away to create a new one), then start vger-gui again.");
+                ui.label(
+                    "Open the file in a text editor and correct the place named above (file:line:column), \
+                     or move the file away to create a new configuration here; then start vger again.",
+                );
             });
             seen.line(message.clone());
         }

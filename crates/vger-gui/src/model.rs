@@ -105,10 +105,7 @@ impl Overview {
                 status: RepoStatus::Loading,
                 backup: BackupState::Idle,
                 expected_age: expected_age(&app.config, r),
-                next_run: vger_app::state::load(app.config.cache_dir.as_ref(), r)
-                    .daemon_next_run
-                    .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                    .map(|t| t.with_timezone(&Utc)),
+                next_run: None,
             })
             .collect::<Vec<_>>();
         let (sender, receiver) = mpsc::channel();
@@ -118,6 +115,18 @@ impl Overview {
             overview.refresh(i);
         }
         overview
+    }
+
+    /// Each row's next scheduled run, shown only while a daemon runs to
+    /// make it (the state file keeps the last plan of a stopped one).
+    pub fn set_next_runs(&mut self, schedule: &crate::settings::ScheduleInfo) {
+        for (row, (_, _, next)) in self.rows.iter_mut().zip(&schedule.runs) {
+            row.next_run = next
+                .as_deref()
+                .filter(|_| schedule.daemon.is_some())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+        }
     }
 
     /// Reloads a repository's snapshot list on a worker thread.

@@ -29,7 +29,7 @@ pub struct Field {
 /// The form's fields, in the order shown.
 const FIELDS: [(&[&str], &str, &str); 9] = [
     (&["schedule", "every"], "Back up every", "6h, 1d (empty: no interval)"),
-    (&["schedule", "cron"], "Or at (cron)", "0 3 * * * (local time)"),
+    (&["schedule", "cron"], "Or at (cron)", "0 3 * * * means every day at 03:00"),
     (&["retention", "keep_last"], "Keep the last", "number of snapshots"),
     (&["retention", "keep_hourly"], "Keep hourly", "hours with a snapshot"),
     (&["retention", "keep_daily"], "Keep daily", "days"),
@@ -70,6 +70,68 @@ pub struct Daemon {
     pub pid: u32,
 }
 
+/// What the app shows about the scheduler.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduleInfo {
+    pub daemon: Option<Daemon>,
+    /// Per repository, in the config's order: label, the daemon's last and next run.
+    pub runs: Vec<(String, Option<String>, Option<String>)>,
+}
+
+/// The daemon's state for `config_path`, and each repository's last and next run.
+fn schedule_info(config_path: &Path, cache: Option<&PathBuf>, repos: &[vger_config::RepositoryConfig]) -> ScheduleInfo {
+    let daemon = running_daemon(&vger_app::dirs::daemon_lock_file(config_path, cache));
+    let runs = repos
+        .iter()
+        .map(|r| {
+            let state = vger_app::state::load(cache, r);
+            (r.label().to_string(), state.daemon_last_run, state.daemon_next_run)
+        })
+        .collect();
+    ScheduleInfo { daemon, runs }
+}
+
+/// One look of the [`watch`] thread.
+pub struct Look {
+    /// The config file's stamp when looked at.
+    pub stamp: Stamp,
+    /// The file read again as the CLI reads it, when its stamp changed.
+    pub loaded: Option<Result<Config, String>>,
+    pub schedule: ScheduleInfo,
+}
+
+/// Looks every second, on a thread of its own (the window never waits on
+/// the disk), at the config file (read again when its stamp differs from
+/// the last one seen, starting with `seen`) and at the daemon; sends each
+/// look that differs from the one before and wakes the window. Ends when
+/// the receiver is dropped.
+pub fn watch(
+    config: &Config,
+    config_path: &Path,
+    seen: Stamp,
+    sender: std::sync::mpsc::Sender<Look>,
+    waker: crate::model::Waker,
+) {
+    let (path, cache, repos) = (config_path.to_path_buf(), config.cache_dir.clone(), config.repositories.clone());
+    std::thread::spawn(move || {
+        let (mut last, mut shown) = (seen, None);
+        loop {
+            let now = stamp(&path);
+            let loaded = (now != last).then(|| Config::load(Some(&path)).map(|l| l.config).map_err(|e| e.to_string()));
+            last = now;
+            let schedule = schedule_info(&path, cache.as_ref(), &repos);
+            if loaded.is_some() || shown.as_ref() != Some(&schedule) {
+                shown = Some(schedule.clone());
+                if sender.send(Look { stamp: now, loaded, schedule }).is_err() {
+                    return;
+                }
+                waker();
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+}
+
 /// The daemon that holds the lock file of `config_path`, if one runs: the
 /// file names its PID, and that process is alive and a `vger daemon`.
 /// (Only read: taking the lock, even for a moment, could make a daemon
@@ -94,6 +156,8 @@ pub struct Settings {
     pub message: Option<Result<String, String>>,
     /// The file as last read or written.
     stamp: Stamp,
+    /// A save running on a worker: the form as it is once saved.
+    saving: Option<std::sync::mpsc::Receiver<Settings>>,
 }
 
 impl Settings {
@@ -114,6 +178,42 @@ impl Settings {
             fields,
             message: None,
             stamp: stamp(path),
+            saving: None,
+        }
+    }
+
+    /// Saves on a worker (the window never waits on the disk); [`Self::poll`]
+    /// takes the result. The form is read-only meanwhile.
+    pub fn start_save(&mut self, waker: crate::model::Waker) {
+        if self.saving.is_some() {
+            return;
+        }
+        let mut form = Settings {
+            path: self.path.clone(),
+            schedule_enabled: self.schedule_enabled,
+            loaded_enabled: self.loaded_enabled,
+            fields: self.fields.clone(),
+            message: None,
+            stamp: self.stamp,
+            saving: None,
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        self.saving = Some(receiver);
+        std::thread::spawn(move || {
+            form.save();
+            let _ = sender.send(form);
+            waker();
+        });
+    }
+
+    pub fn saving(&self) -> bool {
+        self.saving.is_some()
+    }
+
+    /// Takes a finished save; never blocks.
+    pub fn poll(&mut self) {
+        if let Some(done) = self.saving.as_ref().and_then(|r| r.try_recv().ok()) {
+            *self = done;
         }
     }
 
@@ -169,8 +269,18 @@ impl Settings {
     /// new config; on a refusal the file is left alone and the form keeps
     /// what was typed.
     pub fn save(&mut self) -> Option<Config> {
+        if self.changed_on_disk() {
+            // Read again first (the window does within a second), so that
+            // a change made by hand at the same moment is not overwritten.
+            self.message = Some(Err(format!(
+                "{} was just changed by another program, so nothing was saved. \
+                 It is read again in a moment (your changes stay in the form): then press Save again.",
+                self.path.display()
+            )));
+            return None;
+        }
         let result = self.edited().and_then(|(text, config)| {
-            write_keeping_mode(&self.path, text.as_bytes())
+            crate::files::write_atomic(&self.path, text.as_bytes(), None, true)
                 .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
             Ok(config)
         });
@@ -188,48 +298,46 @@ impl Settings {
         }
     }
 
+    /// The file's stamp as last read or written here.
+    pub fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
     /// Whether the file changed since it was last read or written here.
     pub fn changed_on_disk(&self) -> bool {
         stamp(&self.path) != self.stamp
     }
 
-    /// Reads the file again after a change by hand: the new config, or the
-    /// loader's message (the form keeps the old values then).
-    pub fn reload(&mut self) -> Result<Config, String> {
-        let now = stamp(&self.path);
-        let loaded = Config::load(Some(&self.path)).map(|l| l.config).map_err(|e| e.to_string());
-        match &loaded {
+    /// The file as read again after a change by hand (`loaded`: the
+    /// config, or the loader's message; `now`: its stamp). The form takes
+    /// the new values except where something was typed and not saved yet:
+    /// that stays, to be saved on top of the new file.
+    pub fn reloaded(&mut self, loaded: &Result<Config, String>, now: Stamp) {
+        match loaded {
             Ok(config) => {
-                *self = Settings::new(config, &self.path);
-                self.message = Some(Ok("The file changed on disk and was read again.".into()));
+                let mut fresh = Settings::new(config, &self.path);
+                fresh.stamp = now;
+                if self.schedule_enabled != self.loaded_enabled {
+                    fresh.schedule_enabled = self.schedule_enabled;
+                }
+                for (new, old) in fresh.fields.iter_mut().zip(&self.fields) {
+                    if old.value.trim() != old.loaded {
+                        new.value = old.value.clone();
+                    }
+                }
+                let kept = if fresh.dirty() { " Your unsaved changes are still in the form." } else { "" };
+                fresh.message = Some(Ok(format!("The file changed on disk and was read again.{kept}")));
+                *self = fresh;
             }
             Err(e) => {
                 self.stamp = now;
-                self.message = Some(Err(format!("The file changed on disk and does not load: {e}")));
+                self.message = Some(Err(format!(
+                    "The file was changed by another program and now has a mistake, so the app keeps \
+                     using the settings it had. Correct the file in a text editor: {e}"
+                )));
             }
         }
-        loaded
     }
-}
-
-/// Replaces `path` with `bytes` through a temporary file in the same
-/// folder, keeping the file's permissions (a 0600 config stays 0600).
-fn write_keeping_mode(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
-    let tmp = path.with_extension("gui-new");
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(mode)))
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 #[cfg(test)]
@@ -280,6 +388,24 @@ mod tests {
     }
 
     #[test]
+    fn the_window_saves_on_a_worker_and_takes_the_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.field_mut("Keep daily").unwrap().value = "9".into();
+        s.start_save(std::sync::Arc::new(|| {}));
+        assert!(s.saving());
+        let start = std::time::Instant::now();
+        while s.saving() {
+            s.poll();
+            assert!(start.elapsed().as_secs() < 30, "the save never ended");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(matches!(&s.message, Some(Ok(m)) if m.starts_with("Saved")), "{:?}", s.message);
+        assert!(!s.dirty());
+        assert_eq!(std::fs::read_to_string(&s.path).unwrap(), TEXT.replace("keep_daily: 7", "keep_daily: 9"));
+    }
+
+    #[test]
     fn a_value_the_cli_refuses_is_not_written_and_its_message_shown() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(dir.path());
@@ -298,16 +424,42 @@ mod tests {
         assert!(!s.changed_on_disk());
         std::fs::write(&s.path, TEXT.replace("keep_daily: 7", "keep_daily: 30 # by hand")).unwrap();
         assert!(s.changed_on_disk());
-        let config = s.reload().unwrap();
-        assert_eq!(config.retention.unwrap().keep_daily, Some(30));
+        let loaded = Config::load(Some(&s.path)).map(|l| l.config).map_err(|e| e.to_string());
+        s.reloaded(&loaded, stamp(&s.path));
         assert_eq!(s.field_mut("Keep daily").unwrap().value, "30");
         assert!(!s.changed_on_disk());
         std::fs::write(&s.path, "repositories: [\n").unwrap();
         assert!(s.changed_on_disk());
-        assert!(s.reload().is_err());
-        assert!(matches!(&s.message, Some(Err(m)) if m.contains("does not load")));
+        s.reloaded(&Err("line 1: broken".into()), stamp(&s.path));
+        assert!(matches!(&s.message, Some(Err(m)) if m.contains("line 1: broken")));
         assert!(!s.changed_on_disk(), "a broken file is reported once");
         assert_eq!(s.field_mut("Keep daily").unwrap().value, "30", "the form keeps the last good values");
+    }
+
+    /// Typed and not saved while the file is changed by hand: Save refuses
+    /// until the file is read again, the reading keeps what was typed, and
+    /// the save then lands on top of the change by hand.
+    #[test]
+    fn a_change_by_hand_while_typing_is_neither_lost_nor_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.field_mut("Keep weekly").unwrap().value = "4".into();
+        let by_hand = TEXT.replace("keep_daily: 7", "keep_daily: 30 # by hand");
+        std::fs::write(&s.path, &by_hand).unwrap();
+        assert!(s.save().is_none());
+        assert!(matches!(&s.message, Some(Err(m)) if m.contains("nothing was saved")), "{:?}", s.message);
+        assert_eq!(std::fs::read_to_string(&s.path).unwrap(), by_hand);
+
+        let loaded = Config::load(Some(&s.path)).map(|l| l.config).map_err(|e| e.to_string());
+        s.reloaded(&loaded, stamp(&s.path));
+        assert!(matches!(&s.message, Some(Ok(m)) if m.contains("unsaved changes")), "{:?}", s.message);
+        assert_eq!(s.field_mut("Keep daily").unwrap().value, "30");
+        assert_eq!(s.field_mut("Keep weekly").unwrap().value, "4");
+        s.save().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&s.path).unwrap(),
+            by_hand.replace("keep_daily: 30 # by hand\n", "keep_daily: 30 # by hand\n  keep_weekly: 4\n")
+        );
     }
 
     #[test]

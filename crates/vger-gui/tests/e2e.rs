@@ -10,11 +10,17 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
+// vger-cli's, shared by path: one way to start a vger-server in tests.
+#[path = "../../vger-cli/tests/common/vger_server.rs"]
+mod vger_server;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use vger_server::VgerServer;
 
 const PASS: &str = "e2e-passphrase";
 
@@ -50,11 +56,18 @@ fn missing_tools() -> Option<String> {
     Some(why)
 }
 
-/// Kills and reaps a child process when dropped.
+/// Stops (TERM, then KILL) and reaps a child process when dropped.
 struct Reaped(Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
+        // Asked first, so that Xvfb removes its lock and socket; killed
+        // if it has not ended within a second.
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -63,7 +76,16 @@ impl Drop for Reaped {
 /// An Xvfb of `screen` (`WIDTHxHEIGHTx24`) on the first free display number from 100.
 fn start_xvfb(screen: &str) -> (Reaped, String) {
     for n in 100..200 {
-        if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+        let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
+        // A lock whose server is gone (killed, so it could not clean up) is
+        // stale: its number is free again. Without this every killed run
+        // used up a number for good, until none of the hundred was left.
+        let holder = fs::read_to_string(&lock).ok().and_then(|t| t.trim().parse::<u32>().ok());
+        if holder.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_file(&lock);
+            let _ = fs::remove_file(&socket);
+        }
+        if Path::new(&lock).exists() || Path::new(&socket).exists() {
             continue;
         }
         let child = Command::new("Xvfb")
@@ -73,7 +95,6 @@ fn start_xvfb(screen: &str) -> (Reaped, String) {
             .spawn()
             .unwrap();
         let mut xvfb = Reaped(child);
-        let socket = format!("/tmp/.X11-unix/X{n}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if Path::new(&socket).exists() {
@@ -93,6 +114,27 @@ struct Env {
 }
 
 impl Env {
+    /// A new scratch folder, or None (after printing SKIPPED) when the
+    /// tools are missing outside CI.
+    fn ready() -> Option<Self> {
+        if let Some(why) = missing_tools() {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+        Some(Env::new())
+    }
+
+    /// A source folder `src` holding `files` (path, content).
+    fn source(&self, files: &[(&str, &[u8])]) -> PathBuf {
+        let src = self.path("src");
+        for (rel, bytes) in files {
+            let path = src.join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
+        }
+        src
+    }
+
     fn new() -> Self {
         let dir = tempfile::Builder::new().prefix("vger-gui-e2e-").tempdir().unwrap();
         fs::create_dir_all(dir.path().join(".xdg-run")).unwrap();
@@ -366,15 +408,8 @@ fn assert_same_tree(a: &Path, b: &Path) {
 
 #[test]
 fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
-    let src = env.path("src");
-    fs::create_dir_all(src.join("docs/deep")).unwrap();
-    fs::write(src.join("hello.txt"), b"hello from the window\n").unwrap();
-    fs::write(src.join("docs/deep/data.bin"), pattern(3 << 20, 7)).unwrap();
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("hello.txt", b"hello from the window\n"), ("docs/deep/data.bin", &pattern(3 << 20, 7))]);
     env.config(&src);
     env.vger(&["init"]);
     env.vger(&["backup"]);
@@ -413,11 +448,7 @@ fn back_up_now_in_the_window_makes_a_snapshot_that_restores() {
 /// menu, no one would see standard error).
 #[test]
 fn a_broken_config_is_shown_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     fs::write(env.path("vger.yaml"), "repositories:\n  - url: [not, a, string]\n").unwrap();
     let gui = Gui::start(&env);
     let state = gui.wait(30, "the message", |s| s["screen"] == "broken-config");
@@ -427,11 +458,7 @@ fn a_broken_config_is_shown_in_the_window() {
 
 #[test]
 fn a_failed_backup_shows_its_message_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     let missing = env.path("no-such-folder");
     env.config(&missing);
     env.vger(&["init"]);
@@ -457,11 +484,7 @@ fn a_failed_backup_shows_its_message_in_the_window() {
 /// machine 1 s, and the figures are printed for the report.
 #[test]
 fn the_window_keeps_painting_during_a_large_backup() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     let src = env.path("src");
     let big = src.join("big");
     fs::create_dir_all(&big).unwrap();
@@ -530,11 +553,7 @@ fn mode_of(path: &Path) -> u32 {
 /// and repository the window made. Screenshots of every screen.
 #[test]
 fn first_run_backup_browse_and_restore_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
+    let Some(env) = Env::ready() else { return };
     let src = env.path("src");
     fs::create_dir_all(src.join("docs/deep")).unwrap();
     fs::create_dir_all(src.join("node_modules/pkg")).unwrap();
@@ -620,19 +639,12 @@ fn first_run_backup_browse_and_restore_in_the_window() {
 /// open, one screenshot to look at.
 #[test]
 fn the_snapshots_screen_at_200_percent() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
-    let src = env.path("src");
-    fs::create_dir_all(src.join("docs")).unwrap();
-    fs::write(src.join("hello.txt"), b"hello\n").unwrap();
-    fs::write(src.join("docs/a.txt"), b"a\n").unwrap();
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("hello.txt", b"hello\n"), ("docs/a.txt", b"a\n")]);
     env.config(&src);
     env.vger(&["init"]);
     env.vger(&["backup"]);
-    let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "2400x1500x24", &[("VGER_GUI_SCALE", "2")]);
+    let gui = Gui::launch(&env, &env.path("vger.yaml"), true, "1920x1080x24", &[("VGER_GUI_SCALE", "2")]);
     gui.click("screen:Snapshots");
     let state = gui.wait(30, "the list", |s| lines(s).contains("1 snapshot"));
     gui.click(&snapshot_rows(&state)[0]);
@@ -641,46 +653,14 @@ fn the_snapshots_screen_at_200_percent() {
     // Controls are twice their 100% size in pixels.
     let height = control(&state, "Reload").unwrap()["rect"][3].as_f64().unwrap();
     assert!(height >= 30.0, "the Reload button is {height} px high at 200%");
+    // The window fits a 1920×1080 screen: the Restore button at its bottom is on it.
+    let rect = &control(&state, "Restore").unwrap()["rect"];
+    let bottom = rect[1].as_f64().unwrap() + rect[3].as_f64().unwrap();
+    assert!(bottom <= 1080.0, "the Restore button ends at {bottom} px, below a 1080 px screen");
     gui.screenshot("snapshots-200-percent.png");
 }
 
-/// A `vger-server` on a free port of this machine, serving a temporary
-/// folder with one full-access token; killed when dropped.
-struct VgerServer {
-    _child: Reaped,
-    addr: String,
-}
-
 const SERVER_TOKEN: &str = "gui-e2e-token-0123456789abcdef";
-
-impl VgerServer {
-    fn binary() -> PathBuf {
-        vger_bin().with_file_name("vger-server")
-    }
-
-    fn start(data: &Path) -> Self {
-        use std::io::BufRead;
-        fs::create_dir_all(data).unwrap();
-        let mut child = Command::new(Self::binary())
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("VGER_SERVER_TOKEN", SERVER_TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
-            .unwrap_or_else(|| panic!("vger-server did not say where it listens"));
-        std::thread::spawn(move || lines.for_each(drop));
-        VgerServer { _child: Reaped(child), addr }
-    }
-}
 
 /// First run against a vger-server started here: "Test connection" on a
 /// dead address says it cannot reach it, on the server that nothing is
@@ -688,20 +668,14 @@ impl VgerServer {
 /// there, and the CLI lists it with the config the window wrote.
 #[test]
 fn first_run_on_a_vger_server_with_test_connection() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    if !VgerServer::binary().exists() {
+    let Some(env) = Env::ready() else { return };
+    let Some(binary) = VgerServer::binary_beside(&vger_bin()) else {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and no vger-server binary");
         eprintln!("SKIPPED: no vger-server binary (cargo build -p vger-server)");
         return;
-    }
-    let env = Env::new();
-    let server = VgerServer::start(&env.path("server-data"));
-    let src = env.path("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("hello.txt"), b"to the server\n").unwrap();
+    };
+    let server = VgerServer::start(&binary, &env.path("server-data"), SERVER_TOKEN);
+    let src = env.source(&[("hello.txt", b"to the server\n")]);
     let config = env.path("conf/vger.yaml");
 
     let gui = Gui::launch(&env, &config, false, "1280x900x24", &[]);
@@ -763,16 +737,12 @@ fn png() -> Vec<u8> {
 /// running daemon shown), each in the real window with a screenshot.
 #[test]
 fn search_compare_preview_maintenance_and_settings_in_the_window() {
-    if let Some(why) = missing_tools() {
-        eprintln!("SKIPPED: {why}");
-        return;
-    }
-    let env = Env::new();
-    let src = env.path("src");
-    fs::create_dir_all(src.join("docs")).unwrap();
-    fs::write(src.join("hello.txt"), b"hello, first version\n").unwrap();
-    fs::write(src.join("docs/report.txt"), b"quarterly numbers\n").unwrap();
-    fs::write(src.join("picture.png"), png()).unwrap();
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[
+        ("hello.txt", b"hello, first version\n"),
+        ("docs/report.txt", b"quarterly numbers\n"),
+        ("picture.png", &png()),
+    ]);
     let yaml = format!(
         "# Kept: a comment at the top.\nrepositories:\n  - label: local\n    url: \"{}\"\nsources:\n  - label: src\n    path: \"{}\"\n\n# How many to keep\nretention:\n  keep_last: 1   # only the newest\n",
         env.path("repo").display(),
@@ -849,7 +819,7 @@ fn search_compare_preview_maintenance_and_settings_in_the_window() {
 
     gui.click("screen:Settings");
     let state = gui.wait(10, "the settings", |s| s["screen"] == "settings");
-    assert!(lines(&state).contains("No vger daemon runs"), "{state:#}");
+    assert!(lines(&state).contains("Scheduled backups are not running now"), "{state:#}");
     gui.click("Scheduled backups on");
     gui.type_into("Back up every", "2h");
     gui.click("Save settings");
@@ -863,8 +833,8 @@ fn search_compare_preview_maintenance_and_settings_in_the_window() {
     cmd.arg("--config").arg(env.path("vger.yaml")).arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
     env.private(&mut cmd);
     let daemon = Reaped(cmd.spawn().unwrap());
-    let state = gui.wait(30, "the daemon", |s| lines(s).contains("A vger daemon (PID"));
-    assert!(lines(&state).contains(&format!("PID {}", daemon.0.id())), "{state:#}");
+    let state = gui.wait(30, "the daemon", |s| lines(s).contains("Scheduled backups are running"));
+    assert!(lines(&state).contains(&format!("process {})", daemon.0.id())), "{state:#}");
     gui.screenshot("settings-daemon.png");
     drop(daemon);
 

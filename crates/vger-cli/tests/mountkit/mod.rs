@@ -14,6 +14,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::common::{random_bytes, run, vger_bin, Run, TestEnv, PASS};
+use vger_server::VgerServer;
+
+#[path = "../common/vger_server.rs"]
+mod vger_server;
 
 /// The name that must show as text, never run, in the web UI.
 pub const HOSTILE: &str = "<img src=x onerror=alert(1)>";
@@ -67,17 +71,7 @@ pub struct Fixture {
     pub env: TestEnv,
     pub src: PathBuf,
     /// The `vger-server` a [`Fixture::slow`] repository lives on.
-    server: Option<ServerProcess>,
-}
-
-/// A `vger-server` child process, killed when dropped.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    server: Option<VgerServer>,
 }
 
 const SLOW_TOKEN: &str = "mount-cancel-token-0123456789abcdef";
@@ -124,26 +118,8 @@ impl Fixture {
             fs::write(src.join(format!("data/part-{i:02}.bin")), random_bytes(SLOW_FILE_BYTES, 100 + i as u64))
                 .unwrap();
         }
-        let data_dir = env.path("server-data");
-        fs::create_dir_all(&data_dir).unwrap();
-        let mut child = Command::new(&binary)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("VGER_SERVER_TOKEN", SLOW_TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let server = ServerProcess(child);
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| Some(l.split("listening on ").nth(1)?.split_whitespace().next()?.to_owned()))
-            .expect("vger-server says where it listens");
-        std::thread::spawn(move || lines.for_each(drop));
+        let server = VgerServer::start(&binary, &env.path("server-data"), SLOW_TOKEN);
+        let addr = &server.addr;
         let repo = format!(
             "repositories:\n  - label: slow\n    url: \"http://{addr}/slow\"\n    access_token: \"{SLOW_TOKEN}\"\n    \
              allow_insecure_http: true\nsources:\n  - label: files\n    path: \"{}\"\n",

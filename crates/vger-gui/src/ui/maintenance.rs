@@ -19,9 +19,7 @@ pub fn show(ui: &mut egui::Ui, m: &mut Maintenance, seen: &mut Seen) {
     ui.add_space(8.0);
     let idle = !m.running();
     egui::Grid::new("tasks").num_columns(2).spacing([16.0, 10.0]).show(ui, |ui| {
-        let b = ui.add_enabled(idle, egui::Button::new("Check"));
-        seen.control("Check", &b);
-        ui.vertical(|ui| {
+        let check = task_row(ui, seen, idle, "Check", "Check", |ui, seen| {
             ui.label("Reads the repository's structure and tells whether every snapshot can be restored.");
             ui.horizontal(|ui| {
                 let label = ui.label("Also read back and verify");
@@ -30,29 +28,37 @@ pub fn show(ui: &mut egui::Ui, m: &mut Maintenance, seen: &mut Seen) {
                 seen.control("Verify percentage", &s);
             });
         });
-        if b.clicked() {
+        if check {
             m.check();
         }
-        ui.end_row();
-
-        let b = ui.add_enabled(idle, egui::Button::new("Prune…"));
-        seen.control("Prune", &b);
-        ui.label("Shows which snapshots the retention rules keep and which they delete; nothing is deleted until you confirm.");
-        if b.clicked() {
+        let text = "Shows which snapshots the retention rules keep and which they delete; nothing is deleted until you confirm.";
+        if task_row(ui, seen, idle, "Prune…", "Prune", |ui, _| ui.label(text)) {
             m.prune_preview();
         }
-        ui.end_row();
-
-        let b = ui.add_enabled(idle, egui::Button::new("Compact"));
-        seen.control("Compact", &b);
-        ui.label("Frees the space of data that no snapshot uses any more (after a prune).");
-        if b.clicked() {
+        let text = "Frees the space of data that no snapshot uses any more (after a prune).";
+        if task_row(ui, seen, idle, "Compact", "Compact", |ui, _| ui.label(text)) {
             m.compact();
         }
-        ui.end_row();
     });
     ui.separator();
     state(ui, m, seen);
+}
+
+/// A row of the tasks' grid: its button (`name` for the tests) and what
+/// `explain` draws beside it. Whether the button was clicked.
+fn task_row<R>(
+    ui: &mut egui::Ui,
+    seen: &mut Seen,
+    idle: bool,
+    button: &str,
+    name: &str,
+    explain: impl FnOnce(&mut egui::Ui, &mut Seen) -> R,
+) -> bool {
+    let b = ui.add_enabled(idle, egui::Button::new(button));
+    seen.control(name, &b);
+    ui.vertical(|ui| explain(ui, seen));
+    ui.end_row();
+    b.clicked()
 }
 
 fn state(ui: &mut egui::Ui, m: &mut Maintenance, seen: &mut Seen) {

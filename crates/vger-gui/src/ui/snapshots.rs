@@ -92,7 +92,9 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
     let mut compare = None;
     egui::ScrollArea::both().id_salt("list").max_height(140.0).auto_shrink([false, true]).show(ui, |ui| {
         egui::Grid::new("snapshots").striped(true).num_columns(7).spacing([16.0, 4.0]).show(ui, |ui| {
-            for h in ["Time", "Source", "Host", "Files", "Size", "ID", ""] {
+            // The Compare buttons compare a row with the snapshot whose files are shown.
+            let shown = s.chosen.and_then(|c| s.rows.get(c)).map(|r| format!("Compare with {}", r.short_id));
+            for h in ["Time", "Source", "Host", "Files", "Size", "ID", shown.as_deref().unwrap_or_default()] {
                 ui.strong(h);
             }
             ui.end_row();
@@ -112,9 +114,9 @@ fn snapshot_list(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                 ui.monospace(&r.short_id);
                 match s.chosen {
                     Some(c) if c != i => {
-                        let b = ui
-                            .small_button("Compare")
-                            .on_hover_text("What changed between this snapshot and the one browsed");
+                        let b = ui.small_button("Compare").on_hover_text(
+                            "What changed between this snapshot and the one whose files are shown below",
+                        );
                         seen.control(format!("compare:{}", r.short_id), &b);
                         if b.clicked() {
                             compare = Some(i);
@@ -392,13 +394,21 @@ fn details(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                     }
                 }
                 Preview::Image { width, height, rgba } => {
-                    let id = egui::Id::new(("preview", path, short_id.as_str()));
-                    let texture = ui.ctx().data(|d| d.get_temp::<egui::TextureHandle>(id)).unwrap_or_else(|| {
-                        let image = egui::ColorImage::from_rgba_unmultiplied([*width as usize, *height as usize], rgba);
-                        let t = ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR);
-                        ui.ctx().data_mut(|d| d.insert_temp(id, t.clone()));
-                        t
-                    });
+                    // One texture, that of the preview shown: replacing it
+                    // frees the one before (one per file kept them all).
+                    let slot = egui::Id::new("preview-texture");
+                    let key = egui::Id::new((path, short_id.as_str()));
+                    let kept = ui.ctx().data(|d| d.get_temp::<(egui::Id, egui::TextureHandle)>(slot));
+                    let texture = match kept {
+                        Some((k, t)) if k == key => t,
+                        _ => {
+                            let size = [*width as usize, *height as usize];
+                            let image = egui::ColorImage::from_rgba_unmultiplied(size, rgba);
+                            let t = ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR);
+                            ui.ctx().data_mut(|d| d.insert_temp(slot, (key, t.clone())));
+                            t
+                        }
+                    };
                     let note = format!("image, {width}×{height} pixels");
                     ui.label(&note);
                     seen.line(note);
@@ -434,8 +444,12 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
                 1 => "1 ticked item is".to_string(),
                 n => format!("{n} ticked items are"),
             };
-            let text = format!("{what} already in {}: replace with the snapshot's copies?", dest.display());
-            ui.colored_label(warn, &text);
+            let text = format!(
+                "{what} already in {}. Replace them with the snapshot's copies (what is there now is lost), \
+                 or keep them and restore only what is missing?",
+                dest.display()
+            );
+            ui.add(egui::Label::new(egui::RichText::new(&text).color(warn)).wrap());
             seen.line(text);
             for e in existing.iter().take(4) {
                 ui.monospace(e);
@@ -446,9 +460,9 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
             ui.horizontal(|ui| {
                 let replace = ui.button("Replace them");
                 seen.control("Replace them", &replace);
-                let keep = ui.button("Keep existing files");
+                let keep = ui.button("Keep them, restore the rest");
                 seen.control("Keep existing files", &keep);
-                let back = ui.button("Back");
+                let back = ui.button("Cancel");
                 seen.control("Back", &back);
                 if replace.clicked() {
                     s.confirm(Some(true));
