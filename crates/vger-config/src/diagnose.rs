@@ -114,7 +114,8 @@ fn describe_type(ty: &str) -> String {
         "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
         "f32" | "f64" => "a number".to_owned(),
         "bool" => "`true` or `false`".to_owned(),
-        "string" | "str" => "a string".to_owned(),
+        // The parser's "string scalar": one text value, not a list or a map.
+        "string" | "str" | "string scalar" => "a single text value (not a list or a map)".to_owned(),
         other => other.to_owned(),
     }
 }

@@ -159,3 +159,13 @@ fn hook_string_or_list() {
     let yaml = format!("{REPO}hooks:\n  before: 5\n");
     assert_eq!(error(&yaml), "vger.yaml:4:3: `before` expects a string or a list of strings, found integer `5`");
 }
+
+/// A list where one value belongs is named in words a user can act on,
+/// not in the parser's ("string scalar").
+#[test]
+fn a_list_where_a_value_belongs() {
+    assert_eq!(
+        error("repositories:\n  - url: [not, a, string]\n"),
+        "vger.yaml:2:10: `url` expects a single text value (not a list or a map)"
+    );
+}
