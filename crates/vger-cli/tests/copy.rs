@@ -259,6 +259,20 @@ fn stored_chunks(repo: &vger_engine::repository::Repository) -> HashMap<String, 
         .collect()
 }
 
+/// `stored_chunks` once two listings 300 ms apart agree (uploads that were
+/// in flight when a copy was killed have landed or been dropped).
+fn settled_chunks(repo: &vger_engine::repository::Repository) -> HashMap<String, Vec<String>> {
+    let mut last = stored_chunks(repo);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = stored_chunks(repo);
+        if now.keys().collect::<HashSet<_>>() == last.keys().collect::<HashSet<_>>() {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// A copy killed with SIGKILL at seeded random moments and rerun, into a
 /// target on the S3 test server when it runs (as in CI): no run stores a
 /// chunk that an earlier, killed run had stored (the packs it left beyond
@@ -331,7 +345,9 @@ fn a_copy_killed_at_random_points_resumes_without_sending_a_chunk_twice(rechunk:
             killed += 1;
         }
         let status = child.wait().unwrap();
-        let after = stored_chunks(&target);
+        // A PUT the killed process had sent may still land on the server
+        // after the process is gone: wait until the listing stops changing.
+        let after = settled_chunks(&target);
         // The rule: no pack this run stored holds a chunk stored before it.
         let old: HashSet<&String> = before.values().flatten().collect();
         let mut new_chunks = 0;
