@@ -57,6 +57,8 @@ pub struct RepoRow {
     pub expected_age: Duration,
     /// When `vger daemon` plans to run next (from the state it keeps).
     pub next_run: Option<DateTime<Utc>>,
+    /// When this app runs the schedule: its next run.
+    pub app_next_run: Option<DateTime<Utc>>,
 }
 
 impl RepoRow {
@@ -82,6 +84,9 @@ enum Message {
     BackupEnded { repo: usize, state: BackupState },
 }
 
+/// What is told of a failed backup: the repository's label and the message.
+pub type OnFailure = Box<dyn Fn(&str, &str)>;
+
 /// The Overview screen's model.
 pub struct Overview {
     pub app: App,
@@ -91,6 +96,8 @@ pub struct Overview {
     receiver: Receiver<Message>,
     /// Called after a worker sends, so the window repaints.
     waker: Arc<dyn Fn() + Send + Sync>,
+    /// Told of each failed backup (label, message): a desktop notification.
+    pub on_failure: OnFailure,
 }
 
 impl Overview {
@@ -106,11 +113,13 @@ impl Overview {
                 backup: BackupState::Idle,
                 expected_age: expected_age(&app.config, r),
                 next_run: None,
+                app_next_run: None,
             })
             .collect::<Vec<_>>();
         let (sender, receiver) = mpsc::channel();
         let cancels = vec![None; rows.len()];
-        let overview = Overview { app, rows, cancels, sender, receiver, waker };
+        let on_failure = Box::new(crate::desktop::backup_failed);
+        let overview = Overview { app, rows, cancels, sender, receiver, waker, on_failure };
         for i in 0..overview.rows.len() {
             overview.refresh(i);
         }
@@ -126,6 +135,17 @@ impl Overview {
                 .filter(|_| schedule.daemon.is_some())
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc));
+        }
+    }
+
+    /// Each row's next run when this app runs the schedule.
+    pub fn set_app_next_runs(&mut self, runner: &crate::scheduler::Runner) {
+        let next = match runner {
+            crate::scheduler::Runner::ThisApp(next) => next.as_slice(),
+            _ => &[],
+        };
+        for (i, row) in self.rows.iter_mut().enumerate() {
+            row.app_next_run = next.get(i).copied().flatten();
         }
     }
 
@@ -202,6 +222,9 @@ impl Overview {
                         *c = None;
                     }
                     if let Some(row) = self.rows.get_mut(repo) {
+                        if let BackupState::Failed(message) = &state {
+                            (self.on_failure)(&row.label, message);
+                        }
                         row.backup = state;
                         // The count and last snapshot shown are stale now.
                         row.status = RepoStatus::Loading;
@@ -365,6 +388,7 @@ pub(crate) mod tests {
             backup: BackupState::Idle,
             expected_age: Duration::from_secs(3600),
             next_run: None,
+            app_next_run: None,
         }
     }
 
@@ -447,9 +471,13 @@ pub(crate) mod tests {
         let app = config(dir.path(), &dir.path().join("missing"));
         app.init(&app.config.repositories[0]).unwrap();
         let mut overview = Overview::new(app, Arc::new(|| {}));
+        let told = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let record = told.clone();
+        overview.on_failure = Box::new(move |label, message| record.borrow_mut().push(format!("{label}: {message}")));
         overview.back_up_now(0);
         wait_until(&mut overview, |o| !o.any_running());
         let BackupState::Failed(message) = &overview.rows[0].backup else { panic!("{:?}", overview.rows[0]) };
         assert!(message.contains("missing"), "{message}");
+        assert_eq!(*told.borrow(), [format!("main: {message}")], "the desktop is told once");
     }
 }

@@ -120,6 +120,8 @@ pub struct Snapshots {
     sender: Sender<Message>,
     receiver: Receiver<Message>,
     waker: Waker,
+    /// Looks at the "Restore to" folder, on a worker.
+    checks: crate::checks::PathChecks,
 }
 
 impl Snapshots {
@@ -145,6 +147,7 @@ impl Snapshots {
             generation: 0,
             sender,
             receiver,
+            checks: crate::checks::PathChecks::new(waker.clone()),
             waker,
         }
     }
@@ -235,7 +238,7 @@ impl Snapshots {
         if self.selected().is_empty() {
             return Some("Tick the files and folders to restore.".into());
         }
-        restore::check_target(&self.target).err()
+        restore::check_target(&self.target, |p| self.checks.found(p)).err()
     }
 
     /// "Restore": asks first when ticked items exist in the target.
@@ -243,7 +246,7 @@ impl Snapshots {
         if self.restore_blocker().is_some() {
             return;
         }
-        let Ok(dest) = restore::check_target(&self.target) else { return };
+        let Ok(dest) = restore::check_target(&self.target, |p| self.checks.found(p)) else { return };
         let existing = restore::existing_in(&dest, &self.selected());
         if existing.is_empty() {
             self.run_restore(dest, Overwrite::Never);
@@ -361,6 +364,7 @@ impl Snapshots {
 
     /// Takes what workers reported; never blocks.
     pub fn poll(&mut self) {
+        self.checks.ask(restore::target_paths(&self.target));
         while let Ok(message) = self.receiver.try_recv() {
             match message {
                 Message::Opened { generation, result } if generation == self.generation => match result {
@@ -501,7 +505,8 @@ mod tests {
         assert!(s.restore_blocker().unwrap().contains("Type the folder"));
         let target = dir.path().join("restored");
         s.target = target.display().to_string();
-        assert_eq!(s.restore_blocker(), None);
+        assert!(s.restore_blocker().unwrap().contains("Checking the folder"), "not looked at yet");
+        wait(&mut s, "the target's check", |s| s.restore_blocker().is_none());
         s.start_restore();
         wait(&mut s, "the restore", |s| !s.restoring());
         let RestoreState::Done(line) = &s.restore else { panic!("{:?}", s.restore) };
@@ -514,6 +519,7 @@ mod tests {
         std::fs::write(src.join("a.txt"), b"changed since\n").unwrap();
         assert_eq!(s.original_place(), Some(src.clone()));
         s.target = src.display().to_string();
+        wait(&mut s, "the target's check", |s| s.restore_blocker().is_none());
         s.start_restore();
         let RestoreState::Confirm { existing, .. } = &s.restore else { panic!("{:?}", s.restore) };
         assert_eq!(existing.len(), 2, "{existing:?}");

@@ -474,6 +474,103 @@ fn a_failed_backup_shows_its_message_in_the_window() {
     assert!(text.contains("Backup failed: "), "{text}");
     assert!(text.contains("no-such-folder"), "the message names the missing source: {text}");
     assert!(env.snapshot_ids().is_empty());
+    // The desktop is told (here, with no notification service under
+    // Xvfb, the app says so on standard error and goes on).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let log = fs::read_to_string(env.path("gui.log")).unwrap_or_default();
+        if log.contains("the backup of local failed") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        log.contains("vger-gui: notified: vger: the backup of local failed")
+            || log.contains("vger-gui: no desktop notification ("),
+        "{log}"
+    );
+    assert!(log.contains("tray icon"), "the tray icon's fate is logged: {log}");
+    // Without a tray or notifications, the window works on.
+    gui.click_button(&state, "Back up now");
+    gui.wait_row(60, "the second attempt", |row| row["backup"] == "failed" || row["backup"] == "running");
+}
+
+/// The lock file a scheduler holds for the test's config, and its text.
+fn scheduler_lock(env: &Env) -> Option<String> {
+    let dir = env.path(".xdg-run/vger");
+    let entry = fs::read_dir(dir).ok()?.flatten().find(|e| e.file_name().to_string_lossy().starts_with("daemon-"))?;
+    fs::read_to_string(entry.path()).ok().filter(|t| !t.trim().is_empty())
+}
+
+/// `vger daemon` for the test's config, its output kept in `daemon.log`.
+fn daemon(env: &Env) -> Command {
+    let mut cmd = Command::new(vger_bin());
+    cmd.arg("--config").arg(env.path("vger.yaml")).arg("daemon");
+    cmd.stdout(Stdio::null()).stderr(fs::File::create(env.path("daemon.log")).unwrap());
+    env.private(&mut cmd);
+    cmd
+}
+
+/// With a schedule and no daemon, the open app backs up by itself on
+/// time (nothing is clicked) and shows the next run; a daemon started
+/// meanwhile refuses, naming the app, as a second daemon would.
+#[test]
+fn the_app_runs_the_schedule_itself_and_a_daemon_started_meanwhile_refuses() {
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("a.txt", b"scheduled\n")]);
+    env.config(&src);
+    let mut yaml = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    yaml.push_str("schedule:\n  enabled: true\n  every: 10s\n");
+    fs::write(env.path("vger.yaml"), &yaml).unwrap();
+    env.vger(&["init"]);
+
+    let gui = Gui::start(&env);
+    let state = gui.wait_row(30, "the next run", |row| lines(row).contains("Next scheduled backup (by this app"));
+    assert_eq!(state["rows"][0]["backup"], "idle", "{state:#}");
+    gui.screenshot("overview-app-schedule.png");
+    let lock = scheduler_lock(&env).expect("the app holds the scheduler lock");
+    assert!(lock.ends_with("vger-gui\n"), "{lock}");
+    let state = gui.wait_row(60, "the scheduled backup", |row| row["backup"] == "done" || row["backup"] == "failed");
+    assert_eq!(state["rows"][0]["backup"], "done", "{state:#}");
+    assert!(!env.snapshot_ids().is_empty());
+
+    let out = daemon(&env).output().unwrap();
+    let said = fs::read_to_string(env.path("daemon.log")).unwrap();
+    assert!(!out.status.success(), "a daemon started beside the app: {said}");
+    assert!(said.contains("the vger desktop app (vger-gui, PID ") && said.contains("while it is open"), "{said}");
+
+    gui.click("screen:Settings");
+    let state = gui.wait(10, "the settings", |s| s["screen"] == "settings");
+    assert!(lines(&state).contains("Scheduled backups are made by this app while it is open"), "{state:#}");
+    gui.screenshot("settings-app-schedule.png");
+}
+
+/// A daemon started first keeps the schedule: the app shows its state and
+/// runs nothing itself; once the daemon stops, the app takes over.
+#[test]
+fn a_daemon_started_first_keeps_the_schedule_and_the_app_takes_over_when_it_stops() {
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("a.txt", b"by the daemon\n")]);
+    env.config(&src);
+    let mut yaml = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    yaml.push_str("schedule:\n  enabled: true\n  every: 2h\n");
+    fs::write(env.path("vger.yaml"), &yaml).unwrap();
+    env.vger(&["init"]);
+    let daemon = Reaped(daemon(&env).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !scheduler_lock(&env).is_some_and(|l| l.starts_with(&format!("{}\n", daemon.0.id()))) {
+        assert!(Instant::now() < deadline, "the daemon never took the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let gui = Gui::start(&env);
+    gui.click("screen:Settings");
+    let state = gui.wait(30, "the daemon", |s| lines(s).contains("Scheduled backups are running"));
+    assert!(lines(&state).contains(&format!("process {})", daemon.0.id())), "{state:#}");
+    gui.screenshot("settings-daemon.png");
+    drop(daemon);
+    let state = gui.wait(30, "the app to take over", |s| lines(s).contains("made by this app while it is open"));
+    assert!(scheduler_lock(&env).is_some_and(|l| l.ends_with("vger-gui\n")), "{state:#}");
 }
 
 /// The UI thread's longest stall while a few hundred MiB are backed up,
@@ -819,7 +916,7 @@ fn search_compare_preview_maintenance_and_settings_in_the_window() {
 
     gui.click("screen:Settings");
     let state = gui.wait(10, "the settings", |s| s["screen"] == "settings");
-    assert!(lines(&state).contains("Scheduled backups are not running now"), "{state:#}");
+    assert!(lines(&state).contains("No schedule is set"), "{state:#}");
     gui.click("Scheduled backups on");
     gui.type_into("Back up every", "2h");
     gui.click("Save settings");
@@ -828,19 +925,62 @@ fn search_compare_preview_maintenance_and_settings_in_the_window() {
     assert_eq!(written, format!("{yaml}\nschedule:\n  enabled: true\n  every: 2h\n"), "only the new lines were added");
     env.vger(&["list"]); // the CLI reads the saved file
 
-    // A daemon for this config: the window shows it.
-    let mut cmd = Command::new(vger_bin());
-    cmd.arg("--config").arg(env.path("vger.yaml")).arg("daemon").stdout(Stdio::null()).stderr(Stdio::null());
-    env.private(&mut cmd);
-    let daemon = Reaped(cmd.spawn().unwrap());
-    let state = gui.wait(30, "the daemon", |s| lines(s).contains("Scheduled backups are running"));
-    assert!(lines(&state).contains(&format!("process {})", daemon.0.id())), "{state:#}");
-    gui.screenshot("settings-daemon.png");
-    drop(daemon);
+    // Saved, the schedule is run by the open app (no daemon runs).
+    gui.wait(30, "the app's schedule", |s| lines(s).contains("made by this app while it is open"));
 
     // A change by hand while the window is open.
     let edited = written.replace("keep_last: 1   # only the newest", "keep_last: 3   # by hand");
     fs::write(env.path("vger.yaml"), &edited).unwrap();
     gui.wait(30, "the reload", |s| lines(s).contains("changed on disk and was read again"));
     gui.screenshot("settings.png");
+}
+
+/// Compact and Check cancelled from the Maintenance screen: each says so,
+/// and `vger check --verify-data` then finds the repository whole.
+#[test]
+fn a_compact_and_a_check_cancelled_in_the_window_leave_a_repository_that_checks() {
+    let Some(env) = Env::ready() else { return };
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..32u64 {
+        fs::write(src.join(format!("f{i:02}.bin")), pattern(4 << 20, i + 1)).unwrap();
+    }
+    env.config(&src);
+    let mut yaml = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    yaml.push_str("retention:\n  keep_last: 1\n");
+    fs::write(env.path("vger.yaml"), &yaml).unwrap();
+    env.vger(&["init"]);
+    env.vger(&["backup"]);
+    for i in (0..32).filter(|i| i % 4 != 0) {
+        fs::remove_file(src.join(format!("f{i:02}.bin"))).unwrap();
+    }
+    env.vger(&["backup"]);
+    env.vger(&["prune"]);
+    assert_eq!(env.snapshot_ids().len(), 1);
+
+    let gui = Gui::start_with(&env, &[("VGER_GUI_COMPACT_GRACE_SECONDS", "0")]);
+    gui.click("screen:Maintenance");
+    gui.click("Compact");
+    gui.click("Cancel task");
+    let state = gui.wait(120, "the compact to stop", |s| {
+        lines(s).contains("Compact cancelled") || lines(s).contains("Compact finished") || lines(s).contains("failed")
+    });
+    gui.screenshot("maintenance-compact-cancelled.png");
+    assert!(lines(&state).contains("Compact cancelled; the repository is as it was"), "{state:#}");
+    env.vger(&["check", "--verify-data"]);
+
+    gui.click("Check");
+    gui.click("Cancel task");
+    let state = gui.wait(120, "the check to stop", |s| {
+        lines(s).contains("Check cancelled") || lines(s).contains("Check finished") || lines(s).contains("failed")
+    });
+    gui.screenshot("maintenance-check-cancelled.png");
+    assert!(lines(&state).contains("Check cancelled"), "{state:#}");
+    env.vger(&["check", "--verify-data"]);
+
+    // Then to the end: compact frees the deleted files' space, and the repository checks.
+    gui.click("Compact");
+    let state = gui.wait(300, "the compact", |s| lines(s).contains("Compact finished") || lines(s).contains("failed"));
+    assert!(lines(&state).contains("Compact finished") && !lines(&state).contains("Freed 0 B"), "{state:#}");
+    env.vger(&["check", "--verify-data"]);
 }
