@@ -202,6 +202,7 @@ impl Maintenance {
         let front = TaskFront { forward, checked: Mutex::new(None) };
         let (app, sender, waker) = (self.app.clone(), self.sender.clone(), self.waker.clone());
         std::thread::spawn(move || {
+            crate::model::background_priority(&app);
             let state = work(&app, &repo, &front);
             let _ = sender.send(Message::Ended { seq, state });
             waker();

@@ -178,6 +178,7 @@ impl Overview {
         let sender = self.sender.clone();
         let waker = self.waker.clone();
         std::thread::spawn(move || {
+            background_priority(&app);
             let state = run_backup(&app, repo, &front);
             let _ = sender.send(Message::BackupEnded { repo, state });
             waker();
@@ -287,6 +288,32 @@ fn run_backup(app: &App, repo: usize, front: &dyn FrontEnd) -> BackupState {
         },
         Err(_) if front.cancel_flag().is_cancelled() => BackupState::Cancelled,
         Err(e) => BackupState::Failed(front.describe(&e)),
+    }
+}
+
+/// How much lower than the window's the app's long work (backup, restore,
+/// maintenance) runs, unless the config's `limits.nice` names a value:
+/// the window keeps painting while the work takes every core.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling worker thread's CPU priority: to the config's
+/// `limits.nice` (as the CLI applies it), or [`BACKGROUND_NICE`] below the
+/// app's own. Linux keeps a nice value per thread, and the threads the
+/// engine starts from this one inherit it; the UI thread keeps its own. A
+/// refusal (a sandbox) is logged and ignored.
+pub fn background_priority(app: &App) {
+    // SAFETY: gettid, getpriority and setpriority on the calling thread's
+    // own id take and return integers only.
+    let done = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let nice = match app.config.limits.as_ref().and_then(|l| l.nice) {
+            Some(n) => n,
+            None => (libc::getpriority(libc::PRIO_PROCESS, tid) + BACKGROUND_NICE).min(19),
+        };
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if done != 0 {
+        eprintln!("vger-gui: cannot lower a worker's priority: {}", std::io::Error::last_os_error());
     }
 }
 

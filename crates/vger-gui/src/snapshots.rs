@@ -280,7 +280,11 @@ impl Snapshots {
             generation,
             report,
         });
-        self.spawn(move || Message::Restored { generation, state: restore::run(&job, &front) });
+        let app = self.app.clone();
+        self.spawn(move || {
+            crate::model::background_priority(&app);
+            Message::Restored { generation, state: restore::run(&job, &front) }
+        });
     }
 
     /// Runs `work` on the open repository for the panel beside the tree,
