@@ -116,7 +116,10 @@ pub struct Lists {
     /// The last change's result.
     pub message: Option<Result<String, String>>,
     stamp: crate::settings::Stamp,
-    saving: Option<Receiver<Result<String, String>>>,
+    saving: Option<Receiver<Result<(String, crate::settings::Stamp), String>>>,
+    /// The file's stamp after the last change written here, so that the
+    /// window does not call it a change by another program.
+    pub wrote: Option<crate::settings::Stamp>,
 }
 
 impl Lists {
@@ -139,6 +142,7 @@ impl Lists {
             message: None,
             stamp,
             saving: None,
+            wrote: None,
         }
     }
 
@@ -172,14 +176,21 @@ impl Lists {
     pub fn poll(&mut self) {
         if let Some(done) = self.saving.as_ref().and_then(|r| r.try_recv().ok()) {
             self.saving = None;
-            self.message = Some(done);
+            self.message = Some(done.map(|(said, stamp)| {
+                self.wrote = Some(stamp);
+                said
+            }));
         }
     }
 }
 
 /// Reads the file, makes the change, checks and writes it; refuses when
 /// the file changed since the form was filled (`stamp`).
-fn write(path: &Path, stamp: crate::settings::Stamp, change: &Change) -> Result<String, String> {
+fn write(
+    path: &Path,
+    stamp: crate::settings::Stamp,
+    change: &Change,
+) -> Result<(String, crate::settings::Stamp), String> {
     if crate::settings::stamp(path) != stamp {
         return Err(format!(
             "{} was just changed by another program, so nothing was saved; it is read again in a moment.",
@@ -190,7 +201,7 @@ fn write(path: &Path, stamp: crate::settings::Stamp, change: &Change) -> Result<
     let (edited, _) = apply(&text, path, change)?;
     crate::files::write_atomic(path, edited.as_bytes(), None, true)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(format!("Saved to {}.", path.display()))
+    Ok((format!("Saved to {}.", path.display()), crate::settings::stamp(path)))
 }
 
 #[cfg(test)]

@@ -206,6 +206,10 @@ impl Screens {
         // Saved here: the form already shows it.
         if stamp != self.settings.stamp() {
             self.settings.reloaded(&loaded, stamp);
+            // Written by the repositories and sources form: not news.
+            if self.lists.wrote == Some(stamp) && !self.settings.dirty() {
+                self.settings.message = None;
+            }
         }
         if let Ok(config) = loaded {
             self.use_config(config);
@@ -226,9 +230,9 @@ impl Screens {
         let (sender, looks) = std::sync::mpsc::channel();
         settings::watch(&app.config, &app.config_path, self.settings.stamp(), sender, self.waker.clone());
         self.looks = looks;
-        let said = self.lists.message.take();
+        let (said, wrote) = (self.lists.message.take(), self.lists.wrote);
         self.lists = lists::Lists::new(&app.config, &app.config_path, self.settings.stamp());
-        self.lists.message = said;
+        (self.lists.message, self.lists.wrote) = (said, wrote);
         self.scheduler = scheduler::Scheduler::start(&app.config, &app.config_path, self.waker.clone());
         self.app = app;
     }

@@ -1013,3 +1013,64 @@ fn a_compact_and_a_check_cancelled_in_the_window_leave_a_repository_that_checks(
     assert!(lines(&state).contains("Compact finished") && !lines(&state).contains("Freed 0 B"), "{state:#}");
     check();
 }
+
+/// Settings: a source added, a source's excludes changed, a repository
+/// added and removed again; each written into `vger.yaml` with its
+/// comments kept, and read by the CLI; a label used twice is refused in
+/// the CLI's words and nothing is written.
+#[test]
+fn repositories_and_sources_are_edited_in_settings() {
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("a.txt", b"a\n")]);
+    let docs = env.source(&[("docs/d.txt", b"d\n")]).join("docs");
+    env.config(&src);
+    let yaml = format!("# kept by hand\n{}", fs::read_to_string(env.path("vger.yaml")).unwrap());
+    fs::write(env.path("vger.yaml"), &yaml).unwrap();
+    env.vger(&["init"]);
+
+    let gui = Gui::start(&env);
+    gui.click("screen:Settings");
+    gui.wait(10, "the settings", |s| s["screen"] == "settings");
+    // The lists are below the schedule: scroll down to them.
+    gui.xdotool(&["mousemove", "--window", &gui.window, "600", "400", "click", "--repeat", "20", "5"]);
+    gui.type_into("New source label", "papers");
+    gui.type_into("New source folders", docs.to_str().unwrap());
+    gui.click("Add source");
+    let state = gui.wait(30, "the new source", |s| control(s, "Folders of papers").is_some());
+    assert!(lines(&state).contains("Saved to "), "{state:#}");
+    assert!(!lines(&state).contains("changed on disk"), "its own save is not news: {state:#}");
+    let text = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    assert!(text.starts_with("# kept by hand\n") && text.contains("label: papers"), "{text}");
+
+    gui.xdotool(&["mousemove", "--window", &gui.window, "600", "400", "click", "--repeat", "20", "5"]);
+    gui.type_into("Excludes of src", "*.tmp");
+    gui.click("save source:src");
+    gui.wait(30, "the excludes", |s| {
+        control(s, "Excludes of src").is_some_and(|c| c["value"] == "*.tmp")
+            && control(s, "save source:src").is_some_and(|c| c["enabled"] == false)
+    });
+    let text = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    assert!(text.contains("    exclude:\n      - \"*.tmp\"\n"), "{text}");
+
+    gui.xdotool(&["mousemove", "--window", &gui.window, "600", "300", "click", "--repeat", "20", "4"]);
+    gui.type_into("New repository label", "local");
+    gui.type_into("New repository URL", env.path("usb").to_str().unwrap());
+    gui.click("Add repository");
+    let state = gui.wait(30, "the refusal", |s| lines(s).contains("used twice"));
+    assert!(lines(&state).contains("repository label `local` is used twice"), "{state:#}");
+    assert_eq!(fs::read_to_string(env.path("vger.yaml")).unwrap(), text, "nothing written");
+    gui.type_into("New repository label", "usb");
+    gui.click("Add repository");
+    gui.wait(30, "the new repository", |s| control(s, "remove repository:usb").is_some());
+    gui.xdotool(&["mousemove", "--window", &gui.window, "600", "400", "click", "--repeat", "20", "5"]);
+    gui.screenshot("settings-lists.png");
+    gui.click("remove repository:usb");
+    gui.wait(30, "the removal", |s| {
+        control(s, "remove repository:local").is_some() && control(s, "remove repository:usb").is_none()
+    });
+    let text = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    assert!(!text.contains("usb") && text.contains("label: papers") && text.starts_with("# kept by hand\n"), "{text}");
+    env.vger(&["backup"]);
+    let list = env.vger(&["list"]);
+    assert!(list.contains("papers") && list.contains("src"), "{list}");
+}
