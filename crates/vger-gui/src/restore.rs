@@ -20,6 +20,8 @@ use crate::model::{count, human_bytes};
 #[derive(Debug, Clone)]
 pub enum RestoreState {
     Idle,
+    /// A worker looks at which ticked items the target already holds.
+    Looking,
     /// Some ticked items exist in the target: replace them or keep them?
     Confirm {
         dest: PathBuf,

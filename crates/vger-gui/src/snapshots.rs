@@ -85,11 +85,33 @@ struct Session {
 /// What workers tell the UI thread; `generation` says which repository
 /// and snapshot choice it is about.
 enum Message {
-    Opened { generation: u64, result: Result<Session, String> },
-    Read { generation: u64, request: ReadRequest, result: Result<Page, String> },
-    Progress { generation: u64, report: ProgressReport },
-    Restored { generation: u64, state: RestoreState },
-    Details { seq: u64, result: Result<Details, String> },
+    Opened {
+        generation: u64,
+        result: Result<Session, String>,
+    },
+    Read {
+        generation: u64,
+        request: ReadRequest,
+        result: Result<Page, String>,
+    },
+    Progress {
+        generation: u64,
+        report: ProgressReport,
+    },
+    Restored {
+        generation: u64,
+        state: RestoreState,
+    },
+    Details {
+        seq: u64,
+        result: Result<Details, String>,
+    },
+    /// The ticked items that already exist in the target `dest`.
+    Looked {
+        generation: u64,
+        dest: PathBuf,
+        existing: Vec<String>,
+    },
 }
 
 use crate::model::{count, Forwarder, Waker};
@@ -247,12 +269,13 @@ impl Snapshots {
             return;
         }
         let Ok(dest) = restore::check_target(&self.target, |p| self.checks.found(p)) else { return };
-        let existing = restore::existing_in(&dest, &self.selected());
-        if existing.is_empty() {
-            self.run_restore(dest, Overwrite::Never);
-        } else {
-            self.restore = RestoreState::Confirm { dest, existing };
-        }
+        // Looked at on a worker: the target may be a slow or hung mount.
+        self.restore = RestoreState::Looking;
+        let (selected, generation) = (self.selected(), self.generation);
+        self.spawn(move || {
+            let existing = restore::existing_in(&dest, &selected);
+            Message::Looked { generation, dest, existing }
+        });
     }
 
     /// The answer to the question: replace (`Some(true)`), keep the
@@ -355,7 +378,7 @@ impl Snapshots {
     }
 
     pub fn restoring(&self) -> bool {
-        matches!(self.restore, RestoreState::Running { .. })
+        matches!(self.restore, RestoreState::Running { .. } | RestoreState::Looking)
     }
 
     fn spawn(&self, work: impl FnOnce() -> Message + Send + 'static) {
@@ -392,6 +415,16 @@ impl Snapshots {
                 Message::Restored { generation, state } if generation == self.generation => {
                     self.cancel = None;
                     self.restore = state;
+                }
+                Message::Looked { generation, dest, existing } if generation == self.generation => {
+                    if !matches!(self.restore, RestoreState::Looking) {
+                        continue;
+                    }
+                    if existing.is_empty() {
+                        self.run_restore(dest, Overwrite::Never);
+                    } else {
+                        self.restore = RestoreState::Confirm { dest, existing };
+                    }
                 }
                 Message::Details { seq, result } if seq == self.details_seq => {
                     self.details = result.unwrap_or_else(Details::Failed);
@@ -525,6 +558,8 @@ mod tests {
         s.target = src.display().to_string();
         wait(&mut s, "the target's check", |s| s.restore_blocker().is_none());
         s.start_restore();
+        assert!(matches!(s.restore, RestoreState::Looking), "{:?}", s.restore);
+        wait(&mut s, "the look at the target", |s| !matches!(s.restore, RestoreState::Looking));
         let RestoreState::Confirm { existing, .. } = &s.restore else { panic!("{:?}", s.restore) };
         assert_eq!(existing.len(), 2, "{existing:?}");
         s.confirm(Some(false));
@@ -532,6 +567,7 @@ mod tests {
         assert!(matches!(&s.restore, RestoreState::Done(l) if l.contains("kept")), "{:?}", s.restore);
         assert_eq!(std::fs::read(src.join("a.txt")).unwrap(), b"changed since\n");
         s.start_restore();
+        wait(&mut s, "the look at the target", |s| !matches!(s.restore, RestoreState::Looking));
         s.confirm(Some(true));
         wait(&mut s, "the restore", |s| !s.restoring());
         assert_eq!(std::fs::read(src.join("a.txt")).unwrap(), b"top file\n");

@@ -119,6 +119,13 @@ pub fn show(
     });
 }
 
+/// Gives a button whose text is the same in every row ("Remove") an
+/// accessible name that says which row it acts on.
+fn named(button: &egui::Response, name: &str) {
+    let enabled = button.enabled();
+    button.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Button, enabled, name));
+}
+
 /// A save's result: green when done, in the error colour when refused.
 fn outcome(ui: &mut egui::Ui, seen: &mut Seen, message: &Option<Result<String, String>>) {
     let (color, text) = match message {
@@ -159,6 +166,7 @@ fn show_lists(ui: &mut egui::Ui, lists: &mut Lists, seen: &mut Seen, waker: &Wak
                 seen.line(line);
                 let b = ui.add_enabled(!last, egui::Button::new("Remove"));
                 let b = b.on_hover_text("Removes it from the configuration; the backups stay where they are.");
+                named(&b, &format!("Remove repository {label}"));
                 seen.control(format!("remove repository:{label}"), &b);
                 if b.clicked() {
                     change = Some(Change::RemoveRepository(i));
@@ -189,6 +197,7 @@ fn show_lists(ui: &mut egui::Ui, lists: &mut Lists, seen: &mut Seen, waker: &Wak
                 text(ui, seen, &format!("Excludes of {label}"), &mut src.excludes, "*.tmp, cache/ (one per line)", 2);
                 ui.horizontal(|ui| {
                     let save = ui.add_enabled(dirty, egui::Button::new("Save source"));
+                    named(&save, &format!("Save source {label}"));
                     seen.control(format!("save source:{label}"), &save);
                     if save.clicked() {
                         change = Some(Change::EditSource {
@@ -198,6 +207,7 @@ fn show_lists(ui: &mut egui::Ui, lists: &mut Lists, seen: &mut Seen, waker: &Wak
                         });
                     }
                     let remove = ui.button("Remove source");
+                    named(&remove, &format!("Remove source {label}"));
                     seen.control(format!("remove source:{label}"), &remove);
                     if remove.clicked() {
                         change = Some(Change::RemoveSource(i));
