@@ -680,6 +680,12 @@ fn first_run_backup_browse_and_restore_in_the_window() {
     let gui = Gui::launch(&env, &config, false, "1280x800x24", &[]);
     gui.wait(30, "the first-run form", |s| s["screen"] == "first-run");
     gui.screenshot("first-run-empty.png");
+    // A folder that holds something else: the disk is looked at off the
+    // UI thread, and the answer shows under the form.
+    gui.type_into("Backup folder", src.to_str().unwrap());
+    let state = gui.wait(10, "the folder's check", |s| lines(s).contains("is neither empty nor a vger repository"));
+    assert!(control(&state, "Test connection").is_some_and(|c| c["enabled"] == false), "{state:#}");
+    gui.screenshot("first-run-folder-not-empty.png");
     gui.type_into("Backup folder", repo.to_str().unwrap());
     gui.type_into("Passphrase", "short");
     gui.wait(10, "the strength hint", |s| lines(s).contains("Strength: too short"));
@@ -770,6 +776,23 @@ fn the_snapshots_screen_at_200_percent() {
     let bottom = rect[1].as_f64().unwrap() + rect[3].as_f64().unwrap();
     assert!(bottom <= 1080.0, "the Restore button ends at {bottom} px, below a 1080 px screen");
     gui.screenshot("snapshots-200-percent.png");
+
+    // The Overview with the app's own schedule, and the repositories and sources.
+    let yaml = fs::read_to_string(env.path("vger.yaml")).unwrap();
+    fs::write(env.path("vger.yaml"), format!("{yaml}schedule:\n  enabled: true\n  every: 6h\n")).unwrap();
+    gui.click("screen:Overview");
+    gui.wait_row(30, "the next run", |row| lines(row).contains("Next scheduled backup (by this app"));
+    gui.screenshot("overview-200-percent.png");
+    gui.click("screen:Settings");
+    gui.wait(10, "the settings", |s| s["screen"] == "settings");
+    gui.xdotool(&["mousemove", "--window", &gui.window, "900", "600", "click", "--repeat", "30", "5"]);
+    let state = gui.wait(10, "the lists", |s| control(s, "Add source").is_some());
+    let rect = &control(&state, "Add source").unwrap()["rect"];
+    assert!(
+        rect[3].as_f64().unwrap() >= 30.0 && rect[1].as_f64().unwrap() + rect[3].as_f64().unwrap() <= 1080.0,
+        "{rect}"
+    );
+    gui.screenshot("settings-200-percent.png");
 }
 
 const SERVER_TOKEN: &str = "gui-e2e-token-0123456789abcdef";
