@@ -542,6 +542,8 @@ fn the_app_runs_the_schedule_itself_and_a_daemon_started_meanwhile_refuses() {
     gui.click("screen:Settings");
     let state = gui.wait(10, "the settings", |s| s["screen"] == "settings");
     assert!(lines(&state).contains("Scheduled backups are made by this app while it is open"), "{state:#}");
+    // The run is recorded where the daemon keeps its own (it carries on from there).
+    gui.wait(10, "the recorded run", |s| lines(s).contains("local: last scheduled backup 20"));
     gui.screenshot("settings-app-schedule.png");
 }
 
