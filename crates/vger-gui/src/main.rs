@@ -249,8 +249,8 @@ impl Screens {
         self.lists.poll();
         self.watch();
         for repo in self.scheduler.poll() {
-            // As "Back up now": shown with its progress and Cancel (nothing if one runs).
-            self.overview.back_up_now(repo);
+            // The daemon's cycle, shown as "Back up now" is, with progress and Cancel (nothing if one runs).
+            self.overview.run_scheduled(repo);
         }
         self.overview.set_app_next_runs(&self.scheduler.runner);
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {

@@ -163,6 +163,16 @@ impl Overview {
 
     /// Starts "Back up now" for a repository (no-op while one runs).
     pub fn back_up_now(&mut self, repo: usize) {
+        self.start(repo, false);
+    }
+
+    /// Starts a scheduled run: the daemon's whole cycle (backup, copies,
+    /// prune, compact, a check when due), shown in the row as a backup is.
+    pub fn run_scheduled(&mut self, repo: usize) {
+        self.start(repo, true);
+    }
+
+    fn start(&mut self, repo: usize, cycle: bool) {
         let Some(row) = self.rows.get_mut(repo) else { return };
         if matches!(row.backup, BackupState::Running { .. }) {
             return;
@@ -179,7 +189,7 @@ impl Overview {
         let waker = self.waker.clone();
         std::thread::spawn(move || {
             background_priority(&app);
-            let state = run_backup(&app, repo, &front);
+            let state = if cycle { run_cycle(&app, repo, &front) } else { run_backup(&app, repo, &front) };
             let _ = sender.send(Message::BackupEnded { repo, state });
             waker();
         });
@@ -288,6 +298,23 @@ fn run_backup(app: &App, repo: usize, front: &dyn FrontEnd) -> BackupState {
         },
         Err(_) if front.cancel_flag().is_cancelled() => BackupState::Cancelled,
         Err(e) => BackupState::Failed(front.describe(&e)),
+    }
+}
+
+/// The scheduled run of a repository, as the daemon runs it: its
+/// outcome told as a backup's (the first failed step's message).
+fn run_cycle(app: &App, repo: usize, front: &dyn FrontEnd) -> BackupState {
+    let Some(cfg) = app.config.repositories.get(repo) else { return BackupState::Failed("no such repository".into()) };
+    let summary = app.cycle(cfg, front);
+    if front.cancel_flag().is_cancelled() {
+        return BackupState::Cancelled;
+    }
+    match summary.steps.iter().find(|s| s.status == vger_app::cycle::StepStatus::Failed) {
+        Some(step) => BackupState::Failed(format!("{}: {}", step.step.name(), step.detail)),
+        None => BackupState::Done {
+            snapshots: summary.snapshots.len(),
+            added_bytes: summary.snapshots.iter().map(|m| m.report.snapshot.stats.added_bytes).sum(),
+        },
     }
 }
 
@@ -490,6 +517,26 @@ pub(crate) mod tests {
         let RepoStatus::Snapshots { last: Some(last), .. } = &overview.rows[0].status else { panic!() };
         assert_eq!(last.files, 1);
         assert_eq!(overview.rows[0].staleness(Utc::now()), None);
+    }
+
+    #[test]
+    fn a_scheduled_run_is_the_daemons_cycle_and_fails_with_its_step_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("data");
+        std::fs::create_dir(&source).unwrap();
+        std::fs::write(source.join("a.txt"), b"scheduled").unwrap();
+        let app = config(dir.path(), &source);
+        app.init(&app.config.repositories[0]).unwrap();
+        let mut overview = Overview::new(app, Arc::new(|| {}));
+        overview.run_scheduled(0);
+        wait_until(&mut overview, |o| !o.any_running());
+        assert!(matches!(overview.rows[0].backup, BackupState::Done { snapshots: 1, .. }), "{:?}", overview.rows[0]);
+        std::fs::remove_dir_all(&source).unwrap();
+        overview.on_failure = Box::new(|_, _| {});
+        overview.run_scheduled(0);
+        wait_until(&mut overview, |o| !o.any_running());
+        let BackupState::Failed(message) = &overview.rows[0].backup else { panic!("{:?}", overview.rows[0]) };
+        assert!(message.starts_with("backup: ") && message.contains("data"), "{message}");
     }
 
     #[test]
