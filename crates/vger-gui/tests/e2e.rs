@@ -1099,3 +1099,86 @@ fn repositories_and_sources_are_edited_in_settings() {
     let list = env.vger(&["list"]);
     assert!(list.contains("papers") && list.contains("src"), "{list}");
 }
+
+const NOTIFICATION_DAEMON: &str = "/usr/lib/notification-daemon/notification-daemon";
+
+/// A D-Bus session bus of the test's own: the daemon and its address.
+fn session_bus() -> (Reaped, String) {
+    use std::io::BufRead;
+    let mut bus = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut address = String::new();
+    std::io::BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
+    (Reaped(bus), address.trim().to_string())
+}
+
+/// A failed backup raises a desktop notification: a real notification
+/// service (GNOME's notification-daemon) on a session bus of the test's
+/// own shows it on the X screen; the app logs that it was delivered. The
+/// bus has no StatusNotifier host, so there is no tray, and the app works
+/// without it.
+#[test]
+fn a_failed_backup_raises_a_desktop_notification() {
+    let Some(env) = Env::ready() else { return };
+    let missing: Vec<&str> = ["dbus-daemon", NOTIFICATION_DAEMON]
+        .into_iter()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and missing {missing:?}");
+        eprintln!("SKIPPED: missing {missing:?}");
+        return;
+    }
+    env.config(&env.path("no-such-folder"));
+    env.vger(&["init"]);
+    let (_bus, address) = session_bus();
+    let gui = Gui::start_with(&env, &[("DBUS_SESSION_BUS_ADDRESS", &address)]);
+    let _notifier = Reaped(
+        Command::new(NOTIFICATION_DAEMON)
+            .env("DISPLAY", &gui.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Until the service owns its name on the bus.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new("dbus-send")
+            .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus"])
+            .args(["org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.Notifications"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "notification-daemon never took its name");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = gui.wait_row(30, "the row", |row| lines(row).contains("No snapshots yet"));
+    gui.click_button(&state, "Back up now");
+    gui.wait_row(60, "the failure", |row| row["backup"] == "failed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        let log = fs::read_to_string(env.path("gui.log")).unwrap_or_default();
+        if log.contains("vger-gui: notified: ") || log.contains("no desktop notification") || Instant::now() > deadline
+        {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(log.contains("vger-gui: notified: vger: the backup of local failed"), "{log}");
+    assert!(log.contains("vger-gui: no tray icon ("), "no StatusNotifier host on this bus: {log}");
+    std::thread::sleep(Duration::from_millis(500));
+    gui.screenshot("notification-backup-failed.png");
+}
