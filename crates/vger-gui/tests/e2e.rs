@@ -624,7 +624,7 @@ fn the_window_keeps_painting_during_a_large_backup() {
     eprintln!("{} frame gaps over 50 ms; the longest ones:", slow.len());
     let mut longest = slow.clone();
     longest.sort_by_key(|l| {
-        std::cmp::Reverse(l.split(": ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse::<u64>().ok()))
+        std::cmp::Reverse(l.split(": ").nth(2).and_then(|t| t.split(' ').next()).and_then(|n| n.parse::<u64>().ok()))
     });
     for line in longest.iter().take(8) {
         eprintln!("  {line}");
