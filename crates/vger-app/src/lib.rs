@@ -48,6 +48,7 @@ pub mod maintenance;
 pub mod passphrase;
 pub mod restore;
 pub mod retention;
+pub mod scheduler_lock;
 pub mod secrets;
 pub mod source;
 pub mod state;

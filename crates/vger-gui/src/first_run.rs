@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use vger_app::App;
 
+use crate::checks::{Found, Kind, PathChecks};
+
 /// A group of exclude patterns offered as one checkbox.
 #[derive(Debug, Clone)]
 pub struct ExcludeChoice {
@@ -191,6 +193,9 @@ pub enum CreateState {
     Failed(String),
 }
 
+/// Said while the disk checks have not answered yet.
+pub const CHECKING: &str = "Checking the folders…";
+
 /// The first-run form.
 pub struct FirstRun {
     /// The config file to write.
@@ -218,6 +223,8 @@ pub struct FirstRun {
     pub state: CreateState,
     done: Option<Receiver<Result<App, String>>>,
     waker: Arc<dyn Fn() + Send + Sync>,
+    /// The folder and file checks, on a worker.
+    checks: PathChecks,
 }
 
 /// `"..."` for YAML, with `$` doubled so the loader's `${VAR}` expansion
@@ -263,6 +270,7 @@ impl FirstRun {
             excludes: exclude_choices(),
             state: CreateState::Editing,
             done: None,
+            checks: PathChecks::new(waker.clone()),
             waker,
         }
     }
@@ -276,7 +284,42 @@ impl FirstRun {
         self.folders.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
     }
 
-    /// What still stops "Create", in the order of the form.
+    /// The paths the form's checks look at (on the [`PathChecks`] worker).
+    fn paths_to_check(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.config_path.clone(), self.passphrase_file()];
+        match self.kind {
+            RepoKind::Local => {
+                let repo = PathBuf::from(self.repository.trim());
+                if repo.is_absolute() {
+                    paths.extend(repo.parent().map(Path::to_path_buf));
+                    paths.push(repo);
+                }
+            }
+            RepoKind::Sftp => {
+                for value in [&self.sftp_key, &self.sftp_known_hosts] {
+                    if !value.trim().is_empty() {
+                        paths.push(PathBuf::from(value.trim()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        paths.extend(self.folder_list().into_iter().filter(|f| f.is_absolute()));
+        paths
+    }
+
+    /// What the checks found at `path`; `None` while they look.
+    fn found(&self, path: &Path) -> Option<Found> {
+        self.checks.found(path)
+    }
+
+    /// Whether some path of the form has not been looked at yet.
+    pub fn checking(&self) -> bool {
+        self.paths_to_check().iter().any(|p| self.found(p).is_none())
+    }
+
+    /// What still stops "Create", in the order of the form. What the disk
+    /// holds is as the [`PathChecks`] worker last found it.
     pub fn problems(&self) -> Vec<String> {
         let mut out = self.repository_problems();
         // A local folder inside a source would back itself up.
@@ -300,20 +343,20 @@ impl FirstRun {
         for f in &folders {
             if !f.is_absolute() {
                 out.push(format!("`{}` must be a full path (starting with /).", f.display()));
-            } else if !f.is_dir() {
+            } else if self.found(f).is_some_and(|x| x.kind != Kind::Dir) {
                 out.push(format!("{} is not a folder.", f.display()));
             } else if repo.is_absolute() && repo.starts_with(f) {
                 out.push(format!("The backup folder is inside {}: it would back itself up.", f.display()));
             }
         }
-        if self.config_path.exists() && std::fs::metadata(&self.config_path).is_ok_and(|m| m.len() > 0) {
-            let text = std::fs::read_to_string(&self.config_path).unwrap_or_default();
-            if !is_blank_config(&text) {
-                out.push(format!("{} exists already; it is not replaced.", self.config_path.display()));
-            }
+        if self.found(&self.config_path).is_some_and(|c| c.kind != Kind::Missing && !c.blank_text) {
+            out.push(format!("{} exists already; it is not replaced.", self.config_path.display()));
         }
-        if self.passphrase_file().exists() {
+        if self.found(&self.passphrase_file()).is_some_and(|p| p.kind != Kind::Missing) {
             out.push(format!("{} exists already; move it away first.", self.passphrase_file().display()));
+        }
+        if self.checking() && !out.iter().any(|p| p == CHECKING) {
+            out.push(CHECKING.into());
         }
         out
     }
@@ -329,21 +372,29 @@ impl FirstRun {
         match self.kind {
             RepoKind::Local => {
                 let repo = PathBuf::from(self.repository.trim());
+                let found = self.found(&repo);
+                let parent = repo.parent().and_then(|p| self.found(p));
                 if self.repository.trim().is_empty() {
                     out.push("Type the folder the backups go to.".into());
                 } else if !repo.is_absolute() {
                     out.push("The backup folder must be a full path (starting with /).".into());
-                } else if repo.exists()
-                    && !repo.join("config").is_file()
-                    && std::fs::read_dir(&repo).map(|mut d| d.next().is_some()).unwrap_or(true)
-                {
-                    // A folder holding a repository is fine: Create opens it.
-                    out.push(format!(
-                        "{} is neither empty nor a vger repository: choose a new or empty folder.",
-                        repo.display()
-                    ));
-                } else if !repo.exists() && !repo.parent().is_some_and(Path::is_dir) {
-                    out.push(format!("The folder that would hold {} does not exist.", repo.display()));
+                } else {
+                    match found {
+                        None => out.push(CHECKING.into()),
+                        Some(f) if f.kind == Kind::Missing => match parent {
+                            None => out.push(CHECKING.into()),
+                            Some(p) if p.kind != Kind::Dir => {
+                                out.push(format!("The folder that would hold {} does not exist.", repo.display()))
+                            }
+                            Some(_) => {}
+                        },
+                        // A folder holding a repository is fine: Create opens it.
+                        Some(f) if f.kind != Kind::Dir || (f.has_entries && !f.has_repo_config) => out.push(format!(
+                            "{} is neither empty nor a vger repository: choose a new or empty folder.",
+                            repo.display()
+                        )),
+                        Some(_) => {}
+                    }
                 }
                 return out;
             }
@@ -356,8 +407,11 @@ impl FirstRun {
                 out.extend(self.url_problem("SFTP URL", "sftp://USER@HOST:PORT/PATH", "sftp://", None, ""));
                 for (value, what) in [(&self.sftp_key, "key file"), (&self.sftp_known_hosts, "known_hosts file")] {
                     let p = Path::new(value.trim());
-                    if !value.trim().is_empty() && !p.is_file() {
-                        out.push(format!("The {what} {} does not exist.", p.display()));
+                    match self.found(p).map(|f| f.kind) {
+                        _ if value.trim().is_empty() => {}
+                        None => out.push(CHECKING.into()),
+                        Some(Kind::File) => {}
+                        Some(_) => out.push(format!("The {what} {} does not exist.", p.display())),
                     }
                 }
             }
@@ -500,8 +554,10 @@ impl FirstRun {
         });
     }
 
-    /// The new app once it is created; never blocks.
+    /// The new app once it is created, and what the disk checks found;
+    /// never blocks.
     pub fn poll(&mut self) -> Option<App> {
+        self.checks.ask(self.paths_to_check());
         if let Some(reach) = self.tested.as_ref().and_then(|r| r.try_recv().ok()) {
             self.tested = None;
             self.test = TestState::Done(reach);
@@ -599,6 +655,50 @@ mod tests {
         assert_eq!(Strength::of("correct horse battery staple 7"), Strength::Strong);
     }
 
+    /// Waits for the disk checks of what the form holds now.
+    fn settle(f: &mut FirstRun) {
+        let start = std::time::Instant::now();
+        loop {
+            f.poll();
+            if !f.checking() {
+                return;
+            }
+            assert!(start.elapsed().as_secs() < 10, "the checks never answered");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    fn problems(f: &mut FirstRun) -> Vec<String> {
+        settle(f);
+        f.problems()
+    }
+
+    fn repository_problems(f: &mut FirstRun) -> Vec<String> {
+        settle(f);
+        f.repository_problems()
+    }
+
+    #[test]
+    fn the_checks_answer_off_the_ui_thread_and_create_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = form(dir.path());
+        // Nothing has looked at the disk yet: Create waits.
+        assert_eq!(f.problems(), [CHECKING]);
+        f.create();
+        assert_eq!(f.state, CreateState::Editing, "Create went ahead before the checks answered");
+        assert!(problems(&mut f).is_empty(), "{:?}", f.problems());
+        // A folder that is not empty and not a repository, found by the worker.
+        std::fs::create_dir_all(dir.path().join("full")).unwrap();
+        std::fs::write(dir.path().join("full/x"), b"x").unwrap();
+        f.repository = dir.path().join("full").display().to_string();
+        assert!(repository_problems(&mut f)[0].contains("neither empty nor a vger repository"));
+        f.repository = dir.path().join("no/such/repo").display().to_string();
+        assert!(repository_problems(&mut f)[0].contains("that would hold"), "{:?}", f.repository_problems());
+        f.folders = dir.path().join("full/x").display().to_string();
+        f.repository = dir.path().join("repo").display().to_string();
+        assert_eq!(problems(&mut f), [format!("{} is not a folder.", dir.path().join("full/x").display())]);
+    }
+
     fn form(dir: &Path) -> FirstRun {
         let mut f = FirstRun::new(dir.join("conf/vger.yaml"), Arc::new(|| {}));
         f.repository = dir.join("repo").display().to_string();
@@ -613,19 +713,19 @@ mod tests {
     fn the_form_says_what_is_missing() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = FirstRun::new(dir.path().join("vger.yaml"), Arc::new(|| {}));
-        let p = f.problems().join("\n");
+        let p = problems(&mut f).join("\n");
         assert!(p.contains("Type the folder the backups go to"), "{p}");
         assert!(p.contains("too short"), "{p}");
         assert!(p.contains("at least one folder"), "{p}");
         f = form(dir.path());
-        assert!(f.problems().is_empty(), "{:?}", f.problems());
+        assert!(problems(&mut f).is_empty(), "{:?}", problems(&mut f));
         f.confirm.push('x');
-        assert_eq!(f.problems(), ["The two passphrases differ."]);
+        assert_eq!(problems(&mut f), ["The two passphrases differ."]);
         f.confirm.pop();
         f.repository = dir.path().join("My Documents/repo").display().to_string();
-        assert!(f.problems()[0].contains("would back itself up"), "{:?}", f.problems());
+        assert!(problems(&mut f)[0].contains("would back itself up"), "{:?}", problems(&mut f));
         f.repository = "relative".into();
-        assert!(f.problems()[0].contains("full path"));
+        assert!(problems(&mut f)[0].contains("full path"));
     }
 
     #[test]
@@ -651,6 +751,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut f = form(dir.path());
+        settle(&mut f);
         f.create();
         let start = std::time::Instant::now();
         let app = loop {
@@ -669,10 +770,16 @@ mod tests {
         let loaded = vger_config::Config::load(Some(&f.config_path)).unwrap();
         let repo = app.open(&loaded.config.repositories[0]).unwrap();
         assert_eq!(vger_engine::snapshots::list(&repo).unwrap().len(), 0);
-        assert!(f.problems().iter().any(|p| p.contains("exists already")), "never replaces a config");
+        // The checks look again within a few seconds and see the new files.
+        let start = std::time::Instant::now();
+        while !problems(&mut f).iter().any(|p| p.contains("exists already")) {
+            assert!(start.elapsed() < crate::checks::REFRESH * 5, "never replaces a config");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     fn tested(f: &mut FirstRun) -> Reach {
+        settle(f);
         f.test_connection();
         let start = std::time::Instant::now();
         loop {
@@ -690,14 +797,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut f = form(dir.path());
         f.kind = RepoKind::S3;
-        let p = f.repository_problems().join("\n");
+        let p = repository_problems(&mut f).join("\n");
         assert!(p.contains("S3 URL") && p.contains("access key ID") && p.contains("secret access key"), "{p}");
         f.url = "s3+http://127.0.0.1:9000/bucket/x".into();
         f.access_key_id = "AK".into();
         f.secret_access_key = "S$K".into();
-        assert!(f.repository_problems()[0].contains("Allow plain HTTP"), "{:?}", f.repository_problems());
+        assert!(repository_problems(&mut f)[0].contains("Allow plain HTTP"), "{:?}", repository_problems(&mut f));
         f.allow_http = true;
-        assert!(f.problems().is_empty(), "{:?}", f.problems());
+        assert!(problems(&mut f).is_empty(), "{:?}", problems(&mut f));
         let c = vger_config::Config::from_yaml_str(&f.yaml(), &f.config_path).unwrap();
         let r = &c.repositories[0];
         assert_eq!(
@@ -709,7 +816,7 @@ mod tests {
         f.kind = RepoKind::Sftp;
         f.url = "http://x".into();
         f.sftp_key = dir.path().join("no-key").display().to_string();
-        let p = f.repository_problems().join("\n");
+        let p = repository_problems(&mut f).join("\n");
         assert!(p.contains("starts with sftp://") && p.contains("key file"), "{p}");
         f.url = "sftp://me@nas:22/srv/vger".into();
         f.sftp_key.clear();
@@ -718,7 +825,7 @@ mod tests {
 
         f.kind = RepoKind::Server;
         f.url = "https://backup.example.org/laptop".into();
-        assert_eq!(f.repository_problems(), ["Type the access token."]);
+        assert_eq!(repository_problems(&mut f), ["Type the access token."]);
         f.access_token = "tok".into();
         let c = vger_config::Config::from_yaml_str(&f.yaml(), &f.config_path).unwrap();
         assert_eq!(c.repositories[0].access_token.as_deref(), Some("tok"));
@@ -744,6 +851,7 @@ mod tests {
         assert!(reach.message().starts_with("Cannot reach the storage: "), "{}", reach.message());
 
         f.kind = RepoKind::Local;
+        settle(&mut f);
         f.create();
         let start = std::time::Instant::now();
         while f.poll().is_none() {

@@ -11,13 +11,17 @@
 //! the `vger` command.
 
 mod browse;
+mod checks;
+mod desktop;
 mod explore;
 mod files;
 mod first_run;
+mod lists;
 mod maintenance;
 mod model;
 mod probe;
 mod restore;
+mod scheduler;
 mod settings;
 mod snapshots;
 mod ui;
@@ -149,6 +153,8 @@ struct Screens {
     snapshots: Snapshots,
     maintenance: maintenance::Maintenance,
     settings: settings::Settings,
+    /// The repositories and sources part of Settings.
+    lists: lists::Lists,
     schedule: settings::ScheduleInfo,
     app: vger_app::App,
     waker: Waker,
@@ -156,6 +162,8 @@ struct Screens {
     looks: std::sync::mpsc::Receiver<settings::Look>,
     /// The config file read again, waiting until nothing runs.
     pending: Option<(settings::Stamp, Result<vger_config::Config, String>)>,
+    /// The schedule, run here while no daemon runs it.
+    scheduler: scheduler::Scheduler,
 }
 
 impl Screens {
@@ -163,17 +171,20 @@ impl Screens {
         let settings = settings::Settings::new(&app.config, &app.config_path);
         let (sender, looks) = std::sync::mpsc::channel();
         settings::watch(&app.config, &app.config_path, settings.stamp(), sender, waker.clone());
+        let scheduler = scheduler::Scheduler::start(&app.config, &app.config_path, waker.clone());
         Screens {
             screen: Screen::Overview,
             overview: Overview::new(app.clone(), waker.clone()),
             snapshots: Snapshots::new(app.clone(), waker.clone()),
             maintenance: maintenance::Maintenance::new(app.clone(), waker.clone()),
+            lists: lists::Lists::new(&app.config, &app.config_path, settings.stamp()),
             settings,
             schedule: settings::ScheduleInfo::default(),
             app,
             waker,
             looks,
             pending: None,
+            scheduler,
         }
     }
 
@@ -188,13 +199,17 @@ impl Screens {
             }
         }
         // A save's own write is known by its stamp once the save is taken.
-        if self.running() || self.settings.saving() {
+        if self.running() || self.settings.saving() || self.lists.saving() {
             return;
         }
         let Some((stamp, loaded)) = self.pending.take() else { return };
         // Saved here: the form already shows it.
         if stamp != self.settings.stamp() {
             self.settings.reloaded(&loaded, stamp);
+            // Written by the repositories and sources form: not news.
+            if self.lists.wrote == Some(stamp) && !self.settings.dirty() {
+                self.settings.message = None;
+            }
         }
         if let Ok(config) = loaded {
             self.use_config(config);
@@ -215,6 +230,10 @@ impl Screens {
         let (sender, looks) = std::sync::mpsc::channel();
         settings::watch(&app.config, &app.config_path, self.settings.stamp(), sender, self.waker.clone());
         self.looks = looks;
+        let (said, wrote) = (self.lists.message.take(), self.lists.wrote);
+        self.lists = lists::Lists::new(&app.config, &app.config_path, self.settings.stamp());
+        (self.lists.message, self.lists.wrote) = (said, wrote);
+        self.scheduler = scheduler::Scheduler::start(&app.config, &app.config_path, self.waker.clone());
         self.app = app;
     }
 
@@ -227,7 +246,13 @@ impl Screens {
         self.snapshots.poll();
         self.maintenance.poll();
         self.settings.poll();
+        self.lists.poll();
         self.watch();
+        for repo in self.scheduler.poll() {
+            // The daemon's cycle, shown as "Back up now" is, with progress and Cancel (nothing if one runs).
+            self.overview.run_scheduled(repo);
+        }
+        self.overview.set_app_next_runs(&self.scheduler.runner);
         egui::SidePanel::left("screens").resizable(false).exact_width(130.0).show(ctx, |ui| {
             ui.add_space(8.0);
             let screens = [
@@ -265,13 +290,22 @@ impl Screens {
             }
             Screen::Settings => {
                 seen.screen = "settings";
-                ui::settings::show(ui, &mut self.settings, &self.schedule, seen, &self.waker);
+                ui::settings::show(
+                    ui,
+                    &mut self.settings,
+                    &mut self.lists,
+                    &self.schedule,
+                    &self.scheduler.runner,
+                    seen,
+                    &self.waker,
+                );
             }
         });
     }
 }
 
 struct Window {
+    tray: desktop::Tray,
     first_run: Option<FirstRun>,
     screens: Option<Screens>,
     broken: Option<String>,
@@ -286,7 +320,14 @@ impl Window {
             Start::FirstRun(path) => (Some(FirstRun::new(path, waker.clone())), None, None),
             Start::Broken(message) => (None, None, Some(message)),
         };
-        Window { first_run, screens, broken, waker, probe: probe::Probe::from_env() }
+        Window {
+            tray: desktop::Tray::start(waker.clone()),
+            first_run,
+            screens,
+            broken,
+            waker,
+            probe: probe::Probe::from_env(),
+        }
     }
 }
 
@@ -295,6 +336,22 @@ impl eframe::App for Window {
         let running = self.screens.as_ref().is_some_and(Screens::running);
         let started = self.probe.frame_start(running);
         let mut seen = Seen::new(ctx.pixels_per_point());
+        for ask in self.tray.poll() {
+            match ask {
+                desktop::TrayAsk::BackUpAll => {
+                    if let Some(s) = self.screens.as_mut() {
+                        for repo in 0..s.overview.rows.len() {
+                            s.overview.back_up_now(repo);
+                        }
+                    }
+                }
+                desktop::TrayAsk::Show => {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                desktop::TrayAsk::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            }
+        }
         if let Some(app) = self.first_run.as_mut().and_then(FirstRun::poll) {
             self.first_run = None;
             self.screens = Some(Screens::new(app, self.waker.clone()));

@@ -97,6 +97,9 @@ pub struct Maintenance {
     pub repo: usize,
     /// How much of the data a check reads back and verifies, 0 to 100.
     pub verify_percent: u8,
+    /// Packs younger than this are left alone by compact (3 hours; the
+    /// test hook `VGER_GUI_COMPACT_GRACE_SECONDS` shortens it).
+    pub compact_grace: std::time::Duration,
     pub state: TaskState,
     cancel: Option<CancelFlag>,
     seq: u64,
@@ -139,6 +142,11 @@ impl Maintenance {
             app,
             repo: 0,
             verify_percent: 10,
+            compact_grace: std::env::var("VGER_GUI_COMPACT_GRACE_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(CompactOptions::default().grace),
             state: TaskState::Idle,
             cancel: None,
             seq: 0,
@@ -194,6 +202,7 @@ impl Maintenance {
         let front = TaskFront { forward, checked: Mutex::new(None) };
         let (app, sender, waker) = (self.app.clone(), self.sender.clone(), self.waker.clone());
         std::thread::spawn(move || {
+            crate::model::background_priority(&app);
             let state = work(&app, &repo, &front);
             let _ = sender.send(Message::Ended { seq, state });
             waker();
@@ -262,10 +271,10 @@ impl Maintenance {
 
     /// Frees the space of chunks no snapshot uses.
     pub fn compact(&mut self) {
-        self.start(Task::Compact, |app, repo, front| {
-            match app.compact_with_hooks(repo, &CompactOptions::default(), front) {
-                Ok(r) => {
-                    let mut lines = vec![format!(
+        let options = CompactOptions { grace: self.compact_grace, ..CompactOptions::default() };
+        self.start(Task::Compact, move |app, repo, front| match app.compact_with_hooks(repo, &options, front) {
+            Ok(r) => {
+                let mut lines = vec![format!(
                     "Freed {} ({} deleted, {} repacked into {}); {} left alone for now (written in the last 3 hours).",
                     human_bytes(r.bytes_removed.saturating_sub(r.bytes_written)),
                     count(r.packs_deleted as u64, "pack"),
@@ -273,12 +282,11 @@ impl Maintenance {
                     count(r.packs_written as u64, "new pack"),
                     count(r.packs_too_young as u64, "recent pack"),
                 )];
-                    lines.extend(r.warnings.iter().map(|w| format!("Warning: {w}")));
-                    TaskState::Done { task: Task::Compact, lines }
-                }
-                Err(e) if e.is_cancelled() => TaskState::Cancelled(Task::Compact),
-                Err(e) => TaskState::Failed { task: Task::Compact, message: front.describe(&e), lines: Vec::new() },
+                lines.extend(r.warnings.iter().map(|w| format!("Warning: {w}")));
+                TaskState::Done { task: Task::Compact, lines }
             }
+            Err(e) if e.is_cancelled() => TaskState::Cancelled(Task::Compact),
+            Err(e) => TaskState::Failed { task: Task::Compact, message: front.describe(&e), lines: Vec::new() },
         });
     }
 
@@ -380,13 +388,8 @@ mod tests {
         }
     }
 
-    /// A real repository of three snapshots and `keep_last: 1`: the preview
-    /// deletes nothing and says which rule keeps what; Delete deletes the
-    /// two the preview named; compact then frees their space; a check
-    /// reading all the data back finds no problem, and one after a pack
-    /// is damaged names it.
-    #[test]
-    fn check_prune_with_preview_and_compact() {
+    /// A new repository (`keep_last: 1`) of the empty folder `data`.
+    fn repository() -> (tempfile::TempDir, std::path::PathBuf, App, vger_config::RepositoryConfig) {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("data");
         std::fs::create_dir(&src).unwrap();
@@ -399,6 +402,17 @@ mod tests {
         let app = App::new(vger_config::Config::from_yaml_str(&text, &path).unwrap(), path);
         let repo = app.config.repositories[0].clone();
         app.init(&repo).unwrap();
+        (dir, src, app, repo)
+    }
+
+    /// A real repository of three snapshots and `keep_last: 1`: the preview
+    /// deletes nothing and says which rule keeps what; Delete deletes the
+    /// two the preview named; compact then frees their space; a check
+    /// reading all the data back finds no problem, and one after a pack
+    /// is damaged names it.
+    #[test]
+    fn check_prune_with_preview_and_compact() {
+        let (dir, src, app, repo) = repository();
         for (i, t) in ["2026-01-01T10:00:00Z", "2026-01-02T10:00:00Z", "2026-01-03T10:00:00Z"].iter().enumerate() {
             std::fs::write(src.join(format!("f{i}")), vec![i as u8 + 1; 200_000]).unwrap();
             let req = vger_app::backup::BackupRequest { time: Some(t.parse().unwrap()), ..Default::default() };
@@ -489,6 +503,55 @@ mod tests {
         assert!(!m.check_options().verify_data);
         m.verify_percent = 25;
         assert_eq!(m.check_options().max_percent, Some(25.0));
+    }
+
+    /// Compact and check cancelled from the screen's model at once: each
+    /// says it was cancelled, and the engine's own check of the whole
+    /// repository (all data read back) then finds nothing wrong.
+    #[test]
+    fn a_cancelled_compact_or_check_leaves_a_repository_that_checks_clean() {
+        let (_dir, src, app, repo) = repository();
+        for i in 0..8u8 {
+            let seed = u64::from(i) + 1;
+            let bytes: Vec<u8> =
+                (0..3u64 << 20).map(|j| ((j ^ seed << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8).collect();
+            std::fs::write(src.join(format!("f{i}")), bytes).unwrap();
+        }
+        app.backup(&repo, &Default::default(), &vger_app::events::Silent, &mut Vec::new()).unwrap();
+        for i in 0..6u8 {
+            std::fs::remove_file(src.join(format!("f{i}"))).unwrap();
+        }
+        app.backup(&repo, &Default::default(), &vger_app::events::Silent, &mut Vec::new()).unwrap();
+        let mut m = Maintenance::new(app.clone(), Arc::new(|| {}));
+        m.compact_grace = Duration::ZERO;
+        m.prune_preview();
+        wait(&mut m);
+        m.prune_confirm();
+        wait(&mut m);
+        assert!(matches!(&m.state, TaskState::Done { .. }), "{:?}", m.state);
+
+        let clean = |app: &App| {
+            let opts = CheckOptions { verify_data: true, ..Default::default() };
+            let report = app.check_with_hooks(&repo, &opts, &vger_app::events::Silent).unwrap();
+            assert!(report.is_ok(), "{report:?}");
+        };
+        m.compact();
+        m.cancel();
+        wait(&mut m);
+        assert!(matches!(m.state, TaskState::Cancelled(Task::Compact)), "{:?}", m.state);
+        clean(&app);
+        m.verify_percent = 100;
+        m.check();
+        m.cancel();
+        wait(&mut m);
+        assert!(matches!(m.state, TaskState::Cancelled(Task::Check)), "{:?}", m.state);
+        clean(&app);
+        // Not cancelled, the compact then frees the deleted files' space.
+        m.compact();
+        wait(&mut m);
+        let TaskState::Done { lines, .. } = &m.state else { panic!("{:?}", m.state) };
+        assert!(!lines[0].starts_with("Freed 0 B"), "{lines:?}");
+        clean(&app);
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

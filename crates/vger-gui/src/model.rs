@@ -57,6 +57,8 @@ pub struct RepoRow {
     pub expected_age: Duration,
     /// When `vger daemon` plans to run next (from the state it keeps).
     pub next_run: Option<DateTime<Utc>>,
+    /// When this app runs the schedule: its next run.
+    pub app_next_run: Option<DateTime<Utc>>,
 }
 
 impl RepoRow {
@@ -82,6 +84,9 @@ enum Message {
     BackupEnded { repo: usize, state: BackupState },
 }
 
+/// What is told of a failed backup: the repository's label and the message.
+pub type OnFailure = Box<dyn Fn(&str, &str)>;
+
 /// The Overview screen's model.
 pub struct Overview {
     pub app: App,
@@ -91,6 +96,8 @@ pub struct Overview {
     receiver: Receiver<Message>,
     /// Called after a worker sends, so the window repaints.
     waker: Arc<dyn Fn() + Send + Sync>,
+    /// Told of each failed backup (label, message): a desktop notification.
+    pub on_failure: OnFailure,
 }
 
 impl Overview {
@@ -106,11 +113,13 @@ impl Overview {
                 backup: BackupState::Idle,
                 expected_age: expected_age(&app.config, r),
                 next_run: None,
+                app_next_run: None,
             })
             .collect::<Vec<_>>();
         let (sender, receiver) = mpsc::channel();
         let cancels = vec![None; rows.len()];
-        let overview = Overview { app, rows, cancels, sender, receiver, waker };
+        let on_failure = Box::new(crate::desktop::backup_failed);
+        let overview = Overview { app, rows, cancels, sender, receiver, waker, on_failure };
         for i in 0..overview.rows.len() {
             overview.refresh(i);
         }
@@ -129,6 +138,17 @@ impl Overview {
         }
     }
 
+    /// Each row's next run when this app runs the schedule.
+    pub fn set_app_next_runs(&mut self, runner: &crate::scheduler::Runner) {
+        let next = match runner {
+            crate::scheduler::Runner::ThisApp(next) => next.as_slice(),
+            _ => &[],
+        };
+        for (i, row) in self.rows.iter_mut().enumerate() {
+            row.app_next_run = next.get(i).copied().flatten();
+        }
+    }
+
     /// Reloads a repository's snapshot list on a worker thread.
     pub fn refresh(&self, repo: usize) {
         let app = self.app.clone();
@@ -143,6 +163,16 @@ impl Overview {
 
     /// Starts "Back up now" for a repository (no-op while one runs).
     pub fn back_up_now(&mut self, repo: usize) {
+        self.start(repo, false);
+    }
+
+    /// Starts a scheduled run: the daemon's whole cycle (backup, copies,
+    /// prune, compact, a check when due), shown in the row as a backup is.
+    pub fn run_scheduled(&mut self, repo: usize) {
+        self.start(repo, true);
+    }
+
+    fn start(&mut self, repo: usize, cycle: bool) {
         let Some(row) = self.rows.get_mut(repo) else { return };
         if matches!(row.backup, BackupState::Running { .. }) {
             return;
@@ -158,7 +188,8 @@ impl Overview {
         let sender = self.sender.clone();
         let waker = self.waker.clone();
         std::thread::spawn(move || {
-            let state = run_backup(&app, repo, &front);
+            background_priority(&app);
+            let state = if cycle { run_cycle(&app, repo, &front) } else { run_backup(&app, repo, &front) };
             let _ = sender.send(Message::BackupEnded { repo, state });
             waker();
         });
@@ -202,6 +233,9 @@ impl Overview {
                         *c = None;
                     }
                     if let Some(row) = self.rows.get_mut(repo) {
+                        if let BackupState::Failed(message) = &state {
+                            (self.on_failure)(&row.label, message);
+                        }
                         row.backup = state;
                         // The count and last snapshot shown are stale now.
                         row.status = RepoStatus::Loading;
@@ -264,6 +298,49 @@ fn run_backup(app: &App, repo: usize, front: &dyn FrontEnd) -> BackupState {
         },
         Err(_) if front.cancel_flag().is_cancelled() => BackupState::Cancelled,
         Err(e) => BackupState::Failed(front.describe(&e)),
+    }
+}
+
+/// The scheduled run of a repository, as the daemon runs it: its
+/// outcome told as a backup's (the first failed step's message).
+fn run_cycle(app: &App, repo: usize, front: &dyn FrontEnd) -> BackupState {
+    let Some(cfg) = app.config.repositories.get(repo) else { return BackupState::Failed("no such repository".into()) };
+    let summary = app.cycle(cfg, front);
+    if front.cancel_flag().is_cancelled() {
+        return BackupState::Cancelled;
+    }
+    match summary.steps.iter().find(|s| s.status == vger_app::cycle::StepStatus::Failed) {
+        Some(step) => BackupState::Failed(format!("{}: {}", step.step.name(), step.detail)),
+        None => BackupState::Done {
+            snapshots: summary.snapshots.len(),
+            added_bytes: summary.snapshots.iter().map(|m| m.report.snapshot.stats.added_bytes).sum(),
+        },
+    }
+}
+
+/// How much lower than the window's the app's long work (backup, restore,
+/// maintenance) runs, unless the config's `limits.nice` names a value:
+/// the window keeps painting while the work takes every core.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling worker thread's CPU priority: to the config's
+/// `limits.nice` (as the CLI applies it), or [`BACKGROUND_NICE`] below the
+/// app's own. Linux keeps a nice value per thread, and the threads the
+/// engine starts from this one inherit it; the UI thread keeps its own. A
+/// refusal (a sandbox) is logged and ignored.
+pub fn background_priority(app: &App) {
+    // SAFETY: gettid, getpriority and setpriority on the calling thread's
+    // own id take and return integers only.
+    let done = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let nice = match app.config.limits.as_ref().and_then(|l| l.nice) {
+            Some(n) => n,
+            None => (libc::getpriority(libc::PRIO_PROCESS, tid) + BACKGROUND_NICE).min(19),
+        };
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if done != 0 {
+        eprintln!("vger-gui: cannot lower a worker's priority: {}", std::io::Error::last_os_error());
     }
 }
 
@@ -365,6 +442,7 @@ pub(crate) mod tests {
             backup: BackupState::Idle,
             expected_age: Duration::from_secs(3600),
             next_run: None,
+            app_next_run: None,
         }
     }
 
@@ -442,14 +520,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_scheduled_run_is_the_daemons_cycle_and_fails_with_its_step_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("data");
+        std::fs::create_dir(&source).unwrap();
+        std::fs::write(source.join("a.txt"), b"scheduled").unwrap();
+        let app = config(dir.path(), &source);
+        app.init(&app.config.repositories[0]).unwrap();
+        let mut overview = Overview::new(app, Arc::new(|| {}));
+        overview.run_scheduled(0);
+        wait_until(&mut overview, |o| !o.any_running());
+        assert!(matches!(overview.rows[0].backup, BackupState::Done { snapshots: 1, .. }), "{:?}", overview.rows[0]);
+        std::fs::remove_dir_all(&source).unwrap();
+        overview.on_failure = Box::new(|_, _| {});
+        overview.run_scheduled(0);
+        wait_until(&mut overview, |o| !o.any_running());
+        let BackupState::Failed(message) = &overview.rows[0].backup else { panic!("{:?}", overview.rows[0]) };
+        assert!(message.starts_with("backup: ") && message.contains("data"), "{message}");
+    }
+
+    #[test]
     fn a_missing_source_shows_its_message() {
         let dir = tempfile::tempdir().unwrap();
         let app = config(dir.path(), &dir.path().join("missing"));
         app.init(&app.config.repositories[0]).unwrap();
         let mut overview = Overview::new(app, Arc::new(|| {}));
+        let told = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let record = told.clone();
+        overview.on_failure = Box::new(move |label, message| record.borrow_mut().push(format!("{label}: {message}")));
         overview.back_up_now(0);
         wait_until(&mut overview, |o| !o.any_running());
         let BackupState::Failed(message) = &overview.rows[0].backup else { panic!("{:?}", overview.rows[0]) };
         assert!(message.contains("missing"), "{message}");
+        assert_eq!(*told.borrow(), [format!("main: {message}")], "the desktop is told once");
     }
 }

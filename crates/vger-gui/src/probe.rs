@@ -100,7 +100,12 @@ struct StateSeen<'a> {
 
 /// Per-frame bookkeeping of the hooks.
 pub struct Probe {
-    state_file: Option<PathBuf>,
+    /// The state file's writer thread (the UI thread never writes it).
+    writer: Option<std::sync::mpsc::Sender<String>>,
+    /// `VGER_GUI_FRAME_LOG=1`: each frame gap over [`SLOW`] goes to
+    /// standard error with the time the frame before spent in `update`.
+    log_slow: bool,
+    last_update: Duration,
     /// Keep painting while a backup runs (frame-time measurement).
     pub continuous: bool,
     last_json: String,
@@ -113,7 +118,9 @@ pub struct Probe {
 impl Probe {
     pub fn from_env() -> Self {
         Probe {
-            state_file: std::env::var_os("VGER_GUI_STATE_FILE").map(PathBuf::from),
+            writer: std::env::var_os("VGER_GUI_STATE_FILE").map(PathBuf::from).map(state_writer),
+            log_slow: std::env::var("VGER_GUI_FRAME_LOG").is_ok_and(|v| v == "1"),
+            last_update: Duration::ZERO,
             continuous: std::env::var("VGER_GUI_FRAME_TIMES").is_ok_and(|v| v == "1"),
             last_json: String::new(),
             last_frame: None,
@@ -127,7 +134,16 @@ impl Probe {
     pub fn frame_start(&mut self, running: bool) -> Instant {
         let now = Instant::now();
         if let (Some(prev), true) = (self.last_frame, running) {
-            self.max_gap_running = self.max_gap_running.max(now - prev);
+            let gap = now - prev;
+            self.max_gap_running = self.max_gap_running.max(gap);
+            if self.log_slow && gap > SLOW {
+                eprintln!(
+                    "vger-gui: frame {}: {} ms since the last frame, which spent {} ms in update",
+                    self.frames,
+                    gap.as_millis(),
+                    self.last_update.as_millis()
+                );
+            }
         }
         self.last_frame = Some(now);
         self.frames += 1;
@@ -136,8 +152,9 @@ impl Probe {
 
     /// Call at the end of a frame with what the frame showed.
     pub fn frame_end(&mut self, started: Instant, seen: &Seen) {
-        self.max_update = self.max_update.max(started.elapsed());
-        let Some(path) = &self.state_file else { return };
+        self.last_update = started.elapsed();
+        self.max_update = self.max_update.max(self.last_update);
+        let Some(writer) = &self.writer else { return };
         let state = StateSeen {
             seen,
             frames: 0,
@@ -152,11 +169,29 @@ impl Probe {
         }
         let written = StateSeen { frames: self.frames, ..state };
         if let Ok(text) = serde_json::to_string_pretty(&written) {
-            let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, path);
-            }
+            let _ = writer.send(text);
         }
         self.last_json = json;
     }
+}
+
+/// A frame gap worth logging with `VGER_GUI_FRAME_LOG=1`.
+const SLOW: Duration = Duration::from_millis(50);
+
+/// The thread that writes the state file (atomically: a temporary file,
+/// then a rename), only the latest of the states sent meanwhile.
+fn state_writer(path: PathBuf) -> std::sync::mpsc::Sender<String> {
+    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        while let Ok(mut text) = receiver.recv() {
+            while let Ok(newer) = receiver.try_recv() {
+                text = newer;
+            }
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+    });
+    sender
 }

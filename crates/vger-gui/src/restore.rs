@@ -13,12 +13,15 @@ use vger_engine::snapshots::SnapshotInfo;
 use vger_engine::tree::SnapshotTree;
 use vger_format::entry::EntryKind;
 
+use crate::checks::{Found, Kind};
 use crate::model::{count, human_bytes};
 
 /// Where the restore stands.
 #[derive(Debug, Clone)]
 pub enum RestoreState {
     Idle,
+    /// A worker looks at which ticked items the target already holds.
+    Looking,
     /// Some ticked items exist in the target: replace them or keep them?
     Confirm {
         dest: PathBuf,
@@ -34,8 +37,18 @@ pub enum RestoreState {
     Cancelled(String),
 }
 
-/// Why a target folder cannot be used (said in the form, under the field).
-pub fn check_target(text: &str) -> Result<PathBuf, String> {
+/// The paths [`check_target`] needs looked at: the target and its parent.
+pub fn target_paths(text: &str) -> Vec<PathBuf> {
+    let path = PathBuf::from(text.trim());
+    if !path.is_absolute() {
+        return Vec::new();
+    }
+    path.parent().map(Path::to_path_buf).into_iter().chain([path]).collect()
+}
+
+/// Why a target folder cannot be used (said in the form, under the field),
+/// from what `found` (the [`crate::checks::PathChecks`] worker) saw.
+pub fn check_target(text: &str, found: impl Fn(&Path) -> Option<Found>) -> Result<PathBuf, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("Type the folder to restore into.".into());
@@ -44,11 +57,12 @@ pub fn check_target(text: &str) -> Result<PathBuf, String> {
     if !path.is_absolute() {
         return Err(format!("`{text}` is not a full path: start it with /."));
     }
-    match std::fs::metadata(&path) {
-        Ok(m) if m.is_dir() => Ok(path),
-        Ok(_) => Err(format!("{text} is a file, not a folder.")),
-        Err(_) => match path.parent() {
-            Some(parent) if parent.is_dir() => Ok(path),
+    let checking = || "Checking the folder…".to_string();
+    match found(&path).ok_or_else(checking)?.kind {
+        Kind::Dir => Ok(path),
+        Kind::File | Kind::Other => Err(format!("{text} is a file, not a folder.")),
+        Kind::Missing => match path.parent().map(|p| found(p).ok_or_else(checking)).transpose()? {
+            Some(parent) if parent.kind == Kind::Dir => Ok(path),
             _ => Err(format!("Neither {text} nor the folder that would hold it exists.")),
         },
     }
@@ -165,6 +179,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").unwrap();
+        // What the checks worker would find, looked at here directly.
+        let check_target = |text: &str| check_target(text, |p| Some(Found::at(p)));
+        let unknown = super::check_target(dir.path().to_str().unwrap(), |_| None);
+        assert!(unknown.unwrap_err().contains("Checking"), "nothing is used before it is looked at");
         assert!(check_target("  ").unwrap_err().contains("Type the folder"));
         assert!(check_target("relative/x").unwrap_err().contains("not a full path"));
         assert!(check_target(file.to_str().unwrap()).unwrap_err().contains("is a file"));

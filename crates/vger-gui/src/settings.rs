@@ -161,8 +161,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The form for `config`, read from `path`.
+    /// The form for `config`, read from `path` (whose stamp is read here).
     pub fn new(config: &Config, path: &Path) -> Self {
+        Settings::with_stamp(config, path, stamp(path))
+    }
+
+    /// The form for `config`, read from `path` when it had `stamp`.
+    pub fn with_stamp(config: &Config, path: &Path, stamp: Stamp) -> Self {
         let enabled = config.schedule.as_ref().is_some_and(|s| s.enabled);
         let fields = FIELDS
             .iter()
@@ -177,7 +182,7 @@ impl Settings {
             loaded_enabled: enabled,
             fields,
             message: None,
-            stamp: stamp(path),
+            stamp,
             saving: None,
         }
     }
@@ -315,8 +320,8 @@ impl Settings {
     pub fn reloaded(&mut self, loaded: &Result<Config, String>, now: Stamp) {
         match loaded {
             Ok(config) => {
-                let mut fresh = Settings::new(config, &self.path);
-                fresh.stamp = now;
+                // The stamp the watcher read: the window does not touch the disk.
+                let mut fresh = Settings::with_stamp(config, &self.path, now);
                 if self.schedule_enabled != self.loaded_enabled {
                     fresh.schedule_enabled = self.schedule_enabled;
                 }

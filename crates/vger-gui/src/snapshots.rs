@@ -85,11 +85,33 @@ struct Session {
 /// What workers tell the UI thread; `generation` says which repository
 /// and snapshot choice it is about.
 enum Message {
-    Opened { generation: u64, result: Result<Session, String> },
-    Read { generation: u64, request: ReadRequest, result: Result<Page, String> },
-    Progress { generation: u64, report: ProgressReport },
-    Restored { generation: u64, state: RestoreState },
-    Details { seq: u64, result: Result<Details, String> },
+    Opened {
+        generation: u64,
+        result: Result<Session, String>,
+    },
+    Read {
+        generation: u64,
+        request: ReadRequest,
+        result: Result<Page, String>,
+    },
+    Progress {
+        generation: u64,
+        report: ProgressReport,
+    },
+    Restored {
+        generation: u64,
+        state: RestoreState,
+    },
+    Details {
+        seq: u64,
+        result: Result<Details, String>,
+    },
+    /// The ticked items that already exist in the target `dest`.
+    Looked {
+        generation: u64,
+        dest: PathBuf,
+        existing: Vec<String>,
+    },
 }
 
 use crate::model::{count, Forwarder, Waker};
@@ -120,6 +142,8 @@ pub struct Snapshots {
     sender: Sender<Message>,
     receiver: Receiver<Message>,
     waker: Waker,
+    /// Looks at the "Restore to" folder, on a worker.
+    checks: crate::checks::PathChecks,
 }
 
 impl Snapshots {
@@ -145,6 +169,7 @@ impl Snapshots {
             generation: 0,
             sender,
             receiver,
+            checks: crate::checks::PathChecks::new(waker.clone()),
             waker,
         }
     }
@@ -235,7 +260,7 @@ impl Snapshots {
         if self.selected().is_empty() {
             return Some("Tick the files and folders to restore.".into());
         }
-        restore::check_target(&self.target).err()
+        restore::check_target(&self.target, |p| self.checks.found(p)).err()
     }
 
     /// "Restore": asks first when ticked items exist in the target.
@@ -243,13 +268,14 @@ impl Snapshots {
         if self.restore_blocker().is_some() {
             return;
         }
-        let Ok(dest) = restore::check_target(&self.target) else { return };
-        let existing = restore::existing_in(&dest, &self.selected());
-        if existing.is_empty() {
-            self.run_restore(dest, Overwrite::Never);
-        } else {
-            self.restore = RestoreState::Confirm { dest, existing };
-        }
+        let Ok(dest) = restore::check_target(&self.target, |p| self.checks.found(p)) else { return };
+        // Looked at on a worker: the target may be a slow or hung mount.
+        self.restore = RestoreState::Looking;
+        let (selected, generation) = (self.selected(), self.generation);
+        self.spawn(move || {
+            let existing = restore::existing_in(&dest, &selected);
+            Message::Looked { generation, dest, existing }
+        });
     }
 
     /// The answer to the question: replace (`Some(true)`), keep the
@@ -277,7 +303,11 @@ impl Snapshots {
             generation,
             report,
         });
-        self.spawn(move || Message::Restored { generation, state: restore::run(&job, &front) });
+        let app = self.app.clone();
+        self.spawn(move || {
+            crate::model::background_priority(&app);
+            Message::Restored { generation, state: restore::run(&job, &front) }
+        });
     }
 
     /// Runs `work` on the open repository for the panel beside the tree,
@@ -348,7 +378,7 @@ impl Snapshots {
     }
 
     pub fn restoring(&self) -> bool {
-        matches!(self.restore, RestoreState::Running { .. })
+        matches!(self.restore, RestoreState::Running { .. } | RestoreState::Looking)
     }
 
     fn spawn(&self, work: impl FnOnce() -> Message + Send + 'static) {
@@ -361,6 +391,7 @@ impl Snapshots {
 
     /// Takes what workers reported; never blocks.
     pub fn poll(&mut self) {
+        self.checks.ask(restore::target_paths(&self.target));
         while let Ok(message) = self.receiver.try_recv() {
             match message {
                 Message::Opened { generation, result } if generation == self.generation => match result {
@@ -384,6 +415,16 @@ impl Snapshots {
                 Message::Restored { generation, state } if generation == self.generation => {
                     self.cancel = None;
                     self.restore = state;
+                }
+                Message::Looked { generation, dest, existing } if generation == self.generation => {
+                    if !matches!(self.restore, RestoreState::Looking) {
+                        continue;
+                    }
+                    if existing.is_empty() {
+                        self.run_restore(dest, Overwrite::Never);
+                    } else {
+                        self.restore = RestoreState::Confirm { dest, existing };
+                    }
                 }
                 Message::Details { seq, result } if seq == self.details_seq => {
                     self.details = result.unwrap_or_else(Details::Failed);
@@ -501,7 +542,8 @@ mod tests {
         assert!(s.restore_blocker().unwrap().contains("Type the folder"));
         let target = dir.path().join("restored");
         s.target = target.display().to_string();
-        assert_eq!(s.restore_blocker(), None);
+        assert!(s.restore_blocker().unwrap().contains("Checking the folder"), "not looked at yet");
+        wait(&mut s, "the target's check", |s| s.restore_blocker().is_none());
         s.start_restore();
         wait(&mut s, "the restore", |s| !s.restoring());
         let RestoreState::Done(line) = &s.restore else { panic!("{:?}", s.restore) };
@@ -514,7 +556,10 @@ mod tests {
         std::fs::write(src.join("a.txt"), b"changed since\n").unwrap();
         assert_eq!(s.original_place(), Some(src.clone()));
         s.target = src.display().to_string();
+        wait(&mut s, "the target's check", |s| s.restore_blocker().is_none());
         s.start_restore();
+        assert!(matches!(s.restore, RestoreState::Looking), "{:?}", s.restore);
+        wait(&mut s, "the look at the target", |s| !matches!(s.restore, RestoreState::Looking));
         let RestoreState::Confirm { existing, .. } = &s.restore else { panic!("{:?}", s.restore) };
         assert_eq!(existing.len(), 2, "{existing:?}");
         s.confirm(Some(false));
@@ -522,6 +567,7 @@ mod tests {
         assert!(matches!(&s.restore, RestoreState::Done(l) if l.contains("kept")), "{:?}", s.restore);
         assert_eq!(std::fs::read(src.join("a.txt")).unwrap(), b"changed since\n");
         s.start_restore();
+        wait(&mut s, "the look at the target", |s| !matches!(s.restore, RestoreState::Looking));
         s.confirm(Some(true));
         wait(&mut s, "the restore", |s| !s.restoring());
         assert_eq!(std::fs::read(src.join("a.txt")).unwrap(), b"top file\n");

@@ -142,6 +142,182 @@ fn insert(text: &str, lines: &[&str], (lo, hi, at): (usize, usize, usize), rest:
     join(&out, text)
 }
 
+/// The items of the top-level block list `key` (`sources:` then `- ...`
+/// lines): the key's line, the dashes' indentation and each item's lines
+/// `[start, end)` (comments and blank lines after an item stay with it).
+/// `None` when the key is missing; `[]` written on the key's line is an
+/// empty list.
+#[allow(clippy::type_complexity)]
+fn list_items(lines: &[&str], key: &str) -> Result<Option<(usize, usize, Vec<(usize, usize)>)>, EditError> {
+    let unsupported = |why| EditError::Unsupported { key: key.to_string(), why };
+    let Some(k) = (0..lines.len()).find(|&i| indent(lines[i]) == Some(0) && key_value(lines[i], 0, key).is_some())
+    else {
+        return Ok(None);
+    };
+    let (scalar, _) = split_comment(key_value(lines[k], 0, key).unwrap_or_default());
+    let end = block_end(lines, k, 0);
+    match scalar.trim() {
+        "" => {}
+        "[]" if (k + 1..end).all(|j| indent(lines[j]).is_none()) => return Ok(Some((k, 2, Vec::new()))),
+        _ => return Err(unsupported("its list is written on one line")),
+    }
+    let dashes: Vec<usize> = (k + 1..end)
+        .filter(|&j| indent(lines[j]).is_some() && lines[j].trim_start().starts_with('-'))
+        .filter(|&j| {
+            let at = indent(lines[j]).unwrap_or(0);
+            (k + 1..j).all(|i| indent(lines[i]).is_none_or(|n| n >= at))
+        })
+        .collect();
+    let at = dashes.first().and_then(|&j| indent(lines[j])).unwrap_or(2);
+    let items: Vec<usize> = dashes.into_iter().filter(|&j| indent(lines[j]) == Some(at)).collect();
+    if let Some(first) = (k + 1..end).find(|&j| indent(lines[j]).is_some()) {
+        if items.first() != Some(&first) {
+            return Err(unsupported("it is not a list of `- ` items"));
+        }
+    }
+    // The last item ends at its last non-blank line, so that what follows
+    // the list (blank lines, a comment about the next key) stays put.
+    let last_end = (k + 1..end).rev().find(|&j| indent(lines[j]).is_some()).map_or(k + 1, |j| j + 1);
+    let spans =
+        items.iter().enumerate().map(|(n, &start)| (start, items.get(n + 1).copied().unwrap_or(last_end))).collect();
+    Ok(Some((k, at, spans)))
+}
+
+/// `text` without item `index` of the top-level list `key`.
+pub fn remove_item(text: &str, key: &str, index: usize) -> Result<String, EditError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let missing = || EditError::Unsupported { key: format!("{key}[{index}]"), why: "there is no such item" };
+    let (_, _, items) = list_items(&lines, key)?.ok_or_else(missing)?;
+    let (start, end) = *items.get(index).ok_or_else(missing)?;
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    out.drain(start..end);
+    Ok(join(&out, text))
+}
+
+/// `text` with a new last item of the top-level list `key` (made if
+/// missing): a mapping of `fields`, each a key and its YAML value (a
+/// scalar, or a list written as several values).
+pub fn append_item(text: &str, key: &str, fields: &[(&str, Value)]) -> Result<String, EditError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let (place, at) = match list_items(&lines, key)? {
+        Some((k, at, items)) => {
+            if items.is_empty() {
+                // `key: []` becomes a block list.
+                let (_, comment) = split_comment(key_value(lines[k], 0, key).unwrap_or_default());
+                out[k] = format!("{key}:{comment}");
+            }
+            (items.last().map_or(k + 1, |&(_, end)| end), at)
+        }
+        None => {
+            let mut end = out.len();
+            while end > 0 && out[end - 1].trim().is_empty() {
+                end -= 1;
+            }
+            out.truncate(end);
+            if end > 0 {
+                out.push(String::new());
+            }
+            out.push(format!("{key}:"));
+            (out.len(), 2)
+        }
+    };
+    let mut item = Vec::new();
+    for (n, (field, value)) in fields.iter().enumerate() {
+        let lead = if n == 0 { format!("{}- ", " ".repeat(at)) } else { " ".repeat(at + 2) };
+        match value {
+            Value::Scalar(v) => item.push(format!("{lead}{field}: {v}")),
+            Value::List(vs) => {
+                item.push(format!("{lead}{field}:"));
+                item.extend(vs.iter().map(|v| format!("{}- {v}", " ".repeat(at + 4))));
+            }
+        }
+    }
+    out.splice(place..place, item);
+    Ok(join(&out, text))
+}
+
+/// A value [`append_item`] and [`set_in_item`] write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A YAML scalar, already quoted if it needs it ([`scalar`]).
+    Scalar(String),
+    /// A block list of scalars, each already quoted.
+    List(Vec<String>),
+}
+
+/// `text` with `field` of item `index` of the top-level list `key` set to
+/// `value` (or removed with `None`); the item's other lines, and comments
+/// on them, stay. A list value replaces the field's whole block. An item
+/// that is a plain path (`- /home/me`) is rewritten as a mapping with
+/// that path as `path:` first.
+pub fn set_in_item(
+    text: &str,
+    key: &str,
+    index: usize,
+    field: &str,
+    value: Option<&Value>,
+) -> Result<String, EditError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let name = format!("{key}[{index}].{field}");
+    let missing = || EditError::Unsupported { key: name.clone(), why: "there is no such item" };
+    let (_, at, items) = list_items(&lines, key)?.ok_or_else(missing)?;
+    let (start, end) = *items.get(index).ok_or_else(missing)?;
+    // The item as a mapping at `inner`: its first line without the dash.
+    let inner = at + 2;
+    let first = lines[start].get(at + 1..).unwrap_or_default().trim_start();
+    let mut item: Vec<String> = Vec::new();
+    if first.starts_with(['{', '[', '|', '>', '&', '*', '!']) {
+        return Err(EditError::Unsupported { key: name, why: "the item is not written as plain lines" });
+    }
+    let (head, comment) = split_comment(first);
+    if first.is_empty() || head.contains(": ") || head.ends_with(':') {
+        item.push(format!("{}{first}", " ".repeat(inner)));
+    } else {
+        // `- /home/me   # comment`: a path alone.
+        item.push(format!("{}path: {}{comment}", " ".repeat(inner), head.trim()));
+    }
+    item.extend(lines[start + 1..end].iter().map(|l| l.to_string()));
+    // The field's lines inside the item: its key line and what is indented under it.
+    let refs: Vec<&str> = item.iter().map(String::as_str).collect();
+    let found = (0..refs.len()).find(|&j| indent(refs[j]) == Some(inner) && key_value(refs[j], inner, field).is_some());
+    // A scalar written over a scalar keeps the line's comment.
+    let comment = found
+        .and_then(|j| key_value(refs[j], inner, field))
+        .map(|after| split_comment(after).1.to_string())
+        .unwrap_or_default();
+    let new_lines: Vec<String> = match value {
+        None => Vec::new(),
+        Some(Value::Scalar(v)) => vec![format!("{}{field}: {v}{comment}", " ".repeat(inner))],
+        Some(Value::List(vs)) => std::iter::once(format!("{}{field}:", " ".repeat(inner)))
+            .chain(vs.iter().map(|v| format!("{}- {v}", " ".repeat(inner + 2))))
+            .collect(),
+    };
+    match found {
+        Some(j) => {
+            let end = block_end(&refs, j, inner);
+            // Blank lines and comments at the end of the block belong to what follows.
+            let end = (j + 1..end).rev().find(|&i| indent(refs[i]).is_some()).map_or(j + 1, |i| i + 1);
+            item.splice(j..end, new_lines);
+        }
+        None => {
+            let last = (0..item.len()).rev().find(|&i| indent(&item[i]).is_some()).map_or(0, |i| i + 1);
+            item.splice(last..last, new_lines);
+        }
+    }
+    if item.first().is_none_or(|l| indent(l).is_none()) {
+        // The first line was the field removed: the next key line takes the dash.
+        item.retain(|l| indent(l).is_some() || !l.trim().is_empty());
+    }
+    let Some(first) = item.first_mut().filter(|l| indent(l) == Some(inner)) else {
+        return Err(EditError::Unsupported { key: name, why: "its lines are not indented as one mapping" });
+    };
+    first.replace_range(..inner, &format!("{}- ", " ".repeat(at)));
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    out.splice(start..end, item);
+    Ok(join(&out, text))
+}
+
 fn join(lines: &[String], original: &str) -> String {
     let newline = if original.contains("\r\n") { "\r\n" } else { "\n" };
     let mut out = lines.join(newline);
@@ -219,5 +395,47 @@ mod tests {
         assert_eq!(scalar("yes"), "\"yes\"");
         assert_eq!(scalar("a$b"), "\"a$$b\"");
         assert_eq!(scalar(""), "\"\"");
+    }
+
+    const LISTS: &str = "# mine\nrepositories:\n  - label: nas   # at home\n    url: /srv/vger\n  # the cloud one\n  - label: cloud\n    url: s3://h/b\n\nsources:\n  - /home/me/Documents   # papers\n  - label: photos\n    path: /home/me/Photos\n    exclude:\n      - \"*.tmp\"   # junk\n    one_file_system: true\n\n# the end\n";
+
+    #[test]
+    fn list_items_are_added_and_removed_with_the_rest_kept() {
+        let out = remove_item(LISTS, "repositories", 0).unwrap();
+        assert_eq!(out, LISTS.replace("  - label: nas   # at home\n    url: /srv/vger\n  # the cloud one\n", ""));
+        let out = remove_item(LISTS, "repositories", 1).unwrap();
+        assert_eq!(out, LISTS.replace("  - label: cloud\n    url: s3://h/b\n", ""));
+        assert!(remove_item(LISTS, "repositories", 2).is_err());
+        let fields = [("label", Value::Scalar("usb".into())), ("url", Value::Scalar("/media/usb/vger".into()))];
+        let out = append_item(LISTS, "repositories", &fields).unwrap();
+        assert_eq!(out, LISTS.replace("url: s3://h/b\n", "url: s3://h/b\n  - label: usb\n    url: /media/usb/vger\n"));
+        let fields = [("path", Value::Scalar("/srv".into())), ("exclude", Value::List(vec!["\"*.iso\"".into()]))];
+        let out = append_item("sources: []   # none yet\n", "sources", &fields).unwrap();
+        assert_eq!(out, "sources:   # none yet\n  - path: /srv\n    exclude:\n      - \"*.iso\"\n");
+        let out = append_item("# only this\n", "sources", &fields[..1]).unwrap();
+        assert_eq!(out, "# only this\n\nsources:\n  - path: /srv\n");
+    }
+
+    #[test]
+    fn a_field_of_an_item_is_set_in_place_and_a_plain_path_becomes_a_mapping() {
+        let list = Value::List(vec!["\"*.iso\"".into(), "cache/".into()]);
+        let out = set_in_item(LISTS, "sources", 1, "exclude", Some(&list)).unwrap();
+        assert_eq!(out, LISTS.replace("      - \"*.tmp\"   # junk\n", "      - \"*.iso\"\n      - cache/\n"));
+        let out = set_in_item(LISTS, "sources", 1, "path", Some(&Value::Scalar("/data/photos".into()))).unwrap();
+        assert_eq!(out, LISTS.replace("path: /home/me/Photos", "path: /data/photos"));
+        let out = set_in_item(LISTS, "sources", 1, "exclude", None).unwrap();
+        assert_eq!(out, LISTS.replace("    exclude:\n      - \"*.tmp\"   # junk\n", ""));
+        let out = set_in_item(LISTS, "sources", 0, "exclude", Some(&list)).unwrap();
+        assert_eq!(
+            out,
+            LISTS.replace(
+                "  - /home/me/Documents   # papers\n",
+                "  - path: /home/me/Documents   # papers\n    exclude:\n      - \"*.iso\"\n      - cache/\n"
+            )
+        );
+        // The first field removed: the next one takes the dash.
+        let out = set_in_item(LISTS, "sources", 1, "label", None).unwrap();
+        assert_eq!(out, LISTS.replace("  - label: photos\n    path:", "  - path:"));
+        assert!(set_in_item("sources: [/a]\n", "sources", 0, "path", None).is_err());
     }
 }

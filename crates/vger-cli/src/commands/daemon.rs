@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::context::Context;
-use crate::daemon::lock::SchedulerLock;
+use crate::daemon::lock;
 use crate::daemon::log::{say, LogTail};
 use crate::daemon::scheduler::Scheduler;
 use crate::daemon::signals::SignalFlags;
@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: &DaemonArgs) -> Result<Outcome> {
         None => None,
     };
     let scheduled = preflight::scheduled_repositories(&ctx)?;
-    let lock = SchedulerLock::acquire(&ctx.app.config_path, ctx.app.config.cache_dir.as_ref())?;
+    let lock = lock::acquire(&ctx.app.config_path, ctx.app.config.cache_dir.as_ref())?;
     let signals = SignalFlags::install()?;
     let board = StatusBoard::new(DaemonStatus {
         version: env!("CARGO_PKG_VERSION"),

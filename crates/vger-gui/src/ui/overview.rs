@@ -59,9 +59,14 @@ pub fn show(ui: &mut egui::Ui, overview: &mut Overview, frame_seen: &mut Seen) {
                     if let Some(w) = row.staleness(now) {
                         line(ui, &mut seen, format!("⚠ {w}"), Some(warn));
                     }
-                    if let Some(next) = row.next_run.filter(|t| *t > now) {
-                        let when = next.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M");
-                        line(ui, &mut seen, format!("Next scheduled backup (vger daemon): {when}"), None);
+                    let next = match (row.app_next_run, row.next_run.filter(|t| *t > now)) {
+                        (Some(t), _) => Some((t.max(now), "by this app, while it is open")),
+                        (None, Some(t)) => Some((t, "vger daemon")),
+                        (None, None) => None,
+                    };
+                    if let Some((next, by)) = next {
+                        let when = next.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S");
+                        line(ui, &mut seen, format!("Next scheduled backup ({by}): {when}"), None);
                     }
                     let button = match &row.backup {
                         BackupState::Running { progress, cancelling } => {

@@ -505,6 +505,14 @@ fn restore_form(ui: &mut egui::Ui, s: &mut Snapshots, seen: &mut Seen) {
             ui.colored_label(error, &line);
             seen.line(line);
         }
+        RestoreState::Looking => {
+            let text = "Looking at what the folder already holds…";
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(text);
+            });
+            seen.line(text);
+        }
         RestoreState::Idle => {}
     }
     let picked = s.selected().len();
