@@ -15,7 +15,8 @@ use vger_format::entry::EntryKind;
 use vger_format::id::ChunkId;
 use vger_format::tree::{join_path, TreeEntry};
 
-use crate::tree::{DirEntries, SnapshotTree};
+use crate::tree::dir::scan;
+use crate::tree::SnapshotTree;
 use crate::Result;
 
 /// What a match looked like in one snapshot against the one before.
@@ -104,6 +105,18 @@ struct DirResult {
 /// snapshots are remembered, so memory follows the size of one
 /// snapshot's tree, not the length of the history.
 pub fn find(trees: &[SnapshotTree], matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync)) -> Result<Vec<Found>> {
+    find_named(trees, &|_| true, matches)
+}
+
+/// [`find`] for a search that asks something of the name: `may_match`
+/// sees each entry's name first, and only the entries it accepts are
+/// decoded whole and given to `matches` (a leaf of format 3 keeps its
+/// names apart from the rest, so most entries cost a name comparison).
+pub fn find_named(
+    trees: &[SnapshotTree],
+    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
+    matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
+) -> Result<Vec<Found>> {
     // Decoding a directory is CPU work: one reader per core on local
     // storage; on remote storage more, to hide the round trips.
     let local = trees.first().is_none_or(|t| t.store().is_local());
@@ -127,7 +140,7 @@ pub fn find(trees: &[SnapshotTree], matches: &(dyn Fn(&[u8], &TreeEntry) -> bool
                 }
             }
             let read = crate::parallel::map(unread, threads, |(path, id)| {
-                let r = read_dir(tree, &path, &id, matches)?;
+                let r = read_dir(tree, &path, &id, may_match, matches)?;
                 Ok(((path, id), Arc::new(r)))
             })?;
             current.extend(read);
@@ -175,18 +188,27 @@ fn read_dir(
     tree: &SnapshotTree,
     path: &[u8],
     id: &ChunkId,
+    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
     matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
 ) -> Result<DirResult> {
     let mut result = DirResult { hits: Vec::new(), subdirs: Vec::new() };
-    for entry in DirEntries::new(tree.store(), id)? {
-        let entry = entry?;
-        let full = join_path(path, &entry.name);
-        if matches(&full, &entry) {
-            result.hits.push((full.clone(), Summary::of(&entry)));
+    scan(tree.store(), id, &mut |item| {
+        let wanted = may_match(item.name());
+        let subdir = item.tree();
+        if !wanted && subdir.is_none() {
+            return Ok(());
         }
-        if let Some(t) = entry.tree {
+        let full = join_path(path, item.name());
+        if wanted {
+            let entry = item.entry(id)?;
+            if matches(&full, &entry) {
+                result.hits.push((full.clone(), Summary::of(&entry)));
+            }
+        }
+        if let Some(t) = subdir {
             result.subdirs.push((full, t));
         }
-    }
+        Ok(())
+    })?;
     Ok(result)
 }

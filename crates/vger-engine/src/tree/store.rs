@@ -103,14 +103,24 @@ impl TreeStore {
         self.inner.cache.insert(id, Cached { node: Arc::new(node), weight });
     }
 
-    fn fetch(&self, id: &ChunkId) -> Result<TreeNode> {
+    /// The decoded node `id` if the cache holds it.
+    pub fn cached(&self, id: &ChunkId) -> Option<Arc<TreeNode>> {
+        self.inner.cache.get(id).map(|hit| hit.node)
+    }
+
+    /// The plaintext of tree object `id`, checked against its ID but not
+    /// decoded (for [`vger_format::tree::scan_node`]) and not cached.
+    pub fn plaintext(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let inner = &self.inner;
         let (pack, loc) = inner.index.get(id).ok_or_else(|| EngineError::MissingChunk {
             chunk: id.short(),
             context: format!("tree object {} of a snapshot's file tree", id.short()),
         })?;
         let sealed = inner.storage.get_range(&pack.id.storage_key(), loc.offset.into(), loc.length.into())?;
-        let plain = open_chunk(&inner.envelope, &inner.id_key, ObjectType::TreeChunk, id, sealed, MAX_TREE_OBJECT)?;
-        Ok(TreeNode::decode(id, &plain)?)
+        open_chunk(&inner.envelope, &inner.id_key, ObjectType::TreeChunk, id, sealed, MAX_TREE_OBJECT)
+    }
+
+    fn fetch(&self, id: &ChunkId) -> Result<TreeNode> {
+        Ok(TreeNode::decode(id, &self.plaintext(id)?)?)
     }
 }
