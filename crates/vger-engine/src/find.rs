@@ -19,7 +19,7 @@ use vger_format::entry::EntryKind;
 use vger_format::id::ChunkId;
 use vger_format::tree::{join_path, TreeEntry};
 
-use crate::tree::dir::scan;
+use crate::tree::dir::scan_with;
 use crate::tree::SnapshotTree;
 use crate::Result;
 
@@ -111,6 +111,8 @@ impl DirNode {
 /// A directory of the snapshot being searched that the snapshot before
 /// did not have at its path (or had with another tree ID).
 struct Job {
+    /// Its place among the directories read (a parent comes first).
+    at: usize,
     path: Vec<u8>,
     id: ChunkId,
     /// The directory at the same path in the snapshot before, if any.
@@ -233,16 +235,31 @@ fn read_changed(
     slots: &mut Vec<Slot>,
 ) -> Result<(Arc<DirNode>, Vec<Hit>)> {
     // Top down, one depth at a time: what each directory read holds.
-    let mut read: Vec<Read> = Vec::new();
-    let mut level = vec![Job { path: Vec::new(), id: *tree.root(), before }];
+    let mut read: Vec<Option<Read>> = Vec::new();
+    let mut level = vec![Job { at: 0, path: Vec::new(), id: *tree.root(), before }];
     while !level.is_empty() {
         let first = read.len() + level.len();
-        let done = crate::parallel::map(level, threads, |job| {
-            let found = read_dir(tree, &job.path, &job.id, may_match, matches)?;
-            Ok((job, found))
+        read.resize_with(first, || None);
+        // In pack order, in batches of neighbours fetched together: a few
+        // batches per thread, so that the threads stay busy to the end.
+        level.sort_by_key(|job| tree.store().location(&job.id));
+        let per_batch = level.len().div_ceil(threads * 4).clamp(1, 64);
+        let mut batches = Vec::new();
+        while !level.is_empty() {
+            let rest = level.split_off(per_batch.min(level.len()));
+            batches.push(std::mem::replace(&mut level, rest));
+        }
+        let done = crate::parallel::map(batches, threads, |batch| {
+            let ids: Vec<ChunkId> = batch.iter().map(|job| job.id).collect();
+            let plains = tree.store().plaintexts(&ids)?;
+            batch
+                .into_iter()
+                .zip(plains)
+                .map(|(job, plain)| Ok((read_dir(tree, &job.path, &job.id, Some(plain), may_match, matches)?, job)))
+                .collect::<Result<Vec<_>>>()
         })?;
         let mut next = Vec::new();
-        for (job, found) in done {
+        for (found, job) in done.into_iter().flatten() {
             let mut children = Vec::with_capacity(found.subdirs.len());
             for (name, id) in &found.subdirs {
                 let was = job.before.as_ref().and_then(|b| b.subdir(name));
@@ -251,11 +268,13 @@ fn read_changed(
                     _ => {
                         children.push((name.clone(), Child::Read(first + next.len())));
                         let path = join_path(&job.path, name);
-                        next.push(Job { path, id: *id, before: was.cloned() });
+                        next.push(Job { at: first + next.len(), path, id: *id, before: was.cloned() });
                     }
                 }
             }
-            read.push((job.id, found, children));
+            if let Some(place) = read.get_mut(job.at) {
+                *place = Some((job.id, found, children));
+            }
         }
         level = next;
     }
@@ -263,7 +282,10 @@ fn read_changed(
     // becomes a node once its subdirectories are.
     let mut built: Vec<Option<Arc<DirNode>>> = (0..read.len()).map(|_| None).collect();
     let mut new_hits = Vec::new();
-    for (i, (id, found, children)) in read.into_iter().enumerate().rev() {
+    for (i, dir) in read.into_iter().enumerate().rev() {
+        let Some((id, found, children)) = dir else {
+            return Err(crate::EngineError::Other(format!("find: directory {i} was not read (a bug)")));
+        };
         let mut hits = Vec::with_capacity(found.hits.len());
         for (path, summary) in found.hits {
             let slot = *slot_of.entry(path).or_insert_with_key(|path| {
@@ -297,11 +319,12 @@ fn read_dir(
     tree: &SnapshotTree,
     path: &[u8],
     id: &ChunkId,
+    plain: Option<Vec<u8>>,
     may_match: &(dyn Fn(&[u8]) -> bool + Sync),
     matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
 ) -> Result<DirRead> {
     let mut result = DirRead { hits: Vec::new(), subdirs: Vec::new() };
-    scan(tree.store(), id, &mut |item| {
+    scan_with(tree.store(), id, plain, &mut |item| {
         if may_match(item.name()) {
             let full = join_path(path, item.name());
             let entry = item.entry(id)?;

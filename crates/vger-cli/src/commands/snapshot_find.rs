@@ -20,6 +20,9 @@ use crate::Outcome;
 /// Everything an entry must satisfy.
 struct Filter {
     name: Vec<GlobMatcher>,
+    /// `--name` patterns without wildcards: the name itself (compared as
+    /// bytes, without the glob engine, since it runs on every name).
+    exact: Vec<Vec<u8>>,
     contains: Option<Vec<u8>>,
     path: Option<GlobMatcher>,
     kind: Option<EntryKind>,
@@ -73,8 +76,13 @@ impl Filter {
                 contains = Some(p.as_bytes().to_vec());
             }
         }
+        let mut exact = Vec::new();
         if let Some(g) = &args.name {
-            name.push(glob(g, false)?);
+            if g.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+                name.push(glob(g, false)?);
+            } else {
+                exact.push(g.as_bytes().to_vec());
+            }
         }
         if let Some(g) = &args.iname {
             name.push(glob(g, true)?);
@@ -90,6 +98,7 @@ impl Filter {
             |s: &Option<String>| s.as_deref().map(vger_config::parse_size).transpose().map_err(anyhow::Error::msg);
         Ok(Filter {
             name,
+            exact,
             contains,
             path: args
                 .path
@@ -106,9 +115,12 @@ impl Filter {
 
     /// The part of [`Filter::matches`] that looks at the name only.
     fn name_matches(&self, raw: &[u8]) -> bool {
-        let name = String::from_utf8_lossy(raw);
-        self.name.iter().all(|g| g.is_match(name.as_ref()))
+        self.exact.iter().all(|n| n.as_slice() == raw)
             && self.contains.as_ref().is_none_or(|c| raw.windows(c.len()).any(|w| w == c.as_slice()))
+            && (self.name.is_empty() || {
+                let name = String::from_utf8_lossy(raw);
+                self.name.iter().all(|g| g.is_match(name.as_ref()))
+            })
     }
 
     fn matches(&self, path: &[u8], e: &TreeEntry) -> bool {

@@ -304,10 +304,24 @@ impl Scan<'_> {
 /// there is used. A directory split into pages is read page by page, each
 /// decoded whole.
 pub fn scan(store: &TreeStore, dir: &ChunkId, visit: &mut dyn FnMut(Scan<'_>) -> Result<()>) -> Result<()> {
+    scan_with(store, dir, None, visit)
+}
+
+/// [`scan`] with the plaintext of `dir`'s top object, if already fetched
+/// (see [`TreeStore::plaintexts`]).
+pub fn scan_with(
+    store: &TreeStore,
+    dir: &ChunkId,
+    plain: Option<Vec<u8>>,
+    visit: &mut dyn FnMut(Scan<'_>) -> Result<()>,
+) -> Result<()> {
     let node = match store.cached(dir) {
         Some(node) => node,
         None => {
-            let plain = store.plaintext(dir)?;
+            let plain = match plain {
+                Some(p) => p,
+                None => store.plaintext(dir)?,
+            };
             match scan_node(dir, &plain)? {
                 Scanned::Names(items) => return items.iter().try_for_each(|n| visit(Scan::Names(n))),
                 Scanned::Node(node) => Arc::new(node),
