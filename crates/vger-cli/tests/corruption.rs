@@ -182,11 +182,12 @@ fn config_from_a_newer_format_is_refused() {
     let t = two_packs();
     let config = t.env.repo().join("config");
     let mut bytes = fs::read(&config).unwrap();
-    // The body is a msgpack map with named fields: `"version": 2` is the
-    // fixstr "version" followed by the fixint 2.
-    let needle = b"\xa7version\x02";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("no `version: 2` in the config body");
-    bytes[at + needle.len() - 1] = 3;
+    // The body is a msgpack map with named fields: `"version": N` is the
+    // fixstr "version" followed by the fixint N.
+    let version = u8::try_from(vger_format::FORMAT_VERSION).unwrap();
+    let needle = [&b"\xa7version"[..], &[version]].concat();
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("no `version` in the config body");
+    bytes[at + needle.len() - 1] = version + 1;
     fs::write(&config, bytes).unwrap();
     let before = fingerprint(&t.env.repo());
     t.env.run(["list"]).one_line_error(&["newer", "upgrade"]);

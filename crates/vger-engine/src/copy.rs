@@ -245,7 +245,13 @@ pub fn copy(
     }
     // Every chunk is stored and indexed: the snapshots may now name them.
     for (source_id, root, original) in prepared {
-        let snapshot = Snapshot { root, parent: None, copied_from: Some(source_id), ..original.clone() };
+        let snapshot = Snapshot {
+            version: vger_format::snapshot::SNAPSHOT_VERSION,
+            root,
+            parent: None,
+            copied_from: Some(source_id),
+            ..original.clone()
+        };
         let id = SnapshotId(vger_format::id::random_id()?);
         let key = id.storage_key();
         let bytes = seal_object(target.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", &snapshot)?;

@@ -1,12 +1,16 @@
 //! Finding paths across snapshots, with the history of each match.
 //!
-//! Each directory is read once per (path, tree ID): what matched in it and
-//! which subdirectories it has are remembered from one snapshot to the
-//! next, so a directory the next snapshot shares (the usual case) costs a
-//! lookup, not a read, and searching many snapshots costs little more than
-//! searching one.
+//! Each snapshot's tree is read alongside the one before it, as remembered
+//! in memory: a subdirectory with the same tree ID at the same path as in
+//! the snapshot before holds the same subtree, so it is taken whole (with
+//! the matches under it) and not read or walked again. Only directories
+//! that changed are read, and a leaf is read for its names: an entry's
+//! metadata is decoded when its name may match. Searching many snapshots
+//! thus costs little more than searching one when most directories are
+//! shared, and memory follows one snapshot's tree (the matches and
+//! subdirectories of each directory), not the length of the history.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -15,7 +19,8 @@ use vger_format::entry::EntryKind;
 use vger_format::id::ChunkId;
 use vger_format::tree::{join_path, TreeEntry};
 
-use crate::tree::{DirEntries, SnapshotTree};
+use crate::tree::dir::scan_with;
+use crate::tree::SnapshotTree;
 use crate::Result;
 
 /// What a match looked like in one snapshot against the one before.
@@ -85,108 +90,252 @@ impl Summary {
     }
 }
 
-/// One directory, read once: the entries in it that match, and its
-/// subdirectories.
-struct DirResult {
+/// One directory of a snapshot as remembered: the matches in it and its
+/// subdirectories, each remembered the same way, so that a subtree the
+/// next snapshot shares is taken as it is.
+struct DirNode {
+    id: ChunkId,
+    /// Subdirectories by name, in name order.
+    subdirs: Vec<(Vec<u8>, Arc<DirNode>)>,
+    /// The slots of every match in the subtree (this directory's included).
+    under: Vec<usize>,
+}
+
+impl DirNode {
+    fn subdir(&self, name: &[u8]) -> Option<&Arc<DirNode>> {
+        let i = self.subdirs.binary_search_by(|(n, _)| n.as_slice().cmp(name)).ok()?;
+        self.subdirs.get(i).map(|(_, d)| d)
+    }
+}
+
+/// A directory of the snapshot being searched that the snapshot before
+/// did not have at its path (or had with another tree ID).
+struct Job {
+    /// Its place among the directories read (a parent comes first).
+    at: usize,
+    path: Vec<u8>,
+    id: ChunkId,
+    /// The directory at the same path in the snapshot before, if any.
+    before: Option<Arc<DirNode>>,
+}
+
+/// What reading a [`Job`]'s directory found.
+struct DirRead {
     hits: Vec<(Vec<u8>, Summary)>,
     subdirs: Vec<(Vec<u8>, ChunkId)>,
+}
+
+/// A subdirectory of a directory read: shared with the snapshot before,
+/// or read too (its position among the directories read).
+enum Child {
+    Shared(Arc<DirNode>),
+    Read(usize),
+}
+
+/// A match: the slot of its path and its summary.
+type Hit = (usize, Summary);
+
+/// A directory read: its ID, what it holds, and its subdirectories.
+type Read = (ChunkId, DirRead, Vec<(Vec<u8>, Child)>);
+
+/// One matching path across the snapshots searched so far.
+struct Slot {
+    path: Vec<u8>,
+    versions: Vec<FindVersion>,
+    /// The last snapshot it matched in, and its summary there.
+    last: usize,
+    summary: Summary,
 }
 
 /// Searches `trees` (oldest first) for entries `matches` accepts (given
 /// the entry's path and the entry) and returns every matching path, in
 /// path order, with its versions.
-///
-/// Each snapshot is walked one depth at a time: the directories of a
-/// depth that the snapshot before did not have are read together on
-/// several threads (a directory costs a fetch, a decryption and a decode,
-/// and on remote storage a round trip), the others come from what was
-/// read for the snapshot before. Only the directories of the last two
-/// snapshots are remembered, so memory follows the size of one
-/// snapshot's tree, not the length of the history.
 pub fn find(trees: &[SnapshotTree], matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync)) -> Result<Vec<Found>> {
+    find_named(trees, &|_| true, matches)
+}
+
+/// [`find`] for a search that asks something of the name: `may_match`
+/// sees each entry's name first, and only the entries it accepts are
+/// decoded whole and given to `matches` (a leaf of format 3 keeps its
+/// names apart from the rest, so most entries cost a name comparison).
+///
+/// The directories of a snapshot that changed are read one depth at a
+/// time, those of a depth together on several threads (a directory costs
+/// a fetch, a decryption and a decode, and on remote storage a round trip).
+pub fn find_named(
+    trees: &[SnapshotTree],
+    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
+    matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
+) -> Result<Vec<Found>> {
     // Decoding a directory is CPU work: one reader per core on local
     // storage; on remote storage more, to hide the round trips.
     let local = trees.first().is_none_or(|t| t.store().is_local());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = if local { cores } else { cores.max(crate::parallel::READERS_FOR_REMOTE) };
-    let mut previous: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
-    // Per path: its versions so far and the summary in the last snapshot
-    // it matched in.
-    let mut history: BTreeMap<Vec<u8>, (Vec<FindVersion>, usize, Summary)> = BTreeMap::new();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut slot_of: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut before: Option<Arc<DirNode>> = None;
     for (n, tree) in trees.iter().enumerate() {
-        let mut current: HashMap<(Vec<u8>, ChunkId), Arc<DirResult>> = HashMap::new();
-        let mut level = vec![(Vec::new(), *tree.root())];
-        while !level.is_empty() {
-            let mut unread = Vec::new();
-            for key in &level {
-                match previous.get(key) {
-                    Some(r) => {
-                        current.insert(key.clone(), r.clone());
-                    }
-                    None => unread.push(key.clone()),
-                }
+        let (root, new_hits) = match before.as_ref().filter(|b| b.id == *tree.root()) {
+            Some(same) => (same.clone(), Vec::new()),
+            None => read_changed(tree, before.clone(), threads, may_match, matches, &mut slot_of, &mut slots)?,
+        };
+        // Matches in the directories read: compared with the snapshot before.
+        for (slot, now) in &new_hits {
+            if let Some(s) = slots.get_mut(*slot) {
+                let change = match (s.last + 1 == n && !s.versions.is_empty()).then_some(s.summary) {
+                    None => FindChange::Added,
+                    Some(p) if p.content != now.content => FindChange::Modified,
+                    Some(p) if p.metadata != now.metadata => FindChange::Metadata,
+                    Some(_) => FindChange::Unchanged,
+                };
+                s.versions.push(FindVersion { snapshot: n, change, kind: now.kind, size: now.size, mtime: now.mtime });
+                (s.last, s.summary) = (n, *now);
             }
-            let read = crate::parallel::map(unread, threads, |(path, id)| {
-                let r = read_dir(tree, &path, &id, matches)?;
-                Ok(((path, id), Arc::new(r)))
-            })?;
-            current.extend(read);
-            let mut next = Vec::new();
-            for key in &level {
-                let Some(result) = current.get(key) else { continue };
-                next.extend(result.subdirs.iter().cloned());
-                for (path, now) in &result.hits {
-                    let before = history.get(path).filter(|(_, last, _)| *last + 1 == n).map(|(_, _, s)| *s);
-                    let change = match before {
-                        None => FindChange::Added,
-                        Some(p) if p.content != now.content => FindChange::Modified,
-                        Some(p) if p.metadata != now.metadata => FindChange::Metadata,
-                        Some(_) => FindChange::Unchanged,
-                    };
-                    let version = FindVersion { snapshot: n, change, kind: now.kind, size: now.size, mtime: now.mtime };
-                    let slot = history.entry(path.clone()).or_insert_with(|| (Vec::new(), n, *now));
-                    slot.0.push(version);
-                    slot.1 = n;
-                    slot.2 = *now;
-                }
-            }
-            level = next;
         }
-        previous = current;
+        // Matches in subtrees shared with the snapshot before: unchanged.
+        for slot in &root.under {
+            if let Some(s) = slots.get_mut(*slot).filter(|s| s.versions.last().is_none_or(|v| v.snapshot != n)) {
+                let change = if s.last + 1 == n { FindChange::Unchanged } else { FindChange::Added };
+                let now = s.summary;
+                s.versions.push(FindVersion { snapshot: n, change, kind: now.kind, size: now.size, mtime: now.mtime });
+                s.last = n;
+            }
+        }
         // Paths that matched in the snapshot before and not in this one.
-        for (versions, last, summary) in history.values_mut() {
-            if *last + 1 == n {
-                versions.push(FindVersion {
+        if n > 0 {
+            for s in slots.iter_mut().filter(|s| s.last + 1 == n) {
+                let was = s.summary;
+                s.versions.push(FindVersion {
                     snapshot: n,
                     change: FindChange::Removed,
-                    kind: summary.kind,
-                    size: summary.size,
-                    mtime: summary.mtime,
+                    kind: was.kind,
+                    size: was.size,
+                    mtime: was.mtime,
                 });
             }
         }
+        before = Some(root);
     }
-    let mut out: Vec<Found> = history.into_iter().map(|(path, (versions, _, _))| Found { path, versions }).collect();
+    let mut out: Vec<Found> = slots.into_iter().map(|s| Found { path: s.path, versions: s.versions }).collect();
     out.sort_by(|a, b| vger_fs::cmp_paths(&a.path, &b.path));
     Ok(out)
 }
 
+/// Reads the directories of `tree` that differ from `before` (the tree of
+/// the snapshot before, as remembered) and returns the new tree's root and
+/// matches in the directories read. Each path that matches gets a slot.
+fn read_changed(
+    tree: &SnapshotTree,
+    before: Option<Arc<DirNode>>,
+    threads: usize,
+    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
+    matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
+    slot_of: &mut HashMap<Vec<u8>, usize>,
+    slots: &mut Vec<Slot>,
+) -> Result<(Arc<DirNode>, Vec<Hit>)> {
+    // Top down, one depth at a time: what each directory read holds.
+    let mut read: Vec<Option<Read>> = Vec::new();
+    let mut level = vec![Job { at: 0, path: Vec::new(), id: *tree.root(), before }];
+    while !level.is_empty() {
+        let first = read.len() + level.len();
+        read.resize_with(first, || None);
+        // In pack order, in batches of neighbours fetched together: a few
+        // batches per thread, so that the threads stay busy to the end.
+        level.sort_by_key(|job| tree.store().location(&job.id));
+        let per_batch = level.len().div_ceil(threads * 4).clamp(1, 64);
+        let mut batches = Vec::new();
+        while !level.is_empty() {
+            let rest = level.split_off(per_batch.min(level.len()));
+            batches.push(std::mem::replace(&mut level, rest));
+        }
+        let done = crate::parallel::map(batches, threads, |batch| {
+            let ids: Vec<ChunkId> = batch.iter().map(|job| job.id).collect();
+            let plains = tree.store().plaintexts(&ids)?;
+            batch
+                .into_iter()
+                .zip(plains)
+                .map(|(job, plain)| Ok((read_dir(tree, &job.path, &job.id, Some(plain), may_match, matches)?, job)))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut next = Vec::new();
+        for (found, job) in done.into_iter().flatten() {
+            let mut children = Vec::with_capacity(found.subdirs.len());
+            for (name, id) in &found.subdirs {
+                let was = job.before.as_ref().and_then(|b| b.subdir(name));
+                match was {
+                    Some(same) if same.id == *id => children.push((name.clone(), Child::Shared(same.clone()))),
+                    _ => {
+                        children.push((name.clone(), Child::Read(first + next.len())));
+                        let path = join_path(&job.path, name);
+                        next.push(Job { at: first + next.len(), path, id: *id, before: was.cloned() });
+                    }
+                }
+            }
+            if let Some(place) = read.get_mut(job.at) {
+                *place = Some((job.id, found, children));
+            }
+        }
+        level = next;
+    }
+    // Bottom up (children come after their parent): each directory read
+    // becomes a node once its subdirectories are.
+    let mut built: Vec<Option<Arc<DirNode>>> = (0..read.len()).map(|_| None).collect();
+    let mut new_hits = Vec::new();
+    for (i, dir) in read.into_iter().enumerate().rev() {
+        let Some((id, found, children)) = dir else {
+            return Err(crate::EngineError::Other(format!("find: directory {i} was not read (a bug)")));
+        };
+        let mut hits = Vec::with_capacity(found.hits.len());
+        for (path, summary) in found.hits {
+            let slot = *slot_of.entry(path).or_insert_with_key(|path| {
+                slots.push(Slot { path: path.clone(), versions: Vec::new(), last: 0, summary });
+                slots.len() - 1
+            });
+            hits.push((slot, summary));
+        }
+        new_hits.extend_from_slice(&hits);
+        let mut under: Vec<usize> = hits.iter().map(|(slot, _)| *slot).collect();
+        let mut subdirs = Vec::with_capacity(children.len());
+        for (name, child) in children {
+            let node = match child {
+                Child::Shared(node) => node,
+                Child::Read(at) => built.get_mut(at).and_then(Option::take).ok_or_else(|| {
+                    crate::EngineError::Other(format!("find: directory {at} was not built before its parent (a bug)"))
+                })?,
+            };
+            under.extend_from_slice(&node.under);
+            subdirs.push((name, node));
+        }
+        if let Some(place) = built.get_mut(i) {
+            *place = Some(Arc::new(DirNode { id, subdirs, under }));
+        }
+    }
+    let root = built.first().cloned().flatten();
+    let root = root.ok_or_else(|| crate::EngineError::Other("find: no root was built (a bug)".into()))?;
+    Ok((root, new_hits))
+}
 fn read_dir(
     tree: &SnapshotTree,
     path: &[u8],
     id: &ChunkId,
+    plain: Option<Vec<u8>>,
+    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
     matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
-) -> Result<DirResult> {
-    let mut result = DirResult { hits: Vec::new(), subdirs: Vec::new() };
-    for entry in DirEntries::new(tree.store(), id)? {
-        let entry = entry?;
-        let full = join_path(path, &entry.name);
-        if matches(&full, &entry) {
-            result.hits.push((full.clone(), Summary::of(&entry)));
+) -> Result<DirRead> {
+    let mut result = DirRead { hits: Vec::new(), subdirs: Vec::new() };
+    scan_with(tree.store(), id, plain, &mut |item| {
+        if may_match(item.name()) {
+            let full = join_path(path, item.name());
+            let entry = item.entry(id)?;
+            if matches(&full, &entry) {
+                result.hits.push((full, Summary::of(&entry)));
+            }
         }
-        if let Some(t) = entry.tree {
-            result.subdirs.push((full, t));
+        if let Some(t) = item.tree() {
+            result.subdirs.push((item.name().to_vec(), t));
         }
-    }
+        Ok(())
+    })?;
     Ok(result)
 }

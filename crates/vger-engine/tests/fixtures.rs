@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use vger_engine::find::find_named;
 use vger_engine::index::ChunkIndex;
 use vger_engine::progress::Progress;
 use vger_engine::repository::Repository;
 use vger_engine::restore::{restore, RestoreOptions};
 use vger_engine::snapshots;
 use vger_engine::tree::{dir, SnapshotTree, TreeStore};
+use vger_format::entry::EntryKind;
 use vger_storage::LocalStorage;
 
 const PASSPHRASE: &[u8] = b"fixture";
@@ -128,5 +130,16 @@ fn every_fixture_repository_restores_exactly() {
         let tree = SnapshotTree::open(&store, &snaps[0]);
         let many = tree.stat(b"many").unwrap().unwrap().tree.unwrap();
         assert!(dir::object_ids(&store, &many).unwrap().len() > 2, "`many` is not split into pages");
+        // The snapshot is of the fixture's version, and a search by name
+        // finds what its manifest holds (in a leaf, and in a page).
+        let version = fixture.file_name().unwrap().to_string_lossy().trim_start_matches('v').parse::<u32>().unwrap();
+        assert_eq!(snaps[0].snapshot.version, version, "{}", fixture.display());
+        let found = |name: &'static [u8]| -> Vec<String> {
+            let trees = [tree.clone()];
+            let found = find_named(&trees, &|n| n.starts_with(name), &|_, e| e.kind != EntryKind::Dir).unwrap();
+            found.iter().map(|f| String::from_utf8_lossy(&f.path).into_owned()).collect()
+        };
+        assert_eq!(found(b"readme"), ["docs/readme.txt", "links/readme-hardlink.txt", "links/readme-symlink"]);
+        assert_eq!(found(b"file-0199"), (1990..2000).map(|i| format!("many/file-{i:05}")).collect::<Vec<_>>());
     }
 }

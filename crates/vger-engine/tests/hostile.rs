@@ -205,15 +205,15 @@ fn entry(name: &[u8], kind: EntryKind) -> TreeEntry {
 }
 
 fn leaf_bytes(entries: &[TreeEntry]) -> Vec<u8> {
-    let mut items = Vec::new();
-    entries.iter().for_each(|e| encode_entry(e, &mut items).unwrap());
-    encode_node(0, entries.len(), &items)
+    let (mut names, mut meta) = (Vec::new(), Vec::new());
+    entries.iter().for_each(|e| encode_entry(e, &mut names, &mut meta).unwrap());
+    encode_node(0, entries.len(), &names, &meta)
 }
 
 fn index_bytes(level: u8, pages: &[PageRef]) -> Vec<u8> {
     let mut items = Vec::new();
     pages.iter().for_each(|p| encode_page_ref(p, &mut items).unwrap());
-    encode_node(level, pages.len(), &items)
+    encode_node(level, pages.len(), &items, &[])
 }
 
 fn symlink(name: &[u8], target: &[u8]) -> TreeEntry {

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use vger_crypto::KdfParams;
 use vger_engine::backup::{backup, BackupOptions, BackupSource, ChangeDetection};
 use vger_engine::diff::{diff, Change};
-use vger_engine::find::{find, FindChange};
+use vger_engine::find::{find, find_named, FindChange, FindVersion};
 use vger_engine::index::ChunkIndex;
 use vger_engine::progress::Progress;
 use vger_engine::repository::{InitOptions, Repository};
@@ -385,6 +385,7 @@ proptest! {
         let found = find(&history, &matches).unwrap();
         let mut got = BTreeSet::new();
         let mut removed = BTreeSet::new();
+        let mut added = BTreeSet::new();
         for f in &found {
             for v in &f.versions {
                 if v.change == FindChange::Removed {
@@ -392,8 +393,17 @@ proptest! {
                 } else {
                     got.insert((v.snapshot, f.path.clone()));
                 }
+                if v.change == FindChange::Added {
+                    added.insert((v.snapshot, f.path.clone()));
+                }
             }
         }
+        // Deciding on the name first finds the same, version by version.
+        let named = find_named(&history, &|name| name.windows(needle.len()).any(|w| w == needle), &matches).unwrap();
+        let versions = |f: &[vger_engine::find::Found]| -> Vec<(Vec<u8>, Vec<FindVersion>)> {
+            f.iter().map(|f| (f.path.clone(), f.versions.clone())).collect()
+        };
+        prop_assert_eq!(versions(&named), versions(&found));
         let mut want = BTreeSet::new();
         for (n, t) in history.iter().enumerate() {
             for item in t.walk(b"").unwrap() {
@@ -408,7 +418,11 @@ proptest! {
             .filter(|(n, p)| *n + 1 < history.len() && !want.contains(&(n + 1, p.clone())))
             .map(|(n, p)| (n + 1, p.clone()))
             .collect();
+        // Added where it did not match in the snapshot before.
+        let want_added: BTreeSet<(usize, Vec<u8>)> =
+            want.iter().filter(|(n, p)| *n == 0 || !want.contains(&(n - 1, p.clone()))).cloned().collect();
         prop_assert_eq!(got, want);
         prop_assert_eq!(removed, want_removed);
+        prop_assert_eq!(added, want_added);
     }
 }

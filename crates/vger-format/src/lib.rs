@@ -36,4 +36,4 @@ pub mod tree;
 pub use error::FormatError;
 
 /// The repository format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;

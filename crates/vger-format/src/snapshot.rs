@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{ChunkId, SnapshotId};
 
-/// Version 2: the tree is one object per directory (`root`); version 1
+/// Version 3: leaves keep names apart from metadata (a version 2 snapshot
+/// has leaves of named-field entries, still read). Version 2: the tree is
+/// one object per directory (`root`); version 1
 /// stored it as one chunked stream (`tree`), which is no longer read.
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 
 /// Counters recorded with each snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

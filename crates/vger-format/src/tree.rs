@@ -13,10 +13,14 @@
 //! ([`TreeNode::decode`]); fetching, caching and walking are the engine's.
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::Bytes;
 
 use crate::entry::{is_zero_i64, is_zero_u32, is_zero_u64, ChunkRef, Entry, EntryKind, Xattr, MAX_ENTRY_LEN};
 use crate::id::ChunkId;
 use crate::FormatError;
+
+mod leaf;
+pub use leaf::{NameItem, META_FIELDS};
 
 /// Largest tree object (plaintext) a reader accepts: one page may hold a
 /// single entry of [`MAX_ENTRY_LEN`] (a huge file's chunk list).
@@ -181,21 +185,67 @@ pub enum TreeNode {
     Index { level: u8, pages: Vec<PageRef> },
 }
 
-/// The stored shape of both node kinds.
+/// The stored shape of both node kinds: a leaf of format 3 has `names`
+/// and `meta`, one of format 2 `entries`.
 #[derive(Deserialize)]
-struct RawNode {
+struct RawNode<'a> {
     level: u8,
     #[serde(default)]
     entries: Vec<TreeEntry>,
     #[serde(default)]
     pages: Vec<PageRef>,
+    #[serde(default, borrow)]
+    names: Option<&'a Bytes>,
+    #[serde(default, borrow)]
+    meta: Option<&'a Bytes>,
+}
+
+/// A tree object read for its names: a format 3 leaf's entries without
+/// their metadata (decoded by [`NameItem::entry`] when wanted), or any
+/// other node decoded whole.
+#[derive(Debug)]
+pub enum Scanned<'a> {
+    Names(Vec<NameItem<'a>>),
+    Node(TreeNode),
+}
+
+/// Reads tree object `id` for its names; see [`Scanned`]. Checks what
+/// [`TreeNode::decode`] checks, but the metadata of each entry.
+pub fn scan_node<'a>(id: &ChunkId, bytes: &'a [u8]) -> Result<Scanned<'a>, FormatError> {
+    let what = || format!("tree object {}", id.short());
+    let raw: RawNode<'a> = rmp_serde::from_slice(bytes).map_err(|e| FormatError::corrupt(what(), e))?;
+    match (raw.names, raw.meta) {
+        (Some(names), Some(meta)) if raw.level == 0 => {
+            if !raw.entries.is_empty() || !raw.pages.is_empty() {
+                return Err(FormatError::corrupt(what(), "a leaf of names also lists entries or pages"));
+            }
+            leaf::scan(names, meta).map(Scanned::Names).map_err(|e| FormatError::corrupt(what(), e))
+        }
+        (None, None) => TreeNode::checked(id, raw).map(Scanned::Node),
+        _ => Err(FormatError::corrupt(
+            what(),
+            "a node has a names or meta block where it may not, or one without the other",
+        )),
+    }
 }
 
 impl TreeNode {
     /// Decodes and checks tree object `id` (named in every error).
     pub fn decode(id: &ChunkId, bytes: &[u8]) -> Result<TreeNode, FormatError> {
+        match scan_node(id, bytes)? {
+            Scanned::Node(node) => Ok(node),
+            Scanned::Names(items) => items
+                .iter()
+                .map(NameItem::entry)
+                .collect::<Result<Vec<_>, _>>()
+                .map(TreeNode::Leaf)
+                .map_err(|e| FormatError::corrupt(format!("tree object {}", id.short()), e)),
+        }
+    }
+
+    /// Checks a node of format 2 (or an index node).
+    fn checked(id: &ChunkId, raw: RawNode<'_>) -> Result<TreeNode, FormatError> {
         let what = || format!("tree object {}", id.short());
-        let raw: RawNode = rmp_serde::from_slice(bytes).map_err(|e| FormatError::corrupt(what(), e))?;
         let bad = |detail: String| Err(FormatError::corrupt(what(), detail));
         if raw.level == 0 {
             if !raw.pages.is_empty() {
@@ -296,20 +346,11 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Appends one entry, encoded as a node item, to `out`.
-pub fn encode_entry(entry: &TreeEntry, out: &mut Vec<u8>) -> Result<(), FormatError> {
-    let at = out.len();
-    rmp_serde::encode::write_named(out, entry)
-        .map_err(|e| FormatError::Encode { what: "tree entry".into(), detail: e.to_string() })?;
-    if out.len() - at > MAX_ENTRY_LEN {
-        let len = out.len() - at;
-        out.truncate(at);
-        return Err(FormatError::Encode {
-            what: format!("entry {:?}", entry.display_name()),
-            detail: format!("{len} bytes is over the {MAX_ENTRY_LEN}-byte limit"),
-        });
-    }
-    Ok(())
+/// Appends one entry of a leaf: its name record to `names` and its
+/// metadata to `meta` (format 3; docs/format.md, section 8).
+pub fn encode_entry(entry: &TreeEntry, names: &mut Vec<u8>, meta: &mut Vec<u8>) -> Result<(), FormatError> {
+    leaf::encode(entry, names, meta)
+        .map_err(|detail| FormatError::Encode { what: format!("entry {:?}", entry.display_name()), detail })
 }
 
 /// Appends one page reference, encoded as a node item, to `out`.
@@ -318,23 +359,54 @@ pub fn encode_page_ref(page: &PageRef, out: &mut Vec<u8>) -> Result<(), FormatEr
         .map_err(|e| FormatError::Encode { what: "tree page reference".into(), detail: e.to_string() })
 }
 
-/// A whole node from `count` items encoded by [`encode_entry`] (level 0)
-/// or [`encode_page_ref`] (level 1 and up), concatenated in `items`.
-pub fn encode_node(level: u8, count: usize, items: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items.len() + 32);
+/// A whole node: a leaf (level 0) from the `names` and `meta` blocks of
+/// its entries ([`encode_entry`]), or an index node from `count` items
+/// encoded by [`encode_page_ref`] and concatenated in `names` (`meta` is
+/// then empty).
+pub fn encode_node(level: u8, count: usize, names: &[u8], meta: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(names.len() + meta.len() + 32);
     // Writing to a Vec cannot fail.
+    if level == 0 {
+        let _ = rmp::encode::write_map_len(&mut out, 3);
+        let _ = rmp::encode::write_str(&mut out, "level");
+        let _ = rmp::encode::write_uint(&mut out, 0);
+        let _ = rmp::encode::write_str(&mut out, "names");
+        let _ = rmp::encode::write_bin(&mut out, names);
+        let _ = rmp::encode::write_str(&mut out, "meta");
+        let _ = rmp::encode::write_bin(&mut out, meta);
+        return out;
+    }
     let _ = rmp::encode::write_map_len(&mut out, 2);
     let _ = rmp::encode::write_str(&mut out, "level");
     let _ = rmp::encode::write_uint(&mut out, u64::from(level));
-    let _ = rmp::encode::write_str(&mut out, if level == 0 { "entries" } else { "pages" });
+    let _ = rmp::encode::write_str(&mut out, "pages");
     let _ = rmp::encode::write_array_len(&mut out, count as u32);
-    out.extend_from_slice(items);
+    out.extend_from_slice(names);
     out
+}
+
+/// A leaf of format 2 holding `entries` (entries as msgpack maps with
+/// named fields): vger no longer writes it, tests and fuzz seeds use it to
+/// check that it still reads.
+pub fn encode_leaf_v2(entries: &[TreeEntry]) -> Result<Vec<u8>, FormatError> {
+    let mut out = Vec::new();
+    let _ = rmp::encode::write_map_len(&mut out, 2);
+    let _ = rmp::encode::write_str(&mut out, "level");
+    let _ = rmp::encode::write_uint(&mut out, 0);
+    let _ = rmp::encode::write_str(&mut out, "entries");
+    let _ = rmp::encode::write_array_len(&mut out, entries.len() as u32);
+    for e in entries {
+        rmp_serde::encode::write_named(&mut out, e).map_err(|err| FormatError::Encode {
+            what: format!("entry {:?}", e.display_name()),
+            detail: err.to_string(),
+        })?;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
     use super::*;
 
     fn entry(name: &[u8], kind: EntryKind) -> TreeEntry {
@@ -347,38 +419,76 @@ mod tests {
     }
 
     fn leaf(entries: &[TreeEntry]) -> Vec<u8> {
-        let mut items = Vec::new();
-        entries.iter().for_each(|e| encode_entry(e, &mut items).unwrap());
-        encode_node(0, entries.len(), &items)
+        let (mut names, mut meta) = (Vec::new(), Vec::new());
+        entries.iter().for_each(|e| encode_entry(e, &mut names, &mut meta).unwrap());
+        encode_node(0, entries.len(), &names, &meta)
     }
 
     fn index(level: u8, pages: &[PageRef]) -> Vec<u8> {
         let mut items = Vec::new();
         pages.iter().for_each(|p| encode_page_ref(p, &mut items).unwrap());
-        encode_node(level, pages.len(), &items)
+        encode_node(level, pages.len(), &items, &[])
+    }
+
+    fn full_entry() -> TreeEntry {
+        let mut f = entry(b"caf\xe9", EntryKind::File);
+        f.chunks = vec![ChunkRef(ChunkId([3; 32]), 5), ChunkRef(ChunkId([4; 32]), u32::MAX)];
+        f.size = 5 + u64::from(u32::MAX);
+        f.mode = 0o4755;
+        (f.uid, f.gid) = (1000, u32::MAX);
+        (f.user, f.group) = (Some("me".into()), Some("staff".into()));
+        (f.mtime, f.ctime) = (-1_234_567_890_123, i64::MAX);
+        (f.ino, f.dev, f.rdev) = (u64::MAX, 7, 0);
+        f.target = Some(b"t".to_vec());
+        f.xattrs = vec![Xattr(b"user.x".to_vec(), vec![0, 1]), Xattr(b"user.y".to_vec(), Vec::new())];
+        f
     }
 
     const ID: ChunkId = ChunkId([1; 32]);
 
     #[test]
     fn a_leaf_round_trips() {
-        let mut f = entry(b"caf\xe9", EntryKind::File);
-        f.chunks = vec![ChunkRef(ChunkId([3; 32]), 5)];
-        f.size = 5;
-        f.xattrs = vec![Xattr(b"user.x".to_vec(), vec![0, 1])];
-        let entries = vec![entry(b"a", EntryKind::Dir), entry(b"b", EntryKind::Symlink), f];
-        assert_eq!(TreeNode::decode(&ID, &leaf(&entries)).unwrap(), TreeNode::Leaf(entries));
+        let mut c = entry(b"c", EntryKind::Char);
+        c.rdev = 0x0801;
+        let entries = vec![entry(b"a", EntryKind::Dir), entry(b"b", EntryKind::Symlink), c, full_entry()];
+        assert_eq!(TreeNode::decode(&ID, &leaf(&entries)).unwrap(), TreeNode::Leaf(entries.clone()));
+        // Read for names: the same names, kinds and trees, and each entry whole on demand.
+        let bytes = leaf(&entries);
+        let Scanned::Names(items) = scan_node(&ID, &bytes).unwrap() else { panic!("not scanned as names") };
+        assert_eq!(items.len(), entries.len());
+        for (item, e) in items.iter().zip(&entries) {
+            assert_eq!((item.name, item.kind, item.tree), (e.name.as_slice(), e.kind, e.tree));
+            assert_eq!(&item.entry().unwrap(), e);
+        }
+        assert_eq!(TreeNode::decode(&ID, &leaf(&[])).unwrap(), TreeNode::Leaf(Vec::new()));
     }
 
     #[test]
-    fn an_index_round_trips() {
-        let pages = vec![
-            PageRef { first: b"a".to_vec(), id: ChunkId([2; 32]), count: 3 },
-            PageRef { first: b"m".to_vec(), id: ChunkId([3; 32]), count: 4 },
-        ];
-        let node = TreeNode::decode(&ID, &index(1, &pages)).unwrap();
-        assert_eq!(node.count(), 7);
-        assert_eq!(node, TreeNode::Index { level: 1, pages });
+    fn a_format_2_leaf_still_reads() {
+        let entries = vec![entry(b"a", EntryKind::Dir), entry(b"b", EntryKind::Symlink), full_entry()];
+        let bytes = encode_leaf_v2(&entries).unwrap();
+        assert_eq!(TreeNode::decode(&ID, &bytes).unwrap(), TreeNode::Leaf(entries.clone()));
+        assert!(matches!(scan_node(&ID, &bytes).unwrap(), Scanned::Node(TreeNode::Leaf(e)) if e == entries));
+        refused(
+            &encode_leaf_v2(&[entry(b"b", EntryKind::File), entry(b"a", EntryKind::File)]).unwrap(),
+            "out of order",
+        );
+    }
+
+    /// Meta arrays with fields a later version added, or fewer fields.
+    #[test]
+    fn meta_arrays_may_be_longer_or_shorter() {
+        // [mode, uid, gid, nil, nil, mtime, 0, 0, 0, 0, [], nil, 0, [], {"new": [1, "x"]}, 3.5]
+        let mut meta = b"\xdc\x00\x10\xcd\x01\xa4\x01\x02\xc0\xc0\x05\x00\x00\x00\x00\x90\xc0\x00\x90".to_vec();
+        meta.extend_from_slice(b"\x81\xa3new\x92\x01\xa1x\xcb\x40\x0c\x00\x00\x00\x00\x00\x00");
+        let names = [0, 1, b'f', meta.len() as u8];
+        let TreeNode::Leaf(e) = TreeNode::decode(&ID, &encode_node(0, 1, &names, &meta)).unwrap() else {
+            panic!("not a leaf")
+        };
+        assert_eq!((e[0].mode, e[0].uid, e[0].gid, e[0].mtime, e[0].size), (0o644, 1, 2, 5, 0));
+        // An empty meta array: every field zero.
+        let e = TreeNode::decode(&ID, &encode_node(0, 1, &[0, 1, b'f', 1], b"\x90")).unwrap();
+        assert_eq!(e, TreeNode::Leaf(vec![entry(b"f", EntryKind::File)]));
     }
 
     #[track_caller]
@@ -394,12 +504,17 @@ mod tests {
         }
         refused(&leaf(&[entry(b"b", EntryKind::File), entry(b"a", EntryKind::File)]), "out of order");
         refused(&leaf(&[entry(b"a", EntryKind::File), entry(b"a", EntryKind::File)]), "repeated");
+        // Format 3 cannot say it (the kind decides whether a tree follows
+        // the name); format 2 can, and is refused.
         let mut d = entry(b"d", EntryKind::Dir);
         d.tree = None;
-        refused(&leaf(&[d]), "only a directory has a tree");
         let mut f = entry(b"f", EntryKind::File);
         f.tree = Some(ID);
-        refused(&leaf(&[f]), "only a directory has a tree");
+        for e in [d, f] {
+            refused(&encode_leaf_v2(std::slice::from_ref(&e)).unwrap(), "only a directory has a tree");
+            let err = encode_entry(&e, &mut Vec::new(), &mut Vec::new()).unwrap_err().to_string();
+            assert!(err.contains("only a directory has a tree"), "{err}");
+        }
     }
 
     #[test]
@@ -412,5 +527,43 @@ mod tests {
         refused(&index(1, &[page(b"a", 0)]), "none empty");
         refused(&index(MAX_LEVEL + 1, &[page(b"a", 1)]), "level");
         refused(b"\x93\x01\x02\x03", "corrupt");
+    }
+
+    #[test]
+    fn hostile_name_and_meta_blocks_are_refused() {
+        let node = |names: &[u8], meta: &[u8]| encode_node(0, 0, names, meta);
+        refused(&node(&[9, 1, b'a', 0], &[]), "kind 9 is unknown");
+        refused(&node(&[0, 5, b'a'], &[]), "ends early");
+        refused(&node(&[0, 1, b'a', 1], &[]), "runs past the meta block");
+        refused(&node(&[0, 1, b'a', 1], b"\x90\x90"), "belong to no entry");
+        refused(&node(&[0, 1, b'a', 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], &[]), "more than 5 bytes");
+        refused(&node(&[1, 1, b'd', 1], b"\x90"), "ends early"); // a directory without its tree
+                                                                 // One file `a` with this meta array.
+        let one = |meta: &[u8]| node(&[0, 1, b'a', meta.len() as u8], meta);
+        refused(&one(b"\xc0"), "expected an array");
+        refused(&one(b"\x91\xcf\x01"), "ends early");
+        refused(&one(b"\x91\xcf\xff\xff\xff\xff\xff\xff\xff\xff"), "out of range");
+        refused(&one(b"\x9b\x00\x00\x00\xc0\xc0\x00\x00\x00\x00\x00\xdd"), "ends early");
+        refused(&one(b"\x91\xdd\xff\xff\xff\xff"), "expected an integer");
+        // A chunk list claiming 2^32-1 chunks in a few bytes.
+        refused(
+            &one(b"\x9b\x00\x00\x00\xc0\xc0\x00\x00\x00\x00\x00\xdd\xff\xff\xff\xff\x90\x90"),
+            "claims 4294967295 elements",
+        );
+        refused(&one(b"\x9b\x00\x00\x00\xc0\xc0\x00\x00\x00\x00\x00\x91\x92\xc4\x01\x00\x01"), "chunk ID of 1 bytes");
+        refused(&one(b"\x94\x00\x00\x00\xa1\xff"), "not UTF-8");
+        refused(&one(b"\x91\x00\x00"), "1 bytes after its metadata");
+        refused(&one(b"\x9f\x00\x00\x00\xc0\xc0\x00\x00\x00\x00\x00\x90\xc0\x00\x90\xc1"), "not msgpack");
+        refused(&node(&[0, 1, b'b', 1, 0, 1, b'a', 1], b"\x90\x90"), "out of order");
+        refused(&node(&[0, 1, b'/', 1], b"\x90"), "entry name");
+        refused(&one(b"\x94\x00\x00\x00"), "claims 4 elements in 3 bytes");
+        // Names and meta on an index node, or a names block without meta.
+        let mut half = Vec::new();
+        rmp::encode::write_map_len(&mut half, 2).unwrap();
+        rmp::encode::write_str(&mut half, "level").unwrap();
+        rmp::encode::write_uint(&mut half, 0).unwrap();
+        rmp::encode::write_str(&mut half, "names").unwrap();
+        rmp::encode::write_bin(&mut half, &[]).unwrap();
+        refused(&half, "without the other");
     }
 }

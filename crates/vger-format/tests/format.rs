@@ -7,7 +7,7 @@ use vger_format::entry::{ChunkRef, Entry, EntryKind, Xattr};
 use vger_format::id::{ChunkId, PackId};
 use vger_format::pack::{parse_pack, PackBuilder, PackLayout};
 use vger_format::repo_config::{ChunkerSizes, RepoConfig};
-use vger_format::tree::{encode_entry, encode_node, TreeEntry, TreeNode};
+use vger_format::tree::{encode_entry, encode_leaf_v2, encode_node, TreeEntry, TreeNode};
 use vger_format::FormatError;
 
 fn codecs() -> impl Strategy<Value = Codec> {
@@ -88,11 +88,14 @@ fn sample_entry(i: u8) -> Entry {
 #[test]
 fn entries_round_trip_in_a_tree_object() {
     let entries: Vec<TreeEntry> = (1..6).map(|i| TreeEntry::from_entry(sample_entry(i), None)).collect();
-    let mut items = Vec::new();
+    let (mut names, mut meta) = (Vec::new(), Vec::new());
     for e in &entries {
-        encode_entry(e, &mut items).unwrap();
+        encode_entry(e, &mut names, &mut meta).unwrap();
     }
-    let node = TreeNode::decode(&ChunkId([0; 32]), &encode_node(0, entries.len(), &items)).unwrap();
+    let node = TreeNode::decode(&ChunkId([0; 32]), &encode_node(0, entries.len(), &names, &meta)).unwrap();
+    assert_eq!(node, TreeNode::Leaf(entries.clone()));
+    // Format 2 leaves (entries as named-field maps) still read the same.
+    let node = TreeNode::decode(&ChunkId([0; 32]), &encode_leaf_v2(&entries).unwrap()).unwrap();
     assert_eq!(node, TreeNode::Leaf(entries.clone()));
     assert_eq!(entries[0].to_entry(b"d"), sample_entry(1), "the name joined to its directory is the path");
 }
@@ -114,10 +117,20 @@ fn unknown_fields_are_ignored() {
         kind: &'a str,
         some_new_field: u64,
     }
-    let mut items = Vec::new();
-    rmp_serde::encode::write_named(&mut items, &Future { name: b"x", kind: "file", some_new_field: 7 }).unwrap();
-    let node = TreeNode::decode(&ChunkId([0; 32]), &encode_node(0, 1, &items)).unwrap();
+    // A format 2 leaf: {"level": 0, "entries": [entry]}.
+    let mut v2 = b"\x82\xa5level\x00\xa7entries\x91".to_vec();
+    rmp_serde::encode::write_named(&mut v2, &Future { name: b"x", kind: "file", some_new_field: 7 }).unwrap();
+    let node = TreeNode::decode(&ChunkId([0; 32]), &v2).unwrap();
     assert_eq!((node.level(), node.first()), (0, Some(&b"x"[..])));
+    // A format 3 leaf with a field of the node no reader knows yet.
+    let (mut names, mut meta) = (Vec::new(), Vec::new());
+    encode_entry(&TreeEntry::from_entry(Entry::new(b"y".to_vec(), EntryKind::File), None), &mut names, &mut meta)
+        .unwrap();
+    let mut v3 = encode_node(0, 1, &names, &meta);
+    v3[0] += 1; // one more field in the map
+    v3.extend_from_slice(b"\xa3new\x92\x01\x02");
+    let node = TreeNode::decode(&ChunkId([0; 32]), &v3).unwrap();
+    assert_eq!((node.level(), node.first()), (0, Some(&b"y"[..])));
 }
 
 #[test]
@@ -184,7 +197,7 @@ fn config_newer_version_is_refused_and_mac_checked() {
     let other = MasterKey::generate().unwrap();
     assert!(mac.verify(|b| other.config_mac(b)).is_err());
 
-    let newer = RepoConfig { version: 3, ..cfg.clone() };
+    let newer = RepoConfig { version: vger_format::FORMAT_VERSION + 1, ..cfg.clone() };
     let bytes = newer.encode(|b| key.config_mac(b)).unwrap();
     let err = RepoConfig::decode_unverified(&bytes).unwrap_err();
     assert!(err.to_string().contains("newer vger"), "{err}");

@@ -26,6 +26,7 @@ use vger_format::key_slot::KeySlot;
 use vger_format::object::METADATA_CAP;
 use vger_format::pack::{trailer_range, PACK_FOOTER_LEN};
 use vger_format::repo_config::{ChunkerSizes, RepoConfig};
+use vger_format::tree::{encode_entry, encode_leaf_v2, encode_node, TreeNode};
 use vger_storage::{LocalStorage, Storage};
 
 use crate::fixture::{
@@ -292,6 +293,21 @@ fn tree_seeds(out: &mut Seeds, repo: &Repository) -> io::Result<()> {
         let object = reader.read(id, ObjectType::TreeChunk, &String::new).map_err(other)?;
         for (mode, codec) in [(0u8, "none"), (1, "lz4"), (2, "zstd")] {
             out.add("tree", format!("dir-{}-{codec}-{}", id.short(), loc.length), with_mode(mode, &object));
+        }
+        // Each leaf also in the other format (2: named-field entries; 3:
+        // names apart from metadata), whichever the fixture was written in.
+        if let Ok(TreeNode::Leaf(entries)) = TreeNode::decode(id, &object) {
+            let (mut names, mut meta) = (Vec::new(), Vec::new());
+            for e in &entries {
+                encode_entry(e, &mut names, &mut meta).map_err(other)?;
+            }
+            let v3 = encode_node(0, entries.len(), &names, &meta);
+            let v2 = encode_leaf_v2(&entries).map_err(other)?;
+            for (format, leaf) in [(2, v2), (3, v3)] {
+                if leaf != object {
+                    out.add("tree", format!("leaf{format}-{}", id.short()), with_mode(0, &leaf));
+                }
+            }
         }
     }
     Ok(())

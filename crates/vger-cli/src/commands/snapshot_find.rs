@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use globset::{Glob, GlobBuilder, GlobMatcher};
-use vger_engine::find::{find, FindChange};
+use vger_engine::find::{find_named, FindChange};
 use vger_engine::index::ChunkIndex;
 use vger_engine::snapshots::{self, SnapshotInfo};
 use vger_engine::tree::{SnapshotTree, TreeStore, DEFAULT_CACHE_BYTES};
@@ -20,6 +20,9 @@ use crate::Outcome;
 /// Everything an entry must satisfy.
 struct Filter {
     name: Vec<GlobMatcher>,
+    /// `--name` patterns without wildcards: the name itself (compared as
+    /// bytes, without the glob engine, since it runs on every name).
+    exact: Vec<Vec<u8>>,
     contains: Option<Vec<u8>>,
     path: Option<GlobMatcher>,
     kind: Option<EntryKind>,
@@ -73,8 +76,13 @@ impl Filter {
                 contains = Some(p.as_bytes().to_vec());
             }
         }
+        let mut exact = Vec::new();
         if let Some(g) = &args.name {
-            name.push(glob(g, false)?);
+            if g.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+                name.push(glob(g, false)?);
+            } else {
+                exact.push(g.as_bytes().to_vec());
+            }
         }
         if let Some(g) = &args.iname {
             name.push(glob(g, true)?);
@@ -90,6 +98,7 @@ impl Filter {
             |s: &Option<String>| s.as_deref().map(vger_config::parse_size).transpose().map_err(anyhow::Error::msg);
         Ok(Filter {
             name,
+            exact,
             contains,
             path: args
                 .path
@@ -104,14 +113,22 @@ impl Filter {
         })
     }
 
+    /// The part of [`Filter::matches`] that looks at the name only.
+    fn name_matches(&self, raw: &[u8]) -> bool {
+        self.exact.iter().all(|n| n.as_slice() == raw)
+            && self.contains.as_ref().is_none_or(|c| raw.windows(c.len()).any(|w| w == c.as_slice()))
+            && (self.name.is_empty() || {
+                let name = String::from_utf8_lossy(raw);
+                self.name.iter().all(|g| g.is_match(name.as_ref()))
+            })
+    }
+
     fn matches(&self, path: &[u8], e: &TreeEntry) -> bool {
-        let name = String::from_utf8_lossy(&e.name);
         let kind = match e.kind {
             EntryKind::Hardlink => EntryKind::File,
             k => k,
         };
-        self.name.iter().all(|g| g.is_match(name.as_ref()))
-            && self.contains.as_ref().is_none_or(|c| e.name.windows(c.len()).any(|w| w == c.as_slice()))
+        self.name_matches(&e.name)
             && self.path.as_ref().is_none_or(|g| g.is_match(String::from_utf8_lossy(path).as_ref()))
             && self.kind.is_none_or(|k| k == kind)
             && self.larger.is_none_or(|n| e.size > n)
@@ -157,7 +174,7 @@ pub fn run(ctx: &Context, args: &SnapshotFindArgs) -> Result<Outcome> {
         let snaps = selected(&repo, args)?;
         let store = TreeStore::new(&repo, Arc::new(ChunkIndex::load_trees(&repo)?), DEFAULT_CACHE_BYTES);
         let trees: Vec<SnapshotTree> = snaps.iter().map(|s| SnapshotTree::open(&store, s)).collect();
-        let found = find(&trees, &|path, e| filter.matches(path, e))?;
+        let found = find_named(&trees, &|name| filter.name_matches(name), &|path, e| filter.matches(path, e))?;
         if ctx.json {
             let matches: Vec<serde_json::Value> = found
                 .iter()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use vger_format::entry::EntryKind;
 use vger_format::id::ChunkId;
-use vger_format::tree::{PageRef, TreeEntry, TreeNode};
+use vger_format::tree::{scan_node, NameItem, PageRef, Scanned, TreeEntry, TreeNode};
 use vger_format::FormatError;
 
 use super::store::TreeStore;
@@ -124,6 +124,11 @@ impl DirEntries {
     pub fn new(store: &TreeStore, dir: &ChunkId) -> Result<Self> {
         let node = store.node(dir)?;
         Ok(Self { store: store.clone(), stack: vec![Frame { id: *dir, node, next: 0, below: None }], failed: false })
+    }
+
+    /// All entries of directory `dir`, whose top node is `node`.
+    fn from_node(store: &TreeStore, dir: &ChunkId, node: Arc<TreeNode>) -> Self {
+        Self { store: store.clone(), stack: vec![Frame { id: *dir, node, next: 0, below: None }], failed: false }
     }
 
     /// The entries of `dir` whose names come after `after` (a page of a
@@ -247,4 +252,87 @@ pub fn object_ids(store: &TreeStore, dir: &ChunkId) -> Result<Vec<ChunkId>> {
         }
     }
     Ok(out)
+}
+
+/// One entry as [`scan`] gives it: its name, kind and tree at once, the
+/// rest decoded only if asked for.
+pub enum Scan<'a> {
+    /// From a leaf of format 3: the metadata is still encoded.
+    Names(&'a NameItem<'a>),
+    /// From a node decoded whole (format 2, or a page of a large directory).
+    Entry(&'a TreeEntry),
+}
+
+impl Scan<'_> {
+    pub fn name(&self) -> &[u8] {
+        match self {
+            Scan::Names(n) => n.name,
+            Scan::Entry(e) => &e.name,
+        }
+    }
+
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Scan::Names(n) => n.kind,
+            Scan::Entry(e) => e.kind,
+        }
+    }
+
+    pub fn tree(&self) -> Option<ChunkId> {
+        match self {
+            Scan::Names(n) => n.tree,
+            Scan::Entry(e) => e.tree,
+        }
+    }
+
+    /// The whole entry; `dir` names the directory's object in errors.
+    pub fn entry(&self, dir: &ChunkId) -> Result<std::borrow::Cow<'_, TreeEntry>> {
+        match self {
+            Scan::Names(n) => n
+                .entry()
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| FormatError::corrupt(format!("tree object {}", dir.short()), e).into()),
+            Scan::Entry(e) => Ok(std::borrow::Cow::Borrowed(e)),
+        }
+    }
+}
+
+/// Calls `visit` with every entry of directory `dir`, in name order,
+/// reading a leaf's names without decoding each entry's metadata (which
+/// [`Scan::entry`] decodes): what a search by name needs. The object is
+/// not put in the cache (a search reads each directory once); one already
+/// there is used. A directory split into pages is read page by page, each
+/// decoded whole.
+pub fn scan(store: &TreeStore, dir: &ChunkId, visit: &mut dyn FnMut(Scan<'_>) -> Result<()>) -> Result<()> {
+    scan_with(store, dir, None, visit)
+}
+
+/// [`scan`] with the plaintext of `dir`'s top object, if already fetched
+/// (see [`TreeStore::plaintexts`]).
+pub fn scan_with(
+    store: &TreeStore,
+    dir: &ChunkId,
+    plain: Option<Vec<u8>>,
+    visit: &mut dyn FnMut(Scan<'_>) -> Result<()>,
+) -> Result<()> {
+    let node = match store.cached(dir) {
+        Some(node) => node,
+        None => {
+            let plain = match plain {
+                Some(p) => p,
+                None => store.plaintext(dir)?,
+            };
+            match scan_node(dir, &plain)? {
+                Scanned::Names(items) => return items.iter().try_for_each(|n| visit(Scan::Names(n))),
+                Scanned::Node(node) => Arc::new(node),
+            }
+        }
+    };
+    if let TreeNode::Leaf(entries) = &*node {
+        return entries.iter().try_for_each(|e| visit(Scan::Entry(e)));
+    }
+    for entry in DirEntries::from_node(store, dir, node) {
+        visit(Scan::Entry(entry?.entry()))?;
+    }
+    Ok(())
 }

@@ -37,7 +37,10 @@ fn is_cut_point(level: u8, name: &[u8]) -> bool {
 /// The open node of one level.
 #[derive(Default)]
 struct Level {
+    /// Page references, or a leaf's names block.
     items: Vec<u8>,
+    /// A leaf's meta block (docs/format.md, section 8).
+    meta: Vec<u8>,
     count: usize,
     /// Name of the first item.
     first: Vec<u8>,
@@ -56,6 +59,7 @@ pub struct DirWriter {
     levels: Vec<Level>,
     last_name: Option<Vec<u8>>,
     scratch: Vec<u8>,
+    scratch_meta: Vec<u8>,
 }
 
 impl DirWriter {
@@ -73,11 +77,14 @@ impl DirWriter {
             )));
         }
         self.last_name = Some(entry.name.clone());
-        let mut bytes = std::mem::take(&mut self.scratch);
-        bytes.clear();
-        encode_entry(entry, &mut bytes)?;
-        let pushed = self.push(0, &entry.name, &bytes, 1, store);
-        self.scratch = bytes;
+        let mut names = std::mem::take(&mut self.scratch);
+        let mut meta = std::mem::take(&mut self.scratch_meta);
+        names.clear();
+        meta.clear();
+        encode_entry(entry, &mut names, &mut meta)?;
+        let pushed = self.push(0, &entry.name, &names, &meta, 1, store);
+        self.scratch = names;
+        self.scratch_meta = meta;
         pushed
     }
 
@@ -87,7 +94,7 @@ impl DirWriter {
         loop {
             let Some(l) = self.levels.get(level) else {
                 // Only an empty directory gets here: its one, empty leaf.
-                let id = store(&encode_node(0, 0, &[]))?;
+                let id = store(&encode_node(0, 0, &[], &[]))?;
                 return Ok((id, 0));
             };
             if l.count > 0 {
@@ -104,14 +111,27 @@ impl DirWriter {
         }
     }
 
-    fn push(&mut self, level: usize, name: &[u8], item: &[u8], entries: u64, store: &mut StoreFn<'_>) -> Result<()> {
+    /// Adds an item to the open node of `level`: a page reference (`meta`
+    /// empty) or a leaf entry's name record and meta array.
+    fn push(
+        &mut self,
+        level: usize,
+        name: &[u8],
+        item: &[u8],
+        meta: &[u8],
+        entries: u64,
+        store: &mut StoreFn<'_>,
+    ) -> Result<()> {
         if level > usize::from(MAX_LEVEL) {
             return Err(EngineError::Other("a directory too large for the tree format".into()));
         }
         if self.levels.len() <= level {
             self.levels.resize_with(level + 1, Level::default);
         }
-        let full = self.levels.get(level).is_some_and(|l| l.count > 0 && l.items.len() + item.len() > MAX_PAGE);
+        let full = self
+            .levels
+            .get(level)
+            .is_some_and(|l| l.count > 0 && l.items.len() + l.meta.len() + item.len() + meta.len() > MAX_PAGE);
         if full {
             self.cut(level, store)?;
         }
@@ -120,9 +140,10 @@ impl DirWriter {
             l.first = name.to_vec();
         }
         l.items.extend_from_slice(item);
+        l.meta.extend_from_slice(meta);
         l.count += 1;
         l.entries += entries;
-        if l.items.len() >= MIN_PAGE && is_cut_point(level as u8, name) {
+        if l.items.len() + l.meta.len() >= MIN_PAGE && is_cut_point(level as u8, name) {
             self.cut(level, store)?;
         }
         Ok(())
@@ -131,10 +152,11 @@ impl DirWriter {
     /// Stores the open node of `level` and hands its reference up.
     fn cut(&mut self, level: usize, store: &mut StoreFn<'_>) -> Result<()> {
         let Some(l) = self.levels.get_mut(level) else { return Ok(()) };
-        let node = encode_node(level as u8, l.count, &l.items);
+        let node = encode_node(level as u8, l.count, &l.items, &l.meta);
         let id = store(&node)?;
         let page = PageRef { first: std::mem::take(&mut l.first), id, count: l.entries };
         l.items.clear();
+        l.meta.clear();
         l.count = 0;
         l.entries = 0;
         l.stored += 1;
@@ -148,7 +170,7 @@ impl DirWriter {
         for page in up {
             let mut item = Vec::new();
             encode_page_ref(&page, &mut item)?;
-            self.push(level + 1, &page.first, &item, page.count, store)?;
+            self.push(level + 1, &page.first, &item, &[], page.count, store)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use vger_crypto::ObjectType;
 use vger_engine::blob::seal_chunk;
 use vger_engine::check::{check, CheckOptions};
+use vger_engine::find::find_named;
 use vger_engine::index::ChunkIndex;
 use vger_engine::lock::{list_locks, RepoLock};
 use vger_engine::progress::Progress;
@@ -14,7 +15,7 @@ use vger_format::compress::Codec;
 use vger_format::id::{ChunkId, SegmentId, SnapshotId};
 use vger_format::index::{IndexSegment, INDEX_SEGMENT_VERSION};
 use vger_format::pack::PackBuilder;
-use vger_format::tree::TreeNode;
+use vger_format::tree::{scan_node, Scanned, TreeNode};
 
 use super::{refused, stored_or_sealed};
 use crate::fixture::fixture;
@@ -75,6 +76,7 @@ pub(crate) fn tree(data: &[u8]) -> Outcome {
     let codec = [Codec::None, Codec::Lz4, Codec::Zstd(1)][usize::from(mode % 3)];
     let id = ChunkId(f.repo.chunk_id_key().chunk_id(object));
     let decoded = TreeNode::decode(&id, object);
+    names_agree(&id, object, &decoded);
     let sealed = seal_chunk(f.repo.envelope(), codec, ObjectType::TreeChunk, &id, object).map_err(refused)?;
     let mut pack = PackBuilder::with_capacity(sealed.len() + 4096);
     pack.add(id, ObjectType::TreeChunk, object.len() as u32, &sealed);
@@ -96,10 +98,50 @@ pub(crate) fn tree(data: &[u8]) -> Outcome {
         Ok(n)
     });
     let _ = tree.stat(b"docs/readme.txt");
+    // A search by name (which reads leaves for their names) finds what the
+    // walk saw, or fails where the walk failed.
+    let starts_with_r = |name: &[u8]| name.first() == Some(&b'r');
+    let found = find_named(std::slice::from_ref(&tree), &starts_with_r, &|_, _| true);
+    if let (Ok(found), Ok(_)) = (&found, &walked) {
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        if let Ok(walk) = tree.walk(b"") {
+            for item in walk.flatten() {
+                if item.path.rsplit(|b| *b == b'/').next().is_some_and(starts_with_r) {
+                    seen.push(item.path);
+                }
+            }
+        }
+        let mut got: Vec<Vec<u8>> = found.iter().map(|f| f.path.clone()).collect();
+        got.sort();
+        seen.sort();
+        assert_eq!(got, seen, "find and the walk disagree");
+    }
     match (decoded, walked) {
         (Ok(_), Ok(_)) => Ok(()),
         (Err(e), Ok(_)) => panic!("the walk took a directory object the decoder refuses: {e}"),
         (_, Err(e)) => Err(e),
+    }
+}
+
+/// Reading a directory object for its names must agree with decoding it
+/// whole: the same entries, or a refusal of one of them.
+fn names_agree(id: &ChunkId, object: &[u8], decoded: &Result<TreeNode, vger_format::FormatError>) {
+    match (decoded, scan_node(id, object)) {
+        (Ok(TreeNode::Leaf(entries)), Ok(Scanned::Names(items))) => {
+            assert_eq!(entries.len(), items.len(), "names and the decoded leaf differ in length");
+            for (e, item) in entries.iter().zip(&items) {
+                assert_eq!((item.name, item.kind, item.tree), (e.name.as_slice(), e.kind, e.tree));
+                assert_eq!(item.entry().as_ref(), Ok(e), "an entry decodes differently alone");
+            }
+        }
+        (Ok(node), Ok(Scanned::Node(same))) => assert_eq!(node, &same, "the names read decoded another node"),
+        (Ok(_), Ok(Scanned::Names(_))) => panic!("an index node was read as a leaf of names"),
+        (Err(_), Ok(Scanned::Names(items))) => {
+            assert!(items.iter().any(|i| i.entry().is_err()), "the decoder refused a leaf whose every entry reads")
+        }
+        (Ok(_), Err(e)) => panic!("reading for names refused what the decoder took: {e}"),
+        (Err(_), Ok(Scanned::Node(_))) => panic!("reading for names took a node the decoder refused"),
+        (Err(_), Err(_)) => {}
     }
 }
 
