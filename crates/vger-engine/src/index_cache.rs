@@ -416,6 +416,32 @@ pub(crate) fn load(repo: &Repository, lenient: bool) -> Result<(ChunkIndex, Unre
     Ok((index, bad))
 }
 
+/// Brings the cache up to date after a command stored `added` chunks
+/// (a backup, once its snapshot is committed), so that the next command
+/// reads the cache instead of decoding the new segments. That decoding
+/// is what costs: a backup of a million small files writes one segment
+/// of a million entries, held at once as sealed bytes, plain bytes and
+/// decoded entries beside the array built from them (the first backup
+/// after it peaked at 145 MiB; with the cache brought up to date here,
+/// 89 MiB). Only when `added` reaches the cache's chunk threshold (a
+/// smaller addition costs the next open little), and never an error: a
+/// cache that cannot be written is rebuilt by the next open.
+pub(crate) fn refresh_after(repo: &Repository, added: u64) {
+    let Some(cache) = CacheFile::for_repository(repo) else { return };
+    if added < cache.threshold.chunks as u64 {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match load(repo, true) {
+        Ok(_) => tracing::debug!(
+            "index cache {} brought up to date in {:.0} ms",
+            cache.path().display(),
+            started.elapsed().as_secs_f64() * 1000.0
+        ),
+        Err(e) => tracing::info!("could not bring the index cache {} up to date: {e}", cache.path().display()),
+    }
+}
+
 /// An index of the tree chunks only, all that reading snapshots' trees
 /// needs: from the trees cache plus the segments added since when there
 /// is a valid one; else made from the whole index's cache (and written
