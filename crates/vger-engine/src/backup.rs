@@ -297,6 +297,13 @@ pub fn backup(
     let bytes = seal_object(repo.envelope(), ObjectType::Snapshot, key.as_bytes(), "snapshot", &snapshot)?;
     lock.check_alive()?;
     repo.storage().put_new(&key, &bytes)?;
+    // The next backup loads the index from the local cache instead of
+    // decoding this one's segments (the peak of an unchanged backup after a
+    // large one); this one's index is dropped first, not held beside it.
+    let read_bytes = dedup.read_bytes();
+    drop(dedup);
+    drop(index);
+    crate::index_cache::refresh_after(repo, added_chunks);
     drop(lock);
     if let Some(j) = journal {
         j.remove();
@@ -307,7 +314,7 @@ pub fn backup(
         snapshot,
         warnings: walked.warnings,
         packs_written: written.packs,
-        read_bytes: dedup.read_bytes(),
+        read_bytes,
         resumed_files: walked.resumed_files,
         resumed_bytes: walked.resumed_bytes,
     })

@@ -35,6 +35,93 @@ fn nanos(secs: i64, nsec: i64) -> i64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
+/// What `lstat` says of a path, as much as an [`Entry`] needs. The walk
+/// takes it with `fstatat` relative to the open directory it lists (one
+/// name to look up, not every component of the path again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stat {
+    /// File type and permission bits (`st_mode`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Nanoseconds since the epoch.
+    pub mtime: i64,
+    pub ctime: i64,
+    pub ino: u64,
+    pub dev: u64,
+    pub size: u64,
+    pub rdev: u64,
+    pub nlink: u64,
+}
+
+impl Stat {
+    pub fn of(md: &Metadata) -> Self {
+        Stat {
+            mode: md.mode(),
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime: nanos(md.mtime(), md.mtime_nsec()),
+            ctime: nanos(md.ctime(), md.ctime_nsec()),
+            ino: md.ino(),
+            dev: md.dev(),
+            size: md.size(),
+            rdev: md.rdev(),
+            nlink: md.nlink(),
+        }
+    }
+
+    /// `lstat` of `name` in the open directory `dir`.
+    #[allow(clippy::useless_conversion)] // st_nlink is u32 on some targets.
+    pub fn at(dir: &File, name: &[u8]) -> io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a zeroed `stat` is a valid value of this plain C struct,
+        // which fstatat fills in; `name` is NUL-terminated and outlives the
+        // call, and `dir` is an open descriptor.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Stat {
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            mtime: nanos(st.st_mtime, st.st_mtime_nsec),
+            ctime: nanos(st.st_ctime, st.st_ctime_nsec),
+            ino: st.st_ino,
+            dev: st.st_dev,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            rdev: st.st_rdev,
+            nlink: u64::from(st.st_nlink),
+        })
+    }
+
+    fn format(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.format() == libc::S_IFDIR
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.format() == libc::S_IFREG
+    }
+
+    fn kind(&self) -> EntryKind {
+        match self.format() {
+            libc::S_IFDIR => EntryKind::Dir,
+            libc::S_IFLNK => EntryKind::Symlink,
+            libc::S_IFIFO => EntryKind::Fifo,
+            libc::S_IFCHR => EntryKind::Char,
+            libc::S_IFBLK => EntryKind::Block,
+            libc::S_IFSOCK => EntryKind::Socket,
+            _ => EntryKind::File,
+        }
+    }
+}
+
 /// Builds the entry for `abs` (stored at `rel`) from its `lstat` metadata:
 /// everything but the chunks. Reads the symlink target, and the xattrs when
 /// `xattrs` is set (an unreadable xattr is left out, not an error).
@@ -45,21 +132,32 @@ pub fn entry_from_metadata(
     owners: &mut OwnerNames,
     xattrs: bool,
 ) -> io::Result<Entry> {
-    let kind = kind_of(md.file_type());
+    entry_from_stat(rel, abs, &Stat::of(md), owners, xattrs)
+}
+
+/// [`entry_from_metadata`] from a [`Stat`].
+pub(crate) fn entry_from_stat(
+    rel: Vec<u8>,
+    abs: &Path,
+    st: &Stat,
+    owners: &mut OwnerNames,
+    xattrs: bool,
+) -> io::Result<Entry> {
+    let kind = st.kind();
     let mut e = Entry::new(rel, kind);
-    e.mode = md.mode() & 0o7777;
-    e.uid = md.uid();
-    e.gid = md.gid();
+    e.mode = st.mode & 0o7777;
+    e.uid = st.uid;
+    e.gid = st.gid;
     e.user = owners.user(e.uid);
     e.group = owners.group(e.gid);
-    e.mtime = nanos(md.mtime(), md.mtime_nsec());
-    e.ctime = nanos(md.ctime(), md.ctime_nsec());
-    e.ino = md.ino();
-    e.dev = md.dev();
+    e.mtime = st.mtime;
+    e.ctime = st.ctime;
+    e.ino = st.ino;
+    e.dev = st.dev;
     match kind {
-        EntryKind::File => e.size = md.size(),
+        EntryKind::File => e.size = st.size,
         EntryKind::Symlink => e.target = Some(fs::read_link(abs)?.into_os_string().into_vec()),
-        EntryKind::Char | EntryKind::Block => e.rdev = md.rdev(),
+        EntryKind::Char | EntryKind::Block => e.rdev = st.rdev,
         _ => {}
     }
     if xattrs {

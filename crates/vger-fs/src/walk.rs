@@ -10,17 +10,17 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsString;
-use std::fs::{self, Metadata};
+use std::fs::{self, File};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vger_format::entry::{validate_relative_path, Entry, EntryKind};
 
 use crate::error::{FsError, WalkError};
-use crate::metadata::entry_from_metadata;
+use crate::metadata::{entry_from_stat, Stat};
 use crate::owners::OwnerNames;
 use crate::path::join_rel;
 
@@ -103,6 +103,8 @@ struct DirToEnter {
 /// The sorted names of one directory on disk.
 struct Listing {
     dir: PathBuf,
+    /// The directory, open: its entries are `lstat`ed relative to it.
+    open: Option<Arc<File>>,
     root_dev: u64,
     names: Vec<OsString>,
     pos: usize,
@@ -123,6 +125,8 @@ struct Child {
     name: Vec<u8>,
     node: Option<usize>,
     on_disk: Vec<(PathBuf, u64)>,
+    /// The open directory of the first name on disk.
+    first_dir: Option<Arc<File>>,
 }
 
 /// Iterates over the entries of the roots; see the module docs.
@@ -206,8 +210,12 @@ impl Walker {
             if listings.iter().any(|l| l.dir == path) {
                 continue;
             }
+            // Without it (a directory that can be listed but not
+            // opened cannot be), entries are stat'ed by path.
+            // O_DIRECTORY: never blocks on a FIFO swapped in for it.
+            let open = fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(&path).ok().map(Arc::new);
             match read_names(&path, &mut self.errors) {
-                Ok(names) => listings.push(Listing { dir: path, root_dev, names, pos: 0 }),
+                Ok(names) => listings.push(Listing { dir: path, open, root_dev, names, pos: 0 }),
                 Err(e) => self.errors.push_back(WalkError::new(path, &e)),
             }
         }
@@ -243,13 +251,17 @@ impl Walker {
             }
         }
         let mut on_disk = Vec::new();
+        let mut first_dir = None;
         for l in &mut frame.listings {
             if l.names.get(l.pos).is_some_and(|n| n.as_bytes() == name) {
+                if on_disk.is_empty() {
+                    first_dir = l.open.clone();
+                }
                 on_disk.push((l.dir.join(OsString::from_vec(name.clone())), l.root_dev));
                 l.pos += 1;
             }
         }
-        Some(Some(Child { name, node, on_disk }))
+        Some(Some(Child { name, node, on_disk, first_dir }))
     }
 
     /// The item for one child, or `None` when it is excluded or vanished
@@ -263,17 +275,21 @@ impl Walker {
                 let followed = matches!(node.and_then(|n| n.source.as_ref()), Some(NodeSource::Ancestor(_)));
                 let md = if followed { fs::metadata(path) } else { fs::symlink_metadata(path) };
                 let md = match md {
-                    Ok(md) => md,
+                    Ok(md) => Stat::of(&md),
                     Err(e) => return Some(Err(WalkError::new(path, &e))),
                 };
                 for dir in node.map(|n| &n.contents[..]).unwrap_or_default() {
-                    dirs.push((dir.clone(), md.dev()));
+                    dirs.push((dir.clone(), md.dev));
                 }
                 (path.clone(), md)
             }
             None => {
                 let (path, _) = child.on_disk.first()?;
-                let md = match fs::symlink_metadata(path) {
+                let md = match &child.first_dir {
+                    Some(dir) => Stat::at(dir, &child.name),
+                    None => fs::symlink_metadata(path).map(|md| Stat::of(&md)),
+                };
+                let md = match md {
                     Ok(md) => md,
                     Err(e) => return Some(Err(WalkError::new(path, &e))),
                 };
@@ -290,19 +306,15 @@ impl Walker {
                 // A name found in several merged directories: the first
                 // one's metadata was taken above; the others' are needed only
                 // to know whether they are directories to merge as well.
-                let other_md;
                 let dmd = if i == 0 && child.node.is_none() {
-                    &md
+                    md
                 } else {
                     match fs::symlink_metadata(path) {
-                        Ok(m) => {
-                            other_md = m;
-                            &other_md
-                        }
+                        Ok(m) => Stat::of(&m),
                         Err(_) => continue,
                     }
                 };
-                let crosses_device = self.opts.one_file_system && dmd.dev() != *root_dev;
+                let crosses_device = self.opts.one_file_system && dmd.dev != *root_dev;
                 if dmd.is_dir() && !crosses_device {
                     dirs.push((path.clone(), *root_dev));
                 }
@@ -312,14 +324,14 @@ impl Walker {
         Some(self.item(rel, abs, &md))
     }
 
-    fn item(&mut self, rel: Vec<u8>, abs: PathBuf, md: &Metadata) -> Result<WalkItem, WalkError> {
+    fn item(&mut self, rel: Vec<u8>, abs: PathBuf, md: &Stat) -> Result<WalkItem, WalkError> {
         let xattrs = self.opts.xattrs && !(self.opts.file_xattrs_later && md.is_file());
-        let mut entry = match entry_from_metadata(rel, &abs, md, &mut self.owners, xattrs) {
+        let mut entry = match entry_from_stat(rel, &abs, md, &mut self.owners, xattrs) {
             Ok(e) => e,
             Err(e) => return Err(WalkError::new(abs, &e)),
         };
-        if entry.kind == EntryKind::File && md.nlink() > 1 {
-            match self.first_links.get(&(md.dev(), md.ino())) {
+        if entry.kind == EntryKind::File && md.nlink > 1 {
+            match self.first_links.get(&(md.dev, md.ino)) {
                 Some(first) => {
                     entry.kind = EntryKind::Hardlink;
                     entry.target = Some(first.clone());
@@ -327,7 +339,7 @@ impl Walker {
                     entry.size = 0;
                 }
                 None => {
-                    self.first_links.insert((md.dev(), md.ino()), entry.path.clone());
+                    self.first_links.insert((md.dev, md.ino), entry.path.clone());
                 }
             }
         }

@@ -391,3 +391,29 @@ fn a_trees_cache_is_derived_from_a_valid_whole_cache_without_reading_segments() 
     assert!(trees_path.exists(), "written for the next open");
     assert_eq!(CacheFile::of(&f.cached(), Contents::Trees).unwrap().read().unwrap().unwrap().entries.len(), 100);
 }
+
+#[test]
+fn a_refresh_after_a_large_addition_spares_the_next_load_the_new_segment() {
+    let f = Fixture::new();
+    f.segment(vec![pack(1, 0..5000)]);
+    ChunkIndex::load(&f.cached()).unwrap();
+    // Too few chunks for a load to rewrite the cache (see the first test).
+    let b = f.segment(vec![pack(2, 5000..5010)]);
+    let expected = canonical(&fresh(&f));
+
+    // Below the threshold of a repository with the default one: nothing.
+    let default_threshold = f.plain().with_index_cache(Some(f.cache_dir()));
+    refresh_after(&default_threshold, 10);
+    let unchanged = CacheFile::for_repository(&f.cached()).unwrap().read().unwrap().unwrap();
+    assert_eq!(unchanged.entries.len(), 5000, "a small addition leaves the cache alone");
+
+    refresh_after(&f.cached(), 10);
+    let reread = CacheFile::for_repository(&f.cached()).unwrap().read().unwrap().unwrap();
+    assert_eq!(reread.entries.len(), 5010);
+    assert!(reread.seen.iter().any(|s| s.id == b));
+    // The next load reads no segment: a spoiled one goes unnoticed.
+    f.spoil_segment(b);
+    let (loaded, bad) = ChunkIndex::load_lenient(&f.cached()).unwrap();
+    assert!(bad.is_empty(), "the new segment was read again: {bad:?}");
+    assert_eq!(canonical(&loaded), expected);
+}
