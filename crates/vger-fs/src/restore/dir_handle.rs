@@ -111,6 +111,28 @@ impl DirHandle {
         Ok(())
     }
 
+    /// Renames `from` to `to`, both in this directory, only when nothing is
+    /// at `to` (EEXIST otherwise). Where the file system cannot
+    /// (`RENAME_NOREPLACE` refused with EINVAL), `to` is looked up first
+    /// and the rename made when it is free.
+    pub fn rename_no_replace(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        let (f, t) = (cstring(from)?, cstring(to)?);
+        // SAFETY: valid dirfd and NUL-terminated names.
+        let rc = unsafe { libc::renameat2(self.raw(), f.as_ptr(), self.raw(), t.as_ptr(), libc::RENAME_NOREPLACE) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+        match self.lstat(to) {
+            Ok(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => self.rename(from, to),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes the non-directory `name`.
     pub fn unlink(&self, name: &[u8]) -> io::Result<()> {
         let c = cstring(name)?;
