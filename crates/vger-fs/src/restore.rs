@@ -24,11 +24,11 @@ mod dir_handle;
 mod file_writer;
 mod remove;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use vger_format::entry::{validate_relative_path, Entry, EntryKind};
@@ -91,19 +91,25 @@ pub struct Existing {
     pub mtime: i64,
 }
 
+/// Whether an entry's directory is one this restore made (`Some`), and
+/// then whether it is plain (see `RestoreTarget::fresh`).
+type Fresh = Option<bool>;
+
 /// A directory being restored into; see the module docs.
 pub struct RestoreTarget {
     dest: PathBuf,
     root: DirHandle,
     shared: Arc<Shared>,
-    /// The parent directory opened last, by its snapshot path, and whether
-    /// it is in `fresh`: consecutive entries usually share it.
-    last_parent: Option<(Vec<u8>, DirHandle, bool)>,
+    /// The parent directory opened last, by its snapshot path, and its
+    /// value in `fresh`: consecutive entries usually share it.
+    last_parent: Option<(Vec<u8>, DirHandle, Fresh)>,
     /// Directories created, whose metadata `finish` applies.
     dirs: Vec<Entry>,
     /// Snapshot paths of the directories this restore made (`mkdir`
-    /// succeeded): nothing was in them but what the restore writes.
-    fresh: HashSet<Vec<u8>>,
+    /// succeeded): nothing was in them but what the restore writes. The
+    /// value: whether a file made in it gets the process's group and the
+    /// mode asked for less the umask (no setgid bit, no default ACL).
+    fresh: HashMap<Vec<u8>, bool>,
     /// Whether missing directories are created (not for a dry run).
     create: bool,
 }
@@ -117,10 +123,10 @@ impl RestoreTarget {
         Ok(RestoreTarget {
             dest: dest.to_path_buf(),
             root,
-            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            shared: Arc::new(Shared::new(opts)),
             last_parent: None,
             dirs: Vec::new(),
-            fresh: HashSet::new(),
+            fresh: HashMap::new(),
             create: true,
         })
     }
@@ -137,10 +143,10 @@ impl RestoreTarget {
         Ok(Some(RestoreTarget {
             dest: dest.to_path_buf(),
             root,
-            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            shared: Arc::new(Shared::new(opts)),
             last_parent: None,
             dirs: Vec::new(),
-            fresh: HashSet::new(),
+            fresh: HashMap::new(),
             create: false,
         }))
     }
@@ -218,7 +224,7 @@ impl RestoreTarget {
     /// Validates `path` and opens its parent directory (creating missing
     /// ones); returns the parent, the last component and whether the parent
     /// is one this restore made (see the module docs).
-    fn parent_of<'p>(&mut self, path: &'p [u8]) -> Result<(DirHandle, &'p [u8], bool), FsError> {
+    fn parent_of<'p>(&mut self, path: &'p [u8]) -> Result<(DirHandle, &'p [u8], Fresh), FsError> {
         validate_relative_path(path)?;
         let (parent, name) = split_last(path);
         if let Some((p, handle, fresh)) = &self.last_parent {
@@ -239,7 +245,7 @@ impl RestoreTarget {
             }
             _ => self.open_dir(parent, path, self.create)?,
         };
-        let fresh = self.fresh.contains(parent);
+        let fresh = self.fresh.get(parent).copied();
         self.last_parent = Some((parent.to_vec(), handle.clone(), fresh));
         Ok((handle, name, fresh))
     }
@@ -248,13 +254,15 @@ impl RestoreTarget {
     /// already; any other file there is replaced). Its metadata is applied
     /// by [`finish`](Self::finish).
     pub fn create_dir(&mut self, entry: &Entry) -> Result<(), FsError> {
-        let (parent, name, _) = self.parent_of(&entry.path)?;
+        let (parent, name, fresh) = self.parent_of(&entry.path)?;
         let io_err = |e| FsError::io(self.disk_path(&entry.path), e);
         // Owner-writable while children are restored; the stored mode
         // comes at the end.
         match parent.mkdir(name, 0o700) {
             Ok(()) => {
-                self.fresh.insert(entry.path.clone());
+                // A new folder takes the setgid bit and default ACL of its parent.
+                let plain = fresh.unwrap_or_else(|| parent.is_plain());
+                self.fresh.insert(entry.path.clone(), plain);
             }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 let st = parent.lstat(name).map_err(io_err)?;
@@ -282,7 +290,7 @@ impl RestoreTarget {
             Err(FsError::Refused { .. }) if !self.create => return Ok(None),
             other => other?,
         };
-        if fresh {
+        if fresh.is_some() {
             return Ok(None); // Made by this restore: nothing of anyone's in it.
         }
         match parent.lstat(name) {
@@ -357,14 +365,24 @@ impl RestoreTarget {
     /// [`NewFile::create`] makes the temporary file, on any thread.
     pub fn prepare_file(&mut self, entry: &Entry) -> Result<NewFile, FsError> {
         let (parent, name, fresh) = self.parent_of(&entry.path)?;
-        if !fresh {
+        if fresh.is_none() {
             if let Ok(st) = parent.lstat(name) {
                 if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                     return Err(FsError::refused(&entry.path, "a directory of that name is in the target"));
                 }
             }
         }
-        Ok(NewFile::new(parent, name.to_vec(), fresh, self.disk_path(&entry.path), self.shared.clone()))
+        // In a plain folder a file can be made with its final owner, group
+        // and mode: then none of them is set again.
+        let preset = fresh.unwrap_or(false).then(|| self.shared.preset_mode(entry)).flatten();
+        Ok(NewFile::new(
+            parent,
+            name.to_vec(),
+            fresh.is_some(),
+            preset,
+            self.disk_path(&entry.path),
+            self.shared.clone(),
+        ))
     }
 
     /// Makes something under a temporary name in `parent`, applies `entry`'s
@@ -416,7 +434,7 @@ impl RestoreTarget {
             return Err(FsError::refused(&entry.path, "symlink entry has no target"));
         };
         let (parent, name, fresh) = self.parent_of(&entry.path)?;
-        self.place(&parent, name, fresh, entry, Some(true), |temp| parent.symlink(target, temp))
+        self.place(&parent, name, fresh.is_some(), entry, Some(true), |temp| parent.symlink(target, temp))
     }
 
     /// Links `entry.path` to the file already restored at `entry.target`,
@@ -445,7 +463,7 @@ impl RestoreTarget {
                 return Ok(()); // linked already (a restore run again)
             }
         }
-        self.place(&parent, name, fresh, entry, None, |temp| parent.link_from(&from, target_name, temp))
+        self.place(&parent, name, fresh.is_some(), entry, None, |temp| parent.link_from(&from, target_name, temp))
     }
 
     /// Creates a FIFO or device node when `special_files` allows it;
@@ -464,7 +482,9 @@ impl RestoreTarget {
         }
         let (parent, name, fresh) = self.parent_of(&entry.path)?;
         let rdev = if entry.kind == EntryKind::Fifo { 0 } else { entry.rdev };
-        self.place(&parent, name, fresh, entry, Some(false), |temp| parent.mknod(temp, file_type | 0o600, rdev))?;
+        self.place(&parent, name, fresh.is_some(), entry, Some(false), |temp| {
+            parent.mknod(temp, file_type | 0o600, rdev)
+        })?;
         Ok(SpecialOutcome::Created)
     }
 

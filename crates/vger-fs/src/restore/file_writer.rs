@@ -22,21 +22,43 @@ pub struct NewFile {
     /// The directory was made by this restore: the name is put in place
     /// without replacing anything (see the module docs of `restore`).
     fresh: bool,
+    /// The mode to create it with, when that gives it its final owner,
+    /// group and mode (see `Shared::preset_mode`).
+    preset: Option<u32>,
     disk_path: PathBuf,
     shared: Arc<Shared>,
 }
 
 impl NewFile {
-    pub(crate) fn new(dir: DirHandle, name: Vec<u8>, fresh: bool, disk_path: PathBuf, shared: Arc<Shared>) -> Self {
-        NewFile { dir, name, fresh, disk_path, shared }
+    pub(crate) fn new(
+        dir: DirHandle,
+        name: Vec<u8>,
+        fresh: bool,
+        preset: Option<u32>,
+        disk_path: PathBuf,
+        shared: Arc<Shared>,
+    ) -> Self {
+        NewFile { dir, name, fresh, preset, disk_path, shared }
     }
 
     /// Creates the temporary file, to be written and then put in place by
     /// [`FileWriter::finish`].
     pub fn create(self) -> Result<FileWriter, FsError> {
-        let NewFile { dir, name, fresh, disk_path, shared } = self;
-        let (temp, file) = dir.create_temp_file().map_err(|e| FsError::io(disk_path.clone(), e))?;
-        Ok(FileWriter { dir, temp, name, file, disk_path, shared, placed: false, written_end: 0, no_replace: fresh })
+        let NewFile { dir, name, fresh, preset, disk_path, shared } = self;
+        let mode = preset.unwrap_or(0o600);
+        let (temp, file) = dir.create_temp_file(mode).map_err(|e| FsError::io(disk_path.clone(), e))?;
+        Ok(FileWriter {
+            dir,
+            temp,
+            name,
+            file,
+            disk_path,
+            shared,
+            placed: false,
+            written_end: 0,
+            no_replace: fresh,
+            preset: preset.is_some(),
+        })
     }
 }
 
@@ -58,6 +80,8 @@ pub struct FileWriter {
     written_end: u64,
     /// Put in place only where nothing is (`RENAME_NOREPLACE`).
     no_replace: bool,
+    /// Made with its final owner, group and mode.
+    preset: bool,
 }
 
 impl FileWriter {
@@ -106,12 +130,12 @@ impl FileWriter {
     pub fn finish(mut self, entry: &Entry) -> Result<(), FsError> {
         // The file is new: written up to its size, it has that size.
         let sized = if self.written_end == entry.size { Ok(()) } else { self.file.set_len(entry.size) };
-        let done = sized.and_then(|()| self.shared.apply_to_fd(self.file.as_raw_fd(), entry)).and_then(|()| match self
-            .no_replace
-        {
-            true => self.dir.rename_no_replace(&self.temp, &self.name),
-            false => self.dir.rename(&self.temp, &self.name),
-        });
+        let done = sized
+            .and_then(|()| self.shared.apply_to_new_file(self.file.as_raw_fd(), entry, self.preset))
+            .and_then(|()| match self.no_replace {
+                true => self.dir.rename_no_replace(&self.temp, &self.name),
+                false => self.dir.rename(&self.temp, &self.name),
+            });
         match done {
             Ok(()) => {
                 self.placed = true;
