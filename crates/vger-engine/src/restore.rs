@@ -4,11 +4,15 @@
 //! asked for) and creates directories, links and special files itself; file contents are written by worker
 //! threads, each file into a temporary name that is renamed into place when
 //! complete. Adjacent chunks of a file that sit next to each other in one
-//! pack are fetched with one ranged read. Hard links are made last, once
+//! pack are fetched with one ranged read, and small files whose chunks lie
+//! close together in one pack (a folder's files, backed up together) go to
+//! a worker as one batch, read from the pack with one ranged read. Hard links are made last, once
 //! their targets exist, and directory metadata is applied at the very end.
 //! All path safety (nothing is written outside the target) is enforced by
 //! `vger_fs::RestoreTarget`.
 
+use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,7 +23,7 @@ use vger_format::compress::decompress_ref;
 use vger_format::entry::{Entry, EntryKind};
 use vger_format::id::ChunkId;
 use vger_format::FormatError;
-use vger_fs::{ExistingFile, FileWriter, RestoreTarget};
+use vger_fs::{ExistingFile, FileWriter, NewFile, RestoreTarget};
 
 use crate::blob::BlobReader;
 use crate::index::ChunkIndex;
@@ -37,6 +41,20 @@ use delete::RestoredDir;
 
 /// Largest single ranged read when fetching adjacent chunks.
 const MAX_READ: u64 = 16 << 20;
+
+/// A file of at most this size whose chunks lie in one pack can be
+/// restored in a batch with others of the same pack.
+const SMALL_FILE: u64 = 1 << 20;
+
+/// Largest ranged read of a batch of small files.
+const BATCH_READ: u64 = 4 << 20;
+
+/// Most files in one batch (a worker writes them one after the other).
+const BATCH_FILES: usize = 512;
+
+/// Bytes of a batch's read that no file of it needs, at most (beyond
+/// as many as the files need): the gaps left by chunks stored before.
+const BATCH_SLACK: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -181,7 +199,7 @@ pub fn restore(
     let mut matched_any = opts.paths.is_empty();
     let index = std::sync::Arc::new(index);
     let tree = SnapshotTree::open(&TreeStore::new(repo, index.clone(), TREE_CACHE_BYTES), snap);
-    let (tx, rx) = bounded::<FileJob>(threads * 4);
+    let (tx, rx) = bounded::<Job>(threads * 4);
     let walk: Result<()> = std::thread::scope(|scope| {
         // A restore of the whole snapshot has its stats for totals (the
         // front end sets them); one of some paths counts them beside the
@@ -201,49 +219,21 @@ pub fn restore(
             let (index, report, fetched) = (&*index, &report, &fetched);
             scope.spawn(move || {
                 let mut buffers = Buffers::default();
-                for FileJob { writer, entry, existing } in rx.iter() {
+                let worker = Worker { repo, index, progress, report, fetched, verify: opts.verify };
+                for job in rx.iter() {
                     if progress.cancelled() {
-                        writer.abort(); // Files queued when the front end cancelled are not written.
-                        continue;
+                        continue; // Files queued when the front end cancelled are not written.
                     }
-                    if let Some(existing) = existing {
-                        match keep_if_same(repo, existing, &entry, &mut buffers.compare) {
-                            Ok(true) => {
-                                writer.abort();
-                                let mut r = lock(report);
-                                r.skipped += 1;
-                                r.skipped_bytes += entry.size;
-                                r.metadata_only += 1;
-                                progress.add_files(1);
-                                progress.add_bytes(entry.size);
-                                continue;
-                            }
-                            Ok(false) => {}
-                            Err(e) => {
-                                writer.abort();
-                                progress.add_error();
-                                lock(report).failures.push(format!("{}: {e}", entry.display_path()));
-                                continue;
-                            }
-                        }
-                    }
-                    match write_file(repo, index, writer, &entry, progress, &mut buffers, fetched, opts.verify) {
-                        Ok(()) => {
-                            let mut r = lock(report);
-                            r.verified += u64::from(opts.verify);
-                            r.files += 1;
-                            r.bytes += entry.size;
-                            progress.add_files(1);
-                        }
-                        Err(e) => {
-                            progress.add_error();
-                            lock(report).failures.push(format!("{}: {e}", entry.display_path()));
-                        }
+                    match job {
+                        Job::One(job) => worker.one(*job, &mut buffers),
+                        Job::Batch(batch) => worker.batch(batch, &mut buffers),
                     }
                 }
             });
         }
         drop(rx);
+        let send = |job: Job| tx.send(job).map_err(|_| EngineError::Other("restore workers stopped".into()));
+        let mut batcher = Batcher::default();
         let mut restore_one = |entry: Entry| -> Result<()> {
             progress.stop_if_cancelled()?;
             if opts.dry_run {
@@ -279,8 +269,8 @@ pub fn restore(
                         return Ok(());
                     }
                     Err(e) => Err(e),
-                    Ok(found) => match target.begin_file(&entry) {
-                        Ok(writer) => {
+                    Ok(found) => match target.prepare_file(&entry) {
+                        Ok(file) => {
                             // Only the time differs: the worker compares contents.
                             let existing = match found {
                                 Some(f) if opts.overwrite == Overwrite::IfChanged && f.size == entry.size => {
@@ -288,8 +278,12 @@ pub fn restore(
                                 }
                                 _ => None,
                             };
-                            tx.send(FileJob { writer, entry, existing })
-                                .map_err(|_| EngineError::Other("restore workers stopped".into()))?;
+                            let job = FileJob { file, entry, existing };
+                            if job.existing.is_some() {
+                                send(Job::One(Box::new(job)))?;
+                            } else {
+                                batcher.add(&index, job, &send)?;
+                            }
                             return Ok(());
                         }
                         Err(e) => Err(e),
@@ -371,6 +365,9 @@ pub fn restore(
                 walk_below(path, &mut restore_one, &mut walked_dirs)?;
             }
         }
+        if let Some(last) = batcher.take() {
+            send(last)?;
+        }
         drop(tx);
         Ok(())
     });
@@ -439,9 +436,303 @@ fn selected_totals(tree: &SnapshotTree, top: &[Vec<u8>], progress: &Progress) ->
 /// A regular file for a worker to write, and with `if-changed` the file
 /// of the same size already there, to compare first.
 struct FileJob {
-    writer: FileWriter,
+    file: NewFile,
     entry: Entry,
     existing: Option<ExistingFile>,
+}
+
+/// What a worker is handed.
+enum Job {
+    One(Box<FileJob>),
+    Batch(Batch),
+}
+
+/// Small files whose chunks all lie in `region` of one pack (none for
+/// a batch of empty files only), each with its chunks' places there.
+#[derive(Default)]
+struct Batch {
+    region: Option<Region>,
+    files: Vec<(FileJob, Vec<(u64, u32)>)>,
+    /// Sealed bytes the files' chunks take, as the slack rule counts them.
+    needed: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Region {
+    pack: vger_format::id::PackId,
+    start: u64,
+    end: u64,
+}
+
+impl Region {
+    /// The smallest region holding both; `None` when in other packs.
+    fn union(self, other: Region) -> Option<Region> {
+        (self.pack == other.pack).then(|| Region {
+            pack: self.pack,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        })
+    }
+}
+
+/// Gathers small files, in walk order, into batches of one pack region.
+#[derive(Default)]
+struct Batcher {
+    current: Batch,
+}
+
+impl Batcher {
+    /// Adds `job` to the batch being gathered, or sends it alone when it
+    /// is not small; sends the batch first when `job` does not fit in it.
+    fn add(&mut self, index: &ChunkIndex, job: FileJob, send: &dyn Fn(Job) -> Result<()>) -> Result<()> {
+        let Some((region, places)) = small_file_places(index, &job.entry) else {
+            return send(Job::One(Box::new(job)));
+        };
+        let needed: u64 = places.iter().map(|(_, len)| u64::from(*len)).sum();
+        let fits = |batch: &Batch| -> bool {
+            if batch.files.len() >= BATCH_FILES {
+                return false;
+            }
+            let (Some(have), Some(new)) = (batch.region, region) else { return true };
+            have.union(new).is_some_and(|u| {
+                let len = u.end - u.start;
+                len <= BATCH_READ && len <= batch.needed + needed + BATCH_SLACK
+            })
+        };
+        if !fits(&self.current) {
+            if let Some(full) = self.take() {
+                send(full)?;
+            }
+        }
+        let batch = &mut self.current;
+        batch.region = match (batch.region, region) {
+            (Some(have), Some(new)) => have.union(new),
+            (have, new) => have.or(new),
+        };
+        batch.needed += needed;
+        batch.files.push((job, places));
+        Ok(())
+    }
+
+    /// The batch gathered so far, if it holds any file.
+    fn take(&mut self) -> Option<Job> {
+        let batch = std::mem::take(&mut self.current);
+        (!batch.files.is_empty()).then_some(Job::Batch(batch))
+    }
+}
+
+/// Where a small file's chunks lie when they all are in one pack, close
+/// together: the region holding them (`None` for an empty file) and each
+/// chunk's offset and length. `None` for a file to restore alone (a big
+/// one, one spread over packs or far apart in one, a chunk not in the
+/// index: its own read reports that).
+#[allow(clippy::type_complexity)]
+fn small_file_places(index: &ChunkIndex, entry: &Entry) -> Option<(Option<Region>, Vec<(u64, u32)>)> {
+    if entry.size > SMALL_FILE {
+        return None;
+    }
+    let mut region: Option<Region> = None;
+    let mut places = Vec::with_capacity(entry.chunks.len());
+    let mut needed = 0u64;
+    for chunk in &entry.chunks {
+        let (pack, loc) = index.get(chunk.id())?;
+        let (start, len) = (u64::from(loc.offset), loc.length);
+        let here = Region { pack: pack.id, start, end: start + u64::from(len) };
+        region = Some(match region {
+            None => here,
+            Some(r) => r.union(here)?,
+        });
+        needed += u64::from(len);
+        places.push((start, len));
+    }
+    if let Some(r) = region {
+        if r.end - r.start > needed + BATCH_SLACK {
+            return None;
+        }
+    }
+    Some((region, places))
+}
+
+/// One worker's view of the restore.
+struct Worker<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    progress: &'a Progress,
+    report: &'a std::sync::Mutex<RestoreReport>,
+    fetched: &'a AtomicU64,
+    verify: bool,
+}
+
+impl Worker<'_> {
+    /// Restores one file on its own (its chunks fetched by ranged reads of
+    /// adjacent ones), comparing it first with the file there when asked.
+    fn one(&self, FileJob { file, entry, existing }: FileJob, buffers: &mut Buffers) {
+        let (report, progress) = (self.report, self.progress);
+        if let Some(existing) = existing {
+            match keep_if_same(self.repo, existing, &entry, &mut buffers.compare) {
+                Ok(true) => {
+                    let mut r = lock(report);
+                    r.skipped += 1;
+                    r.skipped_bytes += entry.size;
+                    r.metadata_only += 1;
+                    progress.add_files(1);
+                    progress.add_bytes(entry.size);
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => return self.failed(&entry, e),
+            }
+        }
+        let written = file.create().map_err(EngineError::from).and_then(|writer| {
+            write_file(self.repo, self.index, writer, &entry, progress, buffers, self.fetched, self.verify)
+        });
+        match written {
+            Ok(()) => self.written(&entry),
+            Err(e) => self.failed(&entry, e),
+        }
+    }
+
+    /// Restores a batch of small files: their pack region is read once, and
+    /// each chunk in it opened (decrypted in place, checked) once.
+    fn batch(&self, batch: Batch, buffers: &mut Buffers) {
+        if let Some(r) = batch.region {
+            let key = r.pack.storage_key();
+            if self.repo.storage().get_range_into(&key, r.start, r.end - r.start, &mut buffers.read).is_err() {
+                // Each file alone: each then fails with its own error, or
+                // is written when only the larger read failed.
+                for (job, _) in batch.files {
+                    self.one(job, buffers);
+                }
+                return;
+            }
+            self.fetched.fetch_add(r.end - r.start, Ordering::Relaxed);
+        }
+        let start = batch.region.map_or(0, |r| r.start);
+        let mut opened = Opened::default();
+        for (FileJob { file, entry, .. }, places) in batch.files {
+            if self.progress.cancelled() {
+                return;
+            }
+            let written = file.create().map_err(EngineError::from).and_then(|mut writer| {
+                let result =
+                    self.write_from_batch(&mut writer, &entry, &places, start, buffers, &mut opened).and_then(|()| {
+                        match self.verify {
+                            true => verify_written(self.repo, &writer, &entry, &mut buffers.compare),
+                            false => Ok(()),
+                        }
+                    });
+                match result {
+                    Ok(()) => Ok(writer.finish(&entry)?),
+                    Err(e) => {
+                        writer.abort();
+                        Err(e)
+                    }
+                }
+            });
+            match written {
+                Ok(()) => self.written(&entry),
+                Err(e) => self.failed(&entry, e),
+            }
+        }
+    }
+
+    /// Writes `entry`'s chunks, found at `places` in the batch's read
+    /// (which starts at pack offset `start`).
+    fn write_from_batch(
+        &self,
+        writer: &mut FileWriter,
+        entry: &Entry,
+        places: &[(u64, u32)],
+        start: u64,
+        buffers: &mut Buffers,
+        opened: &mut Opened,
+    ) -> Result<()> {
+        let declared: u64 = entry.chunks.iter().map(|c| u64::from(c.len())).sum();
+        if declared != entry.size {
+            return Err(size_mismatch(entry, declared));
+        }
+        let cap = BlobReader::new(self.repo, self.index).cap(ObjectType::DataChunk);
+        let Buffers { read, scratch, .. } = buffers;
+        let mut file_offset = 0u64;
+        for (chunk, (offset, length)) in entry.chunks.iter().zip(places) {
+            let payload = opened.payload(self.repo, chunk.id(), offset - start, *length, read)?;
+            let data = check_chunk(self.repo, chunk.id(), payload, cap, scratch)?;
+            writer
+                .write_at(file_offset, data)
+                .map_err(|e| EngineError::io(format!("writing {}", entry.display_path()), e))?;
+            file_offset += data.len() as u64;
+            self.progress.add_bytes(data.len() as u64);
+        }
+        // The chunks' lengths in the entry may lie: what they decrypted to counts.
+        if file_offset != entry.size {
+            return Err(size_mismatch(entry, file_offset));
+        }
+        Ok(())
+    }
+
+    fn written(&self, entry: &Entry) {
+        let mut r = lock(self.report);
+        r.verified += u64::from(self.verify);
+        r.files += 1;
+        r.bytes += entry.size;
+        self.progress.add_files(1);
+    }
+
+    fn failed(&self, entry: &Entry, e: EngineError) {
+        self.progress.add_error();
+        lock(self.report).failures.push(format!("{}: {e}", entry.display_path()));
+    }
+}
+
+/// The chunks of a batch's read already decrypted (in place), by their
+/// offset in the read: a chunk that several files of the batch share
+/// (or one file twice) is decrypted once.
+#[derive(Default)]
+struct Opened {
+    by_offset: HashMap<u64, (ChunkId, Range<usize>)>,
+}
+
+impl Opened {
+    /// The plaintext of chunk `id` at `at..at + length` of `read`.
+    fn payload<'r>(
+        &mut self,
+        repo: &Repository,
+        id: &ChunkId,
+        at: u64,
+        length: u32,
+        read: &'r mut [u8],
+    ) -> Result<&'r [u8]> {
+        let range = match self.by_offset.get(&at) {
+            Some((seen, range)) if seen == id => range.clone(),
+            // Two chunks at one place: the index lies.
+            Some(_) => {
+                return Err(FormatError::corrupt(
+                    format!("chunk {}", id.short()),
+                    "the index puts another chunk at its place",
+                )
+                .into())
+            }
+            None => {
+                let at = usize::try_from(at).map_err(|_| short_read())?;
+                let end = at.checked_add(length as usize).ok_or_else(short_read)?;
+                let base = read.as_ptr() as usize;
+                let sealed = read.get_mut(at..end).ok_or_else(short_read)?;
+                let payload = repo
+                    .envelope()
+                    .open_in_place(ObjectType::DataChunk, &id.0, sealed)
+                    .map_err(|e| FormatError::crypto(format!("chunk {}", id.short()), e))?;
+                let from = payload.as_ptr() as usize - base;
+                let range = from..from + payload.len();
+                self.by_offset.insert(at as u64, (*id, range.clone()));
+                range
+            }
+        };
+        read.get(range).ok_or_else(short_read)
+    }
+}
+
+fn short_read() -> EngineError {
+    EngineError::Other("short read from pack".into())
 }
 
 /// Keeps `existing` when its content is the snapshot's, setting the
@@ -657,9 +948,21 @@ fn open_chunk_in_place<'a>(
         .envelope()
         .open_in_place(ObjectType::DataChunk, &id.0, sealed)
         .map_err(|e| FormatError::crypto(what(), e))?;
+    check_chunk(repo, id, payload, cap, scratch)
+}
+
+/// Decompresses a chunk's decrypted payload if it was compressed and
+/// checks that it hashes to its ID.
+fn check_chunk<'a>(
+    repo: &Repository,
+    id: &ChunkId,
+    payload: &'a [u8],
+    cap: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8]> {
     let data = decompress_ref(payload, cap, scratch)?;
     if repo.chunk_id_key().chunk_id(data) != id.0 {
-        return Err(FormatError::corrupt(what(), "its content does not hash to its id").into());
+        return Err(FormatError::corrupt(format!("chunk {}", id.short()), "its content does not hash to its id").into());
     }
     Ok(data)
 }

@@ -40,7 +40,7 @@ pub use owners::OwnerNames;
 pub use path::{cmp_paths, join_rel, split_last};
 pub use read::{open_for_backup, same_file};
 pub use restore::{
-    is_all_zero, Existing, ExistingFile, FileWriter, RestoreOptions, RestoreSummary, RestoreTarget, SpecialOutcome,
-    TEMP_PREFIX,
+    is_all_zero, Existing, ExistingFile, FileWriter, NewFile, RestoreOptions, RestoreSummary, RestoreTarget,
+    SpecialOutcome, TEMP_PREFIX,
 };
 pub use walk::{ExcludeFn, WalkItem, WalkOptions, WalkRoot, Walker};

@@ -36,11 +36,6 @@ pub fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// The number of components of a non-empty path.
-pub fn depth(path: &[u8]) -> usize {
-    path.iter().filter(|c| **c == b'/').count() + 1
-}
-
 /// Raw bytes as an `OsStr`.
 pub fn os(bytes: &[u8]) -> &OsStr {
     OsStr::from_bytes(bytes)
@@ -77,7 +72,5 @@ mod tests {
         assert_eq!(split_last(b"c"), (&b""[..], &b"c"[..]));
         assert_eq!(join_rel(b"", b"x"), b"x".to_vec());
         assert_eq!(join_rel(b"a/b", b"x"), b"a/b/x".to_vec());
-        assert_eq!(depth(b"a/b/c"), 3);
-        assert_eq!(depth(b"a"), 1);
     }
 }

@@ -11,27 +11,34 @@
 //! (`.vger-restore-<random>`) and renamed into place, so an existing file or
 //! symlink of the same name is replaced atomically; an existing directory is
 //! never replaced. Directory metadata is applied by [`RestoreTarget::finish`],
-//! deepest first, after all children were written.
+//! after all children were written.
+//!
+//! A directory this restore created itself (`mkdir` succeeded) held nothing
+//! of anyone else's: in it nothing is looked up before writing, and names are
+//! put in place with `RENAME_NOREPLACE` (or created under their final name
+//! where the call fails on an existing one), so that whatever another process
+//! may create there meanwhile is still never replaced.
 
 mod attrs;
 mod dir_handle;
 mod file_writer;
 mod remove;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use vger_format::entry::{validate_relative_path, Entry, EntryKind};
 
 use crate::error::FsError;
-use crate::path::{depth, os, split_last};
+use crate::path::{os, split_last};
 use attrs::Shared;
 use dir_handle::DirHandle;
 pub use dir_handle::TEMP_PREFIX;
-pub use file_writer::{is_all_zero, ExistingFile, FileWriter};
+pub use file_writer::{is_all_zero, ExistingFile, FileWriter, NewFile};
 
 /// What a restore sets beyond names and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,16 +91,25 @@ pub struct Existing {
     pub mtime: i64,
 }
 
+/// Whether an entry's directory is one this restore made (`Some`), and
+/// then whether it is plain (see `RestoreTarget::fresh`).
+type Fresh = Option<bool>;
+
 /// A directory being restored into; see the module docs.
 pub struct RestoreTarget {
     dest: PathBuf,
     root: DirHandle,
     shared: Arc<Shared>,
-    /// The parent directory opened last, by its snapshot path: consecutive
-    /// entries usually share it.
-    last_parent: Option<(Vec<u8>, DirHandle)>,
+    /// The parent directory opened last, by its snapshot path, and its
+    /// value in `fresh`: consecutive entries usually share it.
+    last_parent: Option<(Vec<u8>, DirHandle, Fresh)>,
     /// Directories created, whose metadata `finish` applies.
     dirs: Vec<Entry>,
+    /// Snapshot paths of the directories this restore made (`mkdir`
+    /// succeeded): nothing was in them but what the restore writes. The
+    /// value: whether a file made in it gets the process's group and the
+    /// mode asked for less the umask (no setgid bit, no default ACL).
+    fresh: HashMap<Vec<u8>, bool>,
     /// Whether missing directories are created (not for a dry run).
     create: bool,
 }
@@ -107,9 +123,10 @@ impl RestoreTarget {
         Ok(RestoreTarget {
             dest: dest.to_path_buf(),
             root,
-            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            shared: Arc::new(Shared::new(opts)),
             last_parent: None,
             dirs: Vec::new(),
+            fresh: HashMap::new(),
             create: true,
         })
     }
@@ -126,9 +143,10 @@ impl RestoreTarget {
         Ok(Some(RestoreTarget {
             dest: dest.to_path_buf(),
             root,
-            shared: Arc::new(Shared { opts, xattrs_skipped: AtomicU64::new(0) }),
+            shared: Arc::new(Shared::new(opts)),
             last_parent: None,
             dirs: Vec::new(),
+            fresh: HashMap::new(),
             create: false,
         }))
     }
@@ -204,19 +222,20 @@ impl RestoreTarget {
     }
 
     /// Validates `path` and opens its parent directory (creating missing
-    /// ones); returns the parent and the last component.
-    fn parent_of<'p>(&mut self, path: &'p [u8]) -> Result<(DirHandle, &'p [u8]), FsError> {
+    /// ones); returns the parent, the last component and whether the parent
+    /// is one this restore made (see the module docs).
+    fn parent_of<'p>(&mut self, path: &'p [u8]) -> Result<(DirHandle, &'p [u8], Fresh), FsError> {
         validate_relative_path(path)?;
         let (parent, name) = split_last(path);
-        if let Some((p, handle)) = &self.last_parent {
+        if let Some((p, handle, fresh)) = &self.last_parent {
             if p == parent {
-                return Ok((handle.clone(), name));
+                return Ok((handle.clone(), name, *fresh));
             }
         }
         // Going down from the last parent saves reopening the whole chain
         // when the walk enters a subdirectory.
         let handle = match &self.last_parent {
-            Some((p, handle))
+            Some((p, handle, _))
                 if !p.is_empty()
                     && parent.len() > p.len()
                     && parent.starts_with(p)
@@ -226,20 +245,25 @@ impl RestoreTarget {
             }
             _ => self.open_dir(parent, path, self.create)?,
         };
-        self.last_parent = Some((parent.to_vec(), handle.clone()));
-        Ok((handle, name))
+        let fresh = self.fresh.get(parent).copied();
+        self.last_parent = Some((parent.to_vec(), handle.clone(), fresh));
+        Ok((handle, name, fresh))
     }
 
     /// Creates directory `entry.path` (fine when a directory is there
     /// already; any other file there is replaced). Its metadata is applied
     /// by [`finish`](Self::finish).
     pub fn create_dir(&mut self, entry: &Entry) -> Result<(), FsError> {
-        let (parent, name) = self.parent_of(&entry.path)?;
+        let (parent, name, fresh) = self.parent_of(&entry.path)?;
         let io_err = |e| FsError::io(self.disk_path(&entry.path), e);
         // Owner-writable while children are restored; the stored mode
         // comes at the end.
         match parent.mkdir(name, 0o700) {
-            Ok(()) => {}
+            Ok(()) => {
+                // A new folder takes the setgid bit and default ACL of its parent.
+                let plain = fresh.unwrap_or_else(|| parent.is_plain());
+                self.fresh.insert(entry.path.clone(), plain);
+            }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 let st = parent.lstat(name).map_err(io_err)?;
                 if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
@@ -257,7 +281,7 @@ impl RestoreTarget {
     /// symlink (neither in parent positions nor at the name itself);
     /// `None` when nothing is there.
     pub fn existing(&mut self, entry: &Entry) -> Result<Option<Existing>, FsError> {
-        let (parent, name) = match self.parent_of(&entry.path) {
+        let (parent, name, fresh) = match self.parent_of(&entry.path) {
             Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
                 return Ok(None);
             }
@@ -266,6 +290,9 @@ impl RestoreTarget {
             Err(FsError::Refused { .. }) if !self.create => return Ok(None),
             other => other?,
         };
+        if fresh.is_some() {
+            return Ok(None); // Made by this restore: nothing of anyone's in it.
+        }
         match parent.lstat(name) {
             Ok(st) => Ok(Some(Existing {
                 regular_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
@@ -312,7 +339,7 @@ impl RestoreTarget {
     /// Opens the regular file at `entry.path` for reading, never through a
     /// symlink; `None` when there is none (nothing, or something else).
     pub fn open_existing_file(&mut self, entry: &Entry) -> Result<Option<ExistingFile>, FsError> {
-        let (parent, name) = match self.parent_of(&entry.path) {
+        let (parent, name, _) = match self.parent_of(&entry.path) {
             Err(FsError::Io { source, .. }) if !self.create && source.kind() == io::ErrorKind::NotFound => {
                 return Ok(None);
             }
@@ -330,32 +357,66 @@ impl RestoreTarget {
     /// file in its directory until [`FileWriter::finish`] renames it into
     /// place.
     pub fn begin_file(&mut self, entry: &Entry) -> Result<FileWriter, FsError> {
-        let (parent, name) = self.parent_of(&entry.path)?;
-        if let Ok(st) = parent.lstat(name) {
-            if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                return Err(FsError::refused(&entry.path, "a directory of that name is in the target"));
+        self.prepare_file(entry)?.create()
+    }
+
+    /// Opens the parent directory of regular file `entry.path` (refusing a
+    /// directory of that name) without creating anything yet:
+    /// [`NewFile::create`] makes the temporary file, on any thread.
+    pub fn prepare_file(&mut self, entry: &Entry) -> Result<NewFile, FsError> {
+        let (parent, name, fresh) = self.parent_of(&entry.path)?;
+        if fresh.is_none() {
+            if let Ok(st) = parent.lstat(name) {
+                if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                    return Err(FsError::refused(&entry.path, "a directory of that name is in the target"));
+                }
             }
         }
-        let (temp, file) = parent.create_temp_file().map_err(|e| FsError::io(self.disk_path(&entry.path), e))?;
-        Ok(FileWriter::new(parent, temp, name.to_vec(), file, self.disk_path(&entry.path), self.shared.clone()))
+        // In a plain folder a file can be made with its final owner, group
+        // and mode: then none of them is set again.
+        let preset = fresh.unwrap_or(false).then(|| self.shared.preset_mode(entry)).flatten();
+        Ok(NewFile::new(
+            parent,
+            name.to_vec(),
+            fresh.is_some(),
+            preset,
+            self.disk_path(&entry.path),
+            self.shared.clone(),
+        ))
     }
 
     /// Makes something under a temporary name in `parent`, applies `entry`'s
     /// metadata to it when asked, and renames it to `name`; the temporary
-    /// name is removed when any step fails.
+    /// name is removed when any step fails. In a directory this restore
+    /// made (`fresh`), it is made under `name` itself, which `make` refuses
+    /// (EEXIST) when anything is there already.
     fn place(
         &self,
         parent: &DirHandle,
         name: &[u8],
+        fresh: bool,
         entry: &Entry,
         metadata: Option<bool>,
-        make: impl FnMut(&[u8]) -> io::Result<()>,
+        mut make: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<(), FsError> {
         let io_err = |e| FsError::io(self.disk_path(&entry.path), e);
+        let apply =
+            |at: &[u8]| metadata.map_or(Ok(()), |is_symlink| self.shared.apply_at(parent, at, entry, is_symlink));
+        if fresh {
+            return match make(name) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(FsError::refused(
+                    &entry.path,
+                    "another program created this name while restoring (kept as it is)",
+                )),
+                Err(e) => Err(io_err(e)),
+                Ok(()) => apply(name).map_err(|e| {
+                    let _ = parent.unlink(name);
+                    io_err(e)
+                }),
+            };
+        }
         let (temp, ()) = parent.with_temp_name(make).map_err(io_err)?;
-        let done = metadata
-            .map_or(Ok(()), |is_symlink| self.shared.apply_at(parent, &temp, entry, is_symlink))
-            .and_then(|()| parent.rename(&temp, name));
+        let done = apply(&temp).and_then(|()| parent.rename(&temp, name));
         if let Err(e) = done {
             let _ = parent.unlink(&temp);
             if e.raw_os_error() == Some(libc::EISDIR) {
@@ -372,8 +433,8 @@ impl RestoreTarget {
         let Some(target) = entry.target.as_deref() else {
             return Err(FsError::refused(&entry.path, "symlink entry has no target"));
         };
-        let (parent, name) = self.parent_of(&entry.path)?;
-        self.place(&parent, name, entry, Some(true), |temp| parent.symlink(target, temp))
+        let (parent, name, fresh) = self.parent_of(&entry.path)?;
+        self.place(&parent, name, fresh.is_some(), entry, Some(true), |temp| parent.symlink(target, temp))
     }
 
     /// Links `entry.path` to the file already restored at `entry.target`,
@@ -396,13 +457,13 @@ impl RestoreTarget {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(FsError::refused(&entry.path, format!("hard link target {target_s} is not a regular file")));
         }
-        let (parent, name) = self.parent_of(&entry.path)?;
+        let (parent, name, fresh) = self.parent_of(&entry.path)?;
         if let Ok(existing) = parent.lstat(name) {
             if existing.st_dev == st.st_dev && existing.st_ino == st.st_ino {
                 return Ok(()); // linked already (a restore run again)
             }
         }
-        self.place(&parent, name, entry, None, |temp| parent.link_from(&from, target_name, temp))
+        self.place(&parent, name, fresh.is_some(), entry, None, |temp| parent.link_from(&from, target_name, temp))
     }
 
     /// Creates a FIFO or device node when `special_files` allows it;
@@ -419,9 +480,11 @@ impl RestoreTarget {
         if !self.shared.opts.special_files {
             return Ok(SpecialOutcome::Skipped("special files are restored only when enabled (as root by default)"));
         }
-        let (parent, name) = self.parent_of(&entry.path)?;
+        let (parent, name, fresh) = self.parent_of(&entry.path)?;
         let rdev = if entry.kind == EntryKind::Fifo { 0 } else { entry.rdev };
-        self.place(&parent, name, entry, Some(false), |temp| parent.mknod(temp, file_type | 0o600, rdev))?;
+        self.place(&parent, name, fresh.is_some(), entry, Some(false), |temp| {
+            parent.mknod(temp, file_type | 0o600, rdev)
+        })?;
         Ok(SpecialOutcome::Created)
     }
 
@@ -431,26 +494,62 @@ impl RestoreTarget {
     }
 
     /// Applies the metadata of every directory created (owner, mode,
-    /// xattrs, then times), deepest first so that setting a directory's
-    /// times comes after all changes inside it. Call it after every file
-    /// writer has finished. Goes through all directories and returns the
-    /// first error.
+    /// xattrs, then times), each after all directories below it, so that
+    /// setting a directory's times comes after all changes inside it. Call
+    /// it after every file writer has finished. Each directory is opened
+    /// once, from its nearest ancestor still open. Goes through all
+    /// directories and returns the first error.
     pub fn finish(mut self) -> Result<RestoreSummary, FsError> {
         self.last_parent = None;
         let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by_key(|d| std::cmp::Reverse(depth(&d.path)));
+        // Parents before children, then each is done once its subtree is.
+        dirs.sort_by(|a, b| crate::path::cmp_paths(&a.path, &b.path));
+        dirs.dedup_by(|a, b| a.path == b.path);
         let mut first_err = None;
-        for dir in &dirs {
-            let done = self.open_dir(&dir.path, &dir.path, false).and_then(|h| {
-                self.shared.apply_to_fd(h.raw(), dir).map_err(|e| FsError::io(self.disk_path(&dir.path), e))
-            });
-            if let Err(e) = done {
+        let mut note = |r: Result<(), FsError>| {
+            if let Err(e) = r {
                 first_err.get_or_insert(e);
             }
+        };
+        // The open ancestors of the directory at hand, outermost first.
+        let mut open: Vec<(usize, Option<DirHandle>)> = Vec::new();
+        for i in 0..dirs.len() {
+            let path = &dirs[i].path;
+            while let Some((j, handle)) = open.pop() {
+                let outer = &dirs[j].path;
+                if outer.is_empty() || (path.starts_with(outer) && path.get(outer.len()) == Some(&b'/')) {
+                    open.push((j, handle));
+                    break;
+                }
+                note(self.apply_dir(&dirs[j], handle));
+            }
+            let handle = match open.iter().rev().find_map(|(j, h)| h.as_ref().map(|h| (*j, h))) {
+                Some((j, from)) => self.open_dir_from(from.clone(), dirs[j].path.len(), path, path, false),
+                None => self.open_dir(path, path, false),
+            };
+            match handle {
+                Ok(h) => open.push((i, Some(h))),
+                Err(e) => {
+                    note(Err(e));
+                    open.push((i, None));
+                }
+            }
+        }
+        while let Some((j, handle)) = open.pop() {
+            note(self.apply_dir(&dirs[j], handle));
         }
         match first_err {
             Some(e) => Err(e),
             None => Ok(self.summary()),
+        }
+    }
+
+    /// Sets `dir`'s metadata through its open handle (`None`: it could not
+    /// be opened, which was reported).
+    fn apply_dir(&self, dir: &Entry, handle: Option<DirHandle>) -> Result<(), FsError> {
+        match handle {
+            Some(h) => self.shared.apply_to_fd(h.raw(), dir).map_err(|e| FsError::io(self.disk_path(&dir.path), e)),
+            None => Ok(()),
         }
     }
 }

@@ -254,6 +254,84 @@ fn directory_times_survive_children_written_later() {
     assert_eq!(fs::read(dest.join("d/sub/f3")).unwrap(), b"hello");
 }
 
+/// In a folder the restore made itself nothing is looked up before
+/// writing; what another program creates there meanwhile is still never
+/// replaced: the file and the symlink are refused and it stays as it was.
+#[test]
+fn a_name_taken_meanwhile_in_a_fresh_folder_is_kept() {
+    let t = tempdir();
+    let dest = t.path().join("dest");
+    let mut target = RestoreTarget::new(&dest, RestoreOptions::default()).unwrap();
+    let mut dir = Entry::new(b"d".to_vec(), EntryKind::Dir);
+    dir.mode = 0o755;
+    target.create_dir(&dir).unwrap();
+    let mut e = Entry::new(b"d/f".to_vec(), EntryKind::File);
+    e.mode = 0o644;
+    e.size = 3;
+    let mut w = target.prepare_file(&e).unwrap().create().unwrap();
+    w.write_at(0, b"new").unwrap();
+    write(dest.join("d/f"), b"someone else's");
+    write(dest.join("d/l"), b"also someone else's");
+    let refused = w.finish(&e).unwrap_err().to_string();
+    assert!(refused.contains("another program created this name"), "{refused}");
+    let mut l = Entry::new(b"d/l".to_vec(), EntryKind::Symlink);
+    l.target = Some(b"f".to_vec());
+    let refused = target.create_symlink(&l).unwrap_err().to_string();
+    assert!(refused.contains("another program created this name"), "{refused}");
+    // A name still free is written as usual.
+    let mut g = Entry::new(b"d/g".to_vec(), EntryKind::File);
+    g.mode = 0o600;
+    g.size = 2;
+    let mut w = target.prepare_file(&g).unwrap().create().unwrap();
+    w.write_at(0, b"ok").unwrap();
+    w.finish(&g).unwrap();
+    target.finish().unwrap();
+    assert_eq!(fs::read(dest.join("d/f")).unwrap(), b"someone else's");
+    assert_eq!(fs::read(dest.join("d/l")).unwrap(), b"also someone else's");
+    assert_eq!(fs::read(dest.join("d/g")).unwrap(), b"ok");
+    let names: Vec<_> = fs::read_dir(dest.join("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
+}
+
+/// A file made in a folder of the restore's own gets its owner, group and
+/// mode as it is created when they come out right; they come out right
+/// also where they would not (a folder under a setgid one, whose group a
+/// new file takes; bits the umask takes away; setuid).
+#[test]
+fn owner_group_and_mode_are_exact_in_new_folders_under_a_setgid_one() {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let t = tempdir();
+    let dest = t.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    if root {
+        std::os::unix::fs::chown(&dest, None, Some(54321)).unwrap();
+    }
+    fs::set_permissions(&dest, fs::Permissions::from_mode(0o2775)).unwrap();
+    let mut target = RestoreTarget::new(&dest, RestoreOptions::default()).unwrap();
+    let mut dir = Entry::new(b"d".to_vec(), EntryKind::Dir);
+    dir.mode = 0o755;
+    target.create_dir(&dir).unwrap();
+    // SAFETY: getegid cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let modes = [0o640, 0o666, 0o4755, 0o600];
+    for (i, mode) in modes.iter().enumerate() {
+        let mut e = Entry::new(format!("d/f{i}").into_bytes(), EntryKind::File);
+        (e.mode, e.uid, e.gid, e.size) = (*mode, uid, gid, 1);
+        let mut w = target.prepare_file(&e).unwrap().create().unwrap();
+        w.write_at(0, b"x").unwrap();
+        w.finish(&e).unwrap();
+    }
+    target.finish().unwrap();
+    for (i, mode) in modes.iter().enumerate() {
+        let md = fs::symlink_metadata(dest.join(format!("d/f{i}"))).unwrap();
+        assert_eq!(md.mode() & 0o7777, *mode, "f{i}");
+        if root {
+            assert_eq!((md.uid(), md.gid()), (uid, gid), "f{i}");
+        }
+    }
+}
+
 #[test]
 fn aborted_and_dropped_writers_leave_nothing() {
     let t = tempdir();

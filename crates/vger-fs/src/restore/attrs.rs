@@ -19,9 +19,60 @@ pub(crate) struct Shared {
     pub opts: RestoreOptions,
     /// Extended attributes the target filesystem or our privileges refused.
     pub xattrs_skipped: AtomicU64,
+    /// What a file this process creates gets: its owner, group (in a folder
+    /// without setgid bit) and umask; `None` when the umask is unknown.
+    creator: Option<Creator>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Creator {
+    uid: u32,
+    gid: u32,
+    umask: u32,
 }
 
 impl Shared {
+    pub fn new(opts: RestoreOptions) -> Self {
+        // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let creator = current_umask().map(|umask| Creator { uid, gid, umask });
+        Shared { opts, xattrs_skipped: AtomicU64::new(0), creator }
+    }
+
+    /// The mode to create a regular file with when that makes it the
+    /// entry's owner, group and mode as created, in a plain folder (no
+    /// setgid bit, no default ACL): then no `fchown` or `fchmod` follows.
+    /// `None` when they must be set (other owners, setuid, setgid or
+    /// sticky bits, bits the umask takes away).
+    pub fn preset_mode(&self, entry: &Entry) -> Option<u32> {
+        let c = self.creator?;
+        if self.opts.owners && (entry.uid != c.uid || entry.gid != c.gid) {
+            return None;
+        }
+        let mode = self.mode(entry);
+        (mode & 0o7000 == 0 && mode & c.umask == 0).then_some(mode)
+    }
+
+    /// Metadata of a file made with [`preset_mode`](Self::preset_mode)
+    /// (`preset`), whose owner and mode are right already, or of any
+    /// other open file.
+    pub fn apply_to_new_file(&self, fd: RawFd, entry: &Entry, preset: bool) -> io::Result<()> {
+        if !preset {
+            return self.apply_to_fd(fd, entry);
+        }
+        self.set_xattrs(fd, entry)?;
+        by_fd::set_mtime(fd, entry.mtime)
+    }
+
+    fn set_xattrs(&self, fd: RawFd, entry: &Entry) -> io::Result<()> {
+        if self.opts.xattrs {
+            for x in &entry.xattrs {
+                self.xattr_outcome(by_fd::set_xattr(fd, &x.0, &x.1))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Counts an xattr the filesystem does not support or we may not set,
     /// instead of failing the restore of the whole file for it.
     fn xattr_outcome(&self, r: io::Result<()>) -> io::Result<()> {
@@ -47,11 +98,7 @@ impl Shared {
             by_fd::chown(fd, entry.uid, entry.gid)?;
         }
         by_fd::chmod(fd, self.mode(entry))?;
-        if self.opts.xattrs {
-            for x in &entry.xattrs {
-                self.xattr_outcome(by_fd::set_xattr(fd, &x.0, &x.1))?;
-            }
-        }
+        self.set_xattrs(fd, entry)?;
         by_fd::set_mtime(fd, entry.mtime)
     }
 
@@ -72,6 +119,14 @@ impl Shared {
         }
         dir.set_mtime_at(name, entry.mtime)
     }
+}
+
+/// The process's umask, from `/proc/self/status` (reading it with
+/// `umask(2)` would change it for a moment, under other threads).
+fn current_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 fn lsetxattr(path: &CString, name: &[u8], value: &[u8]) -> io::Result<()> {

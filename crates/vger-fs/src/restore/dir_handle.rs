@@ -111,6 +111,28 @@ impl DirHandle {
         Ok(())
     }
 
+    /// Renames `from` to `to`, both in this directory, only when nothing is
+    /// at `to` (EEXIST otherwise). Where the file system cannot
+    /// (`RENAME_NOREPLACE` refused with EINVAL), `to` is looked up first
+    /// and the rename made when it is free.
+    pub fn rename_no_replace(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        let (f, t) = (cstring(from)?, cstring(to)?);
+        // SAFETY: valid dirfd and NUL-terminated names.
+        let rc = unsafe { libc::renameat2(self.raw(), f.as_ptr(), self.raw(), t.as_ptr(), libc::RENAME_NOREPLACE) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(e);
+        }
+        match self.lstat(to) {
+            Ok(_) => Err(io::Error::from_raw_os_error(libc::EEXIST)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => self.rename(from, to),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes the non-directory `name`.
     pub fn unlink(&self, name: &[u8]) -> io::Result<()> {
         let c = cstring(name)?;
@@ -184,13 +206,14 @@ impl DirHandle {
         Ok(file)
     }
 
-    /// Creates a new, empty file under a fresh temporary name.
-    pub fn create_temp_file(&self) -> io::Result<(Vec<u8>, File)> {
+    /// Creates a new, empty file under a fresh temporary name, with `mode`
+    /// (less the umask).
+    pub fn create_temp_file(&self, mode: u32) -> io::Result<(Vec<u8>, File)> {
         self.with_temp_name(|name| {
             let c = cstring(name)?;
             let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
             // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
-            let fd = check(unsafe { libc::openat(self.raw(), c.as_ptr(), flags, 0o600 as libc::c_uint) })?;
+            let fd = check(unsafe { libc::openat(self.raw(), c.as_ptr(), flags, mode as libc::c_uint) })?;
             // SAFETY: fd was just opened and is owned by no one else.
             Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
         })
@@ -235,6 +258,22 @@ impl DirHandle {
         Ok(())
     }
 
+    /// Whether a file or folder made here gets the process's group and the
+    /// mode asked for less the umask: no setgid bit, no default ACL. `false`
+    /// when that cannot be told.
+    pub fn is_plain(&self) -> bool {
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and a writable stat.
+        if unsafe { libc::fstat(self.raw(), &mut st) } != 0 || st.st_mode & libc::S_ISGID != 0 {
+            return false;
+        }
+        let name = c"system.posix_acl_default";
+        // SAFETY: valid fd and NUL-terminated name; a null buffer of size 0 asks for the size only.
+        let rc = unsafe { libc::fgetxattr(self.raw(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        rc < 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(libc::ENODATA | libc::ENOTSUP))
+    }
+
     /// A path naming `name` in this directory through /proc, for calls that
     /// have no `*at` form (`lsetxattr`); only `name` itself is resolved.
     pub fn proc_path(&self, name: &[u8]) -> PathBuf {
@@ -249,22 +288,15 @@ pub(crate) fn timespec(ns: i64) -> libc::timespec {
     libc::timespec { tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t, tv_nsec: ns.rem_euclid(1_000_000_000) as _ }
 }
 
-/// `.vger-restore-` followed by 16 random hex digits.
+/// `.vger-restore-` followed by 16 hex digits that no one outside can
+/// guess: a counter hashed with keys drawn from the system's random source
+/// once per process (no system call per name).
 fn temp_name() -> Vec<u8> {
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut buf = [0u8; 8];
-    // SAFETY: buf is valid for 8 bytes of writes.
-    let got = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
-    let mut r = u64::from_le_bytes(buf);
-    if got != 8 {
-        // Uniqueness is all that matters here, and O_EXCL checks it.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        r = nanos ^ (u64::from(std::process::id()) << 32);
-    }
-    r ^= COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let r = KEYS.get_or_init(std::collections::hash_map::RandomState::new).hash_one(n);
     format!("{TEMP_PREFIX}{r:016x}").into_bytes()
 }
 

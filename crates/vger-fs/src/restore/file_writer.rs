@@ -13,6 +13,55 @@ use super::attrs::Shared;
 use super::dir_handle::DirHandle;
 use crate::error::FsError;
 
+/// A regular file about to be restored, its parent directory open: see
+/// [`super::RestoreTarget::prepare_file`]. It is `Send`, so the temporary
+/// file can be made on the thread that writes it.
+pub struct NewFile {
+    dir: DirHandle,
+    name: Vec<u8>,
+    /// The directory was made by this restore: the name is put in place
+    /// without replacing anything (see the module docs of `restore`).
+    fresh: bool,
+    /// The mode to create it with, when that gives it its final owner,
+    /// group and mode (see `Shared::preset_mode`).
+    preset: Option<u32>,
+    disk_path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+impl NewFile {
+    pub(crate) fn new(
+        dir: DirHandle,
+        name: Vec<u8>,
+        fresh: bool,
+        preset: Option<u32>,
+        disk_path: PathBuf,
+        shared: Arc<Shared>,
+    ) -> Self {
+        NewFile { dir, name, fresh, preset, disk_path, shared }
+    }
+
+    /// Creates the temporary file, to be written and then put in place by
+    /// [`FileWriter::finish`].
+    pub fn create(self) -> Result<FileWriter, FsError> {
+        let NewFile { dir, name, fresh, preset, disk_path, shared } = self;
+        let mode = preset.unwrap_or(0o600);
+        let (temp, file) = dir.create_temp_file(mode).map_err(|e| FsError::io(disk_path.clone(), e))?;
+        Ok(FileWriter {
+            dir,
+            temp,
+            name,
+            file,
+            disk_path,
+            shared,
+            placed: false,
+            written_end: 0,
+            no_replace: fresh,
+            preset: preset.is_some(),
+        })
+    }
+}
+
 /// A file being restored: a temporary file in its final directory that
 /// [`finish`](FileWriter::finish) renames into place. Dropping it without
 /// finishing removes the temporary file. It is `Send`, so files can be
@@ -29,20 +78,13 @@ pub struct FileWriter {
     /// The end of the last bytes written: when it is the file's size, the
     /// size needs no setting (a small file then costs one system call less).
     written_end: u64,
+    /// Put in place only where nothing is (`RENAME_NOREPLACE`).
+    no_replace: bool,
+    /// Made with its final owner, group and mode.
+    preset: bool,
 }
 
 impl FileWriter {
-    pub(crate) fn new(
-        dir: DirHandle,
-        temp: Vec<u8>,
-        name: Vec<u8>,
-        file: File,
-        disk_path: PathBuf,
-        shared: Arc<Shared>,
-    ) -> Self {
-        FileWriter { dir, temp, name, file, disk_path, shared, placed: false, written_end: 0 }
-    }
-
     /// Writes `data` at `offset`. Runs of zero bytes (in 64 KiB blocks)
     /// are not written: the file is new, so those ranges read as zeros
     /// anyway and stay holes, also inside a chunk that holds some data.
@@ -89,12 +131,18 @@ impl FileWriter {
         // The file is new: written up to its size, it has that size.
         let sized = if self.written_end == entry.size { Ok(()) } else { self.file.set_len(entry.size) };
         let done = sized
-            .and_then(|()| self.shared.apply_to_fd(self.file.as_raw_fd(), entry))
-            .and_then(|()| self.dir.rename(&self.temp, &self.name));
+            .and_then(|()| self.shared.apply_to_new_file(self.file.as_raw_fd(), entry, self.preset))
+            .and_then(|()| match self.no_replace {
+                true => self.dir.rename_no_replace(&self.temp, &self.name),
+                false => self.dir.rename(&self.temp, &self.name),
+            });
         match done {
             Ok(()) => {
                 self.placed = true;
                 Ok(())
+            }
+            Err(e) if self.no_replace && e.raw_os_error() == Some(libc::EEXIST) => {
+                Err(FsError::refused(&entry.path, "another program created this name while restoring (kept as it is)"))
             }
             Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
                 Err(FsError::refused(&entry.path, "a directory of that name is in the target"))
