@@ -39,6 +39,10 @@ pub struct ControlSeen {
     /// that what it typed arrived whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// A password field's length in characters (its content is never
+    /// written), so a test can tell that no key was lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chars: Option<usize>,
 }
 
 /// What one frame showed.
@@ -70,6 +74,7 @@ impl Seen {
             rect: [r.min.x * k, r.min.y * k, r.width() * k, r.height() * k],
             enabled: response.enabled(),
             value: None,
+            chars: None,
         });
     }
 
@@ -78,6 +83,14 @@ impl Seen {
         self.control(name, response);
         if let Some(c) = self.controls.last_mut() {
             c.value = Some(text.to_string());
+        }
+    }
+
+    /// Remembers a password field drawn this frame, with its length only.
+    pub fn secret_field(&mut self, name: impl Into<String>, response: &eframe::egui::Response, text: &str) {
+        self.control(name, response);
+        if let Some(c) = self.controls.last_mut() {
+            c.chars = Some(text.chars().count());
         }
     }
 

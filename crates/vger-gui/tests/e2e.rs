@@ -276,17 +276,21 @@ impl Gui {
     /// tried again, up to three times.
     fn type_into(&self, name: &str, text: &str) {
         for attempt in 1..=3 {
-            let state = self.click(name);
+            self.click(name);
             self.xdotool(&["key", "ctrl+a", "BackSpace"]);
             self.xdotool(&["type", "--delay", "5", text]);
-            if control(&state, name).is_some_and(|c| c["value"].is_null()) {
-                return;
-            }
+            // A password field shows its length only; any other its text.
+            let arrived = |c: &serde_json::Value| {
+                if c["chars"].is_u64() {
+                    c["chars"].as_u64() == Some(text.chars().count() as u64)
+                } else {
+                    c["value"] == text
+                }
+            };
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 let read = fs::read_to_string(&self.state_file).ok().and_then(|t| serde_json::from_str(&t).ok());
-                if read.as_ref().and_then(|s: &serde_json::Value| control(s, name)).is_some_and(|c| c["value"] == text)
-                {
+                if read.as_ref().and_then(|s: &serde_json::Value| control(s, name)).is_some_and(arrived) {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));

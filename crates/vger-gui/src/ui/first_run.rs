@@ -28,7 +28,7 @@ fn field(ui: &mut egui::Ui, seen: &mut Seen, name: &str, text: &mut String, hint
         let edit = egui::TextEdit::singleline(text).hint_text(hint).password(password).desired_width(420.0);
         let r = ui.add(edit).labelled_by(label.id);
         if password {
-            seen.control(name, &r);
+            seen.secret_field(name, &r, text);
         } else {
             seen.text_field(name, &r, text);
         }
