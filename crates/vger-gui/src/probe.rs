@@ -24,6 +24,9 @@ pub struct RowSeen {
     /// The row's button ("Back up now" or "Cancel") and where it is, in
     /// window pixels: left, top, width, height.
     pub button: Option<(String, [f32; 4])>,
+    /// Whether that button has the keyboard focus (only written when it has).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub button_focused: bool,
 }
 
 /// A control as a test finds it.
@@ -43,6 +46,9 @@ pub struct ControlSeen {
     /// written), so a test can tell that no key was lost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chars: Option<usize>,
+    /// Whether the control has the keyboard focus (only written when it has).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub focused: bool,
 }
 
 /// What one frame showed.
@@ -75,6 +81,7 @@ impl Seen {
             enabled: response.enabled(),
             value: None,
             chars: None,
+            focused: response.has_focus(),
         });
     }
 

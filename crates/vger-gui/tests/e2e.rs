@@ -270,6 +270,72 @@ impl Gui {
         state
     }
 
+    /// The state as last written, if it reads.
+    fn state(&self) -> Option<serde_json::Value> {
+        fs::read_to_string(&self.state_file).ok().and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    /// Presses Tab (no mouse) until the control `name` has the keyboard
+    /// focus; each press waits for the focus to move.
+    fn tab_to(&self, name: &str) {
+        // A control of the screen, or the first Overview row's button.
+        let focused = |s: &serde_json::Value| -> Option<String> {
+            let row = &s["rows"][0];
+            if row["button_focused"] == true {
+                return row["button"][0].as_str().map(str::to_string);
+            }
+            s["controls"].as_array()?.iter().find(|c| c["focused"] == true)?["name"].as_str().map(str::to_string)
+        };
+        let mut seen = Vec::new();
+        for _ in 0..60 {
+            let now = self.state().and_then(|s| focused(&s));
+            if now.as_deref() == Some(name) {
+                return;
+            }
+            self.xdotool(&["key", "Tab"]);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && self.state().and_then(|s| focused(&s)) == now {
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            seen.push(self.state().and_then(|s| focused(&s)).unwrap_or_default());
+        }
+        panic!("Tab never reached `{name}`; the focus went through {seen:?}");
+    }
+
+    /// Types `text` into the focused field `name` (cleared first), trying
+    /// again when a key was lost, as [`Gui::type_into`] does.
+    fn type_focused(&self, name: &str, text: &str) {
+        for attempt in 1..=3 {
+            self.xdotool(&["key", "ctrl+a", "BackSpace"]);
+            self.xdotool(&["type", "--delay", "5", text]);
+            if self.wait_holds(name, text) {
+                return;
+            }
+            eprintln!("typing into `{name}` lost keys (attempt {attempt}); typing again");
+        }
+        panic!("`{name}` never held {text:?}");
+    }
+
+    /// Whether the field `name` holds `text` within 5 s: a password field
+    /// shows its length only, any other its text.
+    fn wait_holds(&self, name: &str, text: &str) -> bool {
+        let arrived = |c: &serde_json::Value| {
+            if c["chars"].is_u64() {
+                c["chars"].as_u64() == Some(text.chars().count() as u64)
+            } else {
+                c["value"] == text
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.state().as_ref().and_then(|s| control(s, name)).is_some_and(arrived) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Clicks a text field, clears it and types `text` (a newline is Return).
     /// A field that reports its content (all but passwords) must then hold
     /// `text`: on a loaded machine X can lose a keystroke, so typing is
@@ -279,21 +345,8 @@ impl Gui {
             self.click(name);
             self.xdotool(&["key", "ctrl+a", "BackSpace"]);
             self.xdotool(&["type", "--delay", "5", text]);
-            // A password field shows its length only; any other its text.
-            let arrived = |c: &serde_json::Value| {
-                if c["chars"].is_u64() {
-                    c["chars"].as_u64() == Some(text.chars().count() as u64)
-                } else {
-                    c["value"] == text
-                }
-            };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                let read = fs::read_to_string(&self.state_file).ok().and_then(|t| serde_json::from_str(&t).ok());
-                if read.as_ref().and_then(|s: &serde_json::Value| control(s, name)).is_some_and(arrived) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if self.wait_holds(name, text) {
+                return;
             }
             eprintln!("typing into `{name}` lost keys (attempt {attempt}); typing again");
         }
@@ -818,6 +871,56 @@ fn the_snapshots_screen_at_200_percent() {
         "{rect}"
     );
     gui.screenshot("settings-200-percent.png");
+}
+
+/// Keyboard alone: from the first-run form to a repository and a
+/// snapshot, with Tab to move, typing into the focused field, Space to
+/// tick a box and Enter to press a button; then the screens by keyboard.
+#[test]
+fn the_first_run_and_a_backup_by_keyboard_alone() {
+    let Some(env) = Env::ready() else { return };
+    let src = env.source(&[("hello.txt", b"typed, not clicked\n"), ("node_modules/pkg/index.js", b"excluded\n")]);
+    let config = env.path("conf/vger.yaml");
+    let repo = env.path("repo");
+
+    let gui = Gui::launch(&env, &config, false, "1280x800x24", &[]);
+    gui.wait(30, "the first-run form", |s| s["screen"] == "first-run");
+    gui.tab_to("Backup folder");
+    gui.type_focused("Backup folder", repo.to_str().unwrap());
+    gui.tab_to("Passphrase");
+    gui.type_focused("Passphrase", PASS);
+    gui.tab_to("Passphrase again");
+    gui.type_focused("Passphrase again", PASS);
+    gui.tab_to("Folders");
+    gui.type_focused("Folders", src.to_str().unwrap());
+    // The node_modules box is offered ticked: Space unticks it.
+    gui.tab_to("node_modules folders");
+    gui.xdotool(&["key", "space"]);
+    gui.wait(10, "a complete form", |s| control(s, "Create").is_some_and(|c| c["enabled"] == true));
+    gui.tab_to("Create");
+    gui.screenshot("first-run-keyboard.png");
+    gui.xdotool(&["key", "Return"]);
+    gui.wait(60, "the Overview", |s| s["screen"] == "overview");
+    assert!(repo.join("config").is_file(), "the repository was made");
+
+    gui.wait_row(30, "no snapshots yet", |row| lines(row).contains("No snapshots yet"));
+    gui.tab_to("Back up now");
+    gui.xdotool(&["key", "Return"]);
+    gui.wait_row(120, "the backup to finish", |row| row["backup"] == "done" || row["backup"] == "failed");
+    let dest = env.path("dest");
+    let mut cmd = Command::new(vger_bin());
+    cmd.arg("--config").arg(&config).args(["restore", "latest"]).arg(&dest);
+    env.private_dirs(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(dest.join("hello.txt")).unwrap(), b"typed, not clicked\n");
+    // Unticked by Space: node_modules was backed up.
+    assert_eq!(fs::read(dest.join("node_modules/pkg/index.js")).unwrap(), b"excluded\n");
+
+    gui.tab_to("screen:Snapshots");
+    gui.xdotool(&["key", "Return"]);
+    gui.wait(30, "the Snapshots screen", |s| s["screen"] == "snapshots");
+    gui.screenshot("snapshots-keyboard.png");
 }
 
 const SERVER_TOKEN: &str = "gui-e2e-token-0123456789abcdef";

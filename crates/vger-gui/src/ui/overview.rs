@@ -89,7 +89,7 @@ pub fn show(ui: &mut egui::Ui, overview: &mut Overview, frame_seen: &mut Seen) {
                             if response.clicked() {
                                 cancel = Some(i);
                             }
-                            (label, response.rect)
+                            (label, response.rect, response.has_focus())
                         }
                         other => {
                             seen.backup = match other {
@@ -117,11 +117,12 @@ pub fn show(ui: &mut egui::Ui, overview: &mut Overview, frame_seen: &mut Seen) {
                             if response.clicked() {
                                 start = Some(i);
                             }
-                            ("Back up now", response.rect)
+                            ("Back up now", response.rect, response.has_focus())
                         }
                     };
-                    let (label, r) = button;
+                    let (label, r, focused) = button;
                     seen.button = Some((label.to_string(), [r.min.x * k, r.min.y * k, r.width() * k, r.height() * k]));
+                    seen.button_focused = focused;
                 });
                 seen_rows.push(seen);
             }
