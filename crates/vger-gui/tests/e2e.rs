@@ -206,7 +206,18 @@ impl Gui {
     /// The app on `config` in an X server of `screen`; with `passphrase`,
     /// the environment gives the repository's passphrase.
     fn launch(env: &Env, config: &Path, passphrase: bool, screen: &str, vars: &[(&str, &str)]) -> Self {
-        let (xvfb, display) = start_xvfb(screen);
+        Self::launch_in(env, config, passphrase, start_xvfb(screen), vars)
+    }
+
+    /// As [`Gui::launch`], in an X server already started (with a panel
+    /// on it, say).
+    fn launch_in(
+        env: &Env,
+        config: &Path,
+        passphrase: bool,
+        (xvfb, display): (Reaped, String),
+        vars: &[(&str, &str)],
+    ) -> Self {
         let state_file = env.path("gui-state.json");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vger-gui"));
         cmd.arg("--config").arg(config);
@@ -1230,9 +1241,16 @@ const NOTIFICATION_DAEMON: &str = "/usr/lib/notification-daemon/notification-dae
 
 /// A D-Bus session bus of the test's own: the daemon and its address.
 fn session_bus() -> (Reaped, String) {
+    session_bus_with(&[])
+}
+
+/// A session bus whose daemon (and so every service it starts on demand)
+/// has `vars` in its environment.
+fn session_bus_with(vars: &[(&str, &Path)]) -> (Reaped, String) {
     use std::io::BufRead;
     let mut bus = Command::new("dbus-daemon")
         .args(["--session", "--nofork", "--print-address=1"])
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -1307,4 +1325,179 @@ fn a_failed_backup_raises_a_desktop_notification() {
     assert!(log.contains("vger-gui: no tray icon ("), "no StatusNotifier host on this bus: {log}");
     std::thread::sleep(Duration::from_millis(500));
     gui.screenshot("notification-backup-failed.png");
+}
+
+/// Whether `name` has an owner on the bus at `address`, within `secs`.
+fn wait_for_bus_name(address: &str, name: &str, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let out = Command::new("dbus-send")
+            .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus"])
+            .args(["org.freedesktop.DBus.NameHasOwner", &format!("string:{name}")])
+            .env("DBUS_SESSION_BUS_ADDRESS", address)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Visible windows of X class `class` on `display`, each with its
+/// geometry (x, y, width, height).
+fn windows_of_class(display: &str, class: &str) -> Vec<(String, [i64; 4])> {
+    let out =
+        Command::new("xdotool").args(["search", "--onlyvisible", "--class", class]).env("DISPLAY", display).output();
+    let ids = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+    ids.lines()
+        .filter_map(|id| {
+            let out = Command::new("xdotool")
+                .args(["getwindowgeometry", "--shell", id])
+                .env("DISPLAY", display)
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))?.parse::<i64>().ok());
+            Some((id.to_string(), [field("X")?, field("Y")?, field("WIDTH")?, field("HEIGHT")?]))
+        })
+        .collect()
+}
+
+/// The tray icon in a real panel: Xfce's panel, whose Status Tray plugin
+/// is a StatusNotifier host, runs on the test's own session bus and X
+/// server. The app's icon registers with it and shows in the panel; a
+/// right click opens the app's menu (drawn by the panel from the app's
+/// D-Bus menu), whose "Back up now" makes a snapshot that restores and
+/// whose "Quit" ends the app.
+#[test]
+fn the_tray_icon_in_a_real_panel_backs_up_and_quits() {
+    let Some(env) = Env::ready() else { return };
+    let missing: Vec<&str> = ["dbus-daemon", "dbus-send", "xfce4-panel", "xprop"]
+        .into_iter()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if !missing.is_empty() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {missing:?} missing");
+        eprintln!("SKIPPED: {missing:?} missing (apt install dbus-daemon dbus-bin xfce4-panel x11-utils)");
+        return;
+    }
+    let src = env.source(&[("from-the-tray.txt", b"backed up from the panel's menu\n")]);
+    env.config(&src);
+    env.vger(&["init"]);
+
+    // The panel's settings service (xfconfd) starts on demand from the
+    // bus: a config folder of the test's own keeps it off the user's, so
+    // the panel starts with Debian's default layout (Status Tray included).
+    let xdg = env.path("xdg-config");
+    fs::create_dir_all(&xdg).unwrap();
+    let (_bus, address) = session_bus_with(&[("XDG_CONFIG_HOME", xdg.as_path())]);
+    let (xvfb, display) = start_xvfb("1280x800x24");
+    let _panel = Reaped(
+        Command::new("xfce4-panel")
+            .env("DISPLAY", &display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(env.path("panel.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_bus_name(&address, "org.kde.StatusNotifierWatcher", 30),
+        "the panel never offered a tray; its log: {}",
+        fs::read_to_string(env.path("panel.log")).unwrap_or_default()
+    );
+    let mut gui =
+        Gui::launch_in(&env, &env.path("vger.yaml"), true, (xvfb, display), &[("DBUS_SESSION_BUS_ADDRESS", &address)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = fs::read_to_string(env.path("gui.log")).unwrap_or_default();
+        if log.contains("tray icon") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(log.contains("vger-gui: tray icon shown"), "{log}");
+    let out = Command::new("dbus-send")
+        .args(["--session", "--print-reply", "--dest=org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher"])
+        .args(["org.freedesktop.DBus.Properties.Get", "string:org.kde.StatusNotifierWatcher"])
+        .arg("string:RegisteredStatusNotifierItems")
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/StatusNotifierItem"), "{out:?}");
+    gui.wait_row(30, "the row", |row| lines(row).contains("No snapshots yet"));
+
+    // The Status Tray plugin runs in a wrapper process of its own; its
+    // window holds the one icon there is, the app's.
+    let tray = || {
+        windows_of_class(&gui.display, "wrapper-2.0").into_iter().find(|(id, _)| {
+            let out = Command::new("xprop").args(["-id", id, "_NET_WM_PID"]).env("DISPLAY", &gui.display).output();
+            let pid =
+                out.map(|o| String::from_utf8_lossy(&o.stdout).rsplit(' ').next().unwrap_or("").trim().to_string());
+            pid.ok()
+                .and_then(|p| fs::read(format!("/proc/{p}/cmdline")).ok())
+                .is_some_and(|c| String::from_utf8_lossy(&c).contains("libsystray"))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (_, icon) = loop {
+        if let Some(found) = tray().filter(|(_, g)| g[2] > 0) {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no Status Tray window in the panel");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Right click on the icon, with the panel above the app's window (no
+    // window manager keeps it there), and pick an item of the menu that
+    // opens below it: three items, "Back up now" first, "Quit" last.
+    let menu_item = |first: bool| {
+        for (id, _) in windows_of_class(&gui.display, "xfce4-panel") {
+            gui.xdotool(&["windowraise", &id]);
+        }
+        let (x, y) = (icon[0] + icon[2] / 2, icon[1] + icon[3] / 2);
+        gui.xdotool(&["mousemove", &x.to_string(), &y.to_string(), "click", "3"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let menu = loop {
+            let menus: Vec<_> = windows_of_class(&gui.display, "wrapper-2.0")
+                .into_iter()
+                .filter(|(_, g)| g[1] >= icon[1] + icon[3] - 2 && g[3] > 40)
+                .collect();
+            if let Some((_, g)) = menus.into_iter().next() {
+                break g;
+            }
+            assert!(Instant::now() < deadline, "the tray icon's menu never opened");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let item_y = if first { menu[1] + menu[3] / 6 } else { menu[1] + menu[3] * 5 / 6 };
+        (menu, item_y)
+    };
+    let (menu, item_y) = menu_item(true);
+    gui.screenshot("tray-menu.png");
+    gui.xdotool(&["mousemove", &(menu[0] + menu[2] / 2).to_string(), &item_y.to_string(), "click", "1"]);
+    gui.wait_row(120, "the backup from the tray", |row| row["backup"] == "done" || row["backup"] == "failed");
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 1, "one snapshot, made from the tray's menu: {ids:?}");
+    let dest = env.path("restored");
+    env.vger(&["restore", &ids[0], dest.to_str().unwrap()]);
+    assert_same_tree(&src, &dest);
+
+    let (menu, item_y) = menu_item(false);
+    gui.xdotool(&["mousemove", &(menu[0] + menu[2] / 2).to_string(), &item_y.to_string(), "click", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(gui._app.0.try_wait(), Ok(None)) {
+        assert!(Instant::now() < deadline, "Quit in the tray's menu did not end the app");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
