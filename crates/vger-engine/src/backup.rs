@@ -531,10 +531,12 @@ fn store_dumps(
     for entry in &dumps {
         dir.add(entry, &mut |data| sink.store(ObjectType::TreeChunk, data))?;
     }
-    let (id, _) = dir.finish(&mut |data| sink.store(ObjectType::TreeChunk, data))?;
+    let (id, _, digest) = dir.finish(&mut |data| sink.store(ObjectType::TreeChunk, data))?;
     stats.dirs += 1;
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-    Ok(Some(TreeEntry::from_entry(crate::dump::dumps_dir_entry(now), Some(id))))
+    let mut entry = TreeEntry::from_entry(crate::dump::dumps_dir_entry(now), Some(id));
+    entry.names_digest = Some(digest);
+    Ok(Some(entry))
 }
 
 fn walk_and_store(

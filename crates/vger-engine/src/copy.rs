@@ -43,7 +43,7 @@ use vger_format::entry::{ChunkRef, EntryKind};
 use vger_format::id::{ChunkId, PackId, SnapshotId};
 use vger_format::object::seal_object;
 use vger_format::snapshot::Snapshot;
-use vger_format::tree::TreeEntry;
+use vger_format::tree::{NamesDigest, TreeEntry};
 
 use crate::blob::{seal_chunk, BlobReader};
 use crate::index::{write_segment, ChunkIndex, IdSet};
@@ -204,6 +204,7 @@ pub fn copy(
             sink: &sink,
             jobs,
             mapped: HashMap::new(),
+            digests: HashMap::new(),
             asked: HashSet::new(),
             rechunk: (target.chunker_params() != source.chunker_params()).then(|| target.chunker_params()),
             files: HashMap::new(),
@@ -213,7 +214,7 @@ pub fn copy(
             rechunked_files: 0,
         };
         let walked = todo.iter().try_for_each(|s| {
-            let root = copier.copy_dir(&s.snapshot.root)?;
+            let (root, _) = copier.copy_dir(&s.snapshot.root)?;
             prepared.push((s.id, root, &s.snapshot));
             Ok(())
         });
@@ -472,6 +473,10 @@ struct Copier<'a> {
     /// Source ID -> target ID of every chunk and directory handled so far
     /// (a chunk shared by many files is read once).
     mapped: HashMap<ChunkId, ChunkId>,
+    /// Source ID -> names digest of every directory copied (the same in
+    /// the target: names do not change; computed anew where the source
+    /// did not record it).
+    digests: HashMap<ChunkId, NamesDigest>,
     /// Source chunks asked of the workers and not resolved yet.
     asked: HashSet<ChunkId>,
     /// The target's chunker parameters when they differ from the source's.
@@ -491,14 +496,14 @@ struct Copier<'a> {
 
 impl Copier<'_> {
     /// Copies directory `dir` (its files' chunks and its subdirectories)
-    /// and returns its tree ID in the target.
-    fn copy_dir(&mut self, dir: &ChunkId) -> Result<ChunkId> {
-        if let Some(id) = self.mapped.get(dir) {
+    /// and returns its tree ID in the target and its names digest.
+    fn copy_dir(&mut self, dir: &ChunkId) -> Result<(ChunkId, NamesDigest)> {
+        if let (Some(id), Some(digest)) = (self.mapped.get(dir), self.digests.get(dir)) {
             if let Some((files, bytes)) = self.below.get(dir) {
                 self.progress.add_files(*files);
                 self.progress.add_bytes(*bytes);
             }
-            return Ok(*id);
+            return Ok((*id, *digest));
         }
         // Progress counts files (not directories) and their bytes, as the
         // snapshots' stats that give its totals do.
@@ -522,7 +527,8 @@ impl Copier<'_> {
                 if self.rechunk.is_some() {
                     self.pump(&mut window, &mut writer, true)?;
                 }
-                entry.tree = Some(self.copy_dir(&sub)?);
+                let (id, digest) = self.copy_dir(&sub)?;
+                (entry.tree, entry.names_digest) = (Some(id), Some(digest));
                 Outcome::Ready
             } else {
                 self.progress.set_current(&String::from_utf8_lossy(&self.path));
@@ -533,11 +539,12 @@ impl Copier<'_> {
             self.pump(&mut window, &mut writer, false)?;
         }
         self.pump(&mut window, &mut writer, true)?;
-        let (id, _) = writer.finish(&mut |data| self.sink.store(ObjectType::TreeChunk, data))?;
+        let (id, _, digest) = writer.finish(&mut |data| self.sink.store(ObjectType::TreeChunk, data))?;
         self.mapped.insert(*dir, id);
+        self.digests.insert(*dir, digest);
         let after = done(self.progress);
         self.below.insert(*dir, (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1)));
-        Ok(id)
+        Ok((id, digest))
     }
 
     /// How a file's chunks are handled.

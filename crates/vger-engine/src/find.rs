@@ -9,15 +9,28 @@
 //! thus costs little more than searching one when most directories are
 //! shared, and memory follows one snapshot's tree (the matches and
 //! subdirectories of each directory), not the length of the history.
+//!
+//! Most changes modify files and leave a directory's names as they were,
+//! yet give it (and every directory above it) a new tree ID. A parent
+//! records each subdirectory's **names digest** (docs/format.md, section
+//! 8): a hash of the kinds and names of its entries. A directory read that
+//! holds no subdirectory and no name the search may match is remembered by
+//! its digest as *barren*; a directory met later (in any snapshot, at any
+//! path) whose digest is a barren one holds the same names, so it has no
+//! match and nothing below it, and is not read at all. This holds because
+//! whether an entry may match depends on its name alone (`may_match` of
+//! [`find_named`]); a search that looks at paths or metadata accepts
+//! every name there ([`find`]) and so never finds a directory barren but
+//! an empty one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde::Serialize;
 use vger_format::entry::EntryKind;
 use vger_format::id::ChunkId;
-use vger_format::tree::{join_path, TreeEntry};
+use vger_format::tree::{join_path, NamesDigest, NamesHasher, TreeEntry};
 
 use crate::tree::dir::scan_with;
 use crate::tree::SnapshotTree;
@@ -48,6 +61,17 @@ pub struct FindVersion {
     pub kind: EntryKind,
     pub size: u64,
     pub mtime: i64,
+}
+
+/// How much of the snapshots' trees a search read (for tests and for
+/// measuring: the reuse of shared subtrees and of barren names digests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindStats {
+    /// Directories fetched and read.
+    pub dirs_read: u64,
+    /// Directories with a new tree ID not read: their names digest was
+    /// known to hold no subdirectory and no name that may match.
+    pub dirs_skipped: u64,
 }
 
 /// A matching path and its versions, oldest snapshot first.
@@ -115,6 +139,8 @@ struct Job {
     at: usize,
     path: Vec<u8>,
     id: ChunkId,
+    /// Its names digest as its parent records it, if it does.
+    claimed: Option<NamesDigest>,
     /// The directory at the same path in the snapshot before, if any.
     before: Option<Arc<DirNode>>,
 }
@@ -122,7 +148,12 @@ struct Job {
 /// What reading a [`Job`]'s directory found.
 struct DirRead {
     hits: Vec<(Vec<u8>, Summary)>,
-    subdirs: Vec<(Vec<u8>, ChunkId)>,
+    /// Subdirectories: name, tree ID, names digest if recorded.
+    subdirs: Vec<(Vec<u8>, ChunkId, Option<NamesDigest>)>,
+    /// The names digest of the directory, computed from what was read.
+    digest: NamesDigest,
+    /// Whether any name passed `may_match`.
+    candidates: bool,
 }
 
 /// A subdirectory of a directory read: shared with the snapshot before,
@@ -162,11 +193,24 @@ pub fn find(trees: &[SnapshotTree], matches: &(dyn Fn(&[u8], &TreeEntry) -> bool
 /// The directories of a snapshot that changed are read one depth at a
 /// time, those of a depth together on several threads (a directory costs
 /// a fetch, a decryption and a decode, and on remote storage a round trip).
+///
+/// `may_match` must depend on the name alone: a directory whose names
+/// were seen before with none accepted (and no subdirectory) is not read
+/// again (see the module doc).
 pub fn find_named(
     trees: &[SnapshotTree],
     may_match: &(dyn Fn(&[u8]) -> bool + Sync),
     matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
 ) -> Result<Vec<Found>> {
+    find_named_stats(trees, may_match, matches).map(|(found, _)| found)
+}
+
+/// [`find_named`], also saying how many directories it read and skipped.
+pub fn find_named_stats(
+    trees: &[SnapshotTree],
+    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
+    matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
+) -> Result<(Vec<Found>, FindStats)> {
     // Decoding a directory is CPU work: one reader per core on local
     // storage; on remote storage more, to hide the round trips.
     let local = trees.first().is_none_or(|t| t.store().is_local());
@@ -175,10 +219,17 @@ pub fn find_named(
     let mut slots: Vec<Slot> = Vec::new();
     let mut slot_of: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut before: Option<Arc<DirNode>> = None;
+    let mut barren: HashSet<NamesDigest> = HashSet::new();
+    let mut stats = FindStats::default();
     for (n, tree) in trees.iter().enumerate() {
         let (root, new_hits) = match before.as_ref().filter(|b| b.id == *tree.root()) {
             Some(same) => (same.clone(), Vec::new()),
-            None => read_changed(tree, before.clone(), threads, may_match, matches, &mut slot_of, &mut slots)?,
+            None => {
+                let search = Search { threads, may_match, matches };
+                let memory =
+                    Memory { slot_of: &mut slot_of, slots: &mut slots, barren: &mut barren, stats: &mut stats };
+                read_changed(tree, before.clone(), &search, memory)?
+            }
         };
         // Matches in the directories read: compared with the snapshot before.
         for (slot, now) in &new_hits {
@@ -219,7 +270,24 @@ pub fn find_named(
     }
     let mut out: Vec<Found> = slots.into_iter().map(|s| Found { path: s.path, versions: s.versions }).collect();
     out.sort_by(|a, b| vger_fs::cmp_paths(&a.path, &b.path));
-    Ok(out)
+    Ok((out, stats))
+}
+
+/// What a search looks for, and with how many threads.
+struct Search<'a> {
+    threads: usize,
+    may_match: &'a (dyn Fn(&[u8]) -> bool + Sync),
+    matches: &'a (dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
+}
+
+/// What a search keeps from one snapshot to the next.
+struct Memory<'a> {
+    slot_of: &'a mut HashMap<Vec<u8>, usize>,
+    slots: &'a mut Vec<Slot>,
+    /// Names digests of directories read with no subdirectory and no
+    /// name that may match.
+    barren: &'a mut HashSet<NamesDigest>,
+    stats: &'a mut FindStats,
 }
 
 /// Reads the directories of `tree` that differ from `before` (the tree of
@@ -228,15 +296,14 @@ pub fn find_named(
 fn read_changed(
     tree: &SnapshotTree,
     before: Option<Arc<DirNode>>,
-    threads: usize,
-    may_match: &(dyn Fn(&[u8]) -> bool + Sync),
-    matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
-    slot_of: &mut HashMap<Vec<u8>, usize>,
-    slots: &mut Vec<Slot>,
+    search: &Search<'_>,
+    memory: Memory<'_>,
 ) -> Result<(Arc<DirNode>, Vec<Hit>)> {
+    let Search { threads, may_match, matches } = *search;
+    let Memory { slot_of, slots, barren, stats } = memory;
     // Top down, one depth at a time: what each directory read holds.
     let mut read: Vec<Option<Read>> = Vec::new();
-    let mut level = vec![Job { at: 0, path: Vec::new(), id: *tree.root(), before }];
+    let mut level = vec![Job { at: 0, path: Vec::new(), id: *tree.root(), claimed: None, before }];
     while !level.is_empty() {
         let first = read.len() + level.len();
         read.resize_with(first, || None);
@@ -258,17 +325,42 @@ fn read_changed(
                 .map(|(job, plain)| Ok((read_dir(tree, &job.path, &job.id, Some(plain), may_match, matches)?, job)))
                 .collect::<Result<Vec<_>>>()
         })?;
+        let done: Vec<(DirRead, Job)> = done.into_iter().flatten().collect();
+        stats.dirs_read += done.len() as u64;
+        for (found, job) in &done {
+            if job.claimed.is_some_and(|c| c != found.digest) {
+                return Err(vger_format::FormatError::corrupt(
+                    format!("tree object {}", job.id.short()),
+                    format!(
+                        "its names do not match the names digest its parent records of {:?}",
+                        String::from_utf8_lossy(&job.path)
+                    ),
+                )
+                .into());
+            }
+            if found.subdirs.is_empty() && !found.candidates {
+                barren.insert(found.digest);
+            }
+        }
         let mut next = Vec::new();
-        for (found, job) in done.into_iter().flatten() {
+        for (found, job) in done {
             let mut children = Vec::with_capacity(found.subdirs.len());
-            for (name, id) in &found.subdirs {
+            for (name, id, digest) in &found.subdirs {
                 let was = job.before.as_ref().and_then(|b| b.subdir(name));
                 match was {
                     Some(same) if same.id == *id => children.push((name.clone(), Child::Shared(same.clone()))),
+                    _ if digest.is_some_and(|d| barren.contains(&d)) => {
+                        // The same names as a directory read before with
+                        // nothing to find and nothing below: not read.
+                        stats.dirs_skipped += 1;
+                        let empty = DirNode { id: *id, subdirs: Vec::new(), under: Vec::new() };
+                        children.push((name.clone(), Child::Shared(Arc::new(empty))));
+                    }
                     _ => {
                         children.push((name.clone(), Child::Read(first + next.len())));
                         let path = join_path(&job.path, name);
-                        next.push(Job { at: first + next.len(), path, id: *id, before: was.cloned() });
+                        let at = first + next.len();
+                        next.push(Job { at, path, id: *id, claimed: *digest, before: was.cloned() });
                     }
                 }
             }
@@ -323,9 +415,12 @@ fn read_dir(
     may_match: &(dyn Fn(&[u8]) -> bool + Sync),
     matches: &(dyn Fn(&[u8], &TreeEntry) -> bool + Sync),
 ) -> Result<DirRead> {
-    let mut result = DirRead { hits: Vec::new(), subdirs: Vec::new() };
+    let mut result = DirRead { hits: Vec::new(), subdirs: Vec::new(), digest: NamesDigest([0; 32]), candidates: false };
+    let mut names = NamesHasher::new();
     scan_with(tree.store(), id, plain, &mut |item| {
+        names.add(item.kind(), item.name());
         if may_match(item.name()) {
+            result.candidates = true;
             let full = join_path(path, item.name());
             let entry = item.entry(id)?;
             if matches(&full, &entry) {
@@ -333,9 +428,10 @@ fn read_dir(
             }
         }
         if let Some(t) = item.tree() {
-            result.subdirs.push((item.name().to_vec(), t));
+            result.subdirs.push((item.name().to_vec(), t, item.names_digest()));
         }
         Ok(())
     })?;
+    result.digest = names.finish();
     Ok(result)
 }

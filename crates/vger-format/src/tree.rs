@@ -20,7 +20,35 @@ use crate::id::ChunkId;
 use crate::FormatError;
 
 mod leaf;
-pub use leaf::{NameItem, META_FIELDS};
+pub use leaf::{NameItem, NamesHasher, META_FIELDS};
+
+/// The **names digest** of a directory (docs/format.md, section 8): BLAKE3
+/// over `kind || varint name length || name` of each of its entries, in
+/// name order across all its pages. Kept beside a subdirectory's tree ID in
+/// its parent (the leaf's optional `digests` block), so that a search by
+/// name can tell that a directory changed in content only. Equal digests
+/// mean equal lists of names and kinds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NamesDigest(pub [u8; 32]);
+
+impl NamesDigest {
+    /// The digest as stored: all zero stands for "unknown".
+    pub fn stored(digest: Option<&NamesDigest>) -> [u8; 32] {
+        digest.map_or([0; 32], |d| d.0)
+    }
+
+    /// A stored digest: none if it is all zero (unknown).
+    pub fn from_stored(bytes: [u8; 32]) -> Option<NamesDigest> {
+        (bytes != [0; 32]).then_some(NamesDigest(bytes))
+    }
+}
+
+impl std::fmt::Debug for NamesDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex: String = self.0.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        write!(f, "NamesDigest({hex}…)")
+    }
+}
 
 /// Largest tree object (plaintext) a reader accepts: one page may hold a
 /// single entry of [`MAX_ENTRY_LEN`] (a huge file's chunk list).
@@ -75,6 +103,10 @@ pub struct TreeEntry {
     /// The directory's tree ID (directories only, always present there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree: Option<ChunkId>,
+    /// The directory's names digest ([`NamesDigest`]; directories only),
+    /// none when unknown (format 2, or a format 3 leaf without `digests`).
+    #[serde(skip)]
+    pub names_digest: Option<NamesDigest>,
 }
 
 impl TreeEntry {
@@ -103,6 +135,7 @@ impl TreeEntry {
             rdev: entry.rdev,
             xattrs: entry.xattrs,
             tree,
+            names_digest: None,
         }
     }
 
@@ -198,6 +231,8 @@ struct RawNode<'a> {
     names: Option<&'a Bytes>,
     #[serde(default, borrow)]
     meta: Option<&'a Bytes>,
+    #[serde(default, borrow)]
+    digests: Option<&'a Bytes>,
 }
 
 /// A tree object read for its names: a format 3 leaf's entries without
@@ -219,7 +254,11 @@ pub fn scan_node<'a>(id: &ChunkId, bytes: &'a [u8]) -> Result<Scanned<'a>, Forma
             if !raw.entries.is_empty() || !raw.pages.is_empty() {
                 return Err(FormatError::corrupt(what(), "a leaf of names also lists entries or pages"));
             }
-            leaf::scan(names, meta).map(Scanned::Names).map_err(|e| FormatError::corrupt(what(), e))
+            let digests = raw.digests.map(|d| &d[..]);
+            leaf::scan(names, meta, digests).map(Scanned::Names).map_err(|e| FormatError::corrupt(what(), e))
+        }
+        (None, None) if raw.digests.is_some() => {
+            Err(FormatError::corrupt(what(), "a node has a digests block but no names block"))
         }
         (None, None) => TreeNode::checked(id, raw).map(Scanned::Node),
         _ => Err(FormatError::corrupt(
@@ -353,6 +392,14 @@ pub fn encode_entry(entry: &TreeEntry, names: &mut Vec<u8>, meta: &mut Vec<u8>) 
         .map_err(|detail| FormatError::Encode { what: format!("entry {:?}", entry.display_name()), detail })
 }
 
+/// Appends the names digest of `entry` to a leaf's `digests` block: 32
+/// bytes for a directory (all zero if unknown), nothing for other kinds.
+pub fn encode_digest(entry: &TreeEntry, digests: &mut Vec<u8>) {
+    if entry.kind == EntryKind::Dir {
+        digests.extend_from_slice(&NamesDigest::stored(entry.names_digest.as_ref()));
+    }
+}
+
 /// Appends one page reference, encoded as a node item, to `out`.
 pub fn encode_page_ref(page: &PageRef, out: &mut Vec<u8>) -> Result<(), FormatError> {
     rmp_serde::encode::write_named(out, page)
@@ -364,24 +411,38 @@ pub fn encode_page_ref(page: &PageRef, out: &mut Vec<u8>) -> Result<(), FormatEr
 /// encoded by [`encode_page_ref`] and concatenated in `names` (`meta` is
 /// then empty).
 pub fn encode_node(level: u8, count: usize, names: &[u8], meta: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(names.len() + meta.len() + 32);
-    // Writing to a Vec cannot fail.
     if level == 0 {
-        let _ = rmp::encode::write_map_len(&mut out, 3);
-        let _ = rmp::encode::write_str(&mut out, "level");
-        let _ = rmp::encode::write_uint(&mut out, 0);
-        let _ = rmp::encode::write_str(&mut out, "names");
-        let _ = rmp::encode::write_bin(&mut out, names);
-        let _ = rmp::encode::write_str(&mut out, "meta");
-        let _ = rmp::encode::write_bin(&mut out, meta);
-        return out;
+        return encode_leaf(names, meta, &[]);
     }
+    let mut out = Vec::with_capacity(names.len() + 32);
+    // Writing to a Vec cannot fail.
     let _ = rmp::encode::write_map_len(&mut out, 2);
     let _ = rmp::encode::write_str(&mut out, "level");
     let _ = rmp::encode::write_uint(&mut out, u64::from(level));
     let _ = rmp::encode::write_str(&mut out, "pages");
     let _ = rmp::encode::write_array_len(&mut out, count as u32);
     out.extend_from_slice(names);
+    out
+}
+
+/// A leaf from its `names` and `meta` blocks ([`encode_entry`]) and its
+/// `digests` block ([`encode_digest`]), left out when empty or all zero
+/// (no digest known).
+pub fn encode_leaf(names: &[u8], meta: &[u8], digests: &[u8]) -> Vec<u8> {
+    let with_digests = digests.iter().any(|b| *b != 0);
+    let mut out = Vec::with_capacity(names.len() + meta.len() + digests.len() + 48);
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_map_len(&mut out, if with_digests { 4 } else { 3 });
+    let _ = rmp::encode::write_str(&mut out, "level");
+    let _ = rmp::encode::write_uint(&mut out, 0);
+    let _ = rmp::encode::write_str(&mut out, "names");
+    let _ = rmp::encode::write_bin(&mut out, names);
+    let _ = rmp::encode::write_str(&mut out, "meta");
+    let _ = rmp::encode::write_bin(&mut out, meta);
+    if with_digests {
+        let _ = rmp::encode::write_str(&mut out, "digests");
+        let _ = rmp::encode::write_bin(&mut out, digests);
+    }
     out
 }
 
@@ -461,6 +522,93 @@ mod tests {
             assert_eq!(&item.entry().unwrap(), e);
         }
         assert_eq!(TreeNode::decode(&ID, &leaf(&[])).unwrap(), TreeNode::Leaf(Vec::new()));
+    }
+
+    fn leaf_with_digests(entries: &[TreeEntry]) -> Vec<u8> {
+        let (mut names, mut meta, mut digests) = (Vec::new(), Vec::new(), Vec::new());
+        for e in entries {
+            encode_entry(e, &mut names, &mut meta).unwrap();
+            encode_digest(e, &mut digests);
+        }
+        encode_leaf(&names, &meta, &digests)
+    }
+
+    /// A leaf map with `digests` set to `digests` whatever the entries.
+    fn leaf_claiming(entries: &[TreeEntry], digests: &[u8]) -> Vec<u8> {
+        let (mut names, mut meta) = (Vec::new(), Vec::new());
+        entries.iter().for_each(|e| encode_entry(e, &mut names, &mut meta).unwrap());
+        let mut out = Vec::new();
+        rmp::encode::write_map_len(&mut out, 4).unwrap();
+        rmp::encode::write_str(&mut out, "level").unwrap();
+        rmp::encode::write_uint(&mut out, 0).unwrap();
+        rmp::encode::write_str(&mut out, "names").unwrap();
+        rmp::encode::write_bin(&mut out, &names).unwrap();
+        rmp::encode::write_str(&mut out, "meta").unwrap();
+        rmp::encode::write_bin(&mut out, &meta).unwrap();
+        rmp::encode::write_str(&mut out, "digests").unwrap();
+        rmp::encode::write_bin(&mut out, digests).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_leaf_with_digests_round_trips() {
+        let mut a = entry(b"a", EntryKind::Dir);
+        a.names_digest = Some(NamesDigest([7; 32]));
+        let unknown = entry(b"b", EntryKind::Dir);
+        let mut c = entry(b"c", EntryKind::Dir);
+        c.names_digest = Some(NamesDigest([8; 32]));
+        let entries = vec![a, unknown, c, full_entry(), entry(b"d", EntryKind::File)];
+        let bytes = leaf_with_digests(&entries);
+        assert_ne!(bytes, leaf(&entries), "the digests are stored");
+        assert_eq!(TreeNode::decode(&ID, &bytes).unwrap(), TreeNode::Leaf(entries.clone()));
+        let Scanned::Names(items) = scan_node(&ID, &bytes).unwrap() else { panic!("not scanned as names") };
+        let digests: Vec<_> = items.iter().map(|i| i.digest).collect();
+        assert_eq!(digests, [Some(NamesDigest([7; 32])), None, Some(NamesDigest([8; 32])), None, None]);
+        // No digest known: the key is left out, and the leaf is the plain one.
+        let plain = vec![entry(b"a", EntryKind::Dir), entry(b"f", EntryKind::File)];
+        assert_eq!(leaf_with_digests(&plain), leaf(&plain));
+        // A leaf without the key (as format 3 was first written): unknown.
+        let TreeNode::Leaf(read) = TreeNode::decode(&ID, &leaf(&entries)).unwrap() else { panic!("not a leaf") };
+        assert!(read.iter().all(|e| e.names_digest.is_none()));
+        // An empty digests block on a leaf with no directory is fine.
+        let files = [entry(b"f", EntryKind::File)];
+        assert_eq!(TreeNode::decode(&ID, &leaf_claiming(&files, &[])).unwrap(), TreeNode::Leaf(files.to_vec()));
+    }
+
+    #[test]
+    fn digests_of_the_wrong_length_are_refused() {
+        let entries = [entry(b"a", EntryKind::Dir), entry(b"b", EntryKind::File), entry(b"c", EntryKind::Dir)];
+        for len in [0, 32, 33, 63, 96] {
+            let bytes = leaf_claiming(&entries, &vec![1; len]);
+            refused(&bytes, &format!("digests block holds {len} bytes, not 32 for each of its 2 directories"));
+            let err = scan_node(&ID, &bytes).unwrap_err().to_string();
+            assert!(err.contains("tree object 01010101"), "{err}");
+        }
+        assert!(TreeNode::decode(&ID, &leaf_claiming(&entries, &[1; 64])).is_ok());
+        // A digests block on an index node, or without names.
+        let mut idx = Vec::new();
+        rmp::encode::write_map_len(&mut idx, 3).unwrap();
+        rmp::encode::write_str(&mut idx, "level").unwrap();
+        rmp::encode::write_uint(&mut idx, 1).unwrap();
+        rmp::encode::write_str(&mut idx, "pages").unwrap();
+        rmp::encode::write_array_len(&mut idx, 1).unwrap();
+        encode_page_ref(&PageRef { first: b"a".to_vec(), id: ID, count: 1 }, &mut idx).unwrap();
+        rmp::encode::write_str(&mut idx, "digests").unwrap();
+        rmp::encode::write_bin(&mut idx, &[]).unwrap();
+        refused(&idx, "digests block but no names");
+    }
+
+    /// The digest is BLAKE3 of `kind || varint name length || name` for
+    /// each entry (docs/format.md, section 8).
+    #[test]
+    fn the_names_digest_is_as_documented() {
+        assert_eq!(NamesHasher::new().finish().0, *blake3::hash(b"").as_bytes());
+        let mut h = NamesHasher::new();
+        h.add(EntryKind::Dir, b"bin");
+        h.add(EntryKind::File, &[b'x'; 200]);
+        let mut expect = vec![1, 3, b'b', b'i', b'n', 0, 0xc8, 0x01];
+        expect.extend_from_slice(&[b'x'; 200]);
+        assert_eq!(h.finish().0, *blake3::hash(&expect).as_bytes());
     }
 
     #[test]

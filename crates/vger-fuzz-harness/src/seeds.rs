@@ -26,7 +26,9 @@ use vger_format::key_slot::KeySlot;
 use vger_format::object::METADATA_CAP;
 use vger_format::pack::{trailer_range, PACK_FOOTER_LEN};
 use vger_format::repo_config::{ChunkerSizes, RepoConfig};
-use vger_format::tree::{encode_entry, encode_leaf_v2, encode_node, TreeNode};
+use vger_format::tree::{
+    encode_digest, encode_entry, encode_leaf, encode_leaf_v2, encode_node, NamesHasher, TreeEntry, TreeNode,
+};
 use vger_storage::{LocalStorage, Storage};
 
 use crate::fixture::{
@@ -308,9 +310,34 @@ fn tree_seeds(out: &mut Seeds, repo: &Repository) -> io::Result<()> {
                     out.add("tree", format!("leaf{format}-{}", id.short()), with_mode(0, &leaf));
                 }
             }
+            // With its subdirectories' names digests (the optional digests
+            // block), and with a block of the wrong length (refused).
+            if entries.iter().any(|e| e.tree.is_some()) {
+                let mut digests = Vec::new();
+                for e in &entries {
+                    let mut e = e.clone();
+                    if let Some(tree) = e.tree {
+                        e.names_digest = names_digest(&reader, &tree);
+                    }
+                    encode_digest(&e, &mut digests);
+                }
+                let with = encode_leaf(&names, &meta, &digests);
+                out.add("tree", format!("leaf3d-{}", id.short()), with_mode(0, &with));
+                let short = encode_leaf(&names, &meta, digests.get(1..).unwrap_or_default());
+                out.add("tree", format!("refused-digests-{}", id.short()), with_mode(0, &short));
+            }
         }
     }
     Ok(())
+}
+
+/// The names digest of the single-leaf directory `tree`, if it reads.
+fn names_digest(reader: &BlobReader<'_>, tree: &vger_format::id::ChunkId) -> Option<vger_format::tree::NamesDigest> {
+    let object = reader.read(tree, ObjectType::TreeChunk, &String::new).ok()?;
+    let TreeNode::Leaf(entries) = TreeNode::decode(tree, &object).ok()? else { return None };
+    let mut h = NamesHasher::new();
+    entries.iter().for_each(|e: &TreeEntry| h.add(e.kind, &e.name));
+    Some(h.finish())
 }
 
 fn pack_seeds(out: &mut Seeds, env: &Envelope, id: &PackId, pack: &[u8]) -> io::Result<()> {

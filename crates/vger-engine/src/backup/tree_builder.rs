@@ -12,7 +12,7 @@
 
 use vger_format::entry::{Entry, EntryKind};
 use vger_format::id::ChunkId;
-use vger_format::tree::TreeEntry;
+use vger_format::tree::{NamesDigest, TreeEntry};
 
 use super::parent::ParentEntry;
 use crate::tree::writer::StoreFn;
@@ -107,7 +107,7 @@ impl TreeBuilder {
             self.put(extra, None, store)?;
         }
         let top = self.stack.pop().ok_or_else(|| crate::EngineError::Other("tree builder lost its top".into()))?;
-        let (root, _) = self.close(top, store)?;
+        let (root, _, _) = self.close(top, store)?;
         Ok((root, self.written, self.reused))
     }
 
@@ -124,30 +124,38 @@ impl TreeBuilder {
 
     fn close_top(&mut self, store: &mut StoreFn<'_>) -> Result<()> {
         let Some(done) = self.stack.pop() else { return Ok(()) };
-        let (id, own) = self.close(done, store)?;
+        let (id, digest, own) = self.close(done, store)?;
         if let Some((mut entry, parent)) = own {
             entry.tree = Some(id);
+            entry.names_digest = digest;
             self.put(entry, parent, store)?;
         }
         Ok(())
     }
 
-    /// Stores (or reuses) a directory: its tree ID and its own entry.
-    fn close(&mut self, mut dir: OpenDir, store: &mut StoreFn<'_>) -> Result<(ChunkId, Option<OwnEntry>)> {
+    /// Stores (or reuses) a directory: its tree ID, its names digest (a
+    /// reused directory keeps the parent's, unknown if that was) and its
+    /// own entry.
+    fn close(
+        &mut self,
+        mut dir: OpenDir,
+        store: &mut StoreFn<'_>,
+    ) -> Result<(ChunkId, Option<NamesDigest>, Option<OwnEntry>)> {
         if dir.writer.is_none() {
             if let (Some(old), Some(parent)) = (dir.old, &self.parent) {
                 if dir::len(parent, &old)? == dir.same {
                     self.reused += 1;
-                    return Ok((old, dir.own));
+                    let digest = dir.own.as_ref().and_then(|(_, p)| p.as_ref()?.entry.names_digest);
+                    return Ok((old, digest, dir.own));
                 }
             }
             // Entries were removed at the end: write the equal ones.
             self.start_writing(&mut dir, store)?;
         }
         let writer = dir.writer.take().unwrap_or_default();
-        let (id, _) = writer.finish(store)?;
+        let (id, _, digest) = writer.finish(store)?;
         self.written += 1;
-        Ok((id, dir.own))
+        Ok((id, Some(digest), dir.own))
     }
 
     /// Adds an entry to the deepest open directory.

@@ -35,6 +35,7 @@ static NO_ENTRY: TreeEntry = TreeEntry {
     rdev: 0,
     xattrs: Vec::new(),
     tree: None,
+    names_digest: None,
 };
 
 /// One entry of a directory, shared with the cached page that holds it
@@ -282,6 +283,14 @@ impl Scan<'_> {
         match self {
             Scan::Names(n) => n.tree,
             Scan::Entry(e) => e.tree,
+        }
+    }
+
+    /// A directory's names digest, if its leaf records it.
+    pub fn names_digest(&self) -> Option<vger_format::tree::NamesDigest> {
+        match self {
+            Scan::Names(n) => n.digest,
+            Scan::Entry(e) => e.names_digest,
         }
     }
 

@@ -11,7 +11,10 @@
 //! page it lands in (and the index nodes above), not every page after it.
 
 use vger_format::id::ChunkId;
-use vger_format::tree::{encode_entry, encode_node, encode_page_ref, PageRef, TreeEntry, MAX_LEVEL};
+use vger_format::tree::{
+    encode_digest, encode_entry, encode_leaf, encode_node, encode_page_ref, NamesDigest, NamesHasher, PageRef,
+    TreeEntry, MAX_LEVEL,
+};
 
 use crate::{EngineError, Result};
 
@@ -41,6 +44,8 @@ struct Level {
     items: Vec<u8>,
     /// A leaf's meta block (docs/format.md, section 8).
     meta: Vec<u8>,
+    /// A leaf's digests block: its directories' names digests.
+    digests: Vec<u8>,
     count: usize,
     /// Name of the first item.
     first: Vec<u8>,
@@ -53,6 +58,13 @@ struct Level {
     held: Option<PageRef>,
 }
 
+impl Level {
+    /// Bytes of items in the open node (a directory entry's digest counts).
+    fn size(&self) -> usize {
+        self.items.len() + self.meta.len() + self.digests.len()
+    }
+}
+
 /// Builds the tree objects of one directory; see the module doc.
 #[derive(Default)]
 pub struct DirWriter {
@@ -60,6 +72,9 @@ pub struct DirWriter {
     last_name: Option<Vec<u8>>,
     scratch: Vec<u8>,
     scratch_meta: Vec<u8>,
+    scratch_digest: Vec<u8>,
+    /// The names digest of the whole directory, as entries come in.
+    names: NamesHasher,
 }
 
 impl DirWriter {
@@ -79,23 +94,30 @@ impl DirWriter {
         self.last_name = Some(entry.name.clone());
         let mut names = std::mem::take(&mut self.scratch);
         let mut meta = std::mem::take(&mut self.scratch_meta);
+        let mut digest = std::mem::take(&mut self.scratch_digest);
         names.clear();
         meta.clear();
+        digest.clear();
         encode_entry(entry, &mut names, &mut meta)?;
-        let pushed = self.push(0, &entry.name, &names, &meta, 1, store);
+        encode_digest(entry, &mut digest);
+        self.names.add(entry.kind, &entry.name);
+        let pushed = self.push(0, &entry.name, &names, &meta, &digest, 1, store);
         self.scratch = names;
         self.scratch_meta = meta;
+        self.scratch_digest = digest;
         pushed
     }
 
-    /// Stores what is left and returns the directory's tree ID and entry count.
-    pub fn finish(mut self, store: &mut StoreFn<'_>) -> Result<(ChunkId, u64)> {
+    /// Stores what is left and returns the directory's tree ID, entry
+    /// count and names digest (what its entry in its parent records).
+    pub fn finish(mut self, store: &mut StoreFn<'_>) -> Result<(ChunkId, u64, NamesDigest)> {
+        let digest = self.names.finish();
         let mut level = 0;
         loop {
             let Some(l) = self.levels.get(level) else {
                 // Only an empty directory gets here: its one, empty leaf.
                 let id = store(&encode_node(0, 0, &[], &[]))?;
-                return Ok((id, 0));
+                return Ok((id, 0, digest));
             };
             if l.count > 0 {
                 self.cut(level, store)?;
@@ -103,7 +125,7 @@ impl DirWriter {
             if let Some(l) = self.levels.get_mut(level) {
                 if l.stored == 1 {
                     if let Some(root) = l.held.take() {
-                        return Ok((root.id, root.count));
+                        return Ok((root.id, root.count, digest));
                     }
                 }
             }
@@ -112,13 +134,16 @@ impl DirWriter {
     }
 
     /// Adds an item to the open node of `level`: a page reference (`meta`
-    /// empty) or a leaf entry's name record and meta array.
+    /// and `digest` empty) or a leaf entry's name record, meta array and
+    /// (for a directory) names digest.
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         level: usize,
         name: &[u8],
         item: &[u8],
         meta: &[u8],
+        digest: &[u8],
         entries: u64,
         store: &mut StoreFn<'_>,
     ) -> Result<()> {
@@ -131,7 +156,7 @@ impl DirWriter {
         let full = self
             .levels
             .get(level)
-            .is_some_and(|l| l.count > 0 && l.items.len() + l.meta.len() + item.len() + meta.len() > MAX_PAGE);
+            .is_some_and(|l| l.count > 0 && l.size() + item.len() + meta.len() + digest.len() > MAX_PAGE);
         if full {
             self.cut(level, store)?;
         }
@@ -141,9 +166,10 @@ impl DirWriter {
         }
         l.items.extend_from_slice(item);
         l.meta.extend_from_slice(meta);
+        l.digests.extend_from_slice(digest);
         l.count += 1;
         l.entries += entries;
-        if l.items.len() + l.meta.len() >= MIN_PAGE && is_cut_point(level as u8, name) {
+        if l.size() >= MIN_PAGE && is_cut_point(level as u8, name) {
             self.cut(level, store)?;
         }
         Ok(())
@@ -152,11 +178,15 @@ impl DirWriter {
     /// Stores the open node of `level` and hands its reference up.
     fn cut(&mut self, level: usize, store: &mut StoreFn<'_>) -> Result<()> {
         let Some(l) = self.levels.get_mut(level) else { return Ok(()) };
-        let node = encode_node(level as u8, l.count, &l.items, &l.meta);
+        let node = match level {
+            0 => encode_leaf(&l.items, &l.meta, &l.digests),
+            _ => encode_node(level as u8, l.count, &l.items, &l.meta),
+        };
         let id = store(&node)?;
         let page = PageRef { first: std::mem::take(&mut l.first), id, count: l.entries };
         l.items.clear();
         l.meta.clear();
+        l.digests.clear();
         l.count = 0;
         l.entries = 0;
         l.stored += 1;
@@ -170,7 +200,7 @@ impl DirWriter {
         for page in up {
             let mut item = Vec::new();
             encode_page_ref(&page, &mut item)?;
-            self.push(level + 1, &page.first, &item, &[], page.count, store)?;
+            self.push(level + 1, &page.first, &item, &[], &[], page.count, store)?;
         }
         Ok(())
     }

@@ -4,17 +4,18 @@
 //! metadata only when its name matches.
 //!
 //! ```text
-//! leaf:  { "level": 0, "names": bin, "meta": bin }
+//! leaf:  { "level": 0, "names": bin, "meta": bin, "digests": bin (optional) }
 //! names: per entry: kind (u8) || varint name length || name
 //!                   || tree ID (32 bytes, directories only) || varint meta length
 //! meta:  per entry: a msgpack array, positional (see META_FIELDS)
+//! digests: per directory entry: its names digest (32 bytes, all zero if unknown)
 //! ```
 //!
 //! Varints are unsigned LEB128 (7 bits a byte, low first), at most 5 bytes.
 
 use crate::entry::{ChunkRef, Entry, EntryKind, Xattr, MAX_ENTRY_LEN};
 use crate::id::ChunkId;
-use crate::tree::{bad_name, TreeEntry};
+use crate::tree::{bad_name, NamesDigest, TreeEntry};
 
 /// Why a part of a leaf cannot be read (the caller names the object).
 pub type Refusal = String;
@@ -59,6 +60,30 @@ fn put_varint(out: &mut Vec<u8>, mut v: u32) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// Computes a directory's [`NamesDigest`] from its entries, given in name
+/// order (across all its pages).
+#[derive(Default, Clone)]
+pub struct NamesHasher(blake3::Hasher);
+
+impl NamesHasher {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next entry of the directory.
+    pub fn add(&mut self, kind: EntryKind, name: &[u8]) {
+        let mut head = Vec::with_capacity(6);
+        head.push(kind_byte(kind));
+        put_varint(&mut head, name.len() as u32);
+        self.0.update(&head);
+        self.0.update(name);
+    }
+
+    pub fn finish(&self) -> NamesDigest {
+        NamesDigest(*self.0.finalize().as_bytes())
+    }
 }
 
 /// Appends `entry`'s record to `names` and its meta array to `meta`.
@@ -152,6 +177,8 @@ pub struct NameItem<'a> {
     pub name: &'a [u8],
     pub kind: EntryKind,
     pub tree: Option<ChunkId>,
+    /// A directory's names digest, if the leaf gives it.
+    pub digest: Option<NamesDigest>,
     meta: &'a [u8],
 }
 
@@ -160,6 +187,7 @@ impl NameItem<'_> {
     pub fn entry(&self) -> Result<TreeEntry, Refusal> {
         // A name holds no `/`: the path of a new entry becomes its name.
         let mut e = TreeEntry::from_entry(Entry::new(self.name.to_vec(), self.kind), self.tree);
+        e.names_digest = self.digest;
         decode_meta(self.meta, &mut e).map_err(|why| format!("entry {:?}: {why}", e.display_name()))?;
         Ok(e)
     }
@@ -168,8 +196,9 @@ impl NameItem<'_> {
 /// Reads the names block of a leaf whose meta block is `meta`, checking
 /// what [`crate::tree::TreeNode::decode`] checks of a leaf: valid names,
 /// strictly increasing, a tree on directories only, and meta lengths that
-/// add up to the meta block.
-pub fn scan<'a>(names: &'a [u8], meta: &'a [u8]) -> Result<Vec<NameItem<'a>>, Refusal> {
+/// add up to the meta block; and that `digests`, if given, holds 32 bytes
+/// for each directory entry.
+pub fn scan<'a>(names: &'a [u8], meta: &'a [u8], digests: Option<&[u8]>) -> Result<Vec<NameItem<'a>>, Refusal> {
     let mut out = Vec::new();
     let mut r = Cursor { rest: names };
     let mut meta_rest = meta;
@@ -197,10 +226,25 @@ pub fn scan<'a>(names: &'a [u8], meta: &'a [u8]) -> Result<Vec<NameItem<'a>>, Re
         }
         let (m, rest) = meta_rest.split_at(meta_len);
         meta_rest = rest;
-        out.push(NameItem { name, kind, tree, meta: m });
+        out.push(NameItem { name, kind, tree, digest: None, meta: m });
     }
     if !meta_rest.is_empty() {
         return Err(format!("{} bytes of the meta block belong to no entry", meta_rest.len()));
+    }
+    if let Some(digests) = digests {
+        let dirs = out.iter().filter(|i| i.tree.is_some()).count();
+        if digests.len() != dirs * 32 {
+            return Err(format!(
+                "its digests block holds {} bytes, not 32 for each of its {dirs} directories",
+                digests.len()
+            ));
+        }
+        let mut each = digests.chunks_exact(32);
+        for item in out.iter_mut().filter(|i| i.tree.is_some()) {
+            let mut d = [0u8; 32];
+            d.copy_from_slice(each.next().unwrap_or(&[0; 32]));
+            item.digest = NamesDigest::from_stored(d);
+        }
     }
     Ok(out)
 }

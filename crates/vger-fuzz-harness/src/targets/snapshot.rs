@@ -130,7 +130,10 @@ fn names_agree(id: &ChunkId, object: &[u8], decoded: &Result<TreeNode, vger_form
         (Ok(TreeNode::Leaf(entries)), Ok(Scanned::Names(items))) => {
             assert_eq!(entries.len(), items.len(), "names and the decoded leaf differ in length");
             for (e, item) in entries.iter().zip(&items) {
-                assert_eq!((item.name, item.kind, item.tree), (e.name.as_slice(), e.kind, e.tree));
+                assert_eq!(
+                    (item.name, item.kind, item.tree, item.digest),
+                    (e.name.as_slice(), e.kind, e.tree, e.names_digest)
+                );
                 assert_eq!(item.entry().as_ref(), Ok(e), "an entry decodes differently alone");
             }
         }
