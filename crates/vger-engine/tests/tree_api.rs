@@ -7,52 +7,25 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
 
+mod common;
+use common::{run_backup, store};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 
 use proptest::prelude::*;
-use vger_crypto::KdfParams;
-use vger_engine::backup::{backup, BackupOptions, BackupSource, ChangeDetection};
 use vger_engine::diff::{diff, Change};
 use vger_engine::find::{find, find_named, FindChange, FindVersion};
-use vger_engine::index::ChunkIndex;
 use vger_engine::progress::Progress;
-use vger_engine::repository::{InitOptions, Repository};
+use vger_engine::repository::Repository;
 use vger_engine::restore::{restore, RestoreOptions};
-use vger_engine::snapshots::SnapshotInfo;
-use vger_engine::tree::{dir, SnapshotTree, TreeStore};
+use vger_engine::tree::{dir, SnapshotTree};
 use vger_format::entry::EntryKind;
-use vger_fs::{WalkOptions, WalkRoot};
-use vger_storage::LocalStorage;
 
 fn init(dir: &Path) -> Repository {
-    let storage = Arc::new(LocalStorage::create(&dir.join("repo")).unwrap());
-    let opts = InitOptions { kdf: KdfParams::insecure_fast(), ..InitOptions::default() };
-    Repository::init(storage, Some(b"pw".to_vec()), opts).unwrap()
-}
-
-/// Backs up `src` as of `time` (far after every mtime, so unchanged files
-/// are recognised as such).
-fn run_backup(repo: &Repository, src: &Path, time: &str) -> SnapshotInfo {
-    let source = BackupSource {
-        label: "t".into(),
-        roots: vec![WalkRoot { abs: src.to_path_buf(), rel: Vec::new() }],
-        paths: vec![src.display().to_string()],
-        walk: WalkOptions::default(),
-        change_detection: ChangeDetection::Strict,
-        dumps: Vec::new(),
-    };
-    let opts = BackupOptions { time: Some(time.parse().unwrap()), threads: 2, ..Default::default() };
-    let report = backup(repo, &source, &opts, &Progress::default()).unwrap();
-    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    SnapshotInfo { id: report.snapshot_id, snapshot: report.snapshot, stored_at: None }
-}
-
-fn store(repo: &Repository) -> TreeStore {
-    TreeStore::new(repo, Arc::new(ChunkIndex::load(repo).unwrap()), 4 << 20)
+    common::init(&dir.join("repo"))
 }
 
 #[test]

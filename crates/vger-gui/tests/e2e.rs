@@ -1267,19 +1267,7 @@ fn session_bus_with(vars: &[(&str, &Path)]) -> (Reaped, String) {
 #[test]
 fn a_failed_backup_raises_a_desktop_notification() {
     let Some(env) = Env::ready() else { return };
-    let missing: Vec<&str> = ["dbus-daemon", NOTIFICATION_DAEMON]
-        .into_iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if !missing.is_empty() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and missing {missing:?}");
-        eprintln!("SKIPPED: missing {missing:?}");
+    if !tools_ready(&["dbus-daemon", "dbus-send", NOTIFICATION_DAEMON], "dbus-daemon dbus-bin notification-daemon") {
         return;
     }
     env.config(&env.path("no-such-folder"));
@@ -1295,20 +1283,10 @@ fn a_failed_backup_raises_a_desktop_notification() {
             .unwrap(),
     );
     // Until the service owns its name on the bus.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = Command::new("dbus-send")
-            .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus"])
-            .args(["org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.Notifications"])
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "notification-daemon never took its name");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        wait_for_bus_name(&address, "org.freedesktop.Notifications", 20),
+        "notification-daemon never took its name"
+    );
     let state = gui.wait_row(30, "the row", |row| lines(row).contains("No snapshots yet"));
     gui.click_button(&state, "Back up now");
     gui.wait_row(60, "the failure", |row| row["backup"] == "failed");
@@ -1325,6 +1303,28 @@ fn a_failed_backup_raises_a_desktop_notification() {
     assert!(log.contains("vger-gui: no tray icon ("), "no StatusNotifier host on this bus: {log}");
     std::thread::sleep(Duration::from_millis(500));
     gui.screenshot("notification-backup-failed.png");
+}
+
+/// Whether the commands `tools` are installed; if not, says so and skips
+/// (`false`), or fails under CI, where `.ci/run` installs `packages`.
+fn tools_ready(tools: &[&str], packages: &str) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {missing:?} missing");
+    eprintln!("SKIPPED: {missing:?} missing (apt install {packages})");
+    false
 }
 
 /// Whether `name` has an owner on the bus at `address`, within `secs`.
@@ -1376,19 +1376,8 @@ fn windows_of_class(display: &str, class: &str) -> Vec<(String, [i64; 4])> {
 #[test]
 fn the_tray_icon_in_a_real_panel_backs_up_and_quits() {
     let Some(env) = Env::ready() else { return };
-    let missing: Vec<&str> = ["dbus-daemon", "dbus-send", "xfce4-panel", "xprop"]
-        .into_iter()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t}")])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
-    if !missing.is_empty() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {missing:?} missing");
-        eprintln!("SKIPPED: {missing:?} missing (apt install dbus-daemon dbus-bin xfce4-panel x11-utils)");
+    if !tools_ready(&["dbus-daemon", "dbus-send", "xfce4-panel", "xprop"], "dbus-daemon dbus-bin xfce4-panel x11-utils")
+    {
         return;
     }
     let src = env.source(&[("from-the-tray.txt", b"backed up from the panel's menu\n")]);
