@@ -52,6 +52,12 @@ impl Printer {
         !self.quiet && std::io::stderr().is_terminal()
     }
 
+    /// Whether progress reaches anyone (a bar on a terminal or JSON
+    /// lines); when not, work done only for progress can be skipped.
+    pub fn shows_progress(&self) -> bool {
+        Self::json_lines() || self.draws_bars()
+    }
+
     fn progress(&self, r: &ProgressReport) {
         if Self::json_lines() {
             self.json_line(r);

@@ -12,8 +12,13 @@ use crate::frontend::Printer;
 use crate::Outcome;
 
 pub fn run(ctx: &Context, args: &BackupArgs) -> Result<Outcome> {
-    let request = request(args)?;
     let front = Printer::new(ctx.json, ctx.quiet);
+    let mut request = request(args)?;
+    // The scan only feeds the progress totals: with no bar and no JSON
+    // lines (`-q`, cron, a pipe) it would walk the sources a second time
+    // for nothing (one lstat per entry, about a fifth of an unchanged
+    // backup's system time on a tree of 70,000 small files).
+    request.no_scan |= !front.shows_progress();
     let mut made = Vec::new();
     let outcome = super::each_repository(ctx, |repo| Ok(ctx.app.backup(repo, &request, &front, &mut made)?));
     if ctx.json {

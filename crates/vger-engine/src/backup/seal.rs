@@ -4,6 +4,7 @@
 //! that could not be sealed fails the backup instead of leaving a hole in
 //! the snapshot; the hook exists only in test builds.
 
+use vger_crypto::ObjectType;
 use vger_format::compress::Codec;
 
 use super::chunk_sink::Job;
@@ -15,6 +16,7 @@ use crate::Result;
 pub(super) fn seal_job(repo: &Repository, codec: Codec, job: &Job) -> Result<Vec<u8>> {
     #[cfg(test)]
     faults::check(repo.repository_id())?;
+    let codec = if job.ty == ObjectType::TreeChunk { codec.for_trees() } else { codec };
     seal_chunk(repo.envelope(), codec, job.ty, &job.id, &job.data)
 }
 
@@ -53,9 +55,12 @@ mod tests {
 
     use std::sync::Arc;
 
-    use vger_format::id::SNAPSHOTS_PREFIX;
+    use vger_crypto::ObjectType;
+    use vger_format::compress::Codec;
+    use vger_format::id::{ChunkId, SNAPSHOTS_PREFIX};
     use vger_fs::{WalkOptions, WalkRoot};
 
+    use crate::backup::chunk_sink::Job;
     use crate::backup::{backup, BackupOptions, BackupSource, ChangeDetection};
     use crate::progress::Progress;
     use crate::repository::{InitOptions, Repository};
@@ -67,6 +72,31 @@ mod tests {
         let mut out = vec![0u8; len];
         blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof().fill(&mut out);
         out
+    }
+
+    /// Tree objects are sealed with zstd when the repository's codec is
+    /// lz4 (file data keeps lz4), and the tree opens to the same bytes.
+    #[test]
+    fn tree_objects_are_compressed_with_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(vger_storage::LocalStorage::create(&dir.path().join("repo")).unwrap());
+        let opts = InitOptions { kdf: vger_crypto::KdfParams::insecure_fast(), ..InitOptions::default() };
+        let repo = Repository::init(storage, Some(b"pw".to_vec()), opts).unwrap();
+        assert_eq!(repo.default_compression(), Codec::Lz4);
+        let text: Vec<u8> = (0..2000).flat_map(|i| format!("name-{i:05} mode 0644 size {i}\n").into_bytes()).collect();
+        let tag_of = |ty: ObjectType| {
+            let id = ChunkId(repo.chunk_id_key().chunk_id(&text));
+            let job = Job { id, ty, data: text.clone() };
+            let sealed = super::seal_job(&repo, Codec::Lz4, &job).unwrap();
+            let payload = repo.envelope().open(ty, &id.0, sealed).unwrap();
+            assert_eq!(vger_format::compress::decompress(&payload, 1 << 20).unwrap(), text);
+            payload[0]
+        };
+        assert_eq!(tag_of(ObjectType::TreeChunk), 2, "a tree object is zstd");
+        assert_eq!(tag_of(ObjectType::DataChunk), 1, "file data stays lz4");
+        assert_eq!(Codec::None.for_trees(), Codec::None);
+        assert_eq!(Codec::Zstd(19).for_trees(), Codec::Zstd(19));
+        assert_eq!(Codec::Zstd(1).for_trees(), Codec::Zstd(3));
     }
 
     /// A sealer that fails on its fourth chunk fails the backup: no
