@@ -1,6 +1,7 @@
 //! Per-chunk compression with a codec tag and a hard output cap
 //! (docs/format.md, "Compressed payloads").
 
+use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
 
@@ -143,7 +144,7 @@ pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
         Codec::Zstd(level) => {
             let max = zstd::zstd_safe::compress_bound(data.len());
             out.resize(payload_at + max, 0);
-            match zstd::bulk::compress_to_buffer(data, &mut out[payload_at..], level) {
+            match zstd_compress(data, &mut out[payload_at..], level) {
                 Ok(n) if n < data.len() => {
                     out.truncate(payload_at + n);
                     true
@@ -158,6 +159,40 @@ pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
         out.truncate(payload_at);
         out.extend_from_slice(data);
     }
+}
+
+thread_local! {
+    // One zstd context of each kind per thread, reused: creating one per
+    // call allocated (and the kernel zeroed) about 100 KiB for every tree
+    // object read, 11% + 18% of an unchanged backup's CPU samples on a
+    // tree of 4,000 folders.
+    static ZSTD_COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    static ZSTD_DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd_compress(data: &[u8], out: &mut [u8], level: i32) -> std::io::Result<usize> {
+    ZSTD_COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match slot.take() {
+            Some((at, compressor)) if at == level => compressor,
+            _ => zstd::bulk::Compressor::new(level)?,
+        };
+        let (_, compressor) = slot.insert((level, compressor));
+        compressor.compress_to_buffer(data, out)
+    })
+}
+
+/// Decompresses a zstd body of exactly `len` bytes into a new buffer of
+/// that capacity (nothing is zeroed first).
+fn zstd_decompress(body: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+    ZSTD_DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match slot.take() {
+            Some(decompressor) => decompressor,
+            None => zstd::bulk::Decompressor::new()?,
+        };
+        slot.insert(decompressor).decompress(body, len)
+    })
 }
 
 /// Large chunks whose first 64 KiB do not shrink by 3% with lz4 (random
@@ -243,7 +278,7 @@ pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {
             out.truncate(n);
             out
         }
-        2 => zstd::bulk::decompress(body, len).map_err(|e| FormatError::corrupt("zstd payload", e))?,
+        2 => zstd_decompress(body, len).map_err(|e| FormatError::corrupt("zstd payload", e))?,
         other => return Err(FormatError::corrupt("compressed payload", format!("unknown codec tag {other}"))),
     };
     if out.len() != len {
