@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use vger_app::backup::BackupRequest;
 use vger_app::events::{CancelFlag, Event, FrontEnd, ProgressReport};
-use vger_app::App;
+use vger_app::{App, AppError};
 
 /// How often a running operation reports progress to the window.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(200);
@@ -368,7 +368,24 @@ impl<M: Send> Forwarder<M> {
     }
 }
 
+/// An error as the window tells it: the one-line message, with the fix
+/// worded for someone using this window rather than the config file.
+pub fn describe_for_window(error: &AppError) -> String {
+    let line = vger_app::one_line(error);
+    match error {
+        AppError::SourceMissing { .. } => format!(
+            "{line}: if it is on a drive or a network share, connect it; otherwise choose another folder \
+             under Sources in Settings"
+        ),
+        _ => line,
+    }
+}
+
 impl<M: Send> FrontEnd for Forwarder<M> {
+    fn describe(&self, error: &AppError) -> String {
+        describe_for_window(error)
+    }
+
     fn event(&self, event: &Event<'_>) {
         if let Event::Progress(report) = event {
             if let Ok(sender) = self.sender.lock() {

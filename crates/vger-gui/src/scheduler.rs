@@ -82,6 +82,10 @@ impl Cadence {
 /// Who runs the schedule, as the window shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Runner {
+    /// The scheduler thread has not said yet (for up to a tick after the
+    /// config was read again, while the previous one lets go of the lock):
+    /// shown as such, not as "nothing scheduled", which may be untrue.
+    Starting,
     /// Nothing is scheduled in the config.
     Nothing,
     /// This app, with each repository's next run (config order).
@@ -119,7 +123,7 @@ impl Scheduler {
         let stop = Arc::new(AtomicBool::new(false));
         let (config, path, flag) = (config.clone(), config_path.to_path_buf(), stop.clone());
         std::thread::spawn(move || run(&config, &path, &flag, &sender, &waker));
-        Scheduler { receiver, stop, runner: Runner::Nothing }
+        Scheduler { receiver, stop, runner: Runner::Starting }
     }
 
     /// The repositories due now; keeps [`Scheduler::runner`] up to date.

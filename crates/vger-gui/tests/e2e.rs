@@ -541,6 +541,7 @@ fn a_failed_backup_shows_its_message_in_the_window() {
     let text = lines(row);
     assert!(text.contains("Backup failed: "), "{text}");
     assert!(text.contains("no-such-folder"), "the message names the missing source: {text}");
+    assert!(text.contains("under Sources in Settings"), "the message says how to fix it: {text}");
     assert!(env.snapshot_ids().is_empty());
     // The desktop is told (here, with no notification service under
     // Xvfb, the app says so on standard error and goes on).

@@ -56,6 +56,7 @@ pub fn show(
                     .to_string(),
                 Runner::Elsewhere(who) => format!("Scheduled backups are made by another program: {who}."),
                 Runner::Failed(e) => format!("Scheduled backups cannot run: {e}"),
+                Runner::Starting => "Reading the schedule…".to_string(),
                 Runner::Nothing => "No schedule is set: type how often below (\"Back up every\" or a cron time), \
                      tick \"Scheduled backups on\" and save. Until then, back up with \"Back up now\" on the Overview."
                     .to_string(),
