@@ -690,12 +690,26 @@ fn read_file(
     // whole by one read (no second read to find its end), and a file
     // that keeps growing is stored as it was when opened.
     use std::io::Read as _;
-    let source: Box<dyn std::io::Read> = match &sink.read_limit {
+    let chunker = vger_chunker::Chunker::new(repo.chunker_params())
+        .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    // No larger than the smallest chunk: the file is one chunk. It is read
+    // into a buffer of its own, which goes to the sealers as it is instead
+    // of being copied out of the shared read buffer (most files of a
+    // typical tree are this small).
+    let small = len <= u64::from(repo.chunker_params().min_size);
+    if small && sink.read_limit.is_none() {
+        let data = vger_fs::read_whole(&file, len as usize).map_err(|e| skip("read failed", e))?;
+        return store_small(data, entry, &chunker, sink, progress);
+    }
+    let mut source: Box<dyn std::io::Read> = match &sink.read_limit {
         Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone()).take(len)),
         None => Box::new(file.take(len)),
     };
-    let chunker = vger_chunker::Chunker::new(repo.chunker_params())
-        .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    if small {
+        let mut data = Vec::with_capacity(len as usize);
+        source.read_to_end(&mut data).map_err(|e| skip("read failed", e))?;
+        return store_small(data, entry, &chunker, sink, progress);
+    }
     let mut reader = ChunkReader::with_buffer(source, chunker, std::mem::take(&mut sink.read_buffer), 0);
     let mut chunks = Vec::new();
     let mut size = 0u64;
@@ -721,6 +735,39 @@ fn read_file(
     // listed): record what was read, which is consistent with the chunks.
     entry.size = size;
     entry.chunks = chunks;
+    Ok(())
+}
+
+/// Stores a file read whole into `data` (see `read_file`).
+fn store_small(
+    data: Vec<u8>,
+    entry: &mut Entry,
+    chunker: &vger_chunker::Chunker,
+    sink: &mut ChunkSink<'_>,
+    progress: &Progress,
+) -> std::result::Result<(), FileError> {
+    let size = data.len();
+    entry.chunks = match chunker.next_cut(&data, true) {
+        None => Vec::new(),
+        Some(cut) if cut == size => {
+            let id = sink.store_owned(ObjectType::DataChunk, data).map_err(FileError::Fatal)?;
+            vec![ChunkRef(id, size as u32)]
+        }
+        // Not for FastCDC, which never cuts below its minimum size.
+        Some(_) => {
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for n in chunker.chunk_lengths(&data) {
+                let id = sink.store(ObjectType::DataChunk, &data[at..at + n]).map_err(FileError::Fatal)?;
+                chunks.push(ChunkRef(id, n as u32));
+                at += n;
+            }
+            chunks
+        }
+    };
+    sink.count_read(size as u64);
+    progress.add_bytes(size as u64);
+    entry.size = size as u64;
     Ok(())
 }
 
