@@ -207,13 +207,20 @@ pub fn backup(
             let mut sink =
                 ChunkSink::new(&dedup, job_tx.clone(), repo.chunk_id_key(), read_limit.clone(), source.walk.xattrs);
             scope.spawn(move || {
-                for mut job in rx.iter() {
-                    let result = if sink.stopped() {
-                        Err(FileError::Fatal(EngineError::Other("the backup stopped".into())))
-                    } else {
-                        read_file(&job.abs, &mut job.entry, repo, &mut sink, progress)
-                    };
-                    let _ = job.done.send(FileDone { entry: job.entry, result });
+                for job in rx.iter() {
+                    let done = job
+                        .files
+                        .into_iter()
+                        .map(|(abs, mut entry)| {
+                            let result = if sink.stopped() {
+                                Err(FileError::Fatal(EngineError::Other("the backup stopped".into())))
+                            } else {
+                                read_file(&abs, &mut entry, repo, &mut sink, progress)
+                            };
+                            FileDone { entry, result }
+                        })
+                        .collect();
+                    let _ = job.done.send(done);
                 }
             });
         }
@@ -356,11 +363,55 @@ struct Walked {
     resumed_bytes: u64,
 }
 
-/// A file for a reading thread; the result comes back on `done`.
+/// Files for a reading thread, in walk order; their results come back
+/// together on `done`, in the same order. Small files go in batches: one
+/// hand-over to a reading thread and back per file (and a thread woken up
+/// each way) cost more than reading a file of a few KiB.
 struct FileJob {
-    abs: PathBuf,
-    entry: Entry,
-    done: Sender<FileDone>,
+    files: Vec<(PathBuf, Entry)>,
+    done: Sender<Vec<FileDone>>,
+}
+
+/// A batch is handed to a reading thread once it holds this many files...
+const BATCH_FILES: usize = 64;
+/// ... or this many bytes (by the walk's sizes), whichever comes first.
+const BATCH_FILE_BYTES: u64 = 1 << 20;
+
+/// The batch of files the walk is filling.
+struct OpenBatch {
+    files: Vec<(PathBuf, Entry)>,
+    bytes: u64,
+    done: Sender<Vec<FileDone>>,
+}
+
+impl OpenBatch {
+    /// Adds a file; returns the receiver of the batch's results for its
+    /// first file (the others find theirs after it).
+    fn add(open: &mut Option<OpenBatch>, abs: PathBuf, entry: Entry) -> Option<Receiver<Vec<FileDone>>> {
+        let mut rx = None;
+        let batch = open.get_or_insert_with(|| {
+            let (done, r) = bounded(1);
+            rx = Some(r);
+            OpenBatch { files: Vec::with_capacity(BATCH_FILES), bytes: 0, done }
+        });
+        batch.bytes += entry.size;
+        batch.files.push((abs, entry));
+        rx
+    }
+
+    fn is_full(open: &Option<OpenBatch>) -> bool {
+        open.as_ref().is_some_and(|b| b.files.len() >= BATCH_FILES || b.bytes >= BATCH_FILE_BYTES)
+    }
+
+    /// Hands the batch (if any) to the reading threads.
+    fn send(open: &mut Option<OpenBatch>, files: &Sender<FileJob>) -> Result<()> {
+        match open.take() {
+            Some(b) => files
+                .send(FileJob { files: b.files, done: b.done })
+                .map_err(|_| EngineError::Other("the file reading threads stopped".into())),
+            None => Ok(()),
+        }
+    }
 }
 
 struct FileDone {
@@ -378,7 +429,8 @@ enum Pending {
     /// that run began reading it at the time given (ns).
     Resumed(Box<Entry>, PathBuf, i64, Option<ParentEntry>),
     /// A reading thread has it; it was handed over at the time given (ns).
-    Reading(Receiver<FileDone>, i64, Option<ParentEntry>),
+    /// The first file of a batch holds the receiver of the batch's results.
+    Reading(Option<Receiver<Vec<FileDone>>>, i64, Option<ParentEntry>),
     /// The walk could not list or stat something.
     Warning(String),
 }
@@ -416,6 +468,8 @@ struct TreeAssembler<'a> {
     journal: Option<&'a JournalWriter>,
     /// The command dumps' folder, which the walk must not also hold.
     dumps: bool,
+    /// Results of the batch being added, for its files after the first.
+    batch_results: std::collections::VecDeque<FileDone>,
 }
 
 impl TreeAssembler<'_> {
@@ -430,7 +484,11 @@ impl TreeAssembler<'_> {
             Pending::Ready(entry, abs, parent) => (*entry, Some(abs), Ok(()), None, parent),
             Pending::Resumed(entry, abs, at, parent) => (*entry, Some(abs), Ok(()), Some(at), parent),
             Pending::Reading(rx, at, parent) => {
-                let done = rx.recv().map_err(|_| EngineError::Other("a file reading thread stopped".into()))?;
+                let stopped = || EngineError::Other("a file reading thread stopped".into());
+                if let Some(rx) = rx {
+                    self.batch_results = rx.recv().map_err(|_| stopped())?.into();
+                }
+                let done = self.batch_results.pop_front().ok_or_else(stopped)?;
                 (done.entry, None, done.result, Some(at), parent)
             }
         };
@@ -561,7 +619,9 @@ fn walk_and_store(
         lost_links: Default::default(),
         journal,
         dumps: dumps.is_some(),
+        batch_results: Default::default(),
     };
+    let mut batch: Option<OpenBatch> = None;
     let (mut resumed_files, mut resumed_bytes) = (0u64, 0u64);
     let mut pending = std::collections::VecDeque::new();
     let want_xattrs = source.walk.xattrs;
@@ -614,13 +674,13 @@ fn walk_and_store(
                     Pending::Resumed(Box::new(entry), item.abs, resumed.read_at, then)
                 }
                 (None, None) => {
-                    let (done, rx) = bounded(1);
                     // Taken before the read starts: an mtime from after it
                     // cannot look older than the read.
                     let read_at = resume::now_ns();
-                    files
-                        .send(FileJob { abs: item.abs, entry, done })
-                        .map_err(|_| EngineError::Other("the file reading threads stopped".into()))?;
+                    let rx = OpenBatch::add(&mut batch, item.abs, entry);
+                    if OpenBatch::is_full(&batch) {
+                        OpenBatch::send(&mut batch, &files)?;
+                    }
                     Pending::Reading(rx, read_at, then)
                 }
             }
@@ -634,17 +694,23 @@ fn walk_and_store(
         // Hand finished items to the tree; wait for the oldest when too many queue up.
         while let Some(front) = pending.front() {
             let ready = match front {
-                Pending::Reading(rx, ..) => !rx.is_empty(),
+                Pending::Reading(Some(rx), ..) => !rx.is_empty(),
+                Pending::Reading(None, ..) => !out.batch_results.is_empty(),
                 Pending::Ready(..) | Pending::Resumed(..) | Pending::Warning(_) => true,
             };
             if !ready && pending.len() < MAX_PENDING {
                 break;
+            }
+            if !ready {
+                // About to wait for the oldest file: its batch may still be open.
+                OpenBatch::send(&mut batch, &files)?;
             }
             if let Some(front) = pending.pop_front() {
                 out.add(front, sink)?;
             }
         }
     }
+    OpenBatch::send(&mut batch, &files)?;
     drop(files);
     while let Some(front) = pending.pop_front() {
         out.add(front, sink)?;
