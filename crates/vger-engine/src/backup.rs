@@ -173,6 +173,7 @@ pub fn backup(
             let (dedup, seal_failure) = (&dedup, &seal_failure);
             scope.spawn(move || {
                 for batch in rx.iter() {
+                    let mut blobs = Vec::with_capacity(batch.len());
                     for job in batch {
                         let sealed = match seal_job(repo, codec, &job) {
                             Ok(s) => s,
@@ -184,12 +185,16 @@ pub fn backup(
                                 return;
                             }
                         };
-                        let blob =
-                            SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
-                        drop(job); // Not held while the send below waits.
-                        if tx.send(blob).is_err() {
-                            return; // The pack writer failed: `finish` reports why.
-                        }
+                        // `job` (its plaintext) is dropped here: not held while the send below waits.
+                        blobs.push(SealedBlob {
+                            id: job.id,
+                            ty: job.ty,
+                            raw_length: job.data.len() as u32,
+                            bytes: sealed,
+                        });
+                    }
+                    if tx.send_all(blobs).is_err() {
+                        return; // The pack writer failed: `finish` reports why.
                     }
                 }
             });
