@@ -1,7 +1,8 @@
 //! The envelope: how every object is sealed (docs/format.md, section 5).
 
 use crate::aead::{Cipher, NONCE_LEN, TAG_LEN};
-use crate::{random_bytes, Algorithm, CryptoError, MasterKey};
+use crate::random::random_nonce;
+use crate::{Algorithm, CryptoError, MasterKey};
 
 pub const ENVELOPE_VERSION: u8 = 1;
 /// version, type, algorithm, reserved, nonce.
@@ -70,10 +71,7 @@ impl Envelope {
         if buf.len() < ENVELOPE_HEADER_LEN {
             return Err(CryptoError::Truncated { len: buf.len() });
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        if self.algo != Algorithm::None {
-            random_bytes(&mut nonce)?;
-        }
+        let nonce = if self.algo != Algorithm::None { random_nonce()? } else { [0u8; NONCE_LEN] };
         buf[..4].copy_from_slice(&[ENVELOPE_VERSION, ty as u8, self.algo.tag(), 0]);
         buf[4..ENVELOPE_HEADER_LEN].copy_from_slice(&nonce);
         let aad = aad(&buf[..ENVELOPE_HEADER_LEN], identity);

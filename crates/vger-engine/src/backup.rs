@@ -173,6 +173,7 @@ pub fn backup(
             let (dedup, seal_failure) = (&dedup, &seal_failure);
             scope.spawn(move || {
                 for batch in rx.iter() {
+                    let mut blobs = Vec::with_capacity(batch.len());
                     for job in batch {
                         let sealed = match seal_job(repo, codec, &job) {
                             Ok(s) => s,
@@ -184,12 +185,16 @@ pub fn backup(
                                 return;
                             }
                         };
-                        let blob =
-                            SealedBlob { id: job.id, ty: job.ty, raw_length: job.data.len() as u32, bytes: sealed };
-                        drop(job); // Not held while the send below waits.
-                        if tx.send(blob).is_err() {
-                            return; // The pack writer failed: `finish` reports why.
-                        }
+                        // `job` (its plaintext) is dropped here: not held while the send below waits.
+                        blobs.push(SealedBlob {
+                            id: job.id,
+                            ty: job.ty,
+                            raw_length: job.data.len() as u32,
+                            bytes: sealed,
+                        });
+                    }
+                    if tx.send_all(blobs).is_err() {
+                        return; // The pack writer failed: `finish` reports why.
                     }
                 }
             });
@@ -207,13 +212,20 @@ pub fn backup(
             let mut sink =
                 ChunkSink::new(&dedup, job_tx.clone(), repo.chunk_id_key(), read_limit.clone(), source.walk.xattrs);
             scope.spawn(move || {
-                for mut job in rx.iter() {
-                    let result = if sink.stopped() {
-                        Err(FileError::Fatal(EngineError::Other("the backup stopped".into())))
-                    } else {
-                        read_file(&job.abs, &mut job.entry, repo, &mut sink, progress)
-                    };
-                    let _ = job.done.send(FileDone { entry: job.entry, result });
+                for job in rx.iter() {
+                    let done = job
+                        .files
+                        .into_iter()
+                        .map(|(abs, mut entry)| {
+                            let result = if sink.stopped() {
+                                Err(FileError::Fatal(EngineError::Other("the backup stopped".into())))
+                            } else {
+                                read_file(&abs, &mut entry, repo, &mut sink, progress)
+                            };
+                            FileDone { entry, result }
+                        })
+                        .collect();
+                    let _ = job.done.send(done);
                 }
             });
         }
@@ -356,11 +368,55 @@ struct Walked {
     resumed_bytes: u64,
 }
 
-/// A file for a reading thread; the result comes back on `done`.
+/// Files for a reading thread, in walk order; their results come back
+/// together on `done`, in the same order. Small files go in batches: one
+/// hand-over to a reading thread and back per file (and a thread woken up
+/// each way) cost more than reading a file of a few KiB.
 struct FileJob {
-    abs: PathBuf,
-    entry: Entry,
-    done: Sender<FileDone>,
+    files: Vec<(PathBuf, Entry)>,
+    done: Sender<Vec<FileDone>>,
+}
+
+/// A batch is handed to a reading thread once it holds this many files...
+const BATCH_FILES: usize = 64;
+/// ... or this many bytes (by the walk's sizes), whichever comes first.
+const BATCH_FILE_BYTES: u64 = 1 << 20;
+
+/// The batch of files the walk is filling.
+struct OpenBatch {
+    files: Vec<(PathBuf, Entry)>,
+    bytes: u64,
+    done: Sender<Vec<FileDone>>,
+}
+
+impl OpenBatch {
+    /// Adds a file; returns the receiver of the batch's results for its
+    /// first file (the others find theirs after it).
+    fn add(open: &mut Option<OpenBatch>, abs: PathBuf, entry: Entry) -> Option<Receiver<Vec<FileDone>>> {
+        let mut rx = None;
+        let batch = open.get_or_insert_with(|| {
+            let (done, r) = bounded(1);
+            rx = Some(r);
+            OpenBatch { files: Vec::with_capacity(BATCH_FILES), bytes: 0, done }
+        });
+        batch.bytes += entry.size;
+        batch.files.push((abs, entry));
+        rx
+    }
+
+    fn is_full(open: &Option<OpenBatch>) -> bool {
+        open.as_ref().is_some_and(|b| b.files.len() >= BATCH_FILES || b.bytes >= BATCH_FILE_BYTES)
+    }
+
+    /// Hands the batch (if any) to the reading threads.
+    fn send(open: &mut Option<OpenBatch>, files: &Sender<FileJob>) -> Result<()> {
+        match open.take() {
+            Some(b) => files
+                .send(FileJob { files: b.files, done: b.done })
+                .map_err(|_| EngineError::Other("the file reading threads stopped".into())),
+            None => Ok(()),
+        }
+    }
 }
 
 struct FileDone {
@@ -378,7 +434,8 @@ enum Pending {
     /// that run began reading it at the time given (ns).
     Resumed(Box<Entry>, PathBuf, i64, Option<ParentEntry>),
     /// A reading thread has it; it was handed over at the time given (ns).
-    Reading(Receiver<FileDone>, i64, Option<ParentEntry>),
+    /// The first file of a batch holds the receiver of the batch's results.
+    Reading(Option<Receiver<Vec<FileDone>>>, i64, Option<ParentEntry>),
     /// The walk could not list or stat something.
     Warning(String),
 }
@@ -416,6 +473,8 @@ struct TreeAssembler<'a> {
     journal: Option<&'a JournalWriter>,
     /// The command dumps' folder, which the walk must not also hold.
     dumps: bool,
+    /// Results of the batch being added, for its files after the first.
+    batch_results: std::collections::VecDeque<FileDone>,
 }
 
 impl TreeAssembler<'_> {
@@ -430,7 +489,11 @@ impl TreeAssembler<'_> {
             Pending::Ready(entry, abs, parent) => (*entry, Some(abs), Ok(()), None, parent),
             Pending::Resumed(entry, abs, at, parent) => (*entry, Some(abs), Ok(()), Some(at), parent),
             Pending::Reading(rx, at, parent) => {
-                let done = rx.recv().map_err(|_| EngineError::Other("a file reading thread stopped".into()))?;
+                let stopped = || EngineError::Other("a file reading thread stopped".into());
+                if let Some(rx) = rx {
+                    self.batch_results = rx.recv().map_err(|_| stopped())?.into();
+                }
+                let done = self.batch_results.pop_front().ok_or_else(stopped)?;
                 (done.entry, None, done.result, Some(at), parent)
             }
         };
@@ -561,7 +624,9 @@ fn walk_and_store(
         lost_links: Default::default(),
         journal,
         dumps: dumps.is_some(),
+        batch_results: Default::default(),
     };
+    let mut batch: Option<OpenBatch> = None;
     let (mut resumed_files, mut resumed_bytes) = (0u64, 0u64);
     let mut pending = std::collections::VecDeque::new();
     let want_xattrs = source.walk.xattrs;
@@ -614,13 +679,13 @@ fn walk_and_store(
                     Pending::Resumed(Box::new(entry), item.abs, resumed.read_at, then)
                 }
                 (None, None) => {
-                    let (done, rx) = bounded(1);
                     // Taken before the read starts: an mtime from after it
                     // cannot look older than the read.
                     let read_at = resume::now_ns();
-                    files
-                        .send(FileJob { abs: item.abs, entry, done })
-                        .map_err(|_| EngineError::Other("the file reading threads stopped".into()))?;
+                    let rx = OpenBatch::add(&mut batch, item.abs, entry);
+                    if OpenBatch::is_full(&batch) {
+                        OpenBatch::send(&mut batch, &files)?;
+                    }
                     Pending::Reading(rx, read_at, then)
                 }
             }
@@ -634,17 +699,23 @@ fn walk_and_store(
         // Hand finished items to the tree; wait for the oldest when too many queue up.
         while let Some(front) = pending.front() {
             let ready = match front {
-                Pending::Reading(rx, ..) => !rx.is_empty(),
+                Pending::Reading(Some(rx), ..) => !rx.is_empty(),
+                Pending::Reading(None, ..) => !out.batch_results.is_empty(),
                 Pending::Ready(..) | Pending::Resumed(..) | Pending::Warning(_) => true,
             };
             if !ready && pending.len() < MAX_PENDING {
                 break;
+            }
+            if !ready {
+                // About to wait for the oldest file: its batch may still be open.
+                OpenBatch::send(&mut batch, &files)?;
             }
             if let Some(front) = pending.pop_front() {
                 out.add(front, sink)?;
             }
         }
     }
+    OpenBatch::send(&mut batch, &files)?;
     drop(files);
     while let Some(front) = pending.pop_front() {
         out.add(front, sink)?;
@@ -690,12 +761,26 @@ fn read_file(
     // whole by one read (no second read to find its end), and a file
     // that keeps growing is stored as it was when opened.
     use std::io::Read as _;
-    let source: Box<dyn std::io::Read> = match &sink.read_limit {
+    let chunker = vger_chunker::Chunker::new(repo.chunker_params())
+        .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    // No larger than the smallest chunk: the file is one chunk. It is read
+    // into a buffer of its own, which goes to the sealers as it is instead
+    // of being copied out of the shared read buffer (most files of a
+    // typical tree are this small).
+    let small = len <= u64::from(repo.chunker_params().min_size);
+    if small && sink.read_limit.is_none() {
+        let data = vger_fs::read_whole(&file, len as usize).map_err(|e| skip("read failed", e))?;
+        return store_small(data, entry, &chunker, sink, progress);
+    }
+    let mut source: Box<dyn std::io::Read> = match &sink.read_limit {
         Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone()).take(len)),
         None => Box::new(file.take(len)),
     };
-    let chunker = vger_chunker::Chunker::new(repo.chunker_params())
-        .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
+    if small {
+        let mut data = Vec::with_capacity(len as usize);
+        source.read_to_end(&mut data).map_err(|e| skip("read failed", e))?;
+        return store_small(data, entry, &chunker, sink, progress);
+    }
     let mut reader = ChunkReader::with_buffer(source, chunker, std::mem::take(&mut sink.read_buffer), 0);
     let mut chunks = Vec::new();
     let mut size = 0u64;
@@ -721,6 +806,39 @@ fn read_file(
     // listed): record what was read, which is consistent with the chunks.
     entry.size = size;
     entry.chunks = chunks;
+    Ok(())
+}
+
+/// Stores a file read whole into `data` (see `read_file`).
+fn store_small(
+    data: Vec<u8>,
+    entry: &mut Entry,
+    chunker: &vger_chunker::Chunker,
+    sink: &mut ChunkSink<'_>,
+    progress: &Progress,
+) -> std::result::Result<(), FileError> {
+    let size = data.len();
+    entry.chunks = match chunker.next_cut(&data, true) {
+        None => Vec::new(),
+        Some(cut) if cut == size => {
+            let id = sink.store_owned(ObjectType::DataChunk, data).map_err(FileError::Fatal)?;
+            vec![ChunkRef(id, size as u32)]
+        }
+        // Not for FastCDC, which never cuts below its minimum size.
+        Some(_) => {
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for n in chunker.chunk_lengths(&data) {
+                let id = sink.store(ObjectType::DataChunk, &data[at..at + n]).map_err(FileError::Fatal)?;
+                chunks.push(ChunkRef(id, n as u32));
+                at += n;
+            }
+            chunks
+        }
+    };
+    sink.count_read(size as u64);
+    progress.add_bytes(size as u64);
+    entry.size = size as u64;
     Ok(())
 }
 

@@ -48,7 +48,7 @@ use vger_format::tree::{NamesDigest, TreeEntry};
 use crate::blob::{seal_chunk, BlobReader};
 use crate::index::{write_segment, ChunkIndex, IdSet};
 use crate::lock::RepoLock;
-use crate::pack_writer::{PackWriter, SealedBlob};
+use crate::pack_writer::{BlobSender, PackWriter, SealedBlob};
 use crate::packs::{pack_entry, stored_packs};
 use crate::parallel::{lock as lock_mutex, READERS_FOR_REMOTE};
 use crate::progress::Progress;
@@ -328,7 +328,7 @@ struct Sink<'a> {
     target: &'a Repository,
     target_index: &'a ChunkIndex,
     codec: Codec,
-    tx: Sender<SealedBlob>,
+    tx: BlobSender,
     /// Target IDs queued in this run: each is sent once.
     sent: Mutex<IdSet>,
     chunks_sent: AtomicU64,

@@ -42,6 +42,26 @@ pub struct SealedBlob {
     pub bytes: Vec<u8>,
 }
 
+/// Where sealed blobs go: one at a time, or several in one hand-over (a
+/// backup of many small files seals many small chunks, and one hand-over
+/// per chunk, each waking the assembler, cost more than sealing them).
+#[derive(Clone)]
+pub struct BlobSender(Sender<Vec<SealedBlob>>);
+
+/// The pack writer stopped after an error, which [`PackWriter::finish`] reports.
+#[derive(Debug)]
+pub struct WriterStopped;
+
+impl BlobSender {
+    pub fn send(&self, blob: SealedBlob) -> std::result::Result<(), WriterStopped> {
+        self.send_all(vec![blob])
+    }
+
+    pub fn send_all(&self, blobs: Vec<SealedBlob>) -> std::result::Result<(), WriterStopped> {
+        self.0.send(blobs).map_err(|_| WriterStopped)
+    }
+}
+
 /// What the writer stored.
 #[derive(Debug, Default, Clone)]
 pub struct PackWriterStats {
@@ -132,7 +152,7 @@ impl Shared {
 /// Takes sealed blobs on [`PackWriter::sender`], returns once everything is
 /// stored and indexed by [`PackWriter::finish`].
 pub struct PackWriter {
-    tx: Option<Sender<SealedBlob>>,
+    tx: Option<Sender<Vec<SealedBlob>>>,
     threads: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
@@ -161,9 +181,11 @@ impl PackWriter {
             blobs: AtomicU64::new(0),
             segments: AtomicU64::new(0),
         });
-        // Bounded by count with chunks of at most a few MiB: a few tens of MiB in flight.
-        // Two: the sealers' output waits here while a pack is handed on.
-        let (tx, rx) = bounded::<SealedBlob>(2);
+        // Bounded by count with batches of a few MiB at most (a backup's
+        // sealers send about 1 MiB of chunks, or one chunk of up to 8 MiB):
+        // a few tens of MiB in flight. Two: the sealers' output waits here
+        // while a pack is handed on.
+        let (tx, rx) = bounded::<Vec<SealedBlob>>(2);
         // Rendezvous: at most one pack waits while the uploaders hold theirs.
         let (pack_tx, pack_rx) = bounded::<ReadyPack>(0);
         let mut threads = Vec::new();
@@ -181,8 +203,8 @@ impl PackWriter {
 
     /// Where to send sealed blobs. Sending fails only after an error, which
     /// [`PackWriter::finish`] then reports.
-    pub fn sender(&self) -> Option<Sender<SealedBlob>> {
-        self.tx.clone()
+    pub fn sender(&self) -> Option<BlobSender> {
+        self.tx.clone().map(BlobSender)
     }
 
     /// True once a pack or segment failed to store.
@@ -295,7 +317,7 @@ fn kind_slot(ty: ObjectType) -> usize {
     usize::from(ty == ObjectType::TreeChunk)
 }
 
-fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<ReadyPack>, target: usize) {
+fn assemble(shared: &Shared, rx: Receiver<Vec<SealedBlob>>, out: Sender<ReadyPack>, target: usize) {
     // One open pack per kind (data, trees).
     let mut builders: [Option<OpenPack>; 2] = [None, None];
     let close = |b: OpenPack| -> bool {
@@ -312,9 +334,9 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<ReadyPack>, t
     // segment), and stored packs are indexed when no new pack comes.
     let mut opened = Instant::now();
     loop {
-        let blob = match rx.recv_timeout(CHECKPOINT_TICK) {
-            Ok(blob) => Some(blob),
-            Err(RecvTimeoutError::Timeout) => None,
+        let blobs = match rx.recv_timeout(CHECKPOINT_TICK) {
+            Ok(blobs) => blobs,
+            Err(RecvTimeoutError::Timeout) => Vec::new(),
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if shared.failed.load(Ordering::SeqCst) {
@@ -338,31 +360,32 @@ fn assemble(shared: &Shared, rx: Receiver<SealedBlob>, out: Sender<ReadyPack>, t
                 }
             }
         }
-        let Some(blob) = blob else { continue };
-        let slot = kind_slot(blob.ty);
-        let Some(builder) = builders.get_mut(slot) else { continue };
-        if builder.is_none() {
-            if builders.iter().all(Option::is_none) {
-                opened = Instant::now();
-            }
-            match OpenPack::open(shared, target) {
-                Ok(b) => builders[slot] = Some(b),
-                Err(e) => {
-                    shared.fail(e);
-                    return;
+        for blob in blobs {
+            let slot = kind_slot(blob.ty);
+            let Some(builder) = builders.get_mut(slot) else { continue };
+            if builder.is_none() {
+                if builders.iter().all(Option::is_none) {
+                    opened = Instant::now();
+                }
+                match OpenPack::open(shared, target) {
+                    Ok(b) => builders[slot] = Some(b),
+                    Err(e) => {
+                        shared.fail(e);
+                        return;
+                    }
                 }
             }
-        }
-        let Some(b) = builders.get_mut(slot).and_then(Option::as_mut) else { continue };
-        if let Err(e) = b.add(&blob) {
-            shared.fail(e);
-            return;
-        }
-        drop(blob); // Not held while a full pack waits for an uploader.
-        if b.len() >= target {
-            if let Some(full) = builders.get_mut(slot).and_then(Option::take) {
-                if !close(full) {
-                    return;
+            let Some(b) = builders.get_mut(slot).and_then(Option::as_mut) else { continue };
+            if let Err(e) = b.add(&blob) {
+                shared.fail(e);
+                return;
+            }
+            drop(blob); // Not held while a full pack waits for an uploader.
+            if b.len() >= target {
+                if let Some(full) = builders.get_mut(slot).and_then(Option::take) {
+                    if !close(full) {
+                        return;
+                    }
                 }
             }
         }

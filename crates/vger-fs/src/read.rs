@@ -43,6 +43,36 @@ pub fn open_for_backup(abs: &Path) -> io::Result<(File, u64)> {
     Ok((file, md.len()))
 }
 
+/// Reads `file` from its current offset up to `len` bytes (fewer if it
+/// ends first) into a buffer of that capacity. `read(2)` writes straight
+/// into the buffer's unused capacity: the buffer is not zeroed first, and a
+/// file of a few KiB takes one call (`Read::read_to_end` reads at most
+/// 8 KiB per call when it has no size hint).
+pub fn read_whole(file: &File, len: usize) -> io::Result<Vec<u8>> {
+    let mut data: Vec<u8> = Vec::with_capacity(len);
+    while data.len() < len {
+        let want = len - data.len();
+        let spare = &mut data.spare_capacity_mut()[..want];
+        // SAFETY: the fd is open for the lifetime of `file`; read(2) writes
+        // at most `spare.len()` bytes into memory the vector owns, and only
+        // the bytes it reports written are counted as initialised below.
+        let n = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        // SAFETY: `n` bytes past the old length were just written (n <= spare.len()).
+        unsafe { data.set_len(data.len() + n as usize) };
+    }
+    Ok(data)
+}
+
 /// Whether `file` is the object the walker saw for `entry_before` (same
 /// device and inode): false when the path was replaced in between.
 pub fn same_file(entry_before: &Entry, file: &File) -> io::Result<bool> {

@@ -138,20 +138,43 @@ impl<'a> ChunkSink<'a> {
         ChunkId(self.key.chunk_id(data))
     }
 
-    /// Hashes `data` and queues it for sealing if it is new.
+    /// Hashes `data` and queues a copy of it for sealing if it is new.
     pub fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
         let id = self.chunk_id(ty, data);
-        if self.dedup.claim(id) {
-            self.dedup.added_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-            self.dedup.progress.add_new_bytes(data.len() as u64);
-            self.dedup.added_chunks.fetch_add(1, Ordering::Relaxed);
-            self.batch.push(Job { id, ty, data: data.to_vec() });
-            self.batch_bytes += data.len();
-            if self.batch_bytes >= BATCH_BYTES {
-                self.flush()?;
-            }
+        if self.claim(id, data.len()) {
+            self.queue(Job { id, ty, data: data.to_vec() })?;
         }
         Ok(id)
+    }
+
+    /// Like [`ChunkSink::store`], but takes the chunk's own buffer: a small
+    /// file read whole is queued without a copy.
+    pub fn store_owned(&mut self, ty: ObjectType, data: Vec<u8>) -> Result<ChunkId> {
+        let id = self.chunk_id(ty, &data);
+        if self.claim(id, data.len()) {
+            self.queue(Job { id, ty, data })?;
+        }
+        Ok(id)
+    }
+
+    /// Claims `id` for this backup and counts its bytes if it is new.
+    fn claim(&self, id: ChunkId, len: usize) -> bool {
+        if !self.dedup.claim(id) {
+            return false;
+        }
+        self.dedup.added_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        self.dedup.progress.add_new_bytes(len as u64);
+        self.dedup.added_chunks.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn queue(&mut self, job: Job) -> Result<()> {
+        self.batch_bytes += job.data.len();
+        self.batch.push(job);
+        if self.batch_bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Sends the chunks batched so far to the sealers.
