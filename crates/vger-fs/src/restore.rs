@@ -7,17 +7,21 @@
 //! target) is refused, so a hostile snapshot holding `link -> /etc` and then
 //! `link/passwd` cannot write to `/etc`.
 //!
-//! Everything but directories is made under a temporary name
-//! (`.vger-restore-<random>`) and renamed into place, so an existing file or
-//! symlink of the same name is replaced atomically; an existing directory is
-//! never replaced. Directory metadata is applied by [`RestoreTarget::finish`],
-//! after all children were written.
+//! In a directory that was there before, everything but directories is made
+//! under a temporary name (`.vger-restore-<random>`) and renamed into place,
+//! so an existing file or symlink of the same name is replaced atomically; an
+//! existing directory is never replaced. Directory metadata is applied by
+//! [`RestoreTarget::finish`], after all children were written.
 //!
 //! A directory this restore created itself (`mkdir` succeeded) held nothing
 //! of anyone else's: in it nothing is looked up before writing, and names are
-//! put in place with `RENAME_NOREPLACE` (or created under their final name
-//! where the call fails on an existing one), so that whatever another process
-//! may create there meanwhile is still never replaced.
+//! put in place without replacing anything, so that whatever another process
+//! may create there meanwhile is still never replaced: a regular file is
+//! written as an unnamed file (`O_TMPFILE`) and linked under its name once
+//! complete (a file under its final name is never a torn one, and a crash
+//! leaves no temporary file); where the file system cannot, under a
+//! temporary name renamed with `RENAME_NOREPLACE`. Other things are created
+//! under their final name (the call fails on an existing one).
 
 mod attrs;
 mod dir_handle;
@@ -120,10 +124,12 @@ impl RestoreTarget {
     pub fn new(dest: &Path, opts: RestoreOptions) -> Result<Self, FsError> {
         fs::create_dir_all(dest).map_err(|e| FsError::io(dest, e))?;
         let root = DirHandle::open(dest).map_err(|e| FsError::io(dest, e))?;
+        let mut shared = Shared::new(opts);
+        shared.unnamed_files = root.can_link_unnamed();
         Ok(RestoreTarget {
             dest: dest.to_path_buf(),
             root,
-            shared: Arc::new(Shared::new(opts)),
+            shared: Arc::new(shared),
             last_parent: None,
             dirs: Vec::new(),
             fresh: HashMap::new(),
@@ -353,16 +359,16 @@ impl RestoreTarget {
         }
     }
 
-    /// Starts writing regular file `entry.path`: data goes to a temporary
-    /// file in its directory until [`FileWriter::finish`] renames it into
-    /// place.
+    /// Starts writing regular file `entry.path`: data goes to an unnamed or
+    /// temporary file in its directory until [`FileWriter::finish`] puts it
+    /// in place.
     pub fn begin_file(&mut self, entry: &Entry) -> Result<FileWriter, FsError> {
         self.prepare_file(entry)?.create()
     }
 
     /// Opens the parent directory of regular file `entry.path` (refusing a
     /// directory of that name) without creating anything yet:
-    /// [`NewFile::create`] makes the temporary file, on any thread.
+    /// [`NewFile::create`] makes the file to write, on any thread.
     pub fn prepare_file(&mut self, entry: &Entry) -> Result<NewFile, FsError> {
         let (parent, name, fresh) = self.parent_of(&entry.path)?;
         if fresh.is_none() {
