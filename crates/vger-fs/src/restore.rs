@@ -107,6 +107,12 @@ pub struct RestoreTarget {
     /// The parent directory opened last, by its snapshot path, and its
     /// value in `fresh`: consecutive entries usually share it.
     last_parent: Option<(Vec<u8>, DirHandle, Fresh)>,
+    /// The directories open on the way to the last parent (the target
+    /// itself not included), outermost first, each by the length of its
+    /// path, a prefix of `chain_path`: the walk comes back to a folder's
+    /// files after each of its subfolders, and opens nothing again then.
+    chain: Vec<(usize, DirHandle)>,
+    chain_path: Vec<u8>,
     /// Directories created, whose metadata `finish` applies.
     dirs: Vec<Entry>,
     /// Snapshot paths of the directories this restore made (`mkdir`
@@ -131,6 +137,8 @@ impl RestoreTarget {
             root,
             shared: Arc::new(shared),
             last_parent: None,
+            chain: Vec::new(),
+            chain_path: Vec::new(),
             dirs: Vec::new(),
             fresh: HashMap::new(),
             create: true,
@@ -151,10 +159,19 @@ impl RestoreTarget {
             root,
             shared: Arc::new(Shared::new(opts)),
             last_parent: None,
+            chain: Vec::new(),
+            chain_path: Vec::new(),
             dirs: Vec::new(),
             fresh: HashMap::new(),
             create: false,
         }))
+    }
+
+    /// Drops the directories kept open for the next entries (one of them
+    /// may be about to go away).
+    fn forget_open_dirs(&mut self) {
+        self.last_parent = None;
+        self.chain.clear();
     }
 
     /// Where `rel` is on disk, for messages.
@@ -238,22 +255,36 @@ impl RestoreTarget {
                 return Ok((handle.clone(), name, *fresh));
             }
         }
-        // Going down from the last parent saves reopening the whole chain
-        // when the walk enters a subdirectory.
-        let handle = match &self.last_parent {
-            Some((p, handle, _))
-                if !p.is_empty()
-                    && parent.len() > p.len()
-                    && parent.starts_with(p)
-                    && parent.get(p.len()) == Some(&b'/') =>
-            {
-                self.open_dir_from(handle.clone(), p.len(), parent, path, self.create)?
-            }
-            _ => self.open_dir(parent, path, self.create)?,
-        };
+        let handle = self.open_by_chain(parent, path)?;
         let fresh = self.fresh.get(parent).copied();
         self.last_parent = Some((parent.to_vec(), handle.clone(), fresh));
         Ok((handle, name, fresh))
+    }
+
+    /// Opens directory `dir` like [`open_dir`](Self::open_dir) (creating
+    /// missing ones when the target does), starting from the deepest of
+    /// the directories open on the way to the last parent that lies on the
+    /// way to `dir`, and keeps those opened on the way for the next call.
+    fn open_by_chain(&mut self, dir: &[u8], for_path: &[u8]) -> Result<DirHandle, FsError> {
+        let on_the_way =
+            |len: usize| dir.starts_with(&self.chain_path[..len]) && matches!(dir.get(len), None | Some(b'/'));
+        while self.chain.last().is_some_and(|(len, _)| !on_the_way(*len)) {
+            self.chain.pop();
+        }
+        self.chain_path.clear();
+        self.chain_path.extend_from_slice(dir);
+        let (mut done, mut handle) = match self.chain.last() {
+            Some((len, handle)) => (*len, handle.clone()),
+            None => (0, self.root.clone()),
+        };
+        while done < dir.len() {
+            let from = if done == 0 { 0 } else { done + 1 };
+            let end = dir[from..].iter().position(|c| *c == b'/').map_or(dir.len(), |i| from + i);
+            handle = self.open_dir_from(handle, done, &dir[..end], for_path, self.create)?;
+            self.chain.push((end, handle.clone()));
+            done = end;
+        }
+        Ok(handle)
     }
 
     /// Creates directory `entry.path` (fine when a directory is there
@@ -338,7 +369,7 @@ impl RestoreTarget {
         let (parent, name) = split_last(path);
         let handle = self.open_dir(parent, path, false)?;
         // The directory opened last may be the one removed.
-        self.last_parent = None;
+        self.forget_open_dirs();
         remove::remove_tree(&handle, name, path, dry_run, removed).map_err(|e| FsError::io(self.disk_path(path), e))
     }
 
@@ -506,7 +537,7 @@ impl RestoreTarget {
     /// once, from its nearest ancestor still open. Goes through all
     /// directories and returns the first error.
     pub fn finish(mut self) -> Result<RestoreSummary, FsError> {
-        self.last_parent = None;
+        self.forget_open_dirs();
         let mut dirs = std::mem::take(&mut self.dirs);
         // Parents before children, then each is done once its subtree is.
         dirs.sort_by(|a, b| crate::path::cmp_paths(&a.path, &b.path));
