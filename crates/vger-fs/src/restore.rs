@@ -7,17 +7,21 @@
 //! target) is refused, so a hostile snapshot holding `link -> /etc` and then
 //! `link/passwd` cannot write to `/etc`.
 //!
-//! Everything but directories is made under a temporary name
-//! (`.vger-restore-<random>`) and renamed into place, so an existing file or
-//! symlink of the same name is replaced atomically; an existing directory is
-//! never replaced. Directory metadata is applied by [`RestoreTarget::finish`],
-//! after all children were written.
+//! In a directory that was there before, everything but directories is made
+//! under a temporary name (`.vger-restore-<random>`) and renamed into place,
+//! so an existing file or symlink of the same name is replaced atomically; an
+//! existing directory is never replaced. Directory metadata is applied by
+//! [`RestoreTarget::finish`], after all children were written.
 //!
 //! A directory this restore created itself (`mkdir` succeeded) held nothing
 //! of anyone else's: in it nothing is looked up before writing, and names are
-//! put in place with `RENAME_NOREPLACE` (or created under their final name
-//! where the call fails on an existing one), so that whatever another process
-//! may create there meanwhile is still never replaced.
+//! put in place without replacing anything, so that whatever another process
+//! may create there meanwhile is still never replaced: a regular file is
+//! written as an unnamed file (`O_TMPFILE`) and linked under its name once
+//! complete (a file under its final name is never a torn one, and a crash
+//! leaves no temporary file); where the file system cannot, under a
+//! temporary name renamed with `RENAME_NOREPLACE`. Other things are created
+//! under their final name (the call fails on an existing one).
 
 mod attrs;
 mod dir_handle;
@@ -103,6 +107,12 @@ pub struct RestoreTarget {
     /// The parent directory opened last, by its snapshot path, and its
     /// value in `fresh`: consecutive entries usually share it.
     last_parent: Option<(Vec<u8>, DirHandle, Fresh)>,
+    /// The directories open on the way to the last parent (the target
+    /// itself not included), outermost first, each by the length of its
+    /// path, a prefix of `chain_path`: the walk comes back to a folder's
+    /// files after each of its subfolders, and opens nothing again then.
+    chain: Vec<(usize, DirHandle)>,
+    chain_path: Vec<u8>,
     /// Directories created, whose metadata `finish` applies.
     dirs: Vec<Entry>,
     /// Snapshot paths of the directories this restore made (`mkdir`
@@ -120,11 +130,15 @@ impl RestoreTarget {
     pub fn new(dest: &Path, opts: RestoreOptions) -> Result<Self, FsError> {
         fs::create_dir_all(dest).map_err(|e| FsError::io(dest, e))?;
         let root = DirHandle::open(dest).map_err(|e| FsError::io(dest, e))?;
+        let mut shared = Shared::new(opts);
+        shared.unnamed_files = root.can_link_unnamed();
         Ok(RestoreTarget {
             dest: dest.to_path_buf(),
             root,
-            shared: Arc::new(Shared::new(opts)),
+            shared: Arc::new(shared),
             last_parent: None,
+            chain: Vec::new(),
+            chain_path: Vec::new(),
             dirs: Vec::new(),
             fresh: HashMap::new(),
             create: true,
@@ -145,10 +159,19 @@ impl RestoreTarget {
             root,
             shared: Arc::new(Shared::new(opts)),
             last_parent: None,
+            chain: Vec::new(),
+            chain_path: Vec::new(),
             dirs: Vec::new(),
             fresh: HashMap::new(),
             create: false,
         }))
+    }
+
+    /// Drops the directories kept open for the next entries (one of them
+    /// may be about to go away).
+    fn forget_open_dirs(&mut self) {
+        self.last_parent = None;
+        self.chain.clear();
     }
 
     /// Where `rel` is on disk, for messages.
@@ -232,22 +255,36 @@ impl RestoreTarget {
                 return Ok((handle.clone(), name, *fresh));
             }
         }
-        // Going down from the last parent saves reopening the whole chain
-        // when the walk enters a subdirectory.
-        let handle = match &self.last_parent {
-            Some((p, handle, _))
-                if !p.is_empty()
-                    && parent.len() > p.len()
-                    && parent.starts_with(p)
-                    && parent.get(p.len()) == Some(&b'/') =>
-            {
-                self.open_dir_from(handle.clone(), p.len(), parent, path, self.create)?
-            }
-            _ => self.open_dir(parent, path, self.create)?,
-        };
+        let handle = self.open_by_chain(parent, path)?;
         let fresh = self.fresh.get(parent).copied();
         self.last_parent = Some((parent.to_vec(), handle.clone(), fresh));
         Ok((handle, name, fresh))
+    }
+
+    /// Opens directory `dir` like [`open_dir`](Self::open_dir) (creating
+    /// missing ones when the target does), starting from the deepest of
+    /// the directories open on the way to the last parent that lies on the
+    /// way to `dir`, and keeps those opened on the way for the next call.
+    fn open_by_chain(&mut self, dir: &[u8], for_path: &[u8]) -> Result<DirHandle, FsError> {
+        let on_the_way =
+            |len: usize| dir.starts_with(&self.chain_path[..len]) && matches!(dir.get(len), None | Some(b'/'));
+        while self.chain.last().is_some_and(|(len, _)| !on_the_way(*len)) {
+            self.chain.pop();
+        }
+        self.chain_path.clear();
+        self.chain_path.extend_from_slice(dir);
+        let (mut done, mut handle) = match self.chain.last() {
+            Some((len, handle)) => (*len, handle.clone()),
+            None => (0, self.root.clone()),
+        };
+        while done < dir.len() {
+            let from = if done == 0 { 0 } else { done + 1 };
+            let end = dir[from..].iter().position(|c| *c == b'/').map_or(dir.len(), |i| from + i);
+            handle = self.open_dir_from(handle, done, &dir[..end], for_path, self.create)?;
+            self.chain.push((end, handle.clone()));
+            done = end;
+        }
+        Ok(handle)
     }
 
     /// Creates directory `entry.path` (fine when a directory is there
@@ -332,7 +369,7 @@ impl RestoreTarget {
         let (parent, name) = split_last(path);
         let handle = self.open_dir(parent, path, false)?;
         // The directory opened last may be the one removed.
-        self.last_parent = None;
+        self.forget_open_dirs();
         remove::remove_tree(&handle, name, path, dry_run, removed).map_err(|e| FsError::io(self.disk_path(path), e))
     }
 
@@ -353,16 +390,16 @@ impl RestoreTarget {
         }
     }
 
-    /// Starts writing regular file `entry.path`: data goes to a temporary
-    /// file in its directory until [`FileWriter::finish`] renames it into
-    /// place.
+    /// Starts writing regular file `entry.path`: data goes to an unnamed or
+    /// temporary file in its directory until [`FileWriter::finish`] puts it
+    /// in place.
     pub fn begin_file(&mut self, entry: &Entry) -> Result<FileWriter, FsError> {
         self.prepare_file(entry)?.create()
     }
 
     /// Opens the parent directory of regular file `entry.path` (refusing a
     /// directory of that name) without creating anything yet:
-    /// [`NewFile::create`] makes the temporary file, on any thread.
+    /// [`NewFile::create`] makes the file to write, on any thread.
     pub fn prepare_file(&mut self, entry: &Entry) -> Result<NewFile, FsError> {
         let (parent, name, fresh) = self.parent_of(&entry.path)?;
         if fresh.is_none() {
@@ -500,7 +537,7 @@ impl RestoreTarget {
     /// once, from its nearest ancestor still open. Goes through all
     /// directories and returns the first error.
     pub fn finish(mut self) -> Result<RestoreSummary, FsError> {
-        self.last_parent = None;
+        self.forget_open_dirs();
         let mut dirs = std::mem::take(&mut self.dirs);
         // Parents before children, then each is done once its subtree is.
         dirs.sort_by(|a, b| crate::path::cmp_paths(&a.path, &b.path));

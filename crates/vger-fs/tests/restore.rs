@@ -254,6 +254,15 @@ fn directory_times_survive_children_written_later() {
     assert_eq!(fs::read(dest.join("d/sub/f3")).unwrap(), b"hello");
 }
 
+/// A target at `dest` in which the restore made folder `d` itself.
+fn target_with_fresh_folder(dest: &std::path::Path) -> RestoreTarget {
+    let mut target = RestoreTarget::new(dest, RestoreOptions::default()).unwrap();
+    let mut dir = Entry::new(b"d".to_vec(), EntryKind::Dir);
+    dir.mode = 0o755;
+    target.create_dir(&dir).unwrap();
+    target
+}
+
 /// In a folder the restore made itself nothing is looked up before
 /// writing; what another program creates there meanwhile is still never
 /// replaced: the file and the symlink are refused and it stays as it was.
@@ -261,10 +270,7 @@ fn directory_times_survive_children_written_later() {
 fn a_name_taken_meanwhile_in_a_fresh_folder_is_kept() {
     let t = tempdir();
     let dest = t.path().join("dest");
-    let mut target = RestoreTarget::new(&dest, RestoreOptions::default()).unwrap();
-    let mut dir = Entry::new(b"d".to_vec(), EntryKind::Dir);
-    dir.mode = 0o755;
-    target.create_dir(&dir).unwrap();
+    let mut target = target_with_fresh_folder(&dest);
     let mut e = Entry::new(b"d/f".to_vec(), EntryKind::File);
     e.mode = 0o644;
     e.size = 3;
@@ -330,6 +336,28 @@ fn owner_group_and_mode_are_exact_in_new_folders_under_a_setgid_one() {
             assert_eq!((md.uid(), md.gid()), (uid, gid), "f{i}");
         }
     }
+}
+
+/// A file being written in a folder the restore made is under no name
+/// (or a temporary one, where the file system cannot make unnamed files)
+/// until it is complete: one cut off there is never taken for a restored
+/// file by the next restore.
+#[test]
+fn a_file_in_a_fresh_folder_has_its_name_only_once_complete() {
+    let t = tempdir();
+    let dest = t.path().join("dest");
+    let mut target = target_with_fresh_folder(&dest);
+    let mut e = Entry::new(b"d/f".to_vec(), EntryKind::File);
+    (e.mode, e.size, e.mtime) = (0o644, 5, 1_600_000_000_000_000_000);
+    let mut w = target.prepare_file(&e).unwrap().create().unwrap();
+    w.write_at(0, b"whole").unwrap();
+    assert!(fs::symlink_metadata(dest.join("d/f")).is_err(), "named before it was complete");
+    w.finish(&e).unwrap();
+    let md = fs::symlink_metadata(dest.join("d/f")).unwrap();
+    assert_eq!((md.len(), md.mode() & 0o7777, md.mtime()), (5, 0o644, 1_600_000_000));
+    let names: Vec<_> = fs::read_dir(dest.join("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["f"]);
+    target.finish().unwrap();
 }
 
 #[test]

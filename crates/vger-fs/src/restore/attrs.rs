@@ -22,6 +22,9 @@ pub(crate) struct Shared {
     /// What a file this process creates gets: its owner, group (in a folder
     /// without setgid bit) and umask; `None` when the umask is unknown.
     creator: Option<Creator>,
+    /// Whether files can be written unnamed and linked in place once
+    /// complete (see `DirHandle::can_link_unnamed`).
+    pub unnamed_files: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +39,7 @@ impl Shared {
         // SAFETY: geteuid and getegid have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let creator = current_umask().map(|umask| Creator { uid, gid, umask });
-        Shared { opts, xattrs_skipped: AtomicU64::new(0), creator }
+        Shared { opts, xattrs_skipped: AtomicU64::new(0), creator, unnamed_files: false }
     }
 
     /// The mode to create a regular file with when that makes it the

@@ -219,6 +219,66 @@ impl DirHandle {
         })
     }
 
+    /// Creates a new, empty file in this directory that has no name yet
+    /// (`O_TMPFILE`), with `mode` (less the umask): it gets one only when
+    /// [`link_unnamed`](Self::link_unnamed) gives it one, so a file cut off
+    /// half-written (a crash, a kill) leaves nothing behind under any name.
+    /// `None` where the file system or kernel cannot make one.
+    pub fn create_unnamed_file(&self, mode: u32) -> io::Result<Option<File>> {
+        let flags = libc::O_RDWR | libc::O_TMPFILE | libc::O_CLOEXEC;
+        // SAFETY: valid dirfd and NUL-terminated name; the fd returned is ours.
+        let fd = unsafe { libc::openat(self.raw(), c".".as_ptr(), flags, mode as libc::c_uint) };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            // Unsupported: EOPNOTSUPP from the file system, EISDIR or
+            // EINVAL from kernels that do not know the flag.
+            return match e.raw_os_error() {
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: fd was just opened and is owned by no one else.
+        Ok(Some(File::from(unsafe { OwnedFd::from_raw_fd(fd) })))
+    }
+
+    /// Gives the unnamed file `file` (from
+    /// [`create_unnamed_file`](Self::create_unnamed_file)) the name `name`
+    /// here, only when nothing is there (EEXIST otherwise: nothing is ever
+    /// replaced).
+    pub fn link_unnamed(&self, file: &File, name: &[u8]) -> io::Result<()> {
+        let c = cstring(name)?;
+        // SAFETY: valid fds and NUL-terminated names.
+        let rc = unsafe { libc::linkat(file.as_raw_fd(), c"".as_ptr(), self.raw(), c.as_ptr(), libc::AT_EMPTY_PATH) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        // Linking by descriptor needs CAP_DAC_READ_SEARCH on kernels before
+        // 6.10 (ENOENT without it); the file's /proc link does the same
+        // without it.
+        if !matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) {
+            return Err(e);
+        }
+        let proc = cstring(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
+        // SAFETY: valid dirfd and NUL-terminated paths; only the /proc link is followed.
+        check(unsafe { libc::linkat(libc::AT_FDCWD, proc.as_ptr(), self.raw(), c.as_ptr(), libc::AT_SYMLINK_FOLLOW) })?;
+        Ok(())
+    }
+
+    /// Whether an unnamed file made here can be given a name: linking one
+    /// needs either a kernel that allows it by descriptor (6.10 on, or
+    /// CAP_DAC_READ_SEARCH) or /proc mounted. Tried once per restore, on
+    /// the target itself, under a temporary name removed at once.
+    pub fn can_link_unnamed(&self) -> bool {
+        let Ok(Some(file)) = self.create_unnamed_file(0o600) else { return false };
+        let name = temp_name();
+        let linked = self.link_unnamed(&file, &name).is_ok();
+        if linked {
+            let _ = self.unlink(&name);
+        }
+        linked
+    }
+
     /// Runs `make` with fresh temporary names until one is free (EEXIST
     /// means the name is taken); returns the name used.
     pub fn with_temp_name<T>(&self, mut make: impl FnMut(&[u8]) -> io::Result<T>) -> io::Result<(Vec<u8>, T)> {

@@ -41,12 +41,23 @@ impl NewFile {
         NewFile { dir, name, fresh, preset, disk_path, shared }
     }
 
-    /// Creates the temporary file, to be written and then put in place by
-    /// [`FileWriter::finish`].
+    /// Creates the file to write, without its final name yet: it is put in
+    /// place by [`FileWriter::finish`]. In a folder this restore made it has
+    /// no name at all until then (`O_TMPFILE`: no temporary name to make and
+    /// rename, nothing left behind by a crash); elsewhere, or where the file
+    /// system cannot do that, it has a temporary name.
     pub fn create(self) -> Result<FileWriter, FsError> {
         let NewFile { dir, name, fresh, preset, disk_path, shared } = self;
         let mode = preset.unwrap_or(0o600);
-        let (temp, file) = dir.create_temp_file(mode).map_err(|e| FsError::io(disk_path.clone(), e))?;
+        let io_err = |e| FsError::io(disk_path.clone(), e);
+        let unnamed = match fresh && shared.unnamed_files {
+            true => dir.create_unnamed_file(mode).map_err(io_err)?,
+            false => None,
+        };
+        let (temp, file) = match unnamed {
+            Some(file) => (None, file),
+            None => dir.create_temp_file(mode).map(|(temp, file)| (Some(temp), file)).map_err(io_err)?,
+        };
         Ok(FileWriter {
             dir,
             temp,
@@ -62,13 +73,15 @@ impl NewFile {
     }
 }
 
-/// A file being restored: a temporary file in its final directory that
-/// [`finish`](FileWriter::finish) renames into place. Dropping it without
-/// finishing removes the temporary file. It is `Send`, so files can be
+/// A file being restored: an unnamed or temporary file in its final
+/// directory that [`finish`](FileWriter::finish) names or renames into
+/// place. Dropping it without finishing removes the temporary file (an
+/// unnamed one goes away when closed). It is `Send`, so files can be
 /// written from worker threads.
 pub struct FileWriter {
     dir: DirHandle,
-    temp: Vec<u8>,
+    /// The temporary name; `None` for an unnamed (`O_TMPFILE`) file.
+    temp: Option<Vec<u8>>,
     name: Vec<u8>,
     file: File,
     /// Final path on disk, for messages.
@@ -132,9 +145,10 @@ impl FileWriter {
         let sized = if self.written_end == entry.size { Ok(()) } else { self.file.set_len(entry.size) };
         let done = sized
             .and_then(|()| self.shared.apply_to_new_file(self.file.as_raw_fd(), entry, self.preset))
-            .and_then(|()| match self.no_replace {
-                true => self.dir.rename_no_replace(&self.temp, &self.name),
-                false => self.dir.rename(&self.temp, &self.name),
+            .and_then(|()| match (&self.temp, self.no_replace) {
+                (None, _) => self.dir.link_unnamed(&self.file, &self.name),
+                (Some(temp), true) => self.dir.rename_no_replace(temp, &self.name),
+                (Some(temp), false) => self.dir.rename(temp, &self.name),
             });
         match done {
             Ok(()) => {
@@ -157,8 +171,8 @@ impl FileWriter {
 
 impl Drop for FileWriter {
     fn drop(&mut self) {
-        if !self.placed {
-            let _ = self.dir.unlink(&self.temp);
+        if let (false, Some(temp)) = (self.placed, &self.temp) {
+            let _ = self.dir.unlink(temp);
         }
     }
 }
