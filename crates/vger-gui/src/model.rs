@@ -372,7 +372,12 @@ impl<M: Send> Forwarder<M> {
 /// worded for someone using this window rather than the config file.
 pub fn describe_for_window(error: &AppError) -> String {
     let line = vger_app::one_line(error);
-    match error {
+    // A backup's error comes wrapped in the source it belongs to.
+    let mut inner = error;
+    while let AppError::Source { source, .. } = inner {
+        inner = source;
+    }
+    match inner {
         AppError::SourceMissing { .. } => format!(
             "{line}: if it is on a drive or a network share, connect it; otherwise choose another folder \
              under Sources in Settings"

@@ -75,6 +75,10 @@ impl Drop for Reaped {
 
 /// An Xvfb of `screen` (`WIDTHxHEIGHTx24`) on the first free display number from 100.
 fn start_xvfb(screen: &str) -> (Reaped, String) {
+    // Tests run in parallel: one at a time picks a number, or two could
+    // both see :100 free.
+    static PICKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _picking = PICKING.lock().unwrap_or_else(|e| e.into_inner());
     for n in 100..200 {
         let (lock, socket) = (format!("/tmp/.X{n}-lock"), format!("/tmp/.X11-unix/X{n}"));
         // A lock whose server is gone (killed, so it could not clean up) is
@@ -97,7 +101,11 @@ fn start_xvfb(screen: &str) -> (Reaped, String) {
         let mut xvfb = Reaped(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if Path::new(&socket).exists() {
+            // The socket alone is not enough: a server of another run may
+            // have won this number (ours then exits); the lock names the
+            // winner's process.
+            let holder = fs::read_to_string(&lock).ok().and_then(|t| t.trim().parse::<u32>().ok());
+            if Path::new(&socket).exists() && holder == Some(xvfb.0.id()) {
                 return (xvfb, format!(":{n}"));
             }
             if xvfb.0.try_wait().unwrap().is_some() {
