@@ -195,21 +195,28 @@ fn zstd_decompress(body: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Large chunks whose first 64 KiB do not shrink by 3% with lz4 (random
-/// or already compressed data: media, archives) are stored as they are.
-/// Compressing them anyway was measured at about a third of the CPU time
-/// of a backup of a typical mixed tree, for nothing.
+/// Large chunks whose samples of 64 KiB at the start, the middle and the
+/// end all fail to shrink by 3% with lz4 (random or already compressed
+/// data: media, archives) are stored as they are. Compressing them anyway
+/// was measured at about a third of the CPU time of a backup of a typical
+/// mixed tree, for nothing. The start alone is not enough: chunks of
+/// shared libraries and archives often begin with a compressed section and
+/// go on with text or code; judged by their start, the real corpus of
+/// bench/run stored 4.3 MB (0.4%) more.
 fn looks_incompressible(data: &[u8]) -> bool {
     const SAMPLE: usize = 64 << 10;
     if data.len() < 4 * SAMPLE {
         return false;
     }
-    let sample = &data[..SAMPLE];
     let mut scratch = vec![0u8; lz4_flex::block::get_maximum_output_size(SAMPLE)];
-    match lz4_flex::block::compress_into(sample, &mut scratch) {
-        Ok(n) => n * 100 >= SAMPLE * 97,
-        Err(_) => false,
-    }
+    let middle = data.len() / 2 - SAMPLE / 2;
+    [0, middle, data.len() - SAMPLE].iter().all(|&at| {
+        let sample = &data[at..at + SAMPLE];
+        match lz4_flex::block::compress_into(sample, &mut scratch) {
+            Ok(n) => n * 100 >= SAMPLE * 97,
+            Err(_) => false,
+        }
+    })
 }
 
 /// The codec header and compressed data as a new vector.
@@ -294,6 +301,26 @@ pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::Codec;
+
+    /// A chunk that starts with random bytes and goes on with text is
+    /// compressed; one of random bytes throughout is stored as it is.
+    #[test]
+    fn judges_a_chunk_by_more_than_its_start() {
+        let mut noise = vec![0u8; 512 << 10];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        assert!(super::looks_incompressible(&noise));
+        let mut mixed = noise[..128 << 10].to_vec();
+        mixed.extend(b"plain text compresses well. ".iter().cycle().take(384 << 10));
+        assert!(!super::looks_incompressible(&mixed));
+        assert!(super::compress(Codec::Lz4, &mixed).len() < mixed.len() / 2);
+        assert_eq!(super::compress(Codec::Lz4, &noise).len(), super::CODEC_HEADER_LEN + noise.len());
+    }
 
     #[test]
     fn parses_and_displays() {
