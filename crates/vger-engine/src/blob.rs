@@ -10,7 +10,11 @@ use vger_format::FormatError;
 use crate::Result;
 
 /// Compresses `data` straight into an envelope buffer and seals it.
+/// `codec` is the one for file data; a tree object takes
+/// [`Codec::for_trees`] of it, so every writer of trees (backup, copy)
+/// stores them alike.
 pub fn seal_chunk(envelope: &Envelope, codec: Codec, ty: ObjectType, id: &ChunkId, data: &[u8]) -> Result<Vec<u8>> {
+    let codec = if ty == ObjectType::TreeChunk { codec.for_trees() } else { codec };
     // Room for the worst case: growing the buffer mid-way would copy it.
     let mut buf = Vec::with_capacity(ENVELOPE_OVERHEAD + max_compressed_len(codec, data.len()));
     buf.resize(ENVELOPE_HEADER_LEN, 0);

@@ -353,8 +353,7 @@ impl Sink<'_> {
 
     /// Seals `data` with the target's key and codec and queues it.
     fn send(&self, id: ChunkId, ty: ObjectType, data: &[u8]) -> Result<()> {
-        let codec = if ty == ObjectType::TreeChunk { self.codec.for_trees() } else { self.codec };
-        let bytes = seal_chunk(self.target.envelope(), codec, ty, &id, data)?;
+        let bytes = seal_chunk(self.target.envelope(), self.codec, ty, &id, data)?;
         let raw_length = chunk_len(&id, data)?;
         self.tx
             .send(SealedBlob { id, ty, raw_length, bytes })

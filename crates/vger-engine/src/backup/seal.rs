@@ -4,7 +4,6 @@
 //! that could not be sealed fails the backup instead of leaving a hole in
 //! the snapshot; the hook exists only in test builds.
 
-use vger_crypto::ObjectType;
 use vger_format::compress::Codec;
 
 use super::chunk_sink::Job;
@@ -16,7 +15,6 @@ use crate::Result;
 pub(super) fn seal_job(repo: &Repository, codec: Codec, job: &Job) -> Result<Vec<u8>> {
     #[cfg(test)]
     faults::check(repo.repository_id())?;
-    let codec = if job.ty == ObjectType::TreeChunk { codec.for_trees() } else { codec };
     seal_chunk(repo.envelope(), codec, job.ty, &job.id, &job.data)
 }
 
