@@ -15,7 +15,8 @@
 //!   blake3   keyed BLAKE3 of every chunk (vger's chunk ID)
 //!   blake2b  BLAKE2b-512 of every chunk (comparison only)
 //! and for every chunk not seen before in this pass (dedup by chunk ID):
-//!   lz4      lz4_flex block compression (kept only if smaller, as vger does)
+//!   lz4      LZ4 block compression, the C library through lz4-sys as vger
+//!            uses it (kept only if smaller, as vger does)
 //!   aes      AES-256-GCM seal of what would be stored (ring)
 //!   chacha   ChaCha20-Poly1305 seal of the same (comparison only)
 //! Each pass times every primitive; the minimum over passes is printed as
@@ -129,6 +130,7 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
     let mut seen: HashSet<[u8; 32]> = HashSet::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut sealbuf: Vec<u8> = Vec::new();
+    let mut compressed: Vec<u8> = Vec::new();
     let mut counter = 0u64;
 
     for (path, want) in &files {
@@ -158,9 +160,8 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
 
         // chunk
         let s = Cpu::now();
-        let cuts: Vec<(usize, usize)> = fastcdc::v2020::FastCDC::new(&buf, 512 << 10, 2 << 20, 8 << 20)
-            .map(|c| (c.offset, c.length))
-            .collect();
+        let cuts: Vec<(usize, usize)> =
+            fastcdc::v2020::FastCDC::new(&buf, 512 << 10, 2 << 20, 8 << 20).map(|c| (c.offset, c.length)).collect();
         t.fastcdc += s.elapsed();
 
         for (off, len) in cuts {
@@ -182,9 +183,9 @@ fn pass(root: &Path) -> std::io::Result<(Times, Bytes)> {
             b.unique += len as u64;
 
             let s = Cpu::now();
-            let compressed = lz4_flex::block::compress(chunk);
+            let n = lz4_compress(chunk, &mut compressed);
             t.lz4 += s.elapsed();
-            let stored: &[u8] = if compressed.len() < chunk.len() { &compressed } else { chunk };
+            let stored: &[u8] = if n > 0 && n < chunk.len() { &compressed } else { chunk };
             b.stored += stored.len() as u64;
 
             for (alg, slot) in [(&aes, &mut t.aes), (&chacha, &mut t.chacha)] {
@@ -234,7 +235,7 @@ fn main() {
     let secs = |d: Duration| d.as_secs_f64();
     println!(
         "{{\"passes\":{passes},\"files\":{},\"bytes_read\":{},\"chunks\":{},\"unique_chunks\":{},\"bytes_unique\":{},\"bytes_stored\":{},\
-\"seconds\":{{\"walk\":{:.4},\"open_close\":{:.4},\"read\":{:.4},\"fastcdc\":{:.4},\"blake3_keyed\":{:.4},\"blake2b_512\":{:.4},\"lz4_flex\":{:.4},\"aes_256_gcm\":{:.4},\"chacha20_poly1305\":{:.4}}}}}",
+\"seconds\":{{\"walk\":{:.4},\"open_close\":{:.4},\"read\":{:.4},\"fastcdc\":{:.4},\"blake3_keyed\":{:.4},\"blake2b_512\":{:.4},\"lz4\":{:.4},\"aes_256_gcm\":{:.4},\"chacha20_poly1305\":{:.4}}}}}",
         bytes.files,
         bytes.read,
         bytes.chunks,
@@ -251,4 +252,25 @@ fn main() {
         secs(t.aes),
         secs(t.chacha),
     );
+}
+
+/// LZ4 block of `data` into `out` (cleared; its capacity reused), as
+/// vger's vger-format does; the compressed length, 0 when it failed.
+fn lz4_compress(data: &[u8], out: &mut Vec<u8>) -> usize {
+    use std::os::raw::{c_char, c_int};
+    let Ok(len) = c_int::try_from(data.len()) else { return 0 };
+    // SAFETY: pure function of its argument.
+    let max = unsafe { lz4_sys::LZ4_compressBound(len) };
+    out.clear();
+    out.reserve(max.max(0) as usize);
+    // SAFETY: `data` readable for `len` bytes, `out`'s spare capacity
+    // writable for `max`; the library writes at most `max` and returns how
+    // many, and only those become the vector's contents.
+    let n = unsafe {
+        lz4_sys::LZ4_compress_default(data.as_ptr() as *const c_char, out.as_mut_ptr() as *mut c_char, len, max)
+    };
+    let n = n.clamp(0, max) as usize;
+    // SAFETY: the library initialised `n` bytes.
+    unsafe { out.set_len(n) };
+    n
 }

@@ -114,7 +114,7 @@ impl Serialize for Codec {
 pub fn max_compressed_len(codec: Codec, len: usize) -> usize {
     let bound = match codec {
         Codec::None => len,
-        Codec::Lz4 => lz4_flex::block::get_maximum_output_size(len),
+        Codec::Lz4 => lz4::bound(len),
         Codec::Zstd(_) => zstd::zstd_safe::compress_bound(len),
     };
     CODEC_HEADER_LEN + bound.max(len)
@@ -130,17 +130,7 @@ pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
     let codec = if looks_incompressible(data) { Codec::None } else { codec };
     let compressed = match codec {
         Codec::None => false,
-        Codec::Lz4 => {
-            let max = lz4_flex::block::get_maximum_output_size(data.len());
-            out.resize(payload_at + max, 0);
-            match lz4_flex::block::compress_into(data, &mut out[payload_at..]) {
-                Ok(n) if n < data.len() => {
-                    out.truncate(payload_at + n);
-                    true
-                }
-                _ => false,
-            }
-        }
+        Codec::Lz4 => matches!(lz4::compress_append(data, out), Some(n) if n < data.len()),
         Codec::Zstd(level) => {
             let max = zstd::zstd_safe::compress_bound(data.len());
             out.resize(payload_at + max, 0);
@@ -162,6 +152,8 @@ pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
 }
 
 thread_local! {
+    // Where `looks_incompressible` compresses its samples, kept per thread.
+    static SAMPLE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     // One zstd context of each kind per thread, reused: creating one per
     // call allocated (and the kernel zeroed) about 100 KiB for every tree
     // object read, 11% + 18% of an unchanged backup's CPU samples on a
@@ -208,15 +200,90 @@ fn looks_incompressible(data: &[u8]) -> bool {
     if data.len() < 4 * SAMPLE {
         return false;
     }
-    let mut scratch = vec![0u8; lz4_flex::block::get_maximum_output_size(SAMPLE)];
     let middle = data.len() / 2 - SAMPLE / 2;
-    [0, middle, data.len() - SAMPLE].iter().all(|&at| {
-        let sample = &data[at..at + SAMPLE];
-        match lz4_flex::block::compress_into(sample, &mut scratch) {
-            Ok(n) => n * 100 >= SAMPLE * 97,
-            Err(_) => false,
-        }
+    SAMPLE_SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        [0, middle, data.len() - SAMPLE].iter().all(|&at| {
+            scratch.clear();
+            match lz4::compress_append(&data[at..at + SAMPLE], &mut scratch) {
+                Some(n) => n * 100 >= SAMPLE * 97,
+                None => false,
+            }
+        })
     })
+}
+
+/// LZ4 blocks through the reference C library (lz4-sys). Measured against
+/// lz4_flex 0.14 (without `safe-encode`) on 600 MiB of /usr/share, file by
+/// file: compression at the same speed (370-445 MB/s each, noisy machine)
+/// and 0.2% smaller; decompression 1.3-1.75x faster (2.3-2.6 against
+/// 1.5-1.9 GB/s). Its pointer interface also writes into a vector's spare
+/// capacity: no zero-filling of the output first (2.5% of a fresh backup's
+/// CPU samples went to that memset).
+mod lz4 {
+    use std::os::raw::{c_char, c_int};
+
+    use crate::FormatError;
+
+    /// The most a block of `len` bytes compresses to (`len` itself when
+    /// the library cannot take it: [`compress_append`] then declines).
+    pub(super) fn bound(len: usize) -> usize {
+        match c_int::try_from(len) {
+            // SAFETY: a pure function of its argument.
+            Ok(n) => usize::try_from(unsafe { lz4_sys::LZ4_compressBound(n) }).unwrap_or(0).max(len),
+            Err(_) => len,
+        }
+    }
+
+    /// Appends the LZ4 block of `data` to `out`; its length, or `None`
+    /// when the library declines (an input over 2 GiB: stored as it is).
+    pub(super) fn compress_append(data: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        let src_len = c_int::try_from(data.len()).ok()?;
+        let max = bound(data.len());
+        let dst_cap = c_int::try_from(max).ok()?;
+        out.reserve(max);
+        let at = out.len();
+        // SAFETY: `data` is readable for `src_len` bytes and the spare
+        // capacity of `out` writable for `max` (reserved above); the library
+        // writes at most `dst_cap` bytes there and returns how many (0 on
+        // failure), and only those become part of the vector.
+        let n = unsafe {
+            let dst = out.as_mut_ptr().add(at) as *mut c_char;
+            lz4_sys::LZ4_compress_default(data.as_ptr() as *const c_char, dst, src_len, dst_cap)
+        };
+        let n = usize::try_from(n).ok().filter(|n| *n > 0 && *n <= max)?;
+        // SAFETY: the library initialised these `n` bytes (checked <= max).
+        unsafe { out.set_len(at + n) };
+        Some(n)
+    }
+
+    /// Appends the decompressed block `body` to `out`: exactly `len` bytes
+    /// or an error, whatever the block holds (the library never writes
+    /// past `len` nor reads past `body`).
+    pub(super) fn decompress_append(body: &[u8], len: usize, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        let too_large = || FormatError::corrupt("lz4 payload", "too large for one block");
+        let src_len = c_int::try_from(body.len()).map_err(|_| too_large())?;
+        let dst_cap = c_int::try_from(len).map_err(|_| too_large())?;
+        out.reserve(len);
+        let at = out.len();
+        // SAFETY: `body` is readable for `src_len` bytes, the spare capacity
+        // of `out` writable for `len` (reserved above). LZ4_decompress_safe
+        // is the variant made for untrusted input: it stays within both
+        // buffers and returns the bytes written, or a negative number.
+        let n = unsafe {
+            let dst = out.as_mut_ptr().add(at) as *mut c_char;
+            lz4_sys::LZ4_decompress_safe(body.as_ptr() as *const c_char, dst, src_len, dst_cap)
+        };
+        match usize::try_from(n) {
+            Ok(n) if n == len => {
+                // SAFETY: the library initialised exactly `len` bytes.
+                unsafe { out.set_len(at + n) };
+                Ok(())
+            }
+            Ok(n) => Err(FormatError::corrupt("lz4 payload", format!("decompressed to {n} bytes, header says {len}"))),
+            Err(_) => Err(FormatError::corrupt("lz4 payload", "malformed block")),
+        }
+    }
 }
 
 /// The codec header and compressed data as a new vector.
@@ -248,14 +315,9 @@ pub fn decompress_ref<'a>(payload: &'a [u8], cap: usize, scratch: &'a mut Vec<u8
     let out: &[u8] = match payload[0] {
         0 => body,
         1 => {
-            // `scratch` keeps the length of its largest use: growing it back
-            // after a truncate would zero-fill the difference on every call.
-            if scratch.len() < len {
-                scratch.resize(len, 0);
-            }
-            let out = &mut scratch[..len];
-            let n = lz4_flex::block::decompress_into(body, out).map_err(|e| FormatError::corrupt("lz4 payload", e))?;
-            &out[..n]
+            scratch.clear();
+            lz4::decompress_append(body, len, scratch)?;
+            &scratch[..]
         }
         _ => {
             *scratch = decompress(payload, cap)?;
@@ -279,10 +341,8 @@ pub fn decompress(payload: &[u8], cap: usize) -> Result<Vec<u8>, FormatError> {
     let out = match payload[0] {
         0 => body.to_vec(),
         1 => {
-            let mut out = vec![0u8; len];
-            let n =
-                lz4_flex::block::decompress_into(body, &mut out).map_err(|e| FormatError::corrupt("lz4 payload", e))?;
-            out.truncate(n);
+            let mut out = Vec::new();
+            lz4::decompress_append(body, len, &mut out)?;
             out
         }
         2 => zstd_decompress(body, len).map_err(|e| FormatError::corrupt("zstd payload", e))?,
@@ -334,5 +394,53 @@ mod tests {
         assert!("zstd:23".parse::<Codec>().is_err());
         assert!("zstd:x".parse::<Codec>().is_err());
         assert!("gzip".parse::<Codec>().is_err());
+    }
+
+    /// LZ4 round trips through both readers; a payload appended after
+    /// other bytes and a reused scratch buffer hold exactly the data.
+    #[test]
+    fn lz4_round_trips_into_reused_buffers() {
+        let text: Vec<u8> =
+            b"the quick brown fox jumps over the lazy dog; ".iter().cycle().take(300_000).copied().collect();
+        let mut out = b"prefix".to_vec();
+        super::compress_into(Codec::Lz4, &text, &mut out);
+        assert_eq!(out[6], Codec::Lz4.tag());
+        assert!(out.len() < text.len() / 4);
+        let payload = &out[6..];
+        assert_eq!(super::decompress(payload, 1 << 20).unwrap(), text);
+        let mut scratch = vec![7u8; 1 << 20];
+        assert_eq!(super::decompress_ref(payload, 1 << 20, &mut scratch).unwrap(), &text[..]);
+        let small = super::compress(Codec::Lz4, b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(super::decompress_ref(&small, 1 << 20, &mut scratch).unwrap(), &[b'a'; 52][..]);
+    }
+
+    /// Damaged or hostile LZ4 payloads are errors, never a panic or more
+    /// output than the header claims.
+    #[test]
+    fn hostile_lz4_payloads_are_refused() {
+        let text: Vec<u8> = b"0123456789abcdef".iter().cycle().take(100_000).copied().collect();
+        let good = super::compress(Codec::Lz4, &text);
+        let mut scratch = Vec::new();
+        // Cut short, at every length that leaves the header.
+        for cut in [super::CODEC_HEADER_LEN, super::CODEC_HEADER_LEN + 1, good.len() / 2, good.len() - 1] {
+            assert!(super::decompress(&good[..cut], 1 << 20).is_err(), "cut at {cut}");
+            assert!(super::decompress_ref(&good[..cut], 1 << 20, &mut scratch).is_err(), "cut at {cut}");
+        }
+        // A header that claims less or more than the block holds.
+        for claim in [text.len() as u32 - 1, text.len() as u32 + 1, 0] {
+            let mut bad = good.clone();
+            bad[1..5].copy_from_slice(&claim.to_le_bytes());
+            assert!(super::decompress(&bad, 1 << 20).is_err(), "claim {claim}");
+            assert!(super::decompress_ref(&bad, 1 << 20, &mut scratch).is_err(), "claim {claim}");
+        }
+        // A claim past the cap is refused before anything is allocated.
+        assert!(super::decompress(&good, 1000).is_err());
+        // Garbage bodies of every byte value.
+        for fill in 0..=255u8 {
+            let mut bad = vec![Codec::Lz4.tag()];
+            bad.extend_from_slice(&4096u32.to_le_bytes());
+            bad.extend(std::iter::repeat_n(fill, 64));
+            assert!(super::decompress(&bad, 1 << 20).is_err(), "fill {fill}");
+        }
     }
 }
