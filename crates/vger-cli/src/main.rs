@@ -4,6 +4,7 @@
 //! (`vger-app`) and the engine (`vger-engine`); this binary prints, words
 //! errors, and owns what is process-wide (allocator tuning, niceness).
 
+mod alloc;
 mod cli;
 mod commands;
 mod context;
@@ -12,6 +13,9 @@ mod frontend;
 mod limits;
 mod output;
 mod wording;
+
+#[global_allocator]
+static GLOBAL: alloc::SplitAlloc = alloc::SplitAlloc;
 
 use std::process::ExitCode;
 

@@ -46,6 +46,7 @@ mod seal;
 mod totals;
 mod tree_builder;
 mod unchanged;
+mod walk_ahead;
 use chunk_sink::{ChunkSink, Dedup, Job};
 use parent::{ParentEntry, ParentTree};
 use resume::{EarlierRuns, JournalWriter};
@@ -242,7 +243,7 @@ pub fn backup(
             journal: journal.as_ref(),
             totals,
         };
-        let walked = walk_and_store(ctx, walker, parent.as_ref(), &mut sink);
+        let walked = walk_and_store(ctx, walk_ahead::spawn(scope, walker), parent.as_ref(), &mut sink);
         totals.stop();
         if walked.is_err() {
             dedup.stop();
@@ -604,7 +605,7 @@ fn store_dumps(
 
 fn walk_and_store(
     ctx: WalkContext<'_>,
-    walker: Walker,
+    walker: walk_ahead::WalkAhead,
     parent: Option<&SnapshotInfo>,
     sink: &mut ChunkSink<'_>,
 ) -> Result<Walked> {
