@@ -11,10 +11,11 @@
 //! time. mimalloc frees a block made by another thread without a lock.
 //! Measured on that tree, 3-4 alternating runs: unchanged backup 0.26-0.29
 //! s -> 0.20-0.21 s with the walk on its own thread, peak RSS unchanged
-//! (44 MiB). All blocks from mimalloc (a 64 KiB cut-off, or none) raised a
-//! fresh backup's peak RSS by 25-30 MiB (small files' buffers held per
-//! thread); at 1 KiB it was 94-101 MiB against 89-96 on the 2 GiB synthetic
-//! corpus. Transparent huge pages are off for mimalloc's memory (`no_thp`):
+//! (44 MiB). Every block from mimalloc: a fresh backup of the 2 GiB
+//! synthetic corpus peaked at about 250 MiB (84-88 with immediate purging,
+//! which cost 1.5 s more system time). Blocks under 64 KiB: 117-127 MiB
+//! against 92 (small files' buffers held per thread). Under 1 KiB: 94-101
+//! MiB against 89-96. Transparent huge pages are off for mimalloc's memory (`no_thp`):
 //! with them, the unchanged backup's peak RSS was 57 MiB.
 
 use std::alloc::{GlobalAlloc, Layout, System};

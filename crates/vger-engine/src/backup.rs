@@ -605,7 +605,7 @@ fn store_dumps(
 
 fn walk_and_store(
     ctx: WalkContext<'_>,
-    walker: walk_ahead::WalkAhead,
+    walker: impl Iterator<Item = walk_ahead::Walked>,
     parent: Option<&SnapshotInfo>,
     sink: &mut ChunkSink<'_>,
 ) -> Result<Walked> {

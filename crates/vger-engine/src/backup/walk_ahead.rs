@@ -13,7 +13,7 @@
 //! more CPU time than without this thread; `vger` therefore takes small
 //! blocks from mimalloc (vger-cli's `alloc.rs`).
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::bounded;
 use vger_fs::{WalkError, WalkItem, Walker};
 
 /// One item of the walk, as [`Walker`] gives it.
@@ -30,7 +30,10 @@ const BATCHES_AHEAD: usize = 4;
 
 /// Starts the walk on a thread of `scope`; its items arrive in walk order.
 /// The walk stops when the returned iterator is dropped.
-pub(super) fn spawn<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, walker: Walker) -> WalkAhead {
+pub(super) fn spawn<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    walker: Walker,
+) -> impl Iterator<Item = Walked> {
     let (tx, rx) = bounded::<Vec<Walked>>(BATCHES_AHEAD);
     scope.spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
@@ -51,25 +54,6 @@ pub(super) fn spawn<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, walke
             let _ = tx.send(batch);
         }
     });
-    WalkAhead { rx, batch: Vec::new().into_iter() }
-}
-
-/// The walk's items, received from its thread.
-pub(super) struct WalkAhead {
-    rx: Receiver<Vec<Walked>>,
-    batch: std::vec::IntoIter<Walked>,
-}
-
-impl Iterator for WalkAhead {
-    type Item = Walked;
-
-    fn next(&mut self) -> Option<Walked> {
-        loop {
-            if let Some(item) = self.batch.next() {
-                return Some(item);
-            }
-            // Disconnected: the walk is over.
-            self.batch = self.rx.recv().ok()?.into_iter();
-        }
-    }
+    // Ends when the walk thread has sent its last batch and hung up.
+    rx.into_iter().flatten()
 }
