@@ -65,6 +65,26 @@ proptest! {
         prop_assert_eq!(whole, streamed);
     }
 
+    /// Runs of zeros (no cut point: chunks forced at `max_size`) between
+    /// random stretches, so cuts are found both early in short windows and
+    /// only at the maximum.
+    #[test]
+    fn streaming_matches_whole_slice_chunking_with_zero_runs(
+        runs in proptest::collection::vec((0usize..40_000, 0usize..40_000), 0..8),
+        seed in any::<u64>(),
+        step in 1usize..100_000,
+        buffer in 0usize..100_000,
+    ) {
+        let mut data = Vec::new();
+        for (i, (zeros, random)) in runs.iter().enumerate() {
+            data.resize(data.len() + zeros, 0);
+            data.extend_from_slice(&pseudo_random(*random, seed ^ i as u64));
+        }
+        let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
+        let streamed = stream_lengths(&data, SMALL, step, buffer);
+        prop_assert_eq!(whole, streamed);
+    }
+
     #[test]
     fn deterministic(len in 0usize..100_000, seed in any::<u64>()) {
         let data = pseudo_random(len, seed);
