@@ -53,6 +53,7 @@ use resume::{EarlierRuns, JournalWriter};
 use seal::seal_job;
 use totals::Totals;
 use tree_builder::TreeBuilder;
+use walk_ahead::WalkAhead;
 
 pub use vger_format::change::ChangeDetection;
 
@@ -117,6 +118,12 @@ pub fn backup(
 ) -> Result<BackupReport> {
     let start_time = opts.time.unwrap_or_else(chrono::Utc::now);
     let lock = Arc::new(RepoLock::shared(repo, "backup")?);
+    // Files' xattrs are read by walk_and_store, which can take an
+    // unchanged file's from the parent snapshot instead.
+    let walk = WalkOptions { file_xattrs_later: source.walk.xattrs, ..source.walk.clone() };
+    // The walk starts now, while the index and the parent load.
+    let walk = WalkAhead::spawn(Walker::new(source.roots.clone(), walk)?)
+        .map_err(|e| EngineError::io("starting the walk thread", e))?;
     let (index, unreadable) = ChunkIndex::load_lenient(repo)?;
     for (id, why) in &unreadable {
         progress.warn(crate::Notice::SegmentSkipped { segment: id.short(), why: why.to_string() });
@@ -124,10 +131,6 @@ pub fn backup(
     let index = Arc::new(index);
     let parent = if opts.no_parent { None } else { latest_for(repo, &source.label, &hostname())? };
     let totals = Totals::new(progress, parent.as_ref().map(|p| &p.snapshot.stats));
-    // Files' xattrs are read by walk_and_store, which can take an
-    // unchanged file's from the parent snapshot instead.
-    let walk = WalkOptions { file_xattrs_later: source.walk.xattrs, ..source.walk.clone() };
-    let walker = Walker::new(source.roots.clone(), walk)?;
 
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
@@ -243,7 +246,7 @@ pub fn backup(
             journal: journal.as_ref(),
             totals,
         };
-        let walked = walk_and_store(ctx, walk_ahead::spawn(scope, walker), parent.as_ref(), &mut sink);
+        let walked = walk_and_store(ctx, walk.items(), parent.as_ref(), &mut sink);
         totals.stop();
         if walked.is_err() {
             dedup.stop();
