@@ -71,30 +71,31 @@ impl Stat {
     }
 
     /// `lstat` of `name` in the open directory `dir`.
-    #[allow(clippy::useless_conversion)] // st_nlink is u32 on some targets.
     pub fn at(dir: &File, name: &[u8]) -> io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        let name = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: a zeroed `stat` is a valid value of this plain C struct,
-        // which fstatat fills in; `name` is NUL-terminated and outlives the
-        // call, and `dir` is an open descriptor.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Stat {
-            mode: st.st_mode,
+        Ok(Self::of_raw(&rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?))
+    }
+
+    /// `fstat` of an open file.
+    pub fn of_open(file: &File) -> io::Result<Self> {
+        Ok(Self::of_raw(&rustix::fs::fstat(file)?))
+    }
+
+    // The field types differ between targets (st_nlink is u32 on some).
+    #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+    fn of_raw(st: &rustix::fs::Stat) -> Self {
+        let ns = |secs, nsec| nanos(i64::from(secs), i64::try_from(nsec).unwrap_or(0));
+        Stat {
+            mode: u32::from(st.st_mode),
             uid: st.st_uid,
             gid: st.st_gid,
-            mtime: nanos(st.st_mtime, st.st_mtime_nsec),
-            ctime: nanos(st.st_ctime, st.st_ctime_nsec),
-            ino: st.st_ino,
-            dev: st.st_dev,
+            mtime: ns(st.st_mtime, st.st_mtime_nsec),
+            ctime: ns(st.st_ctime, st.st_ctime_nsec),
+            ino: u64::from(st.st_ino),
+            dev: u64::from(st.st_dev),
             size: u64::try_from(st.st_size).unwrap_or(0),
-            rdev: st.st_rdev,
+            rdev: u64::from(st.st_rdev),
             nlink: u64::from(st.st_nlink),
-        })
+        }
     }
 
     fn format(&self) -> u32 {
@@ -122,6 +123,19 @@ impl Stat {
     }
 }
 
+/// What the walk holds open around an entry: [`entry_from_stat`] reads
+/// through these descriptors where it can instead of looking the whole
+/// path up again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Opened<'a> {
+    /// The entry itself, when it is a directory the walk opened to list:
+    /// its xattrs are read through it.
+    pub dir: Option<&'a File>,
+    /// The open directory the entry is in, and its name there: a symlink's
+    /// target is read relative to it.
+    pub parent: Option<(&'a File, &'a [u8])>,
+}
+
 /// Builds the entry for `abs` (stored at `rel`) from its `lstat` metadata:
 /// everything but the chunks. Reads the symlink target, and the xattrs when
 /// `xattrs` is set (an unreadable xattr is left out, not an error).
@@ -132,14 +146,15 @@ pub fn entry_from_metadata(
     owners: &mut OwnerNames,
     xattrs: bool,
 ) -> io::Result<Entry> {
-    entry_from_stat(rel, abs, &Stat::of(md), owners, xattrs)
+    entry_from_stat(rel, abs, &Stat::of(md), Opened::default(), owners, xattrs)
 }
 
-/// [`entry_from_metadata`] from a [`Stat`].
+/// [`entry_from_metadata`] from a [`Stat`], through what `at` holds open.
 pub(crate) fn entry_from_stat(
     rel: Vec<u8>,
     abs: &Path,
     st: &Stat,
+    at: Opened<'_>,
     owners: &mut OwnerNames,
     xattrs: bool,
 ) -> io::Result<Entry> {
@@ -156,12 +171,22 @@ pub(crate) fn entry_from_stat(
     e.dev = st.dev;
     match kind {
         EntryKind::File => e.size = st.size,
-        EntryKind::Symlink => e.target = Some(fs::read_link(abs)?.into_os_string().into_vec()),
+        EntryKind::Symlink => {
+            e.target = Some(match at.parent {
+                Some((dir, name)) => rustix::fs::readlinkat(dir, name, Vec::new())?.into_bytes(),
+                None => fs::read_link(abs)?.into_os_string().into_vec(),
+            })
+        }
         EntryKind::Char | EntryKind::Block => e.rdev = st.rdev,
         _ => {}
     }
     if xattrs {
-        e.xattrs = read_xattrs(abs);
+        // Other entries by path: Linux before 6.13 has no `llistxattrat`,
+        // and opening a file only for its xattrs costs more than the lookup.
+        e.xattrs = match at.dir {
+            Some(dir) => read_xattrs_of(dir).unwrap_or_default(),
+            None => read_xattrs(abs),
+        };
     }
     Ok(e)
 }

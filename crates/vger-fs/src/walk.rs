@@ -7,11 +7,19 @@
 //! directories on disk); roots without one contribute their contents to the
 //! top. Only one sorted listing per open directory level is held, never
 //! the whole tree.
+//!
+//! A directory is opened once, relative to its open parent (roots and
+//! their ancestors by path), and everything else about it goes through
+//! that descriptor: its listing, its xattrs, and the `lstat` of its entries,
+//! the opening of its subdirectories and the reading of its symlinks, each
+//! relative to it, so the kernel looks up one name instead of every
+//! component of the path again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -20,7 +28,7 @@ use std::sync::Arc;
 use vger_format::entry::{validate_relative_path, Entry, EntryKind};
 
 use crate::error::{FsError, WalkError};
-use crate::metadata::{entry_from_stat, Stat};
+use crate::metadata::{entry_from_stat, Opened, Stat};
 use crate::owners::OwnerNames;
 use crate::path::join_rel;
 
@@ -92,19 +100,34 @@ struct RootNode {
     children: BTreeMap<Vec<u8>, usize>,
 }
 
+/// A directory the walk holds open: it is listed through it, and its
+/// entries are `lstat`ed, opened (directories) and read (symlinks) relative
+/// to it.
+type DirFd = Arc<File>;
+
 /// A directory whose listing is read when the walk enters it.
 struct DirToEnter {
     rel: Vec<u8>,
     node: Option<usize>,
-    /// Directory on disk and the device of the root it belongs to.
-    dirs: Vec<(PathBuf, u64)>,
+    dirs: Vec<DirOnDisk>,
+}
+
+/// One directory on disk to list when the walk enters a directory.
+struct DirOnDisk {
+    path: PathBuf,
+    /// The device of the root it belongs to.
+    root_dev: u64,
+    /// Opened when its entry was visited (the entry's xattrs are read
+    /// through it; a failure is reported on entering, after the entry), or
+    /// `None` (the top): opened by path on entering.
+    open: Option<Result<DirFd, WalkError>>,
 }
 
 /// The sorted names of one directory on disk.
 struct Listing {
     dir: PathBuf,
-    /// The directory, open: its entries are `lstat`ed relative to it.
-    open: Option<Arc<File>>,
+    /// The directory, open: its names were read from it.
+    open: DirFd,
     root_dev: u64,
     names: Vec<OsString>,
     pos: usize,
@@ -124,10 +147,20 @@ struct Frame {
 struct Child {
     name: Vec<u8>,
     node: Option<usize>,
-    on_disk: Vec<(PathBuf, u64)>,
-    /// The open directory of the first name on disk.
-    first_dir: Option<Arc<File>>,
+    on_disk: Vec<OnDisk>,
 }
+
+/// Where a [`Child`] was listed.
+struct OnDisk {
+    path: PathBuf,
+    /// The device of the root it belongs to.
+    root_dev: u64,
+    /// The open directory that listed it.
+    parent: DirFd,
+}
+
+/// The buffer `getdents` fills, as large as glibc's `readdir` uses.
+const DIRENT_BUF: usize = 32 * 1024;
 
 /// Iterates over the entries of the roots; see the module docs.
 pub struct Walker {
@@ -139,6 +172,8 @@ pub struct Walker {
     owners: OwnerNames,
     /// (dev, ino) of files with several links -> path of their first name.
     first_links: HashMap<(u64, u64), Vec<u8>>,
+    /// Where listings are read, reused for every directory.
+    dirent_buf: Vec<MaybeUninit<u8>>,
 }
 
 impl Walker {
@@ -155,7 +190,7 @@ impl Walker {
                 validate_relative_path(&root.rel)?;
                 root.rel
             } else if md.is_dir() {
-                top_dirs.push((root.abs.clone(), md.dev()));
+                top_dirs.push(DirOnDisk { path: root.abs.clone(), root_dev: md.dev(), open: None });
                 tree[0].contents.push(root.abs);
                 continue;
             } else {
@@ -200,23 +235,34 @@ impl Walker {
             errors: VecDeque::new(),
             owners: OwnerNames::new(),
             first_links: HashMap::new(),
+            dirent_buf: Vec::new(),
         })
     }
 
     /// Reads the listings of a directory the walk enters and pushes its frame.
     fn enter(&mut self, dir: DirToEnter) {
         let mut listings: Vec<Listing> = Vec::new();
-        for (path, root_dev) in dir.dirs {
-            if listings.iter().any(|l| l.dir == path) {
+        for d in dir.dirs {
+            if listings.iter().any(|l| l.dir == d.path) {
                 continue;
             }
-            // Without it (a directory that can be listed but not
-            // opened cannot be), entries are stat'ed by path.
-            // O_DIRECTORY: never blocks on a FIFO swapped in for it.
-            let open = fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(&path).ok().map(Arc::new);
-            match read_names(&path, &mut self.errors) {
-                Ok(names) => listings.push(Listing { dir: path, open, root_dev, names, pos: 0 }),
-                Err(e) => self.errors.push_back(WalkError::new(path, &e)),
+            let open = match d.open {
+                Some(open) => open,
+                None => open_by_path(&d.path).map(Arc::new).map_err(|e| WalkError::new(&d.path, &e)),
+            };
+            let open = match open {
+                Ok(open) => open,
+                Err(e) => {
+                    self.errors.push_back(e);
+                    continue;
+                }
+            };
+            if self.dirent_buf.is_empty() {
+                self.dirent_buf = vec![MaybeUninit::uninit(); DIRENT_BUF];
+            }
+            match read_names(&open, &d.path, &mut self.dirent_buf, &mut self.errors) {
+                Ok(names) => listings.push(Listing { dir: d.path, open, root_dev: d.root_dev, names, pos: 0 }),
+                Err(e) => self.errors.push_back(WalkError::new(d.path, &e)),
             }
         }
         let root_children = match dir.node.and_then(|n| self.nodes.get(n)) {
@@ -251,17 +297,14 @@ impl Walker {
             }
         }
         let mut on_disk = Vec::new();
-        let mut first_dir = None;
         for l in &mut frame.listings {
             if l.names.get(l.pos).is_some_and(|n| n.as_bytes() == name) {
-                if on_disk.is_empty() {
-                    first_dir = l.open.clone();
-                }
-                on_disk.push((l.dir.join(OsString::from_vec(name.clone())), l.root_dev));
+                let path = l.dir.join(OsString::from_vec(name.clone()));
+                on_disk.push(OnDisk { path, root_dev: l.root_dev, parent: l.open.clone() });
                 l.pos += 1;
             }
         }
-        Some(Some(Child { name, node, on_disk, first_dir }))
+        Some(Some(Child { name, node, on_disk }))
     }
 
     /// The item for one child, or `None` when it is excluded or vanished
@@ -269,8 +312,7 @@ impl Walker {
     fn visit(&mut self, parent_rel: &[u8], child: Child) -> Option<Result<WalkItem, WalkError>> {
         let rel = join_rel(parent_rel, &child.name);
         let node = child.node.and_then(|n| self.nodes.get(n));
-        let mut dirs = Vec::new();
-        let (abs, md) = match node.and_then(|n| n.source.as_ref()) {
+        let (abs, md, contents, parent) = match node.and_then(|n| n.source.as_ref()) {
             Some(NodeSource::Root(path)) | Some(NodeSource::Ancestor(path)) => {
                 let followed = matches!(node.and_then(|n| n.source.as_ref()), Some(NodeSource::Ancestor(_)));
                 let md = if followed { fs::metadata(path) } else { fs::symlink_metadata(path) };
@@ -278,55 +320,57 @@ impl Walker {
                     Ok(md) => Stat::of(&md),
                     Err(e) => return Some(Err(WalkError::new(path, &e))),
                 };
-                for dir in node.map(|n| &n.contents[..]).unwrap_or_default() {
-                    dirs.push((dir.clone(), md.dev));
-                }
-                (path.clone(), md)
+                (path.clone(), md, node.map(|n| &n.contents[..]).unwrap_or_default(), None)
             }
             None => {
-                let (path, _) = child.on_disk.first()?;
-                let md = match &child.first_dir {
-                    Some(dir) => Stat::at(dir, &child.name),
-                    None => fs::symlink_metadata(path).map(|md| Stat::of(&md)),
-                };
-                let md = match md {
+                let first = child.on_disk.first()?;
+                let md = match Stat::at(&first.parent, &child.name) {
                     Ok(md) => md,
-                    Err(e) => return Some(Err(WalkError::new(path, &e))),
+                    Err(e) => return Some(Err(WalkError::new(&first.path, &e))),
                 };
                 if let Some(exclude) = &self.opts.exclude {
                     if exclude(&rel, md.is_dir()) {
                         return None;
                     }
                 }
-                (path.clone(), md)
+                (first.path.clone(), md, &[][..], Some(&first.parent))
             }
         };
+        let mut own_dir = None;
         if md.is_dir() {
-            for (i, (path, root_dev)) in child.on_disk.iter().enumerate() {
+            let mut dirs = Vec::new();
+            for dir in contents {
+                push_dir(&mut dirs, dir, md.dev, || open_by_path(dir));
+            }
+            for (i, d) in child.on_disk.iter().enumerate() {
                 // A name found in several merged directories: the first
                 // one's metadata was taken above; the others' are needed only
                 // to know whether they are directories to merge as well.
                 let dmd = if i == 0 && child.node.is_none() {
                     md
                 } else {
-                    match fs::symlink_metadata(path) {
-                        Ok(m) => Stat::of(&m),
+                    match Stat::at(&d.parent, &child.name) {
+                        Ok(m) => m,
                         Err(_) => continue,
                     }
                 };
-                let crosses_device = self.opts.one_file_system && dmd.dev != *root_dev;
+                let crosses_device = self.opts.one_file_system && dmd.dev != d.root_dev;
                 if dmd.is_dir() && !crosses_device {
-                    dirs.push((path.clone(), *root_dev));
+                    push_dir(&mut dirs, &d.path, d.root_dev, || open_at(&d.parent, &child.name));
                 }
             }
+            // The directory the entry's metadata came from, when it is
+            // listed: its xattrs are read through it.
+            own_dir = dirs.iter().find(|d| d.path == abs).and_then(|d| d.open.clone()?.ok());
             self.to_enter = Some(DirToEnter { rel: rel.clone(), node: child.node, dirs });
         }
-        Some(self.item(rel, abs, &md))
+        let at = Opened { dir: own_dir.as_deref(), parent: parent.map(|p| (&**p, &child.name[..])) };
+        Some(self.item(rel, abs, &md, at))
     }
 
-    fn item(&mut self, rel: Vec<u8>, abs: PathBuf, md: &Stat) -> Result<WalkItem, WalkError> {
+    fn item(&mut self, rel: Vec<u8>, abs: PathBuf, md: &Stat, at: Opened<'_>) -> Result<WalkItem, WalkError> {
         let xattrs = self.opts.xattrs && !(self.opts.file_xattrs_later && md.is_file());
-        let mut entry = match entry_from_stat(rel, &abs, md, &mut self.owners, xattrs) {
+        let mut entry = match entry_from_stat(rel, &abs, md, at, &mut self.owners, xattrs) {
             Ok(e) => e,
             Err(e) => return Err(WalkError::new(abs, &e)),
         };
@@ -374,16 +418,71 @@ impl Iterator for Walker {
     }
 }
 
-/// The names in `dir`, sorted by bytes. Unreadable directory entries are
-/// reported in `errors` and left out.
-fn read_names(dir: &Path, errors: &mut VecDeque<WalkError>) -> io::Result<Vec<OsString>> {
+/// Adds a directory to list to `dirs`, opening it now with `open`. A path
+/// already there (overlapping roots) is not opened again: it shares that
+/// one's descriptor, or its error, and [`Walker::enter`] lists it once.
+fn push_dir(dirs: &mut Vec<DirOnDisk>, path: &Path, root_dev: u64, open: impl FnOnce() -> io::Result<File>) {
+    let open = match dirs.iter().find(|d| d.path == path) {
+        Some(d) => d.open.clone(),
+        None => Some(open().map(Arc::new).map_err(|e| WalkError::new(path, &e))),
+    };
+    dirs.push(DirOnDisk { path: path.to_path_buf(), root_dev, open });
+}
+
+/// Opens a directory to list by path (a root, which has no open parent).
+/// `O_DIRECTORY`: never blocks on a FIFO swapped in for it.
+fn open_by_path(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(path)
+}
+
+/// Opens the directory `name` in the open directory `parent` to list it.
+/// `O_NOFOLLOW`: a name swapped for a symlink since its `lstat` fails to
+/// open rather than leading the walk elsewhere; `O_DIRECTORY`: never blocks
+/// on a FIFO swapped in for it.
+fn open_at(parent: &File, name: &[u8]) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(File::from(rustix::fs::openat(parent, name, flags, Mode::empty())?))
+}
+
+/// The names in the open directory `dir` (at `path`), sorted by bytes,
+/// without `.` and `..`. An error while reading is reported in `errors`,
+/// and the names read before it kept.
+///
+/// A directory deleted since it was opened is reported as vanished, as it
+/// was when it was opened by path on entering: Linux fails `getdents` on it
+/// with `ENOENT` (reported like any read error), and an empty listing of a
+/// directory without links left is taken for one too (an `fstat`, only for
+/// empty directories).
+fn read_names(
+    dir: &File,
+    path: &Path,
+    buf: &mut [MaybeUninit<u8>],
+    errors: &mut VecDeque<WalkError>,
+) -> io::Result<Vec<OsString>> {
     let mut names = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    let mut raw = rustix::fs::RawDir::new(dir, buf);
+    while let Some(entry) = raw.next() {
         match entry {
-            Ok(entry) => names.push(entry.file_name()),
-            Err(e) => errors.push_back(WalkError::new(dir, &e)),
+            Ok(entry) => {
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(OsString::from_vec(name.to_vec()));
+                }
+            }
+            Err(e) => {
+                errors.push_back(WalkError::new(path, &e.into()));
+                return Ok(sorted(names));
+            }
         }
     }
+    if names.is_empty() && Stat::of_open(dir).is_ok_and(|st| st.nlink == 0) {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    Ok(sorted(names))
+}
+
+fn sorted(mut names: Vec<OsString>) -> Vec<OsString> {
     names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(names)
+    names
 }

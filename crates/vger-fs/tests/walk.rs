@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use vger_format::entry::EntryKind;
-use vger_fs::{cmp_paths, FsError, WalkOptions, WalkRoot, Walker};
+use vger_fs::{cmp_paths, entry_from_metadata, FsError, OwnerNames, WalkOptions, WalkRoot, Walker};
 
 #[test]
 fn order_is_component_wise_and_dirs_come_first() {
@@ -162,6 +162,91 @@ fn a_directory_vanishing_during_the_walk_is_reported() {
     assert!(rest[0].is_err(), "{rest:?}");
     let ok: Vec<_> = rest.iter().filter_map(|r| r.as_ref().ok()).map(|i| i.entry.display_path()).collect();
     assert_eq!(ok, ["b", "b/y"]);
+}
+
+#[test]
+fn a_directory_vanishing_after_its_entry_is_reported_as_not_found() {
+    let t = tempdir();
+    write(t.path().join("a/b/x"), b"x");
+    write(t.path().join("c"), b"c");
+    let mut walker = Walker::new(vec![contents_root(t.path())], WalkOptions::default()).unwrap();
+    assert_eq!(walker.next().unwrap().unwrap().entry.path, b"a");
+    assert_eq!(walker.next().unwrap().unwrap().entry.path, b"a/b");
+    fs::remove_dir_all(t.path().join("a/b")).unwrap();
+    let rest: Vec<_> = walker.collect();
+    let err = rest[0].as_ref().unwrap_err();
+    assert_eq!((err.path.clone(), err.kind), (t.path().join("a/b"), std::io::ErrorKind::NotFound), "{rest:?}");
+    let ok: Vec<_> = rest.iter().filter_map(|r| r.as_ref().ok()).map(|i| i.entry.display_path()).collect();
+    assert_eq!(ok, ["c"]);
+}
+
+/// Every level reads through the right directory: a symlink's target
+/// relative to its own directory (the same name elsewhere is a symlink to
+/// another target, or a file), a directory's xattrs from itself (its
+/// parent has other values), a file's by path; and all as the path-based
+/// `entry_from_metadata` reads them.
+#[test]
+fn nested_directories_xattrs_and_link_targets_are_read() {
+    let t = tempdir();
+    let d = t.path();
+    write(d.join("a/b/c/f"), b"deep");
+    write(d.join("a/b/c/link"), b"a file named like the symlinks");
+    write(d.join("a/b/f"), b"f");
+    symlink("../link-b", d.join("a/b/link")).unwrap();
+    symlink("target-a", d.join("a/link")).unwrap();
+    symlink("target-top", d.join("link")).unwrap();
+    let have_xattrs = try_set_xattr(&d.join("a/b"), "user.dir", b"b");
+    if have_xattrs {
+        assert!(try_set_xattr(&d.join("a"), "user.dir", b"a"));
+        assert!(try_set_xattr(&d.join("a/b/c/f"), "user.file", b"f\0bin"));
+    } else {
+        eprintln!("note: /tmp does not support user xattrs; checking paths and targets only");
+    }
+    type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+    let user_xattrs = |e: &vger_format::entry::Entry| -> Xattrs {
+        e.xattrs.iter().filter(|x| x.0.starts_with(b"user.")).map(|x| (x.0.clone(), x.1.clone())).collect()
+    };
+    let xa = |name: &[u8], value: &[u8]| if have_xattrs { vec![(name.to_vec(), value.to_vec())] } else { vec![] };
+
+    use EntryKind::{Dir, File, Symlink};
+    let want: Vec<(&str, EntryKind, Option<&[u8]>, Xattrs)> = vec![
+        ("a", Dir, None, xa(b"user.dir", b"a")),
+        ("a/b", Dir, None, xa(b"user.dir", b"b")),
+        ("a/b/c", Dir, None, vec![]),
+        ("a/b/c/f", File, None, xa(b"user.file", b"f\0bin")),
+        ("a/b/c/link", File, None, vec![]),
+        ("a/b/f", File, None, vec![]),
+        ("a/b/link", Symlink, Some(b"../link-b"), vec![]),
+        ("a/link", Symlink, Some(b"target-a"), vec![]),
+        ("link", Symlink, Some(b"target-top"), vec![]),
+    ];
+    let opts = WalkOptions { xattrs: true, file_xattrs_later: false, ..Default::default() };
+    let (items, errors) = walk(vec![contents_root(d)], opts);
+    assert!(errors.is_empty(), "{errors:?}");
+    let got: Vec<_> = items
+        .iter()
+        .map(|i| (i.entry.display_path(), i.entry.kind, i.entry.target.as_deref(), user_xattrs(&i.entry)))
+        .collect();
+    let want_owned: Vec<_> = want.iter().map(|(p, k, t, x)| (p.to_string(), *k, *t, x.clone())).collect();
+    assert_eq!(got, want_owned);
+    let mut owners = OwnerNames::new();
+    for i in &items {
+        assert_eq!(i.abs, d.join(i.entry.display_path()));
+        let md = fs::symlink_metadata(&i.abs).unwrap();
+        let by_path = entry_from_metadata(i.entry.path.clone(), &i.abs, &md, &mut owners, true).unwrap();
+        assert_eq!(i.entry, by_path, "{}", i.entry.display_path());
+    }
+
+    // With the files' xattrs left for later, the directories' are still read.
+    let opts = WalkOptions { xattrs: true, file_xattrs_later: true, ..Default::default() };
+    let (later, errors) = walk(vec![contents_root(d)], opts);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(paths(&later), paths(&items));
+    for (l, i) in later.iter().zip(&items) {
+        let want = if l.entry.kind == File { vec![] } else { user_xattrs(&i.entry) };
+        assert_eq!(user_xattrs(&l.entry), want, "{}", l.entry.display_path());
+        assert_eq!(l.entry.target, i.entry.target);
+    }
 }
 
 #[test]
