@@ -275,6 +275,13 @@ impl TableBuilder {
             self.table.packs.push(PackInfo { id: pack.id, size: pack.size, created: pack.created });
             self.table.packs.len() as u32 - 1
         });
+        // Named more than once (superseded segments included): the
+        // youngest claim counts, whatever the listing order. Compact's
+        // grace period then never takes a pack for old because one claim,
+        // perhaps an append-only client's, says so.
+        if let Some(info) = self.table.packs.get_mut(pos as usize) {
+            info.created = info.created.max(pack.created);
+        }
         // Packs stay below 4 GiB and envelopes below 2 GiB.
         self.table.rows.extend(pack.blobs.iter().filter_map(|b| Row::from_blob(pos, b)));
         pos
@@ -482,5 +489,29 @@ mod tests {
         let mut want = vec![(id(2), PackId([1; 32])), (id(3), PackId([2; 32]))];
         want.sort();
         assert_eq!(hidden, want, "what a new index must list again");
+    }
+
+    /// A pack named by several segments is as young as the youngest claim,
+    /// whichever segment is listed first and whether or not it is
+    /// superseded: a claim that it is old cannot make compact's grace
+    /// period pass it over.
+    #[test]
+    fn a_pack_named_twice_is_as_young_as_its_youngest_claim() {
+        for old_first in [true, false] {
+            let mut b = TableBuilder::default();
+            b.keep_hidden_rows();
+            let real = segment(vec![PackEntry { created: 1_000, ..pack(1, &[1, 2]) }], vec![]);
+            let claim = segment(vec![PackEntry { created: 0, ..pack(1, &[]) }], vec![SegmentId([1; 32])]);
+            let (first, second) = if old_first {
+                ((SegmentId([0; 32]), claim), (SegmentId([1; 32]), real))
+            } else {
+                ((SegmentId([1; 32]), real), (SegmentId([0; 32]), claim))
+            };
+            b.add_segment(first.0, first.1, |_| true);
+            b.add_segment(second.0, second.1, |_| true);
+            let t = b.finish();
+            let created: Vec<u64> = t.packs().iter().map(|p| p.created).collect();
+            assert_eq!(created, [1_000], "the old claim listed first: {old_first}");
+        }
     }
 }

@@ -193,6 +193,8 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
         .collect();
     copy.sort_unstable_by_key(|row| (row.pack, row.offset));
     let packs = table.packs().to_vec();
+    // The age the plan went by, which the new index keeps (see `plan`).
+    let created: HashMap<PackId, u64> = packs.iter().map(|p| (p.id, p.created)).collect();
     let live_segments = table.segments().to_vec();
     drop(live);
     drop(table);
@@ -287,13 +289,13 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
         for pack in read_segment(repo, id)?.packs {
             // A pack named twice keeps its first entry, as in the table.
             if kept.remove(&pack.id) {
-                segments.push(fixes.apply(pack))?;
+                segments.push(with_age(fixes.apply(pack), &created))?;
             }
         }
     }
     for pack in adopted {
         if kept.remove(&pack.id) {
-            segments.push(fixes.apply(pack))?;
+            segments.push(with_age(fixes.apply(pack), &created))?;
         }
     }
     segments.finish()?;
@@ -308,6 +310,15 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
         return Err(EngineError::Cancelled);
     }
     Ok(report)
+}
+
+/// `entry` with the youngest creation time any segment claimed for its
+/// pack: the next run judges the pack's age as this one did.
+fn with_age(mut entry: PackEntry, created: &HashMap<PackId, u64>) -> PackEntry {
+    if let Some(c) = created.get(&entry.id) {
+        entry.created = entry.created.max(*c);
+    }
+    entry
 }
 
 /// What to do with each pack of `table`, filling the counts of `report`.
