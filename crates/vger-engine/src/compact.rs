@@ -193,8 +193,6 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
         .collect();
     copy.sort_unstable_by_key(|row| (row.pack, row.offset));
     let packs = table.packs().to_vec();
-    // The age the plan went by, which the new index keeps (see `plan`).
-    let created: HashMap<PackId, u64> = packs.iter().map(|p| (p.id, p.created)).collect();
     let live_segments = table.segments().to_vec();
     drop(live);
     drop(table);
@@ -282,20 +280,22 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
     let gone = |plan: &Plan, id: &PackId| !matches!(plan, Plan::Keep) && !rescued.contains(id);
     let doomed: Vec<PackId> =
         packs.iter().zip(&plans).filter(|(p, plan)| gone(plan, &p.id)).map(|(p, _)| p.id).collect();
-    let mut kept: HashSet<PackId> =
-        packs.iter().zip(&plans).filter(|(p, plan)| !gone(plan, &p.id)).map(|(p, _)| p.id).collect();
+    // Each kept pack with the age the plan judged it by (the youngest any
+    // segment claims), which the new index keeps for the next run.
+    let mut kept: HashMap<PackId, u64> =
+        packs.iter().zip(&plans).filter(|(p, plan)| !gone(plan, &p.id)).map(|(p, _)| (p.id, p.created)).collect();
     drop(packs);
     for id in live_segments {
         for pack in read_segment(repo, id)?.packs {
             // A pack named twice keeps its first entry, as in the table.
-            if kept.remove(&pack.id) {
-                segments.push(with_age(fixes.apply(pack), &created))?;
+            if let Some(created) = kept.remove(&pack.id) {
+                segments.push(PackEntry { created, ..fixes.apply(pack) })?;
             }
         }
     }
     for pack in adopted {
-        if kept.remove(&pack.id) {
-            segments.push(with_age(fixes.apply(pack), &created))?;
+        if let Some(created) = kept.remove(&pack.id) {
+            segments.push(PackEntry { created, ..fixes.apply(pack) })?;
         }
     }
     segments.finish()?;
@@ -310,15 +310,6 @@ pub fn compact(repo: &Repository, opts: &CompactOptions, progress: &Progress) ->
         return Err(EngineError::Cancelled);
     }
     Ok(report)
-}
-
-/// `entry` with the youngest creation time any segment claimed for its
-/// pack: the next run judges the pack's age as this one did.
-fn with_age(mut entry: PackEntry, created: &HashMap<PackId, u64>) -> PackEntry {
-    if let Some(c) = created.get(&entry.id) {
-        entry.created = entry.created.max(*c);
-    }
-    entry
 }
 
 /// What to do with each pack of `table`, filling the counts of `report`.

@@ -75,11 +75,6 @@ impl Stat {
         Ok(Self::of_raw(&rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?))
     }
 
-    /// `fstat` of an open file.
-    pub fn of_open(file: &File) -> io::Result<Self> {
-        Ok(Self::of_raw(&rustix::fs::fstat(file)?))
-    }
-
     // The field types differ between targets (st_nlink is u32 on some).
     #[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
     fn of_raw(st: &rustix::fs::Stat) -> Self {

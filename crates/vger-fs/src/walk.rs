@@ -451,9 +451,7 @@ fn open_at(parent: &File, name: &[u8]) -> io::Result<File> {
 ///
 /// A directory deleted since it was opened is reported as vanished, as it
 /// was when it was opened by path on entering: Linux fails `getdents` on it
-/// with `ENOENT` (reported like any read error), and an empty listing of a
-/// directory without links left is taken for one too (an `fstat`, only for
-/// empty directories).
+/// with `ENOENT`, reported like any read error.
 fn read_names(
     dir: &File,
     path: &Path,
@@ -475,9 +473,6 @@ fn read_names(
                 return Ok(sorted(names));
             }
         }
-    }
-    if names.is_empty() && Stat::of_open(dir).is_ok_and(|st| st.nlink == 0) {
-        return Err(io::Error::from_raw_os_error(libc::ENOENT));
     }
     Ok(sorted(names))
 }
