@@ -47,7 +47,8 @@ pub const TEMP_FILE_MIN_AGE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
-    /// Repack a pack once this percentage of it is unused.
+    /// Repack a pack once this percentage of it is held by blobs that no
+    /// snapshot needs (its header and trailer do not count).
     pub threshold_pct: u8,
     /// Stop repacking after this many bytes of packs were rewritten.
     pub max_repack_bytes: Option<u64>,
@@ -322,9 +323,16 @@ fn plan(
     now: u64,
     report: &mut CompactReport,
 ) -> Vec<Plan> {
+    // Per pack: bytes of blobs a snapshot needs, and of blobs none needs.
+    // Only the latter count as unused: a pack's header and trailer are
+    // not, or a pack of a kilobyte or two (the trees at the end of a small
+    // backup) would count as 15-20% unused with every blob live, and be
+    // repacked into an equally small pack on every run.
     let mut live_bytes = vec![0u64; table.packs().len()];
+    let mut dead_bytes = vec![0u64; table.packs().len()];
     for (pos, row) in table.rows().iter().enumerate() {
-        if let Some(b) = live_bytes.get_mut(row.pack as usize).filter(|_| live.get(pos)) {
+        let sums = if live.get(pos) { &mut live_bytes } else { &mut dead_bytes };
+        if let Some(b) = sums.get_mut(row.pack as usize) {
             *b += u64::from(row.length());
         }
     }
@@ -332,11 +340,11 @@ fn plan(
     let grace = opts.grace.as_secs();
     let mut repack_budget = opts.max_repack_bytes.unwrap_or(u64::MAX);
     let mut plans = Vec::with_capacity(table.packs().len());
-    for (i, (p, live_bytes)) in table.packs().iter().zip(live_bytes).enumerate() {
+    for (i, ((p, live_bytes), dead_bytes)) in table.packs().iter().zip(live_bytes).zip(dead_bytes).enumerate() {
         let young = now.saturating_sub(p.created) < grace;
-        let unused_pct = 100u64.saturating_sub(live_bytes.saturating_mul(100) / p.size.max(1));
+        let unused_pct = dead_bytes.saturating_mul(100) / p.size.max(1);
         let plan = if young {
-            if live_bytes < p.size {
+            if dead_bytes > 0 {
                 report.packs_too_young += 1;
             }
             Plan::Keep

@@ -164,8 +164,8 @@ fn thief_forges(server: &Server, hide_real: bool) -> vger_format::id::PackId {
 /// the backups: no grace period, so every pack counts as old, whatever
 /// the segments claim of its age; the real packs must be saved by
 /// compact's proofs, not by being young. Packs are repacked once half
-/// unused: the test's packs of a kilobyte or two are 13-18% pack header
-/// and trailer, which a repack would only copy again.
+/// unused: the games are about which packs survive, not how tightly the
+/// rest is packed.
 fn owner_maintains(server: &Server) -> vger_engine::compact::CompactReport {
     let repo = open(server, FULL);
     let policy = RetentionPolicy { keep_last: Some(10), ..RetentionPolicy::default() };
