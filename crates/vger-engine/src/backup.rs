@@ -179,7 +179,8 @@ pub fn backup(
                 for batch in rx.iter() {
                     let mut blobs = Vec::with_capacity(batch.len());
                     for job in batch {
-                        let sealed = match seal_job(repo, codec, &job) {
+                        let (id, ty, raw_length) = (job.id, job.ty, job.bytes().len() as u32);
+                        let sealed = match seal_job(repo, codec, job) {
                             Ok(s) => s,
                             Err(e) => {
                                 // The chunk is claimed as seen: the backup must fail, or a
@@ -189,13 +190,8 @@ pub fn backup(
                                 return;
                             }
                         };
-                        // `job` (its plaintext) is dropped here: not held while the send below waits.
-                        blobs.push(SealedBlob {
-                            id: job.id,
-                            ty: job.ty,
-                            raw_length: job.data.len() as u32,
-                            bytes: sealed,
-                        });
+                        // `job` (its plaintext) is gone: not held while the send below waits.
+                        blobs.push(SealedBlob { id, ty, raw_length, bytes: sealed });
                     }
                     if tx.send_all(blobs).is_err() {
                         return; // The pack writer failed: `finish` reports why.

@@ -151,6 +151,22 @@ pub fn compress_into(codec: Codec, data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Whether [`compress_into`] stores `data` as it is without trying to
+/// compress it: with no codec, or when it looks incompressible. The caller
+/// can then seal the data where it lies, behind [`plain_header`].
+pub fn stores_plain(codec: Codec, data: &[u8]) -> bool {
+    codec == Codec::None || looks_incompressible(data)
+}
+
+/// The codec header [`compress_into`] writes before `len` bytes stored as
+/// they are.
+pub fn plain_header(len: usize) -> [u8; CODEC_HEADER_LEN] {
+    let mut header = [0u8; CODEC_HEADER_LEN];
+    header[0] = Codec::None.tag();
+    header[1..].copy_from_slice(&(len as u32).to_le_bytes());
+    header
+}
+
 thread_local! {
     // Where `looks_incompressible` compresses its samples, kept per thread.
     static SAMPLE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };

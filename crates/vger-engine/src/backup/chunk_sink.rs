@@ -18,9 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
-use vger_crypto::{ChunkIdKey, ObjectType};
+use vger_crypto::{ChunkIdKey, ObjectType, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD};
 use vger_format::id::ChunkId;
 
+use crate::blob::SEAL_ROOM;
 use crate::index::{ChunkIndex, IdSet};
 use crate::parallel::lock;
 use crate::progress::Progress;
@@ -31,7 +32,36 @@ use crate::{EngineError, Result};
 pub(crate) struct Job {
     pub id: ChunkId,
     pub ty: ObjectType,
+    /// The chunk's bytes from `start` on.
     pub data: Vec<u8>,
+    /// 0, or [`SEAL_ROOM`]: the chunk was copied out of a reading thread's
+    /// buffer behind room to seal it in place (see [`Job::copied`]).
+    pub start: usize,
+}
+
+impl Job {
+    /// A job for a copy of `data`, with room before it for the envelope and
+    /// codec headers and after it for the tag: a chunk stored as it is (most
+    /// often incompressible data, a large file's) is sealed in this buffer,
+    /// not copied a second time (about 2% of a fresh backup's CPU on the
+    /// synthetic corpus of bench/run went to that copy).
+    pub fn copied(id: ChunkId, ty: ObjectType, data: &[u8]) -> Self {
+        let tag = ENVELOPE_OVERHEAD - ENVELOPE_HEADER_LEN;
+        let mut buf = Vec::with_capacity(SEAL_ROOM + data.len() + tag);
+        buf.resize(SEAL_ROOM, 0);
+        buf.extend_from_slice(data);
+        Job { id, ty, data: buf, start: SEAL_ROOM }
+    }
+
+    /// A job that takes `data` as it is.
+    pub fn owned(id: ChunkId, ty: ObjectType, data: Vec<u8>) -> Self {
+        Job { id, ty, data, start: 0 }
+    }
+
+    /// The chunk's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.data.get(self.start..).unwrap_or_default()
+    }
 }
 
 /// A batch is sent once its chunks hold this many bytes; a chunk at least
@@ -142,7 +172,7 @@ impl<'a> ChunkSink<'a> {
     pub fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
         let id = self.chunk_id(ty, data);
         if self.claim(id, data.len()) {
-            self.queue(Job { id, ty, data: data.to_vec() })?;
+            self.queue(Job::copied(id, ty, data))?;
         }
         Ok(id)
     }
@@ -152,7 +182,7 @@ impl<'a> ChunkSink<'a> {
     pub fn store_owned(&mut self, ty: ObjectType, data: Vec<u8>) -> Result<ChunkId> {
         let id = self.chunk_id(ty, &data);
         if self.claim(id, data.len()) {
-            self.queue(Job { id, ty, data })?;
+            self.queue(Job::owned(id, ty, data))?;
         }
         Ok(id)
     }
@@ -169,7 +199,7 @@ impl<'a> ChunkSink<'a> {
     }
 
     fn queue(&mut self, job: Job) -> Result<()> {
-        self.batch_bytes += job.data.len();
+        self.batch_bytes += job.bytes().len();
         self.batch.push(job);
         if self.batch_bytes >= BATCH_BYTES {
             self.flush()?;

@@ -7,15 +7,18 @@
 use vger_format::compress::Codec;
 
 use super::chunk_sink::Job;
-use crate::blob::seal_chunk;
+use crate::blob::{seal_chunk, seal_chunk_in, SEAL_ROOM};
 use crate::repository::Repository;
 use crate::Result;
 
 /// The sealed envelope of `job`, ready for a pack.
-pub(super) fn seal_job(repo: &Repository, codec: Codec, job: &Job) -> Result<Vec<u8>> {
+pub(super) fn seal_job(repo: &Repository, codec: Codec, job: Job) -> Result<Vec<u8>> {
     #[cfg(test)]
     faults::check(repo.repository_id())?;
-    seal_chunk(repo.envelope(), codec, job.ty, &job.id, &job.data)
+    if job.start == SEAL_ROOM {
+        return seal_chunk_in(repo.envelope(), codec, job.ty, &job.id, job.data);
+    }
+    seal_chunk(repo.envelope(), codec, job.ty, &job.id, job.bytes())
 }
 
 #[cfg(test)]
@@ -84,8 +87,7 @@ mod tests {
         let text: Vec<u8> = (0..2000).flat_map(|i| format!("name-{i:05} mode 0644 size {i}\n").into_bytes()).collect();
         let tag_of = |ty: ObjectType| {
             let id = ChunkId(repo.chunk_id_key().chunk_id(&text));
-            let job = Job { id, ty, data: text.clone() };
-            let sealed = super::seal_job(&repo, Codec::Lz4, &job).unwrap();
+            let sealed = super::seal_job(&repo, Codec::Lz4, Job::owned(id, ty, text.clone())).unwrap();
             let payload = repo.envelope().open(ty, &id.0, sealed).unwrap();
             assert_eq!(vger_format::compress::decompress(&payload, 1 << 20).unwrap(), text);
             payload[0]
