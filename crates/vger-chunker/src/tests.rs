@@ -173,3 +173,101 @@ proptest! {
         prop_assert_eq!(whole, got);
     }
 }
+
+/// Chunks of `data` through [`OwnedChunkReader`], reading at most `step`
+/// bytes per call; checks each buffer's room and spare capacity.
+fn owned_chunks(data: &[u8], params: ChunkerParams, step: usize, room: usize) -> Vec<Vec<u8>> {
+    let chunker = Chunker::new(params).unwrap();
+    let mut reader = OwnedChunkReader::new(append_with(Trickle { data, step }), chunker, room, 16, None);
+    let mut out = Vec::new();
+    while let Some(buf) = reader.next_chunk().unwrap() {
+        assert!(buf[..room].iter().all(|b| *b == 0), "the room is not zero");
+        assert!(buf.capacity() >= buf.len() + 16, "no room for the tail");
+        out.push(buf[room..].to_vec());
+        // Half the buffers come back, as the backup hands back duplicates'.
+        if out.len() % 2 == 0 {
+            reader.recycle(buf);
+        }
+    }
+    out
+}
+
+proptest! {
+    /// The owned reader cuts exactly where whole-slice chunking does (the
+    /// `fastcdc` crate's `cut`), however the stream arrives, and hands out
+    /// every byte once, in order.
+    #[test]
+    fn owned_chunks_match_whole_slice_chunking(
+        runs in proptest::collection::vec((0usize..40_000, 0usize..60_000), 0..8),
+        seed in any::<u64>(),
+        step in 1usize..100_000,
+        room in 0usize..40,
+    ) {
+        let mut data = Vec::new();
+        for (i, (zeros, random)) in runs.iter().enumerate() {
+            data.resize(data.len() + zeros, 0);
+            data.extend_from_slice(&pseudo_random(*random, seed ^ i as u64));
+        }
+        let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
+        let chunks = owned_chunks(&data, SMALL, step, room);
+        prop_assert_eq!(whole, chunks.iter().map(Vec::len).collect::<Vec<_>>());
+        prop_assert_eq!(chunks.concat(), data);
+    }
+
+    /// A window that grows in random steps, scanned with one resumed scan,
+    /// gets the answer `next_cut` gives for each window from scratch.
+    #[test]
+    fn a_resumed_scan_answers_like_a_fresh_one(len in 0usize..40_000, seed in any::<u64>(), steps in proptest::collection::vec(1usize..5_000, 1..40)) {
+        let data = pseudo_random(len, seed);
+        let chunker = Chunker::new(SMALL).unwrap();
+        let mut scan = chunker.scan();
+        let mut end = 0;
+        for step in steps {
+            end = (end + step).min(data.len());
+            for at_end in [false, true] {
+                let mut probe = scan;
+                prop_assert_eq!(chunker.resume_cut(&mut probe, &data[..end], at_end), chunker.next_cut(&data[..end], at_end));
+            }
+            if chunker.resume_cut(&mut scan, &data[..end], false).is_some() {
+                break;
+            }
+        }
+    }
+}
+
+/// The golden cut points hold through the owned reader too.
+#[test]
+fn golden_cut_points_through_the_owned_reader() {
+    let data = pseudo_random(24 << 20, 42);
+    let lengths: Vec<usize> = owned_chunks(&data, ChunkerParams::DATA, 1 << 20, 17).iter().map(Vec::len).collect();
+    assert_eq!((lengths.len(), blake3_like_fingerprint(&lengths)), GOLDEN_DATA);
+    let data = pseudo_random(2 << 20, 7);
+    let lengths: Vec<usize> = owned_chunks(&data, ChunkerParams::TREE, 4096, 0).iter().map(Vec::len).collect();
+    assert_eq!((lengths.len(), blake3_like_fingerprint(&lengths)), GOLDEN_TREE);
+}
+
+/// Not a test of behaviour: the resumable scan must be no slower than the
+/// `fastcdc` crate's. `cargo test --release -p vger-chunker -- --ignored
+/// --nocapture scan_speed`.
+#[test]
+#[ignore]
+fn scan_speed() {
+    let data = pseudo_random(512 << 20, 1);
+    let chunker = Chunker::new(ChunkerParams::DATA).unwrap();
+    for round in 0..3 {
+        let t = std::time::Instant::now();
+        let whole = chunker.chunk_lengths(&data);
+        let crate_time = t.elapsed();
+        let t = std::time::Instant::now();
+        let (mut pos, mut resumed) = (0, Vec::new());
+        while pos < data.len() {
+            let mut scan = chunker.scan();
+            let len = chunker.resume_cut(&mut scan, &data[pos..], true).unwrap();
+            resumed.push(len);
+            pos += len;
+        }
+        let own_time = t.elapsed();
+        assert_eq!(whole, resumed);
+        println!("round {round}: crate {crate_time:?}, resumable {own_time:?}");
+    }
+}

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use vger_chunker::ChunkReader;
-use vger_crypto::ObjectType;
+use vger_chunker::OwnedChunkReader;
+use vger_crypto::{ObjectType, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD};
 use vger_format::compress::Codec;
 use vger_format::entry::{ChunkRef, Entry, EntryKind};
 use vger_format::id::{ChunkId, SnapshotId};
@@ -29,6 +29,7 @@ use vger_format::object::seal_object;
 use vger_format::snapshot::{Snapshot, SnapshotStats, SNAPSHOT_VERSION};
 use vger_fs::{WalkOptions, WalkRoot, Walker};
 
+use crate::blob::SEAL_ROOM;
 use crate::index::ChunkIndex;
 use crate::lock::RepoLock;
 use crate::pack_writer::{PackWriter, SealedBlob};
@@ -768,40 +769,74 @@ fn read_file(
     // of being copied out of the shared read buffer (most files of a
     // typical tree are this small).
     let small = len <= u64::from(repo.chunker_params().min_size);
-    if small && sink.read_limit.is_none() {
-        let data = vger_fs::read_whole(&file, len as usize).map_err(|e| skip("read failed", e))?;
-        return store_small(data, entry, &chunker, sink, progress);
-    }
-    let mut source: Box<dyn std::io::Read> = match &sink.read_limit {
-        Some(l) => Box::new(crate::throttle::ThrottledRead::new(file, l.clone()).take(len)),
-        None => Box::new(file.take(len)),
-    };
+    let limit = sink.read_limit.clone();
     if small {
-        let mut data = Vec::with_capacity(len as usize);
-        source.read_to_end(&mut data).map_err(|e| skip("read failed", e))?;
-        return store_small(data, entry, &chunker, sink, progress);
+        let data = match limit {
+            None => vger_fs::read_whole(&file, len as usize),
+            Some(limit) => {
+                let mut data = Vec::with_capacity(len as usize);
+                crate::throttle::ThrottledRead::new(file, limit).take(len).read_to_end(&mut data).map(|_| data)
+            }
+        };
+        return store_small(data.map_err(|e| skip("read failed", e))?, entry, &chunker, sink, progress);
     }
-    let mut reader = ChunkReader::with_buffer(source, chunker, std::mem::take(&mut sink.read_buffer), 0);
+    // Each chunk is read into a buffer of its own, which goes to the
+    // sealers as it is: nothing is copied out of a shared read buffer.
+    let (room, tag) = (SEAL_ROOM, ENVELOPE_OVERHEAD - ENVELOPE_HEADER_LEN);
+    let spare = sink.spare_chunk.take();
+    let skip_read = |e| skip("read failed", e);
+    match limit {
+        None => {
+            // Up to the size the file had when opened (see above).
+            let mut left = len;
+            let read = move |buf: &mut Vec<u8>, n: usize| {
+                let n = usize::try_from(left).map_or(n, |left| left.min(n));
+                if n == 0 {
+                    return Ok(0);
+                }
+                let got = vger_fs::append_from(&file, buf, n)?;
+                left -= got as u64;
+                Ok(got)
+            };
+            store_chunks(OwnedChunkReader::new(read, chunker, room, tag, spare), entry, sink, progress, &skip_read)
+        }
+        Some(limit) => {
+            let source = crate::throttle::ThrottledRead::new(file, limit).take(len);
+            let reader = OwnedChunkReader::new(vger_chunker::append_with(source), chunker, room, tag, spare);
+            store_chunks(reader, entry, sink, progress, &skip_read)
+        }
+    }
+}
+
+/// Stores the chunks `reader` reads of the file of `entry`, and records
+/// them and the size read in it. A read error skips the file (`skip_read`);
+/// the repository's errors and a cancel stop the backup.
+fn store_chunks<F: FnMut(&mut Vec<u8>, usize) -> std::io::Result<usize>>(
+    mut reader: OwnedChunkReader<F>,
+    entry: &mut Entry,
+    sink: &mut ChunkSink<'_>,
+    progress: &Progress,
+    skip_read: &dyn Fn(std::io::Error) -> FileError,
+) -> std::result::Result<(), FileError> {
     let mut chunks = Vec::new();
     let mut size = 0u64;
-    loop {
-        let chunk = match reader.next_chunk() {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => return Err(skip("read failed", e)),
-        };
+    while let Some(buf) = reader.next_chunk().map_err(skip_read)? {
         if progress.cancelled() {
             // A large file is left between two chunks: they are stored and
             // indexed, and no snapshot refers to them.
             return Err(FileError::Fatal(EngineError::Cancelled));
         }
-        let id = sink.store(ObjectType::DataChunk, chunk).map_err(FileError::Fatal)?;
-        sink.count_read(chunk.len() as u64);
-        size += chunk.len() as u64;
-        progress.add_bytes(chunk.len() as u64);
-        chunks.push(ChunkRef(id, chunk.len() as u32));
+        let n = buf.len() - SEAL_ROOM;
+        let (id, unused) = sink.store_in(ObjectType::DataChunk, buf).map_err(FileError::Fatal)?;
+        if let Some(buf) = unused {
+            reader.recycle(buf);
+        }
+        sink.count_read(n as u64);
+        size += n as u64;
+        progress.add_bytes(n as u64);
+        chunks.push(ChunkRef(id, n as u32));
     }
-    sink.read_buffer = reader.into_buffer();
+    sink.spare_chunk = reader.into_spare();
     // The file may have shrunk since it was opened (or grown since it was
     // listed): record what was read, which is consistent with the chunks.
     entry.size = size;

@@ -38,7 +38,7 @@ pub use error::{FsError, WalkError};
 pub use metadata::{entry_from_metadata, kind_of, read_xattrs, XattrSupport};
 pub use owners::OwnerNames;
 pub use path::{cmp_paths, join_rel, split_last};
-pub use read::{open_for_backup, read_whole, same_file};
+pub use read::{append_from, open_for_backup, read_whole, same_file};
 pub use restore::{
     is_all_zero, Existing, ExistingFile, FileWriter, NewFile, RestoreOptions, RestoreSummary, RestoreTarget,
     SpecialOutcome, TEMP_PREFIX,

@@ -52,7 +52,20 @@ pub fn read_whole(file: &File, len: usize) -> io::Result<Vec<u8>> {
     let mut data: Vec<u8> = Vec::with_capacity(len);
     while data.len() < len {
         let want = len - data.len();
-        let spare = &mut data.spare_capacity_mut()[..want];
+        if append_from(file, &mut data, want)? == 0 {
+            break;
+        }
+    }
+    Ok(data)
+}
+
+/// Appends at most `max` bytes read from `file` (at its offset) to `buf`,
+/// with one `read(2)` straight into its spare capacity (reserved if short):
+/// nothing is zeroed first. Returns how many; 0 at the end of the file.
+pub fn append_from(file: &File, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    loop {
+        let spare = &mut buf.spare_capacity_mut()[..max];
         // SAFETY: the fd is open for the lifetime of `file`; read(2) writes
         // at most `spare.len()` bytes into memory the vector owns, and only
         // the bytes it reports written are counted as initialised below.
@@ -64,13 +77,10 @@ pub fn read_whole(file: &File, len: usize) -> io::Result<Vec<u8>> {
             }
             return Err(e);
         }
-        if n == 0 {
-            break;
-        }
         // SAFETY: `n` bytes past the old length were just written (n <= spare.len()).
-        unsafe { data.set_len(data.len() + n as usize) };
+        unsafe { buf.set_len(buf.len() + n as usize) };
+        return Ok(n as usize);
     }
-    Ok(data)
 }
 
 /// Whether `file` is the object the walker saw for `entry_before` (same

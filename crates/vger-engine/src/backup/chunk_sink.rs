@@ -129,8 +129,8 @@ pub(crate) struct ChunkSink<'a> {
     batch_bytes: usize,
     key: &'a ChunkIdKey,
     pub read_limit: Option<Arc<RateLimiter>>,
-    /// The chunk reader's buffer, reused from file to file.
-    pub read_buffer: Vec<u8>,
+    /// A chunk buffer the last file's reader left, for the next one's.
+    pub spare_chunk: Option<Vec<u8>>,
     /// With extended attributes asked for: which devices have none (the
     /// reading threads list files' attributes through the open file).
     pub xattrs: Option<vger_fs::XattrSupport>,
@@ -154,7 +154,7 @@ impl<'a> ChunkSink<'a> {
             batch_bytes: 0,
             key,
             read_limit,
-            read_buffer: Vec::new(),
+            spare_chunk: None,
             xattrs: xattrs.then(vger_fs::XattrSupport::default),
             zero_ids: HashMap::new(),
         }
@@ -175,6 +175,23 @@ impl<'a> ChunkSink<'a> {
             self.queue(Job::copied(id, ty, data))?;
         }
         Ok(id)
+    }
+
+    /// Like [`ChunkSink::store`], for a chunk read into its own buffer at
+    /// `buf[SEAL_ROOM..]` (with room for the tag after it): queued without a
+    /// copy if it is new, else handed back for the next chunk.
+    pub fn store_in(&mut self, ty: ObjectType, mut buf: Vec<u8>) -> Result<(ChunkId, Option<Vec<u8>>)> {
+        let data = buf.get(SEAL_ROOM..).unwrap_or_default();
+        let id = self.chunk_id(ty, data);
+        if !self.claim(id, data.len()) {
+            return Ok((id, Some(buf)));
+        }
+        // The buffer was reserved for the largest chunk: give the rest back
+        // (shrinking does not move it) so that chunks in flight hold only
+        // their own size.
+        buf.shrink_to(buf.len() + ENVELOPE_OVERHEAD - ENVELOPE_HEADER_LEN);
+        self.queue(Job { id, ty, data: buf, start: SEAL_ROOM })?;
+        Ok((id, None))
     }
 
     /// Like [`ChunkSink::store`], but takes the chunk's own buffer: a small
