@@ -177,8 +177,21 @@ proptest! {
 /// Chunks of `data` through [`OwnedChunkReader`], reading at most `step`
 /// bytes per call; checks each buffer's room and spare capacity.
 fn owned_chunks(data: &[u8], params: ChunkerParams, step: usize, room: usize) -> Vec<Vec<u8>> {
+    owned_chunks_up_to(data, params, step, room, None)
+}
+
+fn owned_chunks_up_to(
+    data: &[u8],
+    params: ChunkerParams,
+    step: usize,
+    room: usize,
+    limit: Option<u64>,
+) -> Vec<Vec<u8>> {
     let chunker = Chunker::new(params).unwrap();
     let mut reader = OwnedChunkReader::new(append_with(Trickle { data, step }), chunker, room, 16, None);
+    if let Some(limit) = limit {
+        reader = reader.with_limit(limit);
+    }
     let mut out = Vec::new();
     while let Some(buf) = reader.next_chunk().unwrap() {
         assert!(buf[..room].iter().all(|b| *b == 0), "the room is not zero");
@@ -212,6 +225,18 @@ proptest! {
         let chunks = owned_chunks(&data, SMALL, step, room);
         prop_assert_eq!(whole, chunks.iter().map(Vec::len).collect::<Vec<_>>());
         prop_assert_eq!(chunks.concat(), data);
+    }
+
+    /// With a limit, the reader chunks exactly the first `limit` bytes (a
+    /// file that grew after it was opened is stored as it was).
+    #[test]
+    fn owned_chunks_stop_at_the_limit(len in 0usize..120_000, seed in any::<u64>(), step in 1usize..50_000, cut in 0usize..130_000) {
+        let data = pseudo_random(len, seed);
+        let limit = cut.min(len);
+        let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data[..limit]);
+        let chunks = owned_chunks_up_to(&data, SMALL, step, 8, Some(limit as u64));
+        prop_assert_eq!(whole, chunks.iter().map(Vec::len).collect::<Vec<_>>());
+        prop_assert_eq!(chunks.concat(), &data[..limit]);
     }
 
     /// A window that grows in random steps, scanned with one resumed scan,

@@ -788,21 +788,14 @@ fn read_file(
     match limit {
         None => {
             // Up to the size the file had when opened (see above).
-            let mut left = len;
-            let read = move |buf: &mut Vec<u8>, n: usize| {
-                let n = usize::try_from(left).map_or(n, |left| left.min(n));
-                if n == 0 {
-                    return Ok(0);
-                }
-                let got = vger_fs::append_from(&file, buf, n)?;
-                left -= got as u64;
-                Ok(got)
-            };
-            store_chunks(OwnedChunkReader::new(read, chunker, room, tag, spare), entry, sink, progress, &skip_read)
+            let read = move |buf: &mut Vec<u8>, n: usize| vger_fs::append_from(&file, buf, n);
+            let reader = OwnedChunkReader::new(read, chunker, room, tag, spare).with_limit(len);
+            store_chunks(reader, entry, sink, progress, &skip_read)
         }
         Some(limit) => {
-            let source = crate::throttle::ThrottledRead::new(file, limit).take(len);
-            let reader = OwnedChunkReader::new(vger_chunker::append_with(source), chunker, room, tag, spare);
+            let source = crate::throttle::ThrottledRead::new(file, limit);
+            let reader =
+                OwnedChunkReader::new(vger_chunker::append_with(source), chunker, room, tag, spare).with_limit(len);
             store_chunks(reader, entry, sink, progress, &skip_read)
         }
     }
