@@ -30,6 +30,17 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Runs of zeros (no cut point: chunks forced at `max_size`), each followed
+/// by a random stretch: `(zeros, random)` lengths.
+fn zero_runs(runs: &[(usize, usize)], seed: u64) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (i, (zeros, random)) in runs.iter().enumerate() {
+        data.resize(data.len() + zeros, 0);
+        data.extend_from_slice(&pseudo_random(*random, seed ^ i as u64));
+    }
+    data
+}
+
 const SMALL: ChunkerParams = ChunkerParams { min_size: 1024, avg_size: 4096, max_size: 16384 };
 
 fn stream_lengths(data: &[u8], params: ChunkerParams, step: usize, buffer: usize) -> Vec<usize> {
@@ -75,11 +86,7 @@ proptest! {
         step in 1usize..100_000,
         buffer in 0usize..100_000,
     ) {
-        let mut data = Vec::new();
-        for (i, (zeros, random)) in runs.iter().enumerate() {
-            data.resize(data.len() + zeros, 0);
-            data.extend_from_slice(&pseudo_random(*random, seed ^ i as u64));
-        }
+        let data = zero_runs(&runs, seed);
         let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
         let streamed = stream_lengths(&data, SMALL, step, buffer);
         prop_assert_eq!(whole, streamed);
@@ -216,11 +223,7 @@ proptest! {
         step in 1usize..100_000,
         room in 0usize..40,
     ) {
-        let mut data = Vec::new();
-        for (i, (zeros, random)) in runs.iter().enumerate() {
-            data.resize(data.len() + zeros, 0);
-            data.extend_from_slice(&pseudo_random(*random, seed ^ i as u64));
-        }
+        let data = zero_runs(&runs, seed);
         let whole = Chunker::new(SMALL).unwrap().chunk_lengths(&data);
         let chunks = owned_chunks(&data, SMALL, step, room);
         prop_assert_eq!(whole, chunks.iter().map(Vec::len).collect::<Vec<_>>());

@@ -764,9 +764,8 @@ fn read_file(
     use std::io::Read as _;
     let chunker = vger_chunker::Chunker::new(repo.chunker_params())
         .map_err(|e| FileError::Fatal(EngineError::InvalidSetting(e.to_string())))?;
-    // No larger than the smallest chunk: the file is one chunk. It is read
-    // into a buffer of its own, which goes to the sealers as it is instead
-    // of being copied out of the shared read buffer (most files of a
+    // No larger than the smallest chunk: the file is one chunk, read into a
+    // buffer of its own that goes to the sealers as it is (most files of a
     // typical tree are this small).
     let small = len <= u64::from(repo.chunker_params().min_size);
     let limit = sink.read_limit.clone();
@@ -781,7 +780,7 @@ fn read_file(
         return store_small(data.map_err(|e| skip("read failed", e))?, entry, &chunker, sink, progress);
     }
     // Each chunk is read into a buffer of its own, which goes to the
-    // sealers as it is: nothing is copied out of a shared read buffer.
+    // sealers as it is (see `OwnedChunkReader`).
     let (room, tag) = (SEAL_ROOM, ENVELOPE_OVERHEAD - ENVELOPE_HEADER_LEN);
     let spare = sink.spare_chunk.take();
     let skip_read = |e| skip("read failed", e);

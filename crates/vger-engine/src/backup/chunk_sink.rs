@@ -34,25 +34,12 @@ pub(crate) struct Job {
     pub ty: ObjectType,
     /// The chunk's bytes from `start` on.
     pub data: Vec<u8>,
-    /// 0, or [`SEAL_ROOM`]: the chunk was copied out of a reading thread's
-    /// buffer behind room to seal it in place (see [`Job::copied`]).
+    /// 0, or [`SEAL_ROOM`]: the chunk was read into its own buffer behind
+    /// room to seal it in place (see [`ChunkSink::store_in`]).
     pub start: usize,
 }
 
 impl Job {
-    /// A job for a copy of `data`, with room before it for the envelope and
-    /// codec headers and after it for the tag: a chunk stored as it is (most
-    /// often incompressible data, a large file's) is sealed in this buffer,
-    /// not copied a second time (about 2% of a fresh backup's CPU on the
-    /// synthetic corpus of bench/run went to that copy).
-    pub fn copied(id: ChunkId, ty: ObjectType, data: &[u8]) -> Self {
-        let tag = ENVELOPE_OVERHEAD - ENVELOPE_HEADER_LEN;
-        let mut buf = Vec::with_capacity(SEAL_ROOM + data.len() + tag);
-        buf.resize(SEAL_ROOM, 0);
-        buf.extend_from_slice(data);
-        Job { id, ty, data: buf, start: SEAL_ROOM }
-    }
-
     /// A job that takes `data` as it is.
     pub fn owned(id: ChunkId, ty: ObjectType, data: Vec<u8>) -> Self {
         Job { id, ty, data, start: 0 }
@@ -172,7 +159,7 @@ impl<'a> ChunkSink<'a> {
     pub fn store(&mut self, ty: ObjectType, data: &[u8]) -> Result<ChunkId> {
         let id = self.chunk_id(ty, data);
         if self.claim(id, data.len()) {
-            self.queue(Job::copied(id, ty, data))?;
+            self.queue(Job::owned(id, ty, data.to_vec()))?;
         }
         Ok(id)
     }
