@@ -131,7 +131,7 @@ pub struct CopyArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct CompactArgs {
-    /// Repack packs with at least this percentage held by chunks no snapshot needs.
+    /// Repack packs with at least this percentage unused (chunks no snapshot needs, bytes no index entry lists).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub threshold: u8,
     /// Rewrite at most this much pack data (e.g. 2GiB).

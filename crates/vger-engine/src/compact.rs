@@ -24,7 +24,7 @@ use serde::Serialize;
 use vger_crypto::ObjectType;
 use vger_format::id::{PackId, SegmentId};
 use vger_format::index::PackEntry;
-use vger_format::pack::PackBuilder;
+use vger_format::pack::{max_overhead, PackBuilder};
 
 mod copies;
 
@@ -328,13 +328,23 @@ fn plan(
     // not, or a pack of a kilobyte or two (the trees at the end of a small
     // backup) would count as 15-20% unused with every blob live, and be
     // repacked into an equally small pack on every run.
+    // Bytes no row lists (beyond what an honest pack holds beside its
+    // listed blobs: see `max_overhead`) count as unused too: padding a
+    // hostile client wrote, or copies of chunks the index finds elsewhere.
     let mut live_bytes = vec![0u64; table.packs().len()];
     let mut dead_bytes = vec![0u64; table.packs().len()];
+    let mut listed = vec![0usize; table.packs().len()];
     for (pos, row) in table.rows().iter().enumerate() {
         let sums = if live.get(pos) { &mut live_bytes } else { &mut dead_bytes };
         if let Some(b) = sums.get_mut(row.pack as usize) {
             *b += u64::from(row.length());
         }
+        if let Some(n) = listed.get_mut(row.pack as usize) {
+            *n += 1;
+        }
+    }
+    for (((p, live), dead), n) in table.packs().iter().zip(&live_bytes).zip(&mut dead_bytes).zip(listed) {
+        *dead += p.size.saturating_sub(live + *dead + max_overhead(n));
     }
     (report.packs_deleted, report.packs_repacked, report.packs_too_young, report.bytes_removed) = (0, 0, 0, 0);
     let grace = opts.grace.as_secs();

@@ -172,6 +172,53 @@ fn compact_leaves_small_packs_alone_when_every_blob_is_needed() {
     restore_equals(&repo, "latest", &src, &dir.path().join("out"));
 }
 
+/// A stolen client's padding: a pack whose index entry lists only some of
+/// the bytes it holds (here 400 KiB of junk sealed beside the real blobs)
+/// counts those bytes as unused, so compact repacks it and frees them,
+/// although every blob the index lists is still needed.
+#[test]
+fn compact_reclaims_bytes_no_index_entry_lists() {
+    let (dir, repo, src) = one_backup(600 << 10);
+    let segments = vger_engine::index::load_segments(&repo).unwrap();
+    let mut packs: Vec<vger_format::index::PackEntry> =
+        segments.iter().flat_map(|(_, s)| s.packs.iter().cloned()).collect();
+    packs.sort_by_key(|p| std::cmp::Reverse(p.size));
+    // The largest pack, rewritten with junk after its blobs; its index entry
+    // names only the real blobs, at their old offsets.
+    let honest = packs[0].clone();
+    let bytes = repo.storage().get(&honest.id.storage_key()).unwrap();
+    let mut padded = vger_format::pack::PackBuilder::with_capacity(bytes.len() + (400 << 10));
+    for b in &honest.blobs {
+        let sealed = &bytes[b.offset as usize..b.offset as usize + b.length as usize];
+        let ty = vger_crypto::ObjectType::from_tag(b.blob_type).unwrap();
+        padded.add(b.id, ty, b.raw_length, sealed);
+    }
+    let junk = noise(400 << 10, 9);
+    padded.add(vger_format::id::ChunkId([7; 32]), vger_crypto::ObjectType::DataChunk, junk.len() as u32, &junk);
+    let padded = padded.finish(repo.envelope()).unwrap();
+    let mut entry = padded.entry.clone();
+    entry.blobs.truncate(honest.blobs.len());
+    assert_eq!(entry.blobs, honest.blobs);
+    repo.storage().put(&padded.id.storage_key(), &padded.bytes).unwrap();
+    packs[0] = entry;
+    vger_engine::index::write_segment(repo.storage(), repo.envelope(), packs).unwrap();
+    for (id, _) in &segments {
+        repo.storage().delete(&id.storage_key()).unwrap();
+    }
+    repo.storage().delete(&honest.id.storage_key()).unwrap();
+    let repo = reopen(dir.path());
+    let before = repo_size(dir.path());
+
+    let opts = CompactOptions { grace: Duration::ZERO, ..Default::default() };
+    let c = compact(&repo, &opts, &Progress::default()).unwrap();
+    assert_eq!((c.packs_repacked, c.packs_deleted), (1, 0), "{c:?}");
+    let after = repo_size(dir.path());
+    assert!(before - after >= 400_000, "freed only {} bytes: {c:?}", before - after);
+    assert!(repo.storage().size(&padded.id.storage_key()).unwrap().is_none());
+    check_clean(&repo, true);
+    restore_equals(&repo, "latest", &src, &dir.path().join("out"));
+}
+
 #[test]
 fn compact_respects_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();

@@ -81,6 +81,23 @@ impl PackLayout {
     }
 }
 
+/// The most bytes an honest pack of `blobs` blobs holds beside them: the
+/// header, the footer and a sealed trailer listing every blob. Maintenance
+/// counts whatever a pack holds beyond its listed blobs and this bound as
+/// unused, so bytes no index entry names (padding written by a hostile
+/// client, say) are reclaimed with the pack.
+///
+/// Each blob's trailer entry is at most 89 bytes of MessagePack (a 32-byte
+/// id and four integers under their field names; 96 here, with a margin);
+/// zstd never grows its input by more than a few bytes per 128 KiB block,
+/// and the envelope adds a fixed header and tag. `tests/format.rs` checks the bound against real
+/// trailers with the largest values every field can take.
+pub fn max_overhead(blobs: usize) -> u64 {
+    const FIXED: u64 = 512;
+    const PER_BLOB: u64 = 96;
+    (PACK_HEADER_LEN + PACK_FOOTER_LEN) as u64 + FIXED + PER_BLOB.saturating_mul(blobs as u64)
+}
+
 /// Collects sealed blobs into one pack in memory.
 #[derive(Debug)]
 pub struct PackBuilder {

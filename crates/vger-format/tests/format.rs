@@ -223,3 +223,27 @@ fn trailer_blob_offset_near_the_top_of_u64_is_refused() {
         assert!(err.to_string().contains("outside the pack"), "{err}");
     }
 }
+
+/// `max_overhead` bounds what an honest pack holds beside its blobs, with
+/// random ids (which do not compress) and the largest offsets and lengths.
+#[test]
+fn pack_overhead_stays_within_its_bound() {
+    let key = MasterKey::generate().unwrap();
+    let env = Envelope::new(Algorithm::Aes256Gcm, &key).unwrap();
+    for n in [0usize, 1, 2, 17, 1000, 20_000] {
+        let blobs: Vec<vger_format::index::BlobEntry> = (0..n)
+            .map(|i| vger_format::index::BlobEntry {
+                id: ChunkId(*blake3::hash(&i.to_le_bytes()).as_bytes()),
+                blob_type: ObjectType::TreeChunk as u8,
+                offset: u64::MAX - i as u64,
+                length: u32::MAX,
+                raw_length: u32::MAX,
+            })
+            .collect();
+        let trailer = vger_format::pack::seal_trailer(&env, blobs).unwrap();
+        let overhead = (vger_format::pack::PACK_HEADER_LEN + vger_format::pack::PACK_FOOTER_LEN + trailer.len()) as u64;
+        let bound = vger_format::pack::max_overhead(n);
+        assert!(overhead <= bound, "{n} blobs: {overhead} > {bound}");
+        eprintln!("{n} blobs: overhead {overhead}, bound {bound}");
+    }
+}
