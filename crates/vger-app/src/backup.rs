@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vger_config::{HookCommand, RepositoryConfig, SourceConfig};
-use vger_engine::backup::{backup, BackupOptions, BackupReport};
+use vger_engine::backup::{backup, backup_with_walk, start_walk, BackupOptions, BackupReport};
 use vger_engine::snapshots::short_id;
 use vger_format::compress::Codec;
 
@@ -96,13 +96,22 @@ impl App {
         let describe = |e: &AppError| front.describe(e);
         let warn = |e: &AppError| crate::hooks::hook_warning(front, repo, e);
         self.with_hooks(repo, HookCommand::Backup, true, &describe, &warn, |values| {
+            let secrets = Secrets::of(&self.config);
+            // The first source's walk needs no key: started before the
+            // repository opens, it runs while Argon2 derives the key. Not
+            // when the source has hooks of its own, which must run first,
+            // nor when it cannot start (the usual path then reports why).
+            let mut early = sources
+                .first()
+                .filter(|s| s.hooks.clone().unwrap_or_default().for_command(HookCommand::Backup).before.is_empty())
+                .and_then(|s| crate::source::prepare(&self.config, &self.config_path, s, &secrets).ok())
+                .and_then(|prepared| start_walk(&prepared).ok().map(|walk| (prepared, walk)));
             let opened = self.open(repo)?;
             let compression = Some(request.compression.unwrap_or(self.config.effective_compression(repo)));
             let limits = self.config.effective_limits(repo);
             front.event(&Event::BackupStarting { repository: repo, limits: &limits });
             let threads = limits.threads.unwrap_or(0);
             let read_limit = limits.io_read_mib_per_sec.map(|m| (m * 1048576.0) as u64);
-            let secrets = Secrets::of(&self.config);
             let runner = HookRunner::new(secrets.clone());
             let mut worst = Outcome::Ok;
             let mut failed = Vec::new();
@@ -118,7 +127,10 @@ impl App {
                 let mut bump = |v: &mut crate::hooks::HookValues| v.consecutive_failures = base + 1;
                 let scope = Scope { describe: &describe, on_failure: &mut bump, warn: &warn };
                 let result = runner.scoped(&hooks, &mut source_values, scope, |_| {
-                    let prepared = crate::source::prepare(&self.config, &self.config_path, source, &secrets)?;
+                    let (prepared, walk) = match early.take() {
+                        Some((prepared, walk)) => (prepared, Some(walk)),
+                        None => (crate::source::prepare(&self.config, &self.config_path, source, &secrets)?, None),
+                    };
                     tracing::info!(
                         "source `{label}`: backing up {} ({} threads{})",
                         if source_paths.is_empty() { "command dumps" } else { source_paths.as_str() },
@@ -139,7 +151,10 @@ impl App {
                     let progress = Arc::new(progress_for(front));
                     let subject =
                         Subject { operation: Operation::Backup, repository: repo.label(), source: Some(&label) };
-                    let result = monitored(front, &progress, subject, || backup(&opened, &prepared, &opts, &progress));
+                    let result = monitored(front, &progress, subject, || match walk {
+                        Some(walk) => backup_with_walk(&opened, &prepared, walk, &opts, &progress),
+                        None => backup(&opened, &prepared, &opts, &progress),
+                    });
                     for notice in progress.take_warnings() {
                         front.event(&Event::Notice { repository: repo.label(), notice: &notice });
                     }

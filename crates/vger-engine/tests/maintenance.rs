@@ -219,6 +219,28 @@ fn compact_reclaims_bytes_no_index_entry_lists() {
     restore_equals(&repo, "latest", &src, &dir.path().join("out"));
 }
 
+/// A walk started before the repository is open (as `vger backup` does)
+/// backs up the source as `backup` does; a walk of other paths is refused.
+#[test]
+fn a_walk_started_early_makes_the_same_snapshot() {
+    let (dir, repo, src) = one_backup(100 << 10);
+    std::fs::write(src.join("b.txt"), b"later\n").unwrap();
+    let walk = vger_engine::backup::start_walk(&source(&src, "data")).unwrap();
+    let opts = BackupOptions { time: Some("2026-10-02T12:00:00Z".parse().unwrap()), threads: 2, ..Default::default() };
+    let r =
+        vger_engine::backup::backup_with_walk(&repo, &source(&src, "data"), walk, &opts, &Progress::default()).unwrap();
+    assert_eq!(r.snapshot.stats.files, 2, "{:?}", r.snapshot.stats);
+    restore_equals(&repo, "latest", &src, &dir.path().join("out"));
+
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let walk = vger_engine::backup::start_walk(&source(&other, "data")).unwrap();
+    let err = vger_engine::backup::backup_with_walk(&repo, &source(&src, "data"), walk, &opts, &Progress::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("other paths"), "{err}");
+}
+
 #[test]
 fn compact_respects_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();

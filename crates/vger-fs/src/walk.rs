@@ -16,7 +16,7 @@
 //! component of the path again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
 use std::mem::MaybeUninit;
@@ -299,7 +299,7 @@ impl Walker {
         let mut on_disk = Vec::new();
         for l in &mut frame.listings {
             if l.names.get(l.pos).is_some_and(|n| n.as_bytes() == name) {
-                let path = l.dir.join(OsString::from_vec(name.clone()));
+                let path = l.dir.join(OsStr::from_bytes(&name));
                 on_disk.push(OnDisk { path, root_dev: l.root_dev, parent: l.open.clone() });
                 l.pos += 1;
             }
