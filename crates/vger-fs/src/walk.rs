@@ -309,7 +309,7 @@ impl Walker {
 
     /// The item for one child, or `None` when it is excluded or vanished
     /// silently; queues the directory to enter next when it is one.
-    fn visit(&mut self, parent_rel: &[u8], child: Child) -> Option<Result<WalkItem, WalkError>> {
+    fn visit(&mut self, parent_rel: &[u8], mut child: Child) -> Option<Result<WalkItem, WalkError>> {
         let rel = join_rel(parent_rel, &child.name);
         let node = child.node.and_then(|n| self.nodes.get(n));
         let (abs, md, contents, parent) = match node.and_then(|n| n.source.as_ref()) {
@@ -323,7 +323,7 @@ impl Walker {
                 (path.clone(), md, node.map(|n| &n.contents[..]).unwrap_or_default(), None)
             }
             None => {
-                let first = child.on_disk.first()?;
+                let first = child.on_disk.first_mut()?;
                 let md = match Stat::at(&first.parent, &child.name) {
                     Ok(md) => md,
                     Err(e) => return Some(Err(WalkError::new(&first.path, &e))),
@@ -333,7 +333,10 @@ impl Walker {
                         return None;
                     }
                 }
-                (first.path.clone(), md, &[][..], Some(&first.parent))
+                // Only a directory's listings are looked at again (below):
+                // anything else gives its path to the item, uncopied.
+                let abs = if md.is_dir() { first.path.clone() } else { std::mem::take(&mut first.path) };
+                (abs, md, &[][..], Some(first.parent.clone()))
             }
         };
         let mut own_dir = None;
@@ -364,7 +367,7 @@ impl Walker {
             own_dir = dirs.iter().find(|d| d.path == abs).and_then(|d| d.open.clone()?.ok());
             self.to_enter = Some(DirToEnter { rel: rel.clone(), node: child.node, dirs });
         }
-        let at = Opened { dir: own_dir.as_deref(), parent: parent.map(|p| (&**p, &child.name[..])) };
+        let at = Opened { dir: own_dir.as_deref(), parent: parent.as_deref().map(|p| (p, &child.name[..])) };
         Some(self.item(rel, abs, &md, at))
     }
 
@@ -408,8 +411,15 @@ impl Iterator for Walker {
                     self.stack.pop();
                 }
                 Some(child) => {
-                    let parent_rel = self.stack.last().map(|f| f.rel.clone()).unwrap_or_default();
-                    if let Some(item) = self.visit(&parent_rel, child) {
+                    // Lent to `visit` (which never touches the stack) and
+                    // put back: a copy per entry was a visible share of the
+                    // walk's time.
+                    let parent_rel = self.stack.last_mut().map(|f| std::mem::take(&mut f.rel)).unwrap_or_default();
+                    let item = self.visit(&parent_rel, child);
+                    if let Some(frame) = self.stack.last_mut() {
+                        frame.rel = parent_rel;
+                    }
+                    if let Some(item) = item {
                         return Some(item);
                     }
                 }
