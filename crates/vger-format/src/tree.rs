@@ -113,10 +113,11 @@ impl TreeEntry {
     /// The entry of `entry` in its directory: the last component of its
     /// path becomes the name. `tree` is the directory's tree ID.
     pub fn from_entry(entry: Entry, tree: Option<ChunkId>) -> TreeEntry {
-        let name = match entry.path.iter().rposition(|b| *b == b'/') {
-            Some(slash) => entry.path.get(slash + 1..).unwrap_or_default().to_vec(),
-            None => entry.path,
-        };
+        // The path's own buffer becomes the name (no allocation per entry).
+        let mut name = entry.path;
+        if let Some(slash) = name.iter().rposition(|b| *b == b'/') {
+            name.drain(..=slash);
+        }
         TreeEntry {
             name,
             kind: entry.kind,
@@ -469,6 +470,14 @@ pub fn encode_leaf_v2(entries: &[TreeEntry]) -> Result<Vec<u8>, FormatError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)] // Tests fail by panicking.
     use super::*;
+
+    #[test]
+    fn an_entry_is_named_by_the_last_component_of_its_path() {
+        for (path, name) in [(&b"a/bb/ccc"[..], &b"ccc"[..]), (b"top", b"top"), (b"", b""), (b"dir/", b"")] {
+            let e = TreeEntry::from_entry(Entry::new(path.to_vec(), EntryKind::File), None);
+            assert_eq!(e.name, name, "{:?}", String::from_utf8_lossy(path));
+        }
+    }
 
     fn entry(name: &[u8], kind: EntryKind) -> TreeEntry {
         let mut e = TreeEntry::from_entry(Entry::new(Vec::new(), kind), None);
