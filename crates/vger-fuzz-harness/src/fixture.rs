@@ -102,6 +102,17 @@ fn scratch_base() -> PathBuf {
     }
 }
 
+/// This process's scratch folder. The fixture lives in a static, which is
+/// never dropped, so the folder is removed by an `atexit` handler instead:
+/// without it every fuzzing or replay process left one in `/dev/shm`.
+static SCRATCH: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_scratch() {
+    if let Some(dir) = SCRATCH.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 fn open(storage: Arc<MemoryStorage>) -> Repository {
     match Repository::open(storage, &|| Ok(PASSPHRASE.to_vec())) {
         Ok(repo) => repo,
@@ -127,6 +138,11 @@ impl Fixture {
         }
         let repo = open(storage.clone());
         let scratch = scratch_base().join(format!("vger-fuzz-{}", std::process::id()));
+        if SCRATCH.set(scratch.clone()).is_ok() {
+            // SAFETY: registers a function that takes nothing and only reads
+            // a static that is set once, above, before the registration.
+            unsafe { libc::atexit(remove_scratch) };
+        }
         let cache_dir = scratch.join("index-cache");
         let journal_dir = scratch.join("resume");
         let cached_repo = open(storage.clone()).with_index_cache(Some(cache_dir.clone())).with_index_cache_always();
