@@ -277,29 +277,18 @@ impl Walker {
     fn next_child(&mut self) -> Option<Option<Child>> {
         let frame = self.stack.last_mut()?;
         let mut least: Option<&[u8]> = frame.root_children.get(frame.next_root_child).map(|(name, _)| &name[..]);
-        // The listing that holds the least name, if one does.
-        let mut least_at = None;
-        for (i, l) in frame.listings.iter().enumerate() {
+        for l in &frame.listings {
             if let Some(name) = l.names.get(l.pos) {
                 let name = name.as_bytes();
                 if least.is_none_or(|m| name < m) {
                     least = Some(name);
-                    least_at = Some(i);
                 }
             }
         }
         let Some(least) = least else {
             return Some(None);
         };
-        // The listing's own copy of the name is moved out (its position
-        // moves past it below), not copied: one allocation less per entry.
-        let name = match least_at {
-            None => least.to_vec(),
-            Some(i) => match frame.listings.get_mut(i).and_then(|l| l.names.get_mut(l.pos)) {
-                Some(n) => std::mem::take(n).into_vec(),
-                None => return Some(None), // Listing `i` holds the least name.
-            },
-        };
+        let name = least.to_vec();
         let mut node = None;
         if let Some((n, idx)) = frame.root_children.get(frame.next_root_child) {
             if *n == name {
@@ -308,8 +297,8 @@ impl Walker {
             }
         }
         let mut on_disk = Vec::new();
-        for (i, l) in frame.listings.iter_mut().enumerate() {
-            if least_at == Some(i) || l.names.get(l.pos).is_some_and(|n| n.as_bytes() == name) {
+        for l in &mut frame.listings {
+            if l.names.get(l.pos).is_some_and(|n| n.as_bytes() == name) {
                 let path = l.dir.join(OsStr::from_bytes(&name));
                 on_disk.push(OnDisk { path, root_dev: l.root_dev, parent: l.open.clone() });
                 l.pos += 1;
