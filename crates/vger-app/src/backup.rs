@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vger_config::{HookCommand, RepositoryConfig, SourceConfig};
+use vger_config::{HookCommand, HooksConfig, RepositoryConfig, SourceConfig};
 use vger_engine::backup::{backup, backup_with_walk, start_walk, BackupOptions, BackupReport};
 use vger_engine::snapshots::short_id;
 use vger_format::compress::Codec;
@@ -103,7 +103,7 @@ impl App {
             // nor when it cannot start (the usual path then reports why).
             let mut early = sources
                 .first()
-                .filter(|s| s.hooks.clone().unwrap_or_default().for_command(HookCommand::Backup).before.is_empty())
+                .filter(|s| HooksConfig::of(s.hooks.as_ref(), HookCommand::Backup).before.is_empty())
                 .and_then(|s| crate::source::prepare(&self.config, &self.config_path, s, &secrets).ok())
                 .and_then(|prepared| start_walk(&prepared).ok().map(|walk| (prepared, walk)));
             let opened = self.open(repo)?;
@@ -122,7 +122,7 @@ impl App {
                 source_values.source_path =
                     source.all_paths().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ");
                 let source_paths = source_values.source_path.clone();
-                let hooks = source.hooks.clone().unwrap_or_default().for_command(HookCommand::Backup);
+                let hooks = HooksConfig::of(source.hooks.as_ref(), HookCommand::Backup);
                 let base = values.consecutive_failures;
                 let mut bump = |v: &mut crate::hooks::HookValues| v.consecutive_failures = base + 1;
                 let scope = Scope { describe: &describe, on_failure: &mut bump, warn: &warn };

@@ -19,7 +19,7 @@
 
 use std::process::Command;
 
-use vger_config::{CommandHooks, HookCommand, RepositoryConfig};
+use vger_config::{CommandHooks, HookCommand, HooksConfig, RepositoryConfig};
 
 use crate::events::{Event, FrontEnd};
 use crate::secrets::Secrets;
@@ -216,8 +216,8 @@ impl App {
             consecutive_failures: base,
             ..Default::default()
         };
-        let global = self.config.hooks.clone().unwrap_or_default().for_command(command);
-        let local = repo.hooks.clone().unwrap_or_default().for_command(command);
+        let global = HooksConfig::of(self.config.hooks.as_ref(), command);
+        let local = HooksConfig::of(repo.hooks.as_ref(), command);
         let mut bump = |v: &mut HookValues| {
             if count_failures {
                 v.consecutive_failures = base + 1;

@@ -154,6 +154,12 @@ pub struct CommandHooks {
 impl HooksConfig {
     /// The hooks for `command`. Generic hooks wrap specific ones: generic
     /// `before` runs first, generic `after`/`failed`/`finally` run last.
+    /// The hooks of `command` from an optional `hooks:` section (none when
+    /// it is absent), without copying the section.
+    pub fn of(hooks: Option<&HooksConfig>, command: HookCommand) -> CommandHooks {
+        hooks.map(|h| h.for_command(command)).unwrap_or_default()
+    }
+
     pub fn for_command(&self, command: HookCommand) -> CommandHooks {
         let (before, after, failed, finally) = match command {
             HookCommand::Backup => (&self.before_backup, &self.after_backup, &self.failed_backup, &self.finally_backup),

@@ -323,14 +323,13 @@ fn plan(
     now: u64,
     report: &mut CompactReport,
 ) -> Vec<Plan> {
-    // Per pack: bytes of blobs a snapshot needs, and of blobs none needs.
-    // Only the latter count as unused: a pack's header and trailer are
-    // not, or a pack of a kilobyte or two (the trees at the end of a small
-    // backup) would count as 15-20% unused with every blob live, and be
-    // repacked into an equally small pack on every run.
-    // Bytes no row lists (beyond what an honest pack holds beside its
-    // listed blobs: see `max_overhead`) count as unused too: padding a
-    // hostile client wrote, or copies of chunks the index finds elsewhere.
+    // Per pack: bytes of blobs a snapshot needs, and unused bytes: blobs
+    // none needs, plus whatever the pack holds beyond its listed blobs and
+    // the most an honest header, trailer and footer take (`max_overhead`):
+    // padding a hostile client wrote, or copies of chunks the index finds
+    // elsewhere. The honest overhead itself is not unused, or a pack of a
+    // kilobyte or two (the trees of a small backup) would count as 15-20%
+    // unused with every blob live and be repacked on every run.
     let mut live_bytes = vec![0u64; table.packs().len()];
     let mut dead_bytes = vec![0u64; table.packs().len()];
     let mut listed = vec![0usize; table.packs().len()];

@@ -231,6 +231,10 @@ fn a_walk_started_early_makes_the_same_snapshot() {
         vger_engine::backup::backup_with_walk(&repo, &source(&src, "data"), walk, &opts, &Progress::default()).unwrap();
     assert_eq!(r.snapshot.stats.files, 2, "{:?}", r.snapshot.stats);
     restore_equals(&repo, "latest", &src, &dir.path().join("out"));
+    // A backup that starts its own walk, of the same unchanged source,
+    // makes the same tree.
+    let again = run_backup(&repo, &src, "2026-10-03T12:00:00Z");
+    assert_eq!(again.snapshot.root, r.snapshot.root);
 
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
